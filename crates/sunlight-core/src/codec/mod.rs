@@ -1,0 +1,51 @@
+//! Decoding input events: JSON ([`json`]) and protobuf ([`protobuf`]) into
+//! [`PowerEvent`](crate::event::PowerEvent), with structured errors ([`DecodeError`]).
+//!
+//! Decoders never panic: every malformed input becomes a [`DecodeError`] whose
+//! [`reason`](DecodeError::reason) is a stable code for dead-letter records and metrics.
+
+mod error;
+pub mod json;
+pub mod protobuf;
+
+pub use error::{DecodeError, Reason};
+
+/// Bounds that keep one hostile message from exhausting memory.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Largest accepted message, in bytes.
+    pub max_message_bytes: usize,
+    /// Longest accepted `event_id`, `official_id` or `kind`, in bytes.
+    pub max_id_bytes: usize,
+    /// Longest accepted other string field or attribute value, in bytes.
+    pub max_string_bytes: usize,
+    /// Most attributes on one event.
+    pub max_attributes: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_message_bytes: 1 << 20,
+            max_id_bytes: 256,
+            max_string_bytes: 16 << 10,
+            max_attributes: 256,
+        }
+    }
+}
+
+/// The encoding of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per message or line.
+    Json,
+    /// `sunlight.v1.PowerEvent`; in files, each message is length-delimited (varint prefix).
+    Protobuf,
+}
+
+/// What a successful decode also noticed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeNotes {
+    /// Unknown top-level fields that were ignored (the contract says: ignored and counted).
+    pub unknown_fields: u32,
+}

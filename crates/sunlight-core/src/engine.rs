@@ -1,0 +1,725 @@
+//! The [`Engine`]: admits events, orders them by event time behind a watermark, keeps
+//! per-official window state and evaluates the rule pack.
+//!
+//! ## Ordering and the watermark
+//! The watermark is `max event time seen - allowed lateness`. An event older than the
+//! watermark is late: [`Admission::Late`] hands it back for the dead-letter output.
+//! Every other event waits in `pending` until the watermark passes it; then events are
+//! released in `(event time, official_id, event_id)` order and all events sharing one
+//! timestamp enter the windows before any of them is evaluated (SQL `RANGE` peers).
+//! Warnings are therefore a function of the events' contents, not their arrival order,
+//! and come out in a deterministic order. [`Engine::flush`] releases everything (end
+//! of a replay); [`Engine::advance_watermark`] moves the watermark on processing time
+//! (idle inputs).
+//!
+//! ## Duplicates
+//! An event whose `event_id` is pending is a duplicate and is dropped (counted). A
+//! repeat of an already released event is older than the watermark, so it is late.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use dashmap::DashMap;
+use rustc_hash::{FxBuildHasher, FxHashSet};
+use smallvec::SmallVec;
+
+use crate::event::{FieldRef, FieldValue, PowerEvent};
+use crate::rules::measure::{Level, MeasureValue};
+use crate::rules::template::TemplateContext;
+use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
+use crate::state::{Entry, GroupKey, LastFired, OfficialState, SlotCell, SlotState};
+use crate::time::{Duration, Timestamp};
+use crate::warning::{Warning, warning_id};
+
+/// Default allowed lateness: how much event-time disorder is tolerated.
+pub const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(60);
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Events older than `max seen - allowed_lateness` are late.
+    pub allowed_lateness: Duration,
+    /// Source of `detected_at` (processing time).
+    pub clock: fn() -> Timestamp,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            allowed_lateness: DEFAULT_ALLOWED_LATENESS,
+            clock: Timestamp::now,
+        }
+    }
+}
+
+/// What happened to an ingested event.
+#[derive(Debug, PartialEq)]
+pub enum Admission {
+    /// Buffered; it will be evaluated once the watermark passes it.
+    Accepted,
+    /// No rule looks at events like it; it only moved event time forward.
+    Unmatched,
+    /// Its `event_id` is already pending: dropped and counted.
+    Duplicate,
+    /// Older than the watermark: not applied; report it (reason `late`).
+    Late(Box<PowerEvent>),
+}
+
+/// Counters per rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Yellow warnings emitted.
+    pub yellow: u64,
+    /// Red warnings emitted.
+    pub red: u64,
+    /// Warnings held back by the rule's cooldown.
+    pub suppressed: u64,
+}
+
+/// Counters since the engine started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Events buffered for evaluation.
+    pub accepted: u64,
+    /// Events no rule looks at.
+    pub unmatched: u64,
+    /// Duplicate event ids dropped.
+    pub duplicates: u64,
+    /// Late events rejected.
+    pub late: u64,
+    /// Per rule, in pack order.
+    pub rules: Vec<RuleCounts>,
+}
+
+/// What the engine holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateStats {
+    /// Officials with state.
+    pub officials: usize,
+    /// Distinct events retained in windows.
+    pub retained_events: usize,
+    /// Window entries (an event in two rules' windows is two entries).
+    pub window_entries: usize,
+    /// Events waiting for the watermark.
+    pub pending_events: usize,
+    /// Approximate bytes of window state (excluding pending events).
+    pub window_bytes: usize,
+}
+
+/// Bit set of the pack's filters an event passes.
+type Hits = SmallVec<[u64; 2]>;
+
+#[inline]
+fn hit(hits: &Hits, index: usize) -> bool {
+    hits.get(index / 64)
+        .is_some_and(|w| w & (1 << (index % 64)) != 0)
+}
+
+/// An event waiting for the watermark.
+struct Pending {
+    time: i64,
+    arrival: u64,
+    hits: Hits,
+    event: PowerEvent,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    /// Reversed, so that `BinaryHeap` pops the earliest event first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.arrival).cmp(&(self.time, self.arrival))
+    }
+}
+
+/// The evaluation engine for one stream of events (a replay, or one input partition).
+pub struct Engine {
+    pack: Arc<CompiledPack>,
+    config: EngineConfig,
+    /// Per-official state. A DashMap so that readers on other threads (the query API,
+    /// metrics) can look at one official while this engine writes another.
+    officials: DashMap<CompactString, OfficialState, FxBuildHasher>,
+    pending: BinaryHeap<Pending>,
+    pending_ids: FxHashSet<CompactString>,
+    max_seen: i64,
+    watermark: i64,
+    arrival: u64,
+    /// When each slot's keys are next swept for expired state.
+    slot_sweeps: Vec<i64>,
+    stats: EngineStats,
+    batch: Vec<Pending>,
+}
+
+impl Engine {
+    /// A new engine for `pack`.
+    pub fn new(pack: Arc<CompiledPack>, config: EngineConfig) -> Engine {
+        let slot_count = pack.slots.len();
+        let stats = EngineStats {
+            rules: vec![RuleCounts::default(); pack.rules.len()],
+            ..EngineStats::default()
+        };
+        Engine {
+            pack,
+            config,
+            officials: DashMap::with_hasher(FxBuildHasher),
+            pending: BinaryHeap::new(),
+            pending_ids: FxHashSet::default(),
+            max_seen: i64::MIN,
+            watermark: i64::MIN,
+            arrival: 0,
+            slot_sweeps: vec![i64::MIN; slot_count],
+            stats,
+            batch: Vec::new(),
+        }
+    }
+
+    /// The pack in use.
+    pub fn pack(&self) -> &Arc<CompiledPack> {
+        &self.pack
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// The current watermark (`None` before the first event).
+    pub fn watermark(&self) -> Option<Timestamp> {
+        (self.watermark != i64::MIN).then_some(Timestamp(self.watermark))
+    }
+
+    /// Admits one event; warnings that become final are appended to `out`.
+    pub fn ingest(&mut self, event: PowerEvent, out: &mut Vec<Warning>) -> Admission {
+        let time = event.occurred_at.0;
+        if time < self.watermark {
+            self.stats.late += 1;
+            return Admission::Late(Box::new(event));
+        }
+        if self.pending_ids.contains(event.event_id.as_str()) {
+            self.stats.duplicates += 1;
+            return Admission::Duplicate;
+        }
+        let hits = self.filter_hits(&event);
+        let admission = if hits.iter().all(|w| *w == 0) {
+            self.stats.unmatched += 1;
+            Admission::Unmatched
+        } else {
+            self.stats.accepted += 1;
+            self.pending_ids.insert(event.event_id.clone());
+            self.arrival += 1;
+            self.pending.push(Pending {
+                time,
+                arrival: self.arrival,
+                hits,
+                event,
+            });
+            Admission::Accepted
+        };
+        if time > self.max_seen {
+            self.max_seen = time;
+            self.advance_watermark(
+                Timestamp(time.saturating_sub(self.config.allowed_lateness.0)),
+                out,
+            );
+        }
+        admission
+    }
+
+    /// Moves the watermark forward to `to` (never backwards) and evaluates what it
+    /// passes. Live pipelines call this on processing time when an input is idle.
+    pub fn advance_watermark(&mut self, to: Timestamp, out: &mut Vec<Warning>) {
+        if to.0 <= self.watermark {
+            return;
+        }
+        self.watermark = to.0;
+        self.release(out);
+        let due = self.slot_sweeps.iter().any(|next| self.watermark >= *next);
+        if due && self.watermark != i64::MAX {
+            self.sweep();
+        }
+    }
+
+    /// Evaluates every pending event (end of input).
+    pub fn flush(&mut self, out: &mut Vec<Warning>) {
+        self.advance_watermark(Timestamp::MAX, out);
+    }
+
+    fn filter_hits(&self, event: &PowerEvent) -> Hits {
+        let filters = &self.pack.filters;
+        let mut hits = Hits::from_elem(0, filters.len().div_ceil(64));
+        for (i, f) in filters.iter().enumerate() {
+            if f.matches(event) {
+                hits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        hits
+    }
+
+    fn release(&mut self, out: &mut Vec<Warning>) {
+        let mut batch = std::mem::take(&mut self.batch);
+        while let Some(top) = self.pending.peek() {
+            if top.time >= self.watermark {
+                break;
+            }
+            let time = top.time;
+            batch.clear();
+            while self.pending.peek().is_some_and(|p| p.time == time) {
+                let p = self.pending.pop().expect("peeked");
+                self.pending_ids.remove(p.event.event_id.as_str());
+                batch.push(p);
+            }
+            batch.sort_unstable_by(|a, b| {
+                (&a.event.official_id, &a.event.event_id)
+                    .cmp(&(&b.event.official_id, &b.event.event_id))
+            });
+            let mut start = 0;
+            while start < batch.len() {
+                let official = &batch[start].event.official_id;
+                let end = start
+                    + batch[start..]
+                        .iter()
+                        .take_while(|p| p.event.official_id == *official)
+                        .count();
+                self.process_group(time, &batch[start..end], out);
+                start = end;
+            }
+        }
+        batch.clear();
+        self.batch = batch;
+    }
+
+    /// Events of one official at one timestamp: all enter the windows, then each is evaluated.
+    fn process_group(&mut self, time: i64, group: &[Pending], out: &mut Vec<Warning>) {
+        let pack = Arc::clone(&self.pack);
+        let official_id = &group[0].event.official_id;
+        let mut official = self.officials.entry(official_id.clone()).or_default();
+        for p in group {
+            for (index, slot) in pack.slots.iter().enumerate() {
+                if !hit(&p.hits, slot.filter) {
+                    continue;
+                }
+                let Some(input) = slot_input(&p.event, slot) else {
+                    continue;
+                };
+                let cell = official.cell_mut(index as u32, !slot.group_by.is_empty());
+                let state = match cell {
+                    SlotCell::Single(s) => s,
+                    SlotCell::Keyed(map) => map.entry(input.key).or_default(),
+                };
+                state.evict_before(time.saturating_sub(slot.span.0));
+                let entry = Entry {
+                    time,
+                    value: input.value.unwrap_or(0),
+                    id: p.event.event_id.clone(),
+                };
+                state.push(entry, input.distinct, slot.min_max);
+            }
+        }
+        for p in group {
+            for (index, rule) in pack.rules.iter().enumerate() {
+                if hit(&p.hits, rule.trigger) {
+                    evaluate(
+                        &pack,
+                        &mut self.stats,
+                        self.config.clock,
+                        Trigger {
+                            rule_index: index,
+                            rule,
+                            event: &p.event,
+                            hits: &p.hits,
+                        },
+                        &mut official,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One rule evaluation at one event.
+struct Trigger<'a> {
+    rule_index: usize,
+    rule: &'a CompiledRule,
+    event: &'a PowerEvent,
+    hits: &'a Hits,
+}
+
+/// Evaluates one rule at one trigger event and appends the warning, if any.
+fn evaluate(
+    pack: &CompiledPack,
+    stats: &mut EngineStats,
+    clock: fn() -> Timestamp,
+    trigger: Trigger<'_>,
+    official: &mut OfficialState,
+    out: &mut Vec<Warning>,
+) {
+    let Trigger {
+        rule_index,
+        rule,
+        event,
+        hits,
+    } = trigger;
+    let t = event.occurred_at.0;
+    let window_start = t.saturating_sub(rule.window.0);
+    let mut relation = None;
+    let mut evidence: Vec<CompactString> = Vec::new();
+    let evidence_total: u64;
+    let mut trigger_in_evidence = false;
+    let (key, measures): (GroupKey, SmallVec<[MeasureValue; 4]>) = match &rule.logic {
+        RuleLogic::Aggregate { slot } => {
+            let s = &pack.slots[*slot];
+            let Some(input) = slot_input(event, s) else {
+                return;
+            };
+            let Some(state) = state_mut(official, *slot, &input.key, window_start) else {
+                return;
+            };
+            let count = state.entries.len() as i64;
+            let mut m: SmallVec<[MeasureValue; 4]> = SmallVec::new();
+            m.push(MeasureValue::Int(count));
+            let x = state.extras.as_deref();
+            let sum = state.sum;
+            for measure in &rule.measures[1..] {
+                use crate::rules::measure::Measure as M;
+                m.push(match measure {
+                    M::Sum => MeasureValue::Int(
+                        sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                    ),
+                    M::Avg => MeasureValue::Float(sum as f64 / count.max(1) as f64),
+                    M::Min => MeasureValue::Int(x.and_then(|x| x.min.front()).map_or(0, |m| m.1)),
+                    M::Max => MeasureValue::Int(x.and_then(|x| x.max.front()).map_or(0, |m| m.1)),
+                    M::Distinct => MeasureValue::Int(x.map_or(0, |x| x.distinct.len()) as i64),
+                    other => unreachable!("aggregate rules have no {other:?}"),
+                });
+            }
+            evidence_total = count as u64;
+            take_evidence(&state.entries, rule.evidence_limit, &mut evidence);
+            (input.key, m)
+        }
+        RuleLogic::Ratio {
+            numerator,
+            denominator,
+        } => {
+            let Some(key) = group_key(event, &pack.slots[*numerator].group_by) else {
+                return;
+            };
+            let num = state_mut(official, *numerator, &key, window_start).map_or(0, |s| {
+                take_evidence(&s.entries, rule.evidence_limit, &mut evidence);
+                s.entries.len()
+            });
+            let den = state_mut(official, *denominator, &GroupKey::new(), window_start)
+                .map_or(0, |s| s.entries.len());
+            evidence_total = num as u64;
+            let ratio = num as f64 / den.max(1) as f64;
+            let m = [num, num, den].map(|v| MeasureValue::Int(v as i64));
+            let mut m: SmallVec<[MeasureValue; 4]> = SmallVec::from_slice(&m);
+            m.push(MeasureValue::Float(ratio));
+            (key, m)
+        }
+        RuleLogic::Baseline { slot, baseline } => {
+            let s = &pack.slots[*slot];
+            let Some(key) = group_key(event, &s.group_by) else {
+                return;
+            };
+            let bound = window_start.saturating_sub(baseline.0);
+            let Some(state) = state_mut(official, *slot, &key, bound) else {
+                return;
+            };
+            let recent_from = state.entries.partition_point(|e| e.time < window_start);
+            let count = state.entries.len() - recent_from;
+            let expected = recent_from as f64 * rule.window.0 as f64 / baseline.0 as f64;
+            evidence_total = count as u64;
+            let recent = state.entries.range(recent_from..);
+            let skip = count.saturating_sub(rule.evidence_limit);
+            evidence.extend(recent.skip(skip).map(|e| e.id.clone()));
+            let m = [
+                MeasureValue::Int(count as i64),
+                MeasureValue::Int(recent_from as i64),
+                MeasureValue::Float(expected),
+                MeasureValue::Float(count as f64 / expected.max(1.0)),
+            ];
+            (key, SmallVec::from_slice(&m))
+        }
+        RuleLogic::Sequence { first } => {
+            let s = &pack.slots[*first];
+            let Some(key) = group_key(event, &s.group_by) else {
+                return;
+            };
+            let self_included = hit(hits, s.filter);
+            let mut count = 0usize;
+            if let Some(state) = state_mut(official, *first, &key, window_start) {
+                let is_trigger = |e: &Entry| self_included && e.time == t && e.id == event.event_id;
+                count = state.entries.iter().filter(|e| !is_trigger(e)).count();
+                let skip = count.saturating_sub(rule.evidence_limit.saturating_sub(1));
+                evidence.extend(
+                    state
+                        .entries
+                        .iter()
+                        .filter(|e| !is_trigger(e))
+                        .skip(skip)
+                        .map(|e| e.id.clone()),
+                );
+            }
+            evidence_total = count as u64 + 1;
+            trigger_in_evidence = true;
+            (
+                key,
+                SmallVec::from_slice(&[MeasureValue::Int(count as i64)]),
+            )
+        }
+        RuleLogic::RelatedParty { field } => {
+            let Some(relations) = &pack.relations else {
+                return;
+            };
+            let party = match event.field(field) {
+                Some(FieldValue::Str(s)) => s,
+                _ => return,
+            };
+            let table = relations.current();
+            let Some(found) = table.relation(&event.official_id, party) else {
+                return;
+            };
+            relation = Some(CompactString::from(found));
+            evidence_total = 1;
+            trigger_in_evidence = true;
+            (
+                GroupKey::from_elem(party.into(), 1),
+                SmallVec::from_slice(&[MeasureValue::Int(1)]),
+            )
+        }
+        RuleLogic::Predicate => {
+            let Some(key) = group_key(event, &rule.key_fields) else {
+                return;
+            };
+            evidence_total = 1;
+            trigger_in_evidence = true;
+            (key, SmallVec::from_slice(&[MeasureValue::Int(1)]))
+        }
+    };
+    let Some(level) = rule.levels.decide(&measures) else {
+        return;
+    };
+    if let Some(cooldown) = rule.cooldown {
+        let rule_no = rule_index as u32;
+        match official
+            .fired
+            .iter_mut()
+            .find(|f| f.rule == rule_no && f.key == key)
+        {
+            Some(last) if t.saturating_sub(last.time) < cooldown.0 && level <= last.level => {
+                stats.rules[rule_index].suppressed += 1;
+                return;
+            }
+            Some(last) => {
+                last.time = t;
+                last.level = level;
+            }
+            None => official.fired.push(LastFired {
+                rule: rule_no,
+                key: key.clone(),
+                time: t,
+                level,
+            }),
+        }
+    }
+    let counts = &mut stats.rules[rule_index];
+    match level {
+        Level::Yellow => counts.yellow += 1,
+        Level::Red => counts.red += 1,
+    }
+    if trigger_in_evidence {
+        evidence.push(event.event_id.clone());
+    }
+    let key_pairs: Vec<(CompactString, CompactString)> = rule
+        .key_fields
+        .iter()
+        .zip(key.iter())
+        .map(|(f, v)| (CompactString::from(f.key_name()), v.clone()))
+        .collect();
+    let title = {
+        let key_refs: SmallVec<[(&str, &str); 2]> = key_pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        rule.title.render(&TemplateContext {
+            rule_id: &rule.id,
+            official_id: &event.official_id,
+            level,
+            window: &rule.window_text,
+            key: &key_refs,
+            measures: &measures,
+            relation: relation.as_deref(),
+        })
+    };
+    out.push(Warning {
+        warning_id: warning_id(
+            &rule.id,
+            rule.version,
+            &event.official_id,
+            &key_pairs,
+            &event.event_id,
+        ),
+        rule_id: rule.id.clone(),
+        rule_version: rule.version,
+        official_id: event.official_id.clone(),
+        key: key_pairs,
+        level,
+        trigger_event_id: event.event_id.clone(),
+        occurred_at: event.occurred_at,
+        window_start: Timestamp(window_start),
+        window_end: event.occurred_at,
+        measures: rule.measures.iter().copied().zip(measures).collect(),
+        evidence,
+        evidence_total,
+        title,
+        detected_at: clock(),
+    });
+}
+
+impl Engine {
+    /// Drops state that no future event can see: events older than
+    /// `watermark - span`, empty keys, expired cooldowns, officials with nothing left.
+    ///
+    /// Each slot is swept once per its own span, so the cost per key created is O(1)
+    /// however long the window, and a 10-year rule is not walked every day.
+    fn sweep(&mut self) {
+        let pack = Arc::clone(&self.pack);
+        let wm = self.watermark;
+        let due: Vec<bool> = self.slot_sweeps.iter().map(|next| wm >= *next).collect();
+        for (slot, next) in pack.slots.iter().zip(self.slot_sweeps.iter_mut()) {
+            if wm >= *next {
+                *next = wm.saturating_add(slot.span.0.max(Duration::from_secs(60).0));
+            }
+        }
+        self.officials.retain(|_, official| {
+            official.slots.retain_mut(|(index, cell)| {
+                if !due[*index as usize] {
+                    return true;
+                }
+                let bound = wm.saturating_sub(pack.slots[*index as usize].span.0);
+                match cell {
+                    SlotCell::Single(s) => {
+                        s.evict_before(bound);
+                        s.shrink();
+                        !s.entries.is_empty()
+                    }
+                    SlotCell::Keyed(map) => {
+                        map.retain(|_, s| {
+                            s.evict_before(bound);
+                            s.shrink();
+                            !s.entries.is_empty()
+                        });
+                        map.shrink_to_fit();
+                        !map.is_empty()
+                    }
+                }
+            });
+            official.fired.retain(|f| {
+                let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();
+                wm.saturating_sub(f.time) < cooldown.0
+            });
+            !official.is_empty()
+        });
+    }
+
+    /// What the engine holds now. Walks all state: call it for reports, not per event.
+    pub fn state_stats(&self) -> StateStats {
+        let mut stats = StateStats {
+            pending_events: self.pending.len(),
+            ..StateStats::default()
+        };
+        for entry in self.officials.iter() {
+            stats.officials += 1;
+            let mut distinct: FxHashSet<&CompactString> = FxHashSet::default();
+            for e in entry.value().entries() {
+                stats.window_entries += 1;
+                distinct.insert(&e.id);
+            }
+            stats.retained_events += distinct.len();
+            stats.window_bytes += entry.value().bytes(entry.key());
+        }
+        stats
+    }
+}
+
+/// What an event contributes to a slot.
+struct SlotInput {
+    key: GroupKey,
+    value: Option<i64>,
+    distinct: Option<CompactString>,
+}
+
+/// The event's key, value and distinct value for `slot`; `None` if it lacks a
+/// group-by field, an integer value field or the distinct field the slot needs.
+fn slot_input(event: &PowerEvent, slot: &Slot) -> Option<SlotInput> {
+    let key = group_key(event, &slot.group_by)?;
+    let value = match &slot.value {
+        None => None,
+        Some(f) => match event.field(f)? {
+            FieldValue::Int(v) => Some(v),
+            _ => return None,
+        },
+    };
+    let distinct = match &slot.distinct {
+        None => None,
+        Some(f) => Some(text_of(event.field(f)?)),
+    };
+    Some(SlotInput {
+        key,
+        value,
+        distinct,
+    })
+}
+
+fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
+    let mut key = GroupKey::new();
+    for f in fields {
+        key.push(text_of(event.field(f)?));
+    }
+    Some(key)
+}
+
+fn text_of(value: FieldValue<'_>) -> CompactString {
+    match value {
+        FieldValue::Str(s) => CompactString::from(s),
+        other => {
+            let mut text = CompactString::default();
+            other.write_text(&mut text);
+            text
+        }
+    }
+}
+
+/// The slot state for `key`, with entries before `bound` evicted.
+fn state_mut<'a>(
+    official: &'a mut OfficialState,
+    slot: usize,
+    key: &GroupKey,
+    bound: i64,
+) -> Option<&'a mut SlotState> {
+    let state = official.cell_mut_existing(slot as u32)?.get_mut(key)?;
+    state.evict_before(bound);
+    Some(state)
+}
+
+/// The ids of the last `limit` entries.
+fn take_evidence(
+    entries: &std::collections::VecDeque<Entry>,
+    limit: usize,
+    out: &mut Vec<CompactString>,
+) {
+    let skip = entries.len().saturating_sub(limit);
+    out.extend(entries.iter().skip(skip).map(|e| e.id.clone()));
+}

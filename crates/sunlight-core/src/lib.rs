@@ -1,0 +1,31 @@
+//! # sunlight-core
+//!
+//! The pure heart of Sunlight: no Kafka, no async runtime, no HTTP. Everything the
+//! live pipeline and the `sunlight replay` command compute is computed here.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`time`] | event-time instants, RFC 3339, durations |
+//! | [`event`] | [`PowerEvent`], the one internal event type, and field access |
+//! | [`codec`] | JSON and protobuf decoders with structured [`codec::DecodeError`]s |
+//! | [`rules`] | rule pack format, filters, measures, templates, reference data, compiler |
+//! | [`state`] (private) | per-official window state with running aggregates |
+//! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
+//! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
+//! | [`replay`] | replay a recorded file through the engine ([`replay::run`]) |
+//! | [`reference_model`] | a brute-force evaluator used as the test oracle |
+
+pub mod codec;
+pub mod engine;
+pub mod event;
+pub mod reference_model;
+pub mod replay;
+pub mod rules;
+mod state;
+pub mod time;
+pub mod warning;
+
+pub use engine::{Admission, Engine, EngineConfig};
+pub use event::PowerEvent;
+pub use rules::CompiledPack;
+pub use warning::Warning;

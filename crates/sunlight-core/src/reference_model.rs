@@ -1,0 +1,306 @@
+//! A brute-force evaluator of a rule pack: the test oracle for the [`Engine`](crate::Engine).
+//!
+//! It implements the contract literally, with none of the engine's machinery: drop
+//! late events (`t < max seen so far - allowed lateness`), keep the first of each
+//! `event_id`, sort by `(occurred_at, official_id, event_id)`, and for each trigger
+//! event scan every kept event of the same official to compute the window
+//! `[t - W, t]`. Quadratic per official: for tests, never for production.
+
+use compact_str::CompactString;
+use rustc_hash::FxHashSet;
+
+use crate::event::{FieldRef, FieldValue, PowerEvent};
+use crate::rules::measure::{Level, Measure, MeasureValue};
+use crate::rules::template::TemplateContext;
+use crate::rules::{CompiledPack, RuleLogic, Slot};
+use crate::time::{Duration, Timestamp};
+use crate::warning::{Warning, warning_id};
+
+/// Evaluates `pack` over `events` given in arrival order. `detected_at` of every
+/// warning is `detected_at`.
+pub fn evaluate(
+    pack: &CompiledPack,
+    events: &[PowerEvent],
+    allowed_lateness: Duration,
+    detected_at: Timestamp,
+) -> Vec<Warning> {
+    let mut max_seen = i64::MIN;
+    let mut seen_ids = FxHashSet::default();
+    let mut kept: Vec<&PowerEvent> = Vec::new();
+    for e in events {
+        let t = e.occurred_at.0;
+        let late = max_seen != i64::MIN && t < max_seen.saturating_sub(allowed_lateness.0);
+        max_seen = max_seen.max(t);
+        if late || !seen_ids.insert(e.event_id.clone()) {
+            continue;
+        }
+        kept.push(e);
+    }
+    kept.sort_by(|a, b| {
+        (a.occurred_at, &a.official_id, &a.event_id).cmp(&(
+            b.occurred_at,
+            &b.official_id,
+            &b.event_id,
+        ))
+    });
+    let mut out = Vec::new();
+    // Cooldown memory: (rule, official, key) -> (time, level).
+    let mut fired: Vec<(usize, CompactString, Vec<CompactString>, i64, Level)> = Vec::new();
+    let mut by_official: rustc_hash::FxHashMap<&str, Vec<&PowerEvent>> = Default::default();
+    for e in &kept {
+        by_official
+            .entry(e.official_id.as_str())
+            .or_default()
+            .push(e);
+    }
+    for e in &kept {
+        let t = e.occurred_at.0;
+        // The official's events up to and including t's peers.
+        let all = &by_official[e.official_id.as_str()];
+        let history = &all[..all.partition_point(|f| f.occurred_at.0 <= t)];
+        for (rule_index, rule) in pack.rules.iter().enumerate() {
+            if !pack.filters[rule.trigger].matches(e) {
+                continue;
+            }
+            let start = t.saturating_sub(rule.window.0);
+            let in_slot =
+                |f: &PowerEvent, slot: &Slot, key: &[CompactString], from: i64, to: i64| {
+                    f.occurred_at.0 >= from
+                        && f.occurred_at.0 <= to
+                        && pack.filters[slot.filter].matches(f)
+                        && input(f, slot).is_some_and(|(k, _, _)| k == key)
+                };
+            let mut relation = None;
+            let mut trigger_evidence = false;
+            let (key, measures, mut evidence): (
+                Vec<CompactString>,
+                Vec<MeasureValue>,
+                Vec<&PowerEvent>,
+            ) = match &rule.logic {
+                RuleLogic::Aggregate { slot } => {
+                    let s = &pack.slots[*slot];
+                    let Some((key, _, _)) = input(e, s) else {
+                        continue;
+                    };
+                    let window: Vec<&PowerEvent> = history
+                        .iter()
+                        .copied()
+                        .filter(|f| in_slot(f, s, &key, start, t))
+                        .collect();
+                    let values: Vec<i64> = window
+                        .iter()
+                        .filter_map(|f| input(f, s).and_then(|x| x.1))
+                        .collect();
+                    let sum: i128 = values.iter().map(|v| i128::from(*v)).sum();
+                    let mut m = vec![MeasureValue::Int(window.len() as i64)];
+                    for measure in &rule.measures[1..] {
+                        m.push(match measure {
+                            Measure::Sum => MeasureValue::Int(sum as i64),
+                            Measure::Avg => {
+                                MeasureValue::Float(sum as f64 / window.len().max(1) as f64)
+                            }
+                            Measure::Min => {
+                                MeasureValue::Int(values.iter().copied().min().unwrap_or(0))
+                            }
+                            Measure::Max => {
+                                MeasureValue::Int(values.iter().copied().max().unwrap_or(0))
+                            }
+                            Measure::Distinct => {
+                                let d: FxHashSet<CompactString> = window
+                                    .iter()
+                                    .filter_map(|f| input(f, s).and_then(|x| x.2))
+                                    .collect();
+                                MeasureValue::Int(d.len() as i64)
+                            }
+                            _ => unreachable!(),
+                        });
+                    }
+                    (key, m, window)
+                }
+                RuleLogic::Ratio {
+                    numerator,
+                    denominator,
+                } => {
+                    let (ns, ds) = (&pack.slots[*numerator], &pack.slots[*denominator]);
+                    let Some(key) = key_of(e, &ns.group_by) else {
+                        continue;
+                    };
+                    let num: Vec<&PowerEvent> = history
+                        .iter()
+                        .copied()
+                        .filter(|f| in_slot(f, ns, &key, start, t))
+                        .collect();
+                    let den = history
+                        .iter()
+                        .filter(|f| in_slot(f, ds, &[], start, t))
+                        .count();
+                    let n = num.len();
+                    let m = vec![
+                        MeasureValue::Int(n as i64),
+                        MeasureValue::Int(n as i64),
+                        MeasureValue::Int(den as i64),
+                        MeasureValue::Float(n as f64 / den.max(1) as f64),
+                    ];
+                    (key, m, num)
+                }
+                RuleLogic::Baseline { slot, baseline } => {
+                    let s = &pack.slots[*slot];
+                    let Some(key) = key_of(e, &s.group_by) else {
+                        continue;
+                    };
+                    let recent: Vec<&PowerEvent> = history
+                        .iter()
+                        .copied()
+                        .filter(|f| in_slot(f, s, &key, start, t))
+                        .collect();
+                    let before = history
+                        .iter()
+                        .filter(|f| {
+                            in_slot(f, s, &key, start.saturating_sub(baseline.0), start - 1)
+                        })
+                        .count();
+                    let expected = before as f64 * rule.window.0 as f64 / baseline.0 as f64;
+                    let m = vec![
+                        MeasureValue::Int(recent.len() as i64),
+                        MeasureValue::Int(before as i64),
+                        MeasureValue::Float(expected),
+                        MeasureValue::Float(recent.len() as f64 / expected.max(1.0)),
+                    ];
+                    (key, m, recent)
+                }
+                RuleLogic::Sequence { first } => {
+                    let s = &pack.slots[*first];
+                    let Some(key) = key_of(e, &s.group_by) else {
+                        continue;
+                    };
+                    let earlier: Vec<&PowerEvent> = history
+                        .iter()
+                        .copied()
+                        .filter(|f| f.event_id != e.event_id && in_slot(f, s, &key, start, t))
+                        .collect();
+                    trigger_evidence = true;
+                    (key, vec![MeasureValue::Int(earlier.len() as i64)], earlier)
+                }
+                RuleLogic::RelatedParty { field } => {
+                    let Some(FieldValue::Str(party)) = e.field(field) else {
+                        continue;
+                    };
+                    let table = pack
+                        .relations
+                        .as_ref()
+                        .expect("compiled with relations")
+                        .current();
+                    let Some(r) = table.relation(&e.official_id, party) else {
+                        continue;
+                    };
+                    relation = Some(r.to_string());
+                    trigger_evidence = true;
+                    (vec![party.into()], vec![MeasureValue::Int(1)], Vec::new())
+                }
+                RuleLogic::Predicate => {
+                    let Some(key) = key_of(e, &rule.key_fields) else {
+                        continue;
+                    };
+                    trigger_evidence = true;
+                    (key, vec![MeasureValue::Int(1)], Vec::new())
+                }
+            };
+            let Some(level) = rule.levels.decide(&measures) else {
+                continue;
+            };
+            if let Some(cooldown) = rule.cooldown {
+                let last = fired
+                    .iter_mut()
+                    .find(|(r, o, k, _, _)| *r == rule_index && *o == e.official_id && *k == key);
+                match last {
+                    Some((_, _, _, time, lvl)) if t - *time < cooldown.0 && level <= *lvl => {
+                        continue;
+                    }
+                    Some((_, _, _, time, lvl)) => {
+                        *time = t;
+                        *lvl = level;
+                    }
+                    None => fired.push((rule_index, e.official_id.clone(), key.clone(), t, level)),
+                }
+            }
+            let total = evidence.len() as u64 + u64::from(trigger_evidence);
+            let cap = rule.evidence_limit - usize::from(trigger_evidence);
+            let skip = evidence.len().saturating_sub(cap);
+            evidence.drain(..skip);
+            if trigger_evidence {
+                evidence.push(e);
+            }
+            let key_pairs: Vec<(CompactString, CompactString)> = rule
+                .key_fields
+                .iter()
+                .zip(&key)
+                .map(|(f, v)| (CompactString::from(f.key_name()), v.clone()))
+                .collect();
+            let refs: Vec<(&str, &str)> = key_pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let title = rule.title.render(&TemplateContext {
+                rule_id: &rule.id,
+                official_id: &e.official_id,
+                level,
+                window: &rule.window_text,
+                key: &refs,
+                measures: &measures,
+                relation: relation.as_deref(),
+            });
+            out.push(Warning {
+                warning_id: warning_id(
+                    &rule.id,
+                    rule.version,
+                    &e.official_id,
+                    &key_pairs,
+                    &e.event_id,
+                ),
+                rule_id: rule.id.clone(),
+                rule_version: rule.version,
+                official_id: e.official_id.clone(),
+                key: key_pairs,
+                level,
+                trigger_event_id: e.event_id.clone(),
+                occurred_at: e.occurred_at,
+                window_start: Timestamp(start),
+                window_end: e.occurred_at,
+                measures: rule.measures.iter().copied().zip(measures).collect(),
+                evidence: evidence.iter().map(|f| f.event_id.clone()).collect(),
+                evidence_total: total,
+                title,
+                detected_at,
+            });
+        }
+    }
+    out
+}
+
+type Input = (Vec<CompactString>, Option<i64>, Option<CompactString>);
+
+fn input(e: &PowerEvent, slot: &Slot) -> Option<Input> {
+    let key = key_of(e, &slot.group_by)?;
+    let value = match &slot.value {
+        None => None,
+        Some(f) => match e.field(f)? {
+            FieldValue::Int(v) => Some(v),
+            _ => return None,
+        },
+    };
+    let distinct = match &slot.distinct {
+        None => None,
+        Some(f) => Some(text(e.field(f)?)),
+    };
+    Some((key, value, distinct))
+}
+
+fn key_of(e: &PowerEvent, fields: &[FieldRef]) -> Option<Vec<CompactString>> {
+    fields.iter().map(|f| e.field(f).map(text)).collect()
+}
+
+fn text(v: FieldValue<'_>) -> CompactString {
+    let mut out = CompactString::default();
+    v.write_text(&mut out);
+    out
+}

@@ -1,0 +1,244 @@
+//! Replay: run a recorded file of events through the [`Engine`] and write warnings
+//! and rejected inputs. `sunlight replay` is a thin wrapper around [`Replayer`].
+//!
+//! Inputs are JSON lines or length-delimited protobuf. Rejected inputs (bad, late)
+//! become [`Rejected`] records carrying the line number (or byte offset), the reason
+//! and the original bytes, so nothing is lost silently.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Write};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::codec::{self, DecodeError, DecodeLimits, Format, Reason};
+use crate::engine::{Admission, Engine, EngineConfig, EngineStats, StateStats};
+use crate::rules::CompiledPack;
+use crate::warning::Warning;
+
+/// Replay settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayOptions {
+    /// Input encoding.
+    pub format: Format,
+    /// Decoder limits.
+    pub limits: DecodeLimits,
+    /// Engine settings (allowed lateness, clock).
+    pub engine: EngineConfig,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            format: Format::Json,
+            limits: DecodeLimits::default(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// An input that was not applied, as written to the errors output (one JSON line).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Rejected {
+    /// 1-based line number (JSON lines input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Byte offset of the record (protobuf input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Reason code (`invalid_json`, `missing_field`, `late`, ...).
+    pub reason: &'static str,
+    /// What exactly was wrong.
+    pub detail: String,
+    /// The original input, when it is UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The original input in base64, when it is not UTF-8 text (or is protobuf).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_base64: Option<String>,
+}
+
+/// Totals of one replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplaySummary {
+    /// Records read (non-blank lines, or protobuf records).
+    pub records: u64,
+    /// Records decoded into events.
+    pub decoded: u64,
+    /// Rejected records by reason (including `late`).
+    pub rejected: BTreeMap<Reason, u64>,
+    /// Unknown top-level fields ignored.
+    pub unknown_fields: u64,
+    /// Warnings written.
+    pub warnings: u64,
+    /// Engine counters (per rule, duplicates, ...).
+    pub engine: EngineStats,
+    /// Window state just before the final flush (the steady-state footprint).
+    pub state_before_flush: StateStats,
+}
+
+impl ReplaySummary {
+    /// Rejected records that were bad input (everything but `late`).
+    pub fn bad_inputs(&self) -> u64 {
+        self.rejected
+            .iter()
+            .filter(|(r, _)| **r != Reason::Late)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Feeds records to an engine and writes warnings and rejected records.
+pub struct Replayer<W: Write, E: Write> {
+    engine: Engine,
+    options: ReplayOptions,
+    warnings_out: W,
+    errors_out: E,
+    summary: ReplaySummary,
+    batch: Vec<Warning>,
+}
+
+impl<W: Write, E: Write> Replayer<W, E> {
+    /// A replayer writing warnings (JSON lines) to `warnings_out` and rejected
+    /// records (JSON lines) to `errors_out`.
+    pub fn new(
+        pack: Arc<CompiledPack>,
+        options: ReplayOptions,
+        warnings_out: W,
+        errors_out: E,
+    ) -> Self {
+        Replayer {
+            engine: Engine::new(pack, options.engine),
+            options,
+            warnings_out,
+            errors_out,
+            summary: ReplaySummary::default(),
+            batch: Vec::new(),
+        }
+    }
+
+    /// Reads JSON lines until EOF.
+    pub fn json_lines<R: BufRead>(&mut self, mut input: R) -> io::Result<()> {
+        let mut line = Vec::with_capacity(1024);
+        let mut number = 0u64;
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                return Ok(());
+            }
+            number += 1;
+            let record = trim_line(&line);
+            if record.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            self.record(record, Some(number), None)?;
+        }
+    }
+
+    /// Reads a whole buffer of length-delimited protobuf records.
+    pub fn protobuf_records(&mut self, data: &[u8]) -> io::Result<()> {
+        let max = self.options.limits.max_message_bytes;
+        for (offset, record) in codec::protobuf::LengthDelimited::new(data, max) {
+            match record {
+                Ok(bytes) => self.record(bytes, None, Some(offset as u64))?,
+                Err(e) => {
+                    self.summary.records += 1;
+                    let rest = &data[offset..data.len().min(offset + 64)];
+                    self.reject(&e, rest, None, Some(offset as u64))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one record and admits it.
+    pub fn record(
+        &mut self,
+        bytes: &[u8],
+        line: Option<u64>,
+        offset: Option<u64>,
+    ) -> io::Result<()> {
+        self.summary.records += 1;
+        let decoded = match self.options.format {
+            Format::Json => codec::json::decode(bytes, &self.options.limits),
+            Format::Protobuf => codec::protobuf::decode(bytes, &self.options.limits),
+        };
+        let (event, notes) = match decoded {
+            Ok(ok) => ok,
+            Err(e) => return self.reject(&e, bytes, line, offset),
+        };
+        self.summary.decoded += 1;
+        self.summary.unknown_fields += u64::from(notes.unknown_fields);
+        if let Admission::Late(event) = self.engine.ingest(event, &mut self.batch) {
+            let watermark = self
+                .engine
+                .watermark()
+                .map(|w| w.to_string())
+                .unwrap_or_default();
+            let e = DecodeError::new(
+                Reason::Late,
+                format!(
+                    "event `{}` at {} is behind the watermark {watermark} (allowed lateness {})",
+                    event.event_id, event.occurred_at, self.options.engine.allowed_lateness
+                ),
+            );
+            self.reject(&e, bytes, line, offset)?;
+        }
+        self.write_warnings()
+    }
+
+    fn reject(
+        &mut self,
+        e: &DecodeError,
+        bytes: &[u8],
+        line: Option<u64>,
+        offset: Option<u64>,
+    ) -> io::Result<()> {
+        *self.summary.rejected.entry(e.reason).or_default() += 1;
+        let text = (self.options.format == Format::Json)
+            .then(|| std::str::from_utf8(bytes).ok())
+            .flatten();
+        let record = Rejected {
+            line,
+            offset,
+            reason: e.reason.code(),
+            detail: e.detail.clone(),
+            input: text.map(str::to_owned),
+            input_base64: match text {
+                Some(_) => None,
+                None => Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            },
+        };
+        serde_json::to_writer(&mut self.errors_out, &record)?;
+        self.errors_out.write_all(b"\n")
+    }
+
+    fn write_warnings(&mut self) -> io::Result<()> {
+        for w in self.batch.drain(..) {
+            serde_json::to_writer(&mut self.warnings_out, &w)?;
+            self.warnings_out.write_all(b"\n")?;
+            self.summary.warnings += 1;
+        }
+        Ok(())
+    }
+
+    /// Evaluates everything still pending, flushes the outputs, returns the totals.
+    pub fn finish(mut self) -> io::Result<ReplaySummary> {
+        self.summary.state_before_flush = self.engine.state_stats();
+        self.engine.flush(&mut self.batch);
+        self.write_warnings()?;
+        self.warnings_out.flush()?;
+        self.errors_out.flush()?;
+        self.summary.engine = self.engine.stats().clone();
+        Ok(self.summary)
+    }
+}
+
+fn trim_line(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    &line[..end]
+}

@@ -1,0 +1,590 @@
+//! Validates a [`PackSpec`] into a [`CompiledPack`], reporting every problem by rule
+//! id and field so a pack author can fix them all in one pass.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+
+use super::filter::{self, Filter};
+use super::measure::{Condition, Level, Levels, Measure};
+use super::reference::Relations;
+use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
+use super::template::Template;
+use super::{CompiledPack, CompiledRule, RuleLogic, Slot};
+use crate::event::FieldRef;
+use crate::time::Duration;
+
+/// One problem in one rule (or in the pack header, with rule id `pack`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The rule's id (or `pack` / `reference`).
+    pub rule_id: String,
+    /// The offending field, e.g. `filter.amount_cents.gte`.
+    pub field: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rule `{}`, field `{}`: {}",
+            self.rule_id, self.field, self.message
+        )
+    }
+}
+
+/// Why a pack could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// The file could not be read.
+    #[error("cannot read rule pack {path}: {source}")]
+    Io {
+        /// The pack path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the pack's shape.
+    #[error("{origin} is not a valid rule pack: {message}")]
+    Syntax {
+        /// File name or description.
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The pack parsed but some rules are invalid.
+    #[error("{origin} has {} error(s):\n{}", errors.len(), errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// File name or description.
+        origin: String,
+        /// Every problem found.
+        errors: Vec<RuleError>,
+    },
+}
+
+/// Reads and compiles a pack file.
+pub fn load_pack(path: &Path) -> Result<CompiledPack, PackError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PackError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    compile_pack(&text, base, &path.display().to_string())
+}
+
+/// Compiles pack text; reference files are resolved against `base_dir`.
+pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<CompiledPack, PackError> {
+    let spec: PackSpec = toml::from_str(text).map_err(|e| PackError::Syntax {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut errors = Vec::new();
+    let tz = match &spec.pack.timezone {
+        None => TimeZone::UTC,
+        Some(name) => TimeZone::get(name).unwrap_or_else(|e| {
+            errors.push(RuleError {
+                rule_id: "pack".into(),
+                field: "timezone".into(),
+                message: format!("unknown time zone {name:?}: {e}"),
+            });
+            TimeZone::UTC
+        }),
+    };
+    let mut builder = Builder {
+        filters: Vec::new(),
+        slots: Vec::new(),
+        tz,
+    };
+    let mut rules = Vec::new();
+    let mut seen = HashSet::new();
+    for rule in &spec.rules {
+        let mut errs = Vec::new();
+        if !seen.insert(rule.id.clone()) {
+            errs.push(("id".to_string(), format!("duplicate rule id `{}`", rule.id)));
+        }
+        if rule.id.is_empty()
+            || !rule
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            errs.push((
+                "id".to_string(),
+                "must be non-empty and use only letters, digits, `-`, `_` and `.`".to_string(),
+            ));
+        }
+        match builder.rule(rule) {
+            Ok(compiled) if errs.is_empty() && rule.enabled => rules.push(compiled),
+            Ok(_) => {}
+            Err(more) => errs.extend(more),
+        }
+        errors.extend(errs.into_iter().map(|(field, message)| RuleError {
+            rule_id: rule.id.clone(),
+            field,
+            message,
+        }));
+    }
+    let needs_relations = rules
+        .iter()
+        .any(|r| matches!(r.logic, RuleLogic::RelatedParty { .. }));
+    let relations = match (&spec.reference.relations, needs_relations) {
+        (Some(file), _) => match Relations::load(&base_dir.join(file)) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(message) => {
+                errors.push(RuleError {
+                    rule_id: "reference".into(),
+                    field: "relations".into(),
+                    message,
+                });
+                None
+            }
+        },
+        (None, true) => {
+            errors.push(RuleError {
+                rule_id: "reference".into(),
+                field: "relations".into(),
+                message: "a related_party rule needs `[reference] relations = \"FILE.csv\"`".into(),
+            });
+            None
+        }
+        (None, false) => None,
+    };
+    if !errors.is_empty() {
+        return Err(PackError::Invalid {
+            origin: origin.to_string(),
+            errors,
+        });
+    }
+    let retention = builder
+        .slots
+        .iter()
+        .map(|s| s.span)
+        .max()
+        .unwrap_or_default();
+    Ok(CompiledPack {
+        name: spec.pack.name,
+        version: spec.pack.version,
+        rules,
+        filters: builder.filters,
+        slots: builder.slots,
+        retention,
+        relations,
+    })
+}
+
+struct Builder {
+    filters: Vec<Filter>,
+    slots: Vec<Slot>,
+    tz: TimeZone,
+}
+
+type Errors = Vec<(String, String)>;
+
+impl Builder {
+    fn filter_index(&mut self, filter: Filter) -> usize {
+        if let Some(i) = self.filters.iter().position(|f| *f == filter) {
+            return i;
+        }
+        self.filters.push(filter);
+        self.filters.len() - 1
+    }
+
+    fn slot_index(&mut self, slot: Slot) -> usize {
+        if let Some(i) = self.slots.iter().position(|s| *s == slot) {
+            return i;
+        }
+        self.slots.push(slot);
+        self.slots.len() - 1
+    }
+
+    fn rule(&mut self, r: &RuleSpec) -> Result<CompiledRule, Errors> {
+        use RuleKindSpec as K;
+        let mut errs: Errors = Vec::new();
+        let kind = r.kind;
+        let kind_name = format!("{kind:?}").to_lowercase();
+        let mut not_for = |present: bool, field: &str, kinds: &[K]| {
+            if present && !kinds.contains(&kind) {
+                errs.push((
+                    field.to_string(),
+                    format!("does not apply to `{kind_name}` rules"),
+                ));
+            }
+        };
+        let windowed = [K::Aggregate, K::Ratio, K::Baseline, K::Sequence];
+        let thresholds = windowed;
+        not_for(r.window.is_some(), "window", &windowed);
+        not_for(r.baseline.is_some(), "baseline", &[K::Baseline]);
+        not_for(r.numerator.is_some(), "numerator", &[K::Ratio]);
+        not_for(r.denominator.is_some(), "denominator", &[K::Ratio]);
+        not_for(r.first.is_some(), "first", &[K::Sequence]);
+        not_for(r.then.is_some(), "then", &[K::Sequence]);
+        not_for(!r.on.is_empty(), "on", &[K::Sequence]);
+        not_for(r.field.is_some(), "field", &[K::RelatedParty]);
+        let m = &r.measures;
+        let has_measures = m.sum.is_some()
+            || m.avg.is_some()
+            || m.min.is_some()
+            || m.max.is_some()
+            || m.distinct.is_some();
+        not_for(has_measures, "measures", &[K::Aggregate]);
+        not_for(
+            !r.group_by.is_empty(),
+            "group_by",
+            &[K::Aggregate, K::Ratio, K::Baseline, K::Predicate],
+        );
+        not_for(r.yellow.is_some(), "yellow", &thresholds);
+        not_for(r.red.is_some(), "red", &thresholds);
+        not_for(r.level.is_some(), "level", &[K::RelatedParty, K::Predicate]);
+
+        let duration =
+            |field: &str, text: &Option<String>, errs: &mut Errors| -> Option<Duration> {
+                let text = text.as_ref()?;
+                match Duration::parse(text) {
+                    Ok(d) if d.0 > 0 => Some(d),
+                    Ok(_) => {
+                        errs.push((field.into(), "must be longer than zero".into()));
+                        None
+                    }
+                    Err(e) => {
+                        errs.push((field.into(), e));
+                        None
+                    }
+                }
+            };
+        let window = duration("window", &r.window, &mut errs);
+        if windowed.contains(&kind) && r.window.is_none() {
+            errs.push((
+                "window".into(),
+                format!("`{kind_name}` rules need a window, e.g. window = \"24h\""),
+            ));
+        }
+        let cooldown = duration("cooldown", &r.cooldown, &mut errs);
+        let evidence_limit = r.evidence_limit.unwrap_or(20);
+        if !(1..=1000).contains(&evidence_limit) {
+            errs.push(("evidence_limit".into(), "must be between 1 and 1000".into()));
+        }
+
+        let tz = self.tz.clone();
+        let table_filter = |name: &str, table: &Option<toml::Table>, errs: &mut Errors| -> Filter {
+            match table {
+                None => Filter::True,
+                Some(t) => filter::compile(t, name, &tz).unwrap_or_else(|e| {
+                    errs.push((name.to_string(), e));
+                    Filter::True
+                }),
+            }
+        };
+        let base = table_filter("filter", &r.filter, &mut errs);
+        let fields = |name: &str, list: &[String], errs: &mut Errors| -> Vec<FieldRef> {
+            let mut out = Vec::new();
+            for (i, f) in list.iter().enumerate() {
+                match FieldRef::parse(f) {
+                    Some(FieldRef::OfficialId) => errs.push((
+                        format!("{name}[{i}]"),
+                        "official_id is always part of the key; leave it out".into(),
+                    )),
+                    Some(field) if out.contains(&field) => {
+                        errs.push((format!("{name}[{i}]"), format!("`{f}` is listed twice")))
+                    }
+                    Some(field) => out.push(field),
+                    None => errs.push((
+                        format!("{name}[{i}]"),
+                        format!("unknown field `{f}` (use counterparty, region, org_unit, kind, attributes.NAME, ...)"),
+                    )),
+                }
+            }
+            out
+        };
+        let group_by = fields("group_by", &r.group_by, &mut errs);
+        let window = window.unwrap_or(Duration::from_secs(1));
+        let and = |a: &Filter, b: Filter| match (a, b) {
+            (Filter::True, b) => b,
+            (a, Filter::True) => a.clone(),
+            (a, b) => Filter::All(vec![a.clone(), b]),
+        };
+
+        let (logic, trigger, measures, key_fields) = match kind {
+            K::Aggregate => {
+                let numeric: Vec<(&str, &String)> = [
+                    ("sum", &m.sum),
+                    ("avg", &m.avg),
+                    ("min", &m.min),
+                    ("max", &m.max),
+                ]
+                .into_iter()
+                .filter_map(|(n, f)| f.as_ref().map(|f| (n, f)))
+                .collect();
+                let mut value = None;
+                if let Some((_, first)) = numeric.first() {
+                    if numeric.iter().any(|(_, f)| f != first) {
+                        errs.push((
+                            "measures".into(),
+                            "sum, avg, min and max must all name the same field".into(),
+                        ));
+                    }
+                    value = FieldRef::parse(first);
+                    if value.is_none() {
+                        errs.push(("measures".into(), format!("unknown field `{first}`")));
+                    }
+                }
+                let distinct = m.distinct.as_ref().and_then(|f| {
+                    let parsed = FieldRef::parse(f);
+                    if parsed.is_none() {
+                        errs.push(("measures.distinct".into(), format!("unknown field `{f}`")));
+                    }
+                    parsed
+                });
+                let mut measures = vec![Measure::Count];
+                for (flag, measure) in [
+                    (&m.sum, Measure::Sum),
+                    (&m.avg, Measure::Avg),
+                    (&m.min, Measure::Min),
+                    (&m.max, Measure::Max),
+                ] {
+                    if flag.is_some() {
+                        measures.push(measure);
+                    }
+                }
+                if distinct.is_some() {
+                    measures.push(Measure::Distinct);
+                }
+                let filter = self.filter_index(base);
+                let slot = self.slot_index(Slot {
+                    filter,
+                    group_by: group_by.clone(),
+                    span: window,
+                    value,
+                    min_max: m.min.is_some() || m.max.is_some(),
+                    distinct,
+                });
+                (RuleLogic::Aggregate { slot }, filter, measures, group_by)
+            }
+            K::Ratio => {
+                if r.numerator.is_none() {
+                    errs.push((
+                        "numerator".into(),
+                        "`ratio` rules need a numerator filter table".into(),
+                    ));
+                }
+                let num = and(&base, table_filter("numerator", &r.numerator, &mut errs));
+                let (den, trigger) = match &r.denominator {
+                    None => (base.clone(), base.clone()),
+                    Some(_) => {
+                        let den = and(
+                            &base,
+                            table_filter("denominator", &r.denominator, &mut errs),
+                        );
+                        (den.clone(), Filter::Any(vec![num.clone(), den]))
+                    }
+                };
+                let num_filter = self.filter_index(num);
+                let den_filter = self.filter_index(den);
+                let trigger = self.filter_index(trigger);
+                let slot = |filter, group_by| Slot {
+                    filter,
+                    group_by,
+                    span: window,
+                    value: None,
+                    min_max: false,
+                    distinct: None,
+                };
+                let numerator = self.slot_index(slot(num_filter, group_by.clone()));
+                let denominator = self.slot_index(slot(den_filter, Vec::new()));
+                (
+                    RuleLogic::Ratio {
+                        numerator,
+                        denominator,
+                    },
+                    trigger,
+                    vec![
+                        Measure::Count,
+                        Measure::Numerator,
+                        Measure::Denominator,
+                        Measure::Ratio,
+                    ],
+                    group_by,
+                )
+            }
+            K::Baseline => {
+                if r.baseline.is_none() {
+                    errs.push((
+                        "baseline".into(),
+                        "`baseline` rules need a baseline period, e.g. baseline = \"360d\"".into(),
+                    ));
+                }
+                let baseline =
+                    duration("baseline", &r.baseline, &mut errs).unwrap_or(Duration::from_secs(1));
+                let filter = self.filter_index(base);
+                let slot = self.slot_index(Slot {
+                    filter,
+                    group_by: group_by.clone(),
+                    span: Duration(window.0.saturating_add(baseline.0)),
+                    value: None,
+                    min_max: false,
+                    distinct: None,
+                });
+                (
+                    RuleLogic::Baseline { slot, baseline },
+                    filter,
+                    vec![
+                        Measure::Count,
+                        Measure::BaselineCount,
+                        Measure::Expected,
+                        Measure::Ratio,
+                    ],
+                    group_by,
+                )
+            }
+            K::Sequence => {
+                for (name, t) in [("first", &r.first), ("then", &r.then)] {
+                    if t.is_none() {
+                        errs.push((
+                            name.into(),
+                            format!("`sequence` rules need a `{name}` filter table"),
+                        ));
+                    }
+                }
+                let on = fields("on", &r.on, &mut errs);
+                let first = and(&base, table_filter("first", &r.first, &mut errs));
+                let then = and(&base, table_filter("then", &r.then, &mut errs));
+                let first_filter = self.filter_index(first);
+                let trigger = self.filter_index(then);
+                let slot = self.slot_index(Slot {
+                    filter: first_filter,
+                    group_by: on.clone(),
+                    span: window,
+                    value: None,
+                    min_max: false,
+                    distinct: None,
+                });
+                (
+                    RuleLogic::Sequence { first: slot },
+                    trigger,
+                    vec![Measure::Count],
+                    on,
+                )
+            }
+            K::RelatedParty => {
+                let name = r.field.as_deref().unwrap_or("counterparty");
+                let field = FieldRef::parse(name).unwrap_or_else(|| {
+                    errs.push(("field".into(), format!("unknown field `{name}`")));
+                    FieldRef::Counterparty
+                });
+                let trigger = self.filter_index(base);
+                (
+                    RuleLogic::RelatedParty {
+                        field: field.clone(),
+                    },
+                    trigger,
+                    vec![Measure::Count],
+                    vec![field],
+                )
+            }
+            K::Predicate => {
+                let trigger = self.filter_index(base);
+                (
+                    RuleLogic::Predicate,
+                    trigger,
+                    vec![Measure::Count],
+                    group_by,
+                )
+            }
+        };
+
+        let levels = if thresholds.contains(&kind) {
+            let conds = |name: &str, map: &Option<BTreeMap<String, String>>, errs: &mut Errors| {
+                let map = map.as_ref()?;
+                let mut out = Vec::new();
+                for (measure, text) in map {
+                    let Some(index) = measures.iter().position(|m| m.name() == measure) else {
+                        let known: Vec<&str> = measures.iter().map(|m| m.name()).collect();
+                        errs.push((
+                            format!("{name}.{measure}"),
+                            format!(
+                                "this rule has no measure `{measure}` (it has: {})",
+                                known.join(", ")
+                            ),
+                        ));
+                        continue;
+                    };
+                    match Condition::parse_comparison(text) {
+                        Ok((op, value)) => out.push(Condition {
+                            measure_index: index,
+                            op,
+                            value,
+                        }),
+                        Err(e) => errs.push((format!("{name}.{measure}"), e)),
+                    }
+                }
+                if map.is_empty() {
+                    errs.push((name.into(), "needs at least one condition".into()));
+                }
+                Some(out)
+            };
+            let red = conds("red", &r.red, &mut errs);
+            let yellow = conds("yellow", &r.yellow, &mut errs);
+            if red.is_none() && yellow.is_none() {
+                errs.push((
+                    "yellow".into(),
+                    "give `yellow` and/or `red` conditions, e.g. yellow = { count = \">= 5\" }"
+                        .into(),
+                ));
+            }
+            Levels::Thresholds { red, yellow }
+        } else {
+            match r.level.as_deref().map(|l| (l, Level::parse(l))) {
+                Some((_, Some(level))) => Levels::Fixed(level),
+                Some((other, None)) => {
+                    errs.push((
+                        "level".into(),
+                        format!("`{other}` is not a level (yellow or red)"),
+                    ));
+                    Levels::Fixed(Level::Yellow)
+                }
+                None => {
+                    errs.push((
+                        "level".into(),
+                        format!("`{kind_name}` rules need level = \"yellow\" or \"red\""),
+                    ));
+                    Levels::Fixed(Level::Yellow)
+                }
+            }
+        };
+
+        let key_names: Vec<&str> = key_fields.iter().map(FieldRef::key_name).collect();
+        let has_relation = kind == K::RelatedParty;
+        let title = Template::compile(&r.title, &measures, &key_names, has_relation)
+            .unwrap_or_else(|e| {
+                errs.push(("title".into(), e));
+                Template::compile("", &[], &[], false).expect("empty template")
+            });
+        let window = if windowed.contains(&kind) {
+            window
+        } else {
+            Duration::ZERO
+        };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(CompiledRule {
+            id: r.id.clone(),
+            version: r.version,
+            description: r.description.clone(),
+            title,
+            logic,
+            levels,
+            measures,
+            key_fields,
+            trigger,
+            cooldown,
+            evidence_limit,
+            window,
+            window_text: window.to_string(),
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! Measures (a rule's named aggregates), level conditions over them, and levels.
+
+use std::fmt;
+
+use super::filter::CmpOp;
+
+/// A named aggregate a rule reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// Matching events in the window (every rule has it).
+    Count,
+    /// Sum of the measured field.
+    Sum,
+    /// Mean of the measured field.
+    Avg,
+    /// Minimum of the measured field.
+    Min,
+    /// Maximum of the measured field.
+    Max,
+    /// Distinct values of the distinct field.
+    Distinct,
+    /// `ratio`: events matching the numerator filter.
+    Numerator,
+    /// `ratio`: events matching the denominator filter.
+    Denominator,
+    /// `ratio`: numerator / max(denominator, 1); `baseline`: count / max(expected, 1).
+    Ratio,
+    /// `baseline`: events in the baseline period.
+    BaselineCount,
+    /// `baseline`: baseline count scaled to the window's length.
+    Expected,
+}
+
+impl Measure {
+    /// The name used in rule files, titles and warnings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Count => "count",
+            Measure::Sum => "sum",
+            Measure::Avg => "avg",
+            Measure::Min => "min",
+            Measure::Max => "max",
+            Measure::Distinct => "distinct",
+            Measure::Numerator => "numerator",
+            Measure::Denominator => "denominator",
+            Measure::Ratio => "ratio",
+            Measure::BaselineCount => "baseline_count",
+            Measure::Expected => "expected",
+        }
+    }
+}
+
+/// A measure's value: integers stay exact, ratios and means are floats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MeasureValue {
+    /// A count, sum, min or max.
+    Int(i64),
+    /// A mean or ratio.
+    Float(f64),
+}
+
+impl MeasureValue {
+    /// As f64, for comparisons.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            MeasureValue::Int(v) => v as f64,
+            MeasureValue::Float(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for MeasureValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MeasureValue::Int(v) => write!(f, "{v}"),
+            MeasureValue::Float(v) => {
+                let rounded = (v * 100.0).round() / 100.0;
+                write!(f, "{rounded}")
+            }
+        }
+    }
+}
+
+/// `measure op value`, e.g. `count >= 5`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// Position of the measure in the rule's measure list.
+    pub measure_index: usize,
+    /// The comparison.
+    pub op: CmpOp,
+    /// The threshold.
+    pub value: f64,
+}
+
+impl Condition {
+    /// Parses `">= 5"`, `"< 0.5"`, `"== 1"`.
+    pub fn parse_comparison(text: &str) -> Result<(CmpOp, f64), String> {
+        let text = text.trim();
+        let (op, rest) = [
+            (">=", CmpOp::Gte),
+            ("<=", CmpOp::Lte),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+        ]
+        .into_iter()
+        .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (op, rest)))
+        .ok_or_else(|| format!("{text:?} must start with >=, >, <=, <, == or !="))?;
+        let value: f64 = rest
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("{text:?}: {rest:?} is not a number"))?;
+        if !value.is_finite() {
+            return Err(format!("{text:?}: threshold must be finite"));
+        }
+        Ok((op, value))
+    }
+
+    /// Whether the measured values satisfy the condition.
+    #[inline]
+    pub fn holds(&self, values: &[MeasureValue]) -> bool {
+        let v = values[self.measure_index];
+        let ord = match v {
+            // Compare integers exactly when the threshold is integral.
+            MeasureValue::Int(i) if self.value.fract() == 0.0 && self.value.abs() < 9.0e18 => {
+                i.cmp(&(self.value as i64))
+            }
+            other => match other.as_f64().partial_cmp(&self.value) {
+                Some(o) => o,
+                None => return false,
+            },
+        };
+        self.op.holds(ord)
+    }
+}
+
+/// A warning level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Needs verification.
+    Yellow,
+    /// Needs disposal now.
+    Red,
+}
+
+impl Level {
+    /// `yellow` or `red`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Yellow => "yellow",
+            Level::Red => "red",
+        }
+    }
+
+    /// Parses `yellow` or `red`.
+    pub fn parse(text: &str) -> Option<Level> {
+        match text {
+            "yellow" => Some(Level::Yellow),
+            "red" => Some(Level::Red),
+            _ => None,
+        }
+    }
+}
+
+/// How a rule decides its level.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Levels {
+    /// Red if every red condition holds, else yellow if every yellow condition holds.
+    Thresholds {
+        /// Conditions for red (None: the rule never fires red).
+        red: Option<Vec<Condition>>,
+        /// Conditions for yellow (None: the rule never fires yellow).
+        yellow: Option<Vec<Condition>>,
+    },
+    /// Every trigger fires at this level.
+    Fixed(Level),
+}
+
+impl Levels {
+    /// The level the measures reach, if any.
+    #[inline]
+    pub fn decide(&self, values: &[MeasureValue]) -> Option<Level> {
+        match self {
+            Levels::Fixed(level) => Some(*level),
+            Levels::Thresholds { red, yellow } => {
+                let all = |conds: &Option<Vec<Condition>>| {
+                    conds
+                        .as_ref()
+                        .is_some_and(|c| c.iter().all(|c| c.holds(values)))
+                };
+                if all(red) {
+                    Some(Level::Red)
+                } else if all(yellow) {
+                    Some(Level::Yellow)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_comparisons() {
+        assert_eq!(
+            Condition::parse_comparison(">= 5").unwrap(),
+            (CmpOp::Gte, 5.0)
+        );
+        assert_eq!(
+            Condition::parse_comparison("<0.5").unwrap(),
+            (CmpOp::Lt, 0.5)
+        );
+        assert_eq!(
+            Condition::parse_comparison("== 5_000_000").unwrap(),
+            (CmpOp::Eq, 5e6)
+        );
+        assert!(Condition::parse_comparison("5").is_err());
+        assert!(Condition::parse_comparison(">= five").is_err());
+        assert!(Condition::parse_comparison(">= inf").is_err());
+    }
+
+    #[test]
+    fn decides_red_before_yellow() {
+        let cond = |op, value| Condition {
+            measure_index: 0,
+            op,
+            value,
+        };
+        let levels = Levels::Thresholds {
+            red: Some(vec![cond(CmpOp::Gte, 10.0)]),
+            yellow: Some(vec![cond(CmpOp::Gte, 5.0)]),
+        };
+        assert_eq!(levels.decide(&[MeasureValue::Int(4)]), None);
+        assert_eq!(levels.decide(&[MeasureValue::Int(5)]), Some(Level::Yellow));
+        assert_eq!(levels.decide(&[MeasureValue::Int(10)]), Some(Level::Red));
+    }
+}

@@ -1,0 +1,141 @@
+//! Rule packs: the TOML format ([`spec`]), filters ([`filter`]), measures and levels
+//! ([`measure`]), title templates ([`template`]), reference data ([`reference`]) and
+//! the compiler ([`compile`]) that validates a pack into a [`CompiledPack`].
+
+mod compile;
+pub mod filter;
+pub mod measure;
+pub mod reference;
+pub mod spec;
+pub mod template;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::event::FieldRef;
+use crate::time::Duration;
+pub use compile::{PackError, RuleError, compile_pack, load_pack};
+use filter::Filter;
+use measure::{Levels, Measure};
+use reference::Relations;
+use template::Template;
+
+/// A validated rule pack, ready to evaluate.
+#[derive(Debug)]
+pub struct CompiledPack {
+    /// `[pack] name`.
+    pub name: String,
+    /// `[pack] version`.
+    pub version: String,
+    /// Enabled rules in file order.
+    pub rules: Vec<CompiledRule>,
+    /// Distinct filters; events are tested against each once.
+    pub(crate) filters: Vec<Filter>,
+    /// Window slots: per-key event lists the rules read.
+    pub(crate) slots: Vec<Slot>,
+    /// How long an event must be kept: the longest slot span.
+    pub(crate) retention: Duration,
+    /// Related parties, when a `related_party` rule needs them.
+    pub relations: Option<Arc<Relations>>,
+}
+
+impl CompiledPack {
+    /// Loads and compiles a pack file (reference paths relative to it).
+    pub fn load(path: &Path) -> Result<CompiledPack, PackError> {
+        load_pack(path)
+    }
+
+    /// The longest span of event time any rule looks back.
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&CompiledRule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}
+
+/// A per-key list of events matching one filter, kept for `span`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Slot {
+    /// Index into [`CompiledPack::filters`].
+    pub filter: usize,
+    /// Key fields besides official_id; events lacking one are not kept.
+    pub group_by: Vec<FieldRef>,
+    /// How far back entries are kept (window, or window + baseline).
+    pub span: Duration,
+    /// Numeric field for sum/avg/min/max.
+    pub value: Option<FieldRef>,
+    /// Whether min/max are needed (monotonic deques).
+    pub min_max: bool,
+    /// Field whose distinct values are counted.
+    pub distinct: Option<FieldRef>,
+}
+
+/// One compiled rule.
+#[derive(Debug)]
+pub struct CompiledRule {
+    /// Rule id.
+    pub id: String,
+    /// Rule version.
+    pub version: u32,
+    /// Description.
+    pub description: String,
+    /// Title template.
+    pub title: Template,
+    /// What the rule computes.
+    pub logic: RuleLogic,
+    /// How the level is decided.
+    pub levels: Levels,
+    /// Measures reported, in output order.
+    pub measures: Vec<Measure>,
+    /// The key fields besides official_id, in output order.
+    pub key_fields: Vec<FieldRef>,
+    /// Index of the filter an event must pass to trigger an evaluation.
+    pub(crate) trigger: usize,
+    /// Repeats for the same key within this span are suppressed (unless the level rises).
+    pub cooldown: Option<Duration>,
+    /// Most evidence ids in a warning.
+    pub evidence_limit: usize,
+    /// The window length (zero for per-event rules).
+    pub window: Duration,
+    /// `window` as text, for titles.
+    pub window_text: String,
+}
+
+/// The evaluation logic of a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleLogic {
+    /// Aggregates of `slot` over `[t - window, t]`.
+    Aggregate {
+        /// The slot.
+        slot: usize,
+    },
+    /// Numerator slot count / denominator slot count over `[t - window, t]`.
+    Ratio {
+        /// Numerator slot (keyed by the rule's group_by).
+        numerator: usize,
+        /// Denominator slot (keyed by official only).
+        denominator: usize,
+    },
+    /// Count over `[t - window, t]` against `[t - window - baseline, t - window)`.
+    Baseline {
+        /// The slot (span window + baseline).
+        slot: usize,
+        /// Baseline period length.
+        baseline: Duration,
+    },
+    /// Count of `first` events over `[t - window, t]` sharing the key, excluding the trigger.
+    Sequence {
+        /// Slot of `first` events keyed by the `on` fields.
+        first: usize,
+    },
+    /// The event's `field` is a related party of the official.
+    RelatedParty {
+        /// The party field.
+        field: FieldRef,
+    },
+    /// The trigger filter is the whole condition.
+    Predicate,
+}

@@ -1,0 +1,139 @@
+//! The rule pack file as written (TOML), before validation. Every field is
+//! documented in docs/RULES.md; [`super::compile`] turns this into a [`super::CompiledPack`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A whole rule pack file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackSpec {
+    /// Pack metadata.
+    pub pack: PackHeader,
+    /// Reference data files used by `related_party` rules.
+    #[serde(default)]
+    pub reference: ReferenceSpec,
+    /// The rules, in evaluation and output order.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// `[pack]`: name, version and defaults shared by the rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackHeader {
+    /// Pack name, e.g. `default`.
+    pub name: String,
+    /// Pack version, free text (e.g. `2026.11.1`); reported in summaries and metrics.
+    pub version: String,
+    /// Default IANA time zone for `local_time` and `weekday` filters (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// What the pack is for.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[reference]`: reference data files, paths relative to the pack file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// CSV with header `official_id,counterparty,relation`: the declared relatives'
+    /// companies (or other related parties) of each official.
+    #[serde(default)]
+    pub relations: Option<String>,
+}
+
+/// One `[[rule]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Unique id, e.g. `split-payment`.
+    pub id: String,
+    /// Version of this rule; part of every warning id.
+    pub version: u32,
+    /// What the rule computes.
+    pub kind: RuleKindSpec,
+    /// Title template, e.g. `"{count} payments to {counterparty} within 7 days"`.
+    pub title: String,
+    /// What the model detects and why it matters.
+    #[serde(default)]
+    pub description: String,
+    /// `false` keeps the rule in the file but does not evaluate it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Sliding window length (`30s`, `24h`, `7d`).
+    pub window: Option<String>,
+    /// `baseline` rules: length of the comparison period before the window.
+    pub baseline: Option<String>,
+    /// Which events the rule looks at.
+    pub filter: Option<toml::Table>,
+    /// `ratio` rules: the extra filter of the numerator.
+    pub numerator: Option<toml::Table>,
+    /// `ratio` rules: the extra filter of the denominator (default: none).
+    pub denominator: Option<toml::Table>,
+    /// `sequence` rules: the earlier event.
+    pub first: Option<toml::Table>,
+    /// `sequence` rules: the later event, which triggers the check.
+    pub then: Option<toml::Table>,
+    /// Extra key fields besides `official_id` (e.g. `["counterparty"]`).
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// `sequence` rules: the fields the two events must share.
+    #[serde(default)]
+    pub on: Vec<String>,
+    /// `related_party` rules: the event field holding the party (default `counterparty`).
+    pub field: Option<String>,
+    /// `aggregate` rules: which measures to compute besides `count`.
+    #[serde(default)]
+    pub measures: MeasuresSpec,
+    /// Conditions for a yellow warning: measure name -> comparison (`">= 5"`).
+    pub yellow: Option<BTreeMap<String, String>>,
+    /// Conditions for a red warning (checked before yellow).
+    pub red: Option<BTreeMap<String, String>>,
+    /// Fixed level for `related_party` and `predicate` rules.
+    pub level: Option<String>,
+    /// Suppress repeats for the same rule and key within this span of event time.
+    pub cooldown: Option<String>,
+    /// Most evidence event ids listed in a warning (default 20).
+    pub evidence_limit: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The rule kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKindSpec {
+    /// Windowed count/sum/avg/min/max/distinct with thresholds.
+    Aggregate,
+    /// Numerator count / denominator count in one window.
+    Ratio,
+    /// Count in the window compared with the key's own earlier baseline.
+    Baseline,
+    /// Event `first` then event `then` within the window, sharing the `on` fields.
+    Sequence,
+    /// The event's party is a declared related party of the official.
+    RelatedParty,
+    /// A condition on the single event.
+    Predicate,
+}
+
+/// `measures = { sum = "amount_cents", distinct = "counterparty" }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuresSpec {
+    /// Numeric field to sum.
+    pub sum: Option<String>,
+    /// Numeric field to average.
+    pub avg: Option<String>,
+    /// Numeric field whose minimum is reported.
+    pub min: Option<String>,
+    /// Numeric field whose maximum is reported.
+    pub max: Option<String>,
+    /// Field whose distinct values are counted.
+    pub distinct: Option<String>,
+}

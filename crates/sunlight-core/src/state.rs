@@ -1,0 +1,289 @@
+//! Per-official window state.
+//!
+//! Each official keeps, per window slot and key, a [`SlotState`]: a deque of
+//! `(time, event id)` entries (32 bytes; ids up to 24 bytes are stored inline) plus
+//! running aggregates (sum, monotonic min/max deques, distinct-value counts). Entries
+//! enter in event-time order, because the engine releases events in that order, so
+//! sliding a window is popping from the front: O(1) amortised per event. Each slot
+//! keeps its entries for its own span only, so a ten-year contract rule does not make
+//! a one-day payment rule's events live ten years.
+
+use std::collections::VecDeque;
+use std::mem::size_of;
+
+use compact_str::CompactString;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+use crate::rules::measure::Level;
+
+/// Values of a slot's group-by fields (empty when the slot has none).
+pub type GroupKey = SmallVec<[CompactString; 1]>;
+
+/// One event in one slot: when, its value (0 when the slot sums nothing) and its id
+/// for evidence. 40 bytes; ids up to 24 bytes need no allocation.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub time: i64,
+    pub value: i64,
+    pub id: CompactString,
+}
+
+/// Min/max and distinct-count bookkeeping (only for slots that need them).
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    /// Entries pushed and evicted so far: an entry's ordinal identifies it below.
+    pub pushed: u64,
+    pub evicted: u64,
+    /// Monotonic deques of `(ordinal, value)` for min and max.
+    pub min: VecDeque<(u64, i64)>,
+    pub max: VecDeque<(u64, i64)>,
+    /// Distinct values parallel to `entries`, and their multiplicities.
+    pub distinct_values: VecDeque<CompactString>,
+    pub distinct: FxHashMap<CompactString, u32>,
+}
+
+/// The events of one slot and key currently inside the slot's span.
+#[derive(Debug, Default)]
+pub(crate) struct SlotState {
+    pub entries: VecDeque<Entry>,
+    /// Sum of the entries' values.
+    pub sum: i128,
+    pub extras: Option<Box<Extras>>,
+}
+
+impl SlotState {
+    /// Appends an event (times must be non-decreasing).
+    pub fn push(&mut self, entry: Entry, distinct: Option<CompactString>, min_max: bool) {
+        if self.entries.capacity() == 0 {
+            // Most keyed states hold one entry: do not start at VecDeque's 4.
+            self.entries.reserve_exact(1);
+        }
+        self.sum += i128::from(entry.value);
+        let value = entry.value;
+        self.entries.push_back(entry);
+        if !min_max && distinct.is_none() {
+            return;
+        }
+        let x = self.extras.get_or_insert_with(Default::default);
+        let ordinal = x.pushed;
+        x.pushed += 1;
+        if min_max {
+            while x.min.back().is_some_and(|&(_, m)| m >= value) {
+                x.min.pop_back();
+            }
+            x.min.push_back((ordinal, value));
+            while x.max.back().is_some_and(|&(_, m)| m <= value) {
+                x.max.pop_back();
+            }
+            x.max.push_back((ordinal, value));
+        }
+        if let Some(d) = distinct {
+            *x.distinct.entry(d.clone()).or_insert(0) += 1;
+            x.distinct_values.push_back(d);
+        }
+    }
+
+    /// Drops entries older than `bound` (strictly): the window `[bound, t]` stays.
+    #[inline]
+    pub fn evict_before(&mut self, bound: i64) {
+        while let Some(front) = self.entries.front() {
+            if front.time >= bound {
+                break;
+            }
+            self.sum -= i128::from(front.value);
+            self.entries.pop_front();
+            if let Some(x) = self.extras.as_deref_mut() {
+                let ordinal = x.evicted;
+                x.evicted += 1;
+                if x.min.front().is_some_and(|&(o, _)| o == ordinal) {
+                    x.min.pop_front();
+                }
+                if x.max.front().is_some_and(|&(o, _)| o == ordinal) {
+                    x.max.pop_front();
+                }
+                if let Some(d) = x.distinct_values.pop_front() {
+                    if let Some(n) = x.distinct.get_mut(&d) {
+                        *n -= 1;
+                        if *n == 0 {
+                            x.distinct.remove(&d);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives back memory after a burst has left the window.
+    pub fn shrink(&mut self) {
+        if self.entries.capacity() > 8 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        let mut bytes = self.entries.capacity() * size_of::<Entry>()
+            + self.entries.iter().map(|e| heap_of(&e.id)).sum::<usize>();
+        if let Some(x) = &self.extras {
+            bytes += size_of::<Extras>()
+                + (x.min.capacity() + x.max.capacity()) * size_of::<(u64, i64)>()
+                + x.distinct_values.capacity() * size_of::<CompactString>()
+                + x.distinct.capacity() * (size_of::<(CompactString, u32)>() + 1);
+        }
+        bytes
+    }
+}
+
+/// A slot's states for one official: one state, or one per group key.
+#[derive(Debug)]
+pub(crate) enum SlotCell {
+    Single(SlotState),
+    Keyed(FxHashMap<GroupKey, SlotState>),
+}
+
+impl SlotCell {
+    pub fn get_mut(&mut self, key: &GroupKey) -> Option<&mut SlotState> {
+        match self {
+            SlotCell::Single(s) => Some(s),
+            SlotCell::Keyed(map) => map.get_mut(key),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            SlotCell::Single(s) => s.heap_bytes(),
+            SlotCell::Keyed(map) => {
+                map.capacity() * (size_of::<(GroupKey, SlotState)>() + 1)
+                    + map
+                        .iter()
+                        .map(|(k, s)| s.heap_bytes() + k.iter().map(heap_of).sum::<usize>())
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+/// The last warning of a rule and key, for cooldowns.
+#[derive(Debug)]
+pub(crate) struct LastFired {
+    pub rule: u32,
+    pub key: GroupKey,
+    pub time: i64,
+    pub level: Level,
+}
+
+/// Everything held for one official.
+#[derive(Debug, Default)]
+pub(crate) struct OfficialState {
+    /// Slot cells, sorted by slot index; absent until the official has an event in it.
+    pub slots: Vec<(u32, SlotCell)>,
+    /// Last warnings of rules with a cooldown.
+    pub fired: Vec<LastFired>,
+}
+
+impl OfficialState {
+    /// The cell of `slot`, creating it.
+    pub fn cell_mut(&mut self, slot: u32, keyed: bool) -> &mut SlotCell {
+        let i = match self.slots.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => i,
+            Err(i) => {
+                // Officials touch few slots: grow one at a time, not by doubling.
+                self.slots.reserve_exact(1);
+                let cell = if keyed {
+                    SlotCell::Keyed(FxHashMap::default())
+                } else {
+                    SlotCell::Single(SlotState::default())
+                };
+                self.slots.insert(i, (slot, cell));
+                i
+            }
+        };
+        &mut self.slots[i].1
+    }
+
+    /// The cell of `slot`, if any.
+    pub fn cell_mut_existing(&mut self, slot: u32) -> Option<&mut SlotCell> {
+        let i = self.slots.binary_search_by_key(&slot, |(s, _)| *s).ok()?;
+        Some(&mut self.slots[i].1)
+    }
+
+    /// Whether nothing is held any more.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty() && self.fired.is_empty()
+    }
+
+    /// Every entry in every slot (an event in two slots counts twice).
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.slots
+            .iter()
+            .flat_map(|(_, cell)| -> Box<dyn Iterator<Item = &Entry>> {
+                match cell {
+                    SlotCell::Single(s) => Box::new(s.entries.iter()),
+                    SlotCell::Keyed(map) => Box::new(map.values().flat_map(|s| s.entries.iter())),
+                }
+            })
+    }
+
+    /// Approximate bytes held, including the official's own map entry.
+    pub fn bytes(&self, official_id: &CompactString) -> usize {
+        size_of::<(CompactString, OfficialState)>()
+            + heap_of(official_id)
+            + self.slots.capacity() * size_of::<(u32, SlotCell)>()
+            + self
+                .slots
+                .iter()
+                .map(|(_, c)| c.heap_bytes())
+                .sum::<usize>()
+            + self.fired.capacity() * size_of::<LastFired>()
+    }
+}
+
+/// Heap bytes of a string (zero when stored inline).
+fn heap_of(s: &CompactString) -> usize {
+    if s.is_heap_allocated() {
+        s.capacity()
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_aggregates_follow_the_window() {
+        let mut s = SlotState::default();
+        let values = [5, 3, 8, 3, 1];
+        for (i, v) in values.iter().enumerate() {
+            let d: CompactString = format!("c{}", v % 2).into();
+            let entry = Entry {
+                time: i as i64 * 10,
+                value: *v,
+                id: format!("e{i}").into(),
+            };
+            s.push(entry, Some(d), true);
+        }
+        let x = s.extras.as_ref().unwrap();
+        assert_eq!(
+            (s.sum, x.min.front().unwrap().1, x.max.front().unwrap().1),
+            (20, 1, 8)
+        );
+        assert_eq!(x.distinct.len(), 1 + 1);
+        s.evict_before(25); // keeps times 30 and 40 (values 3, 1)
+        let x = s.extras.as_ref().unwrap();
+        assert_eq!(s.entries.len(), 2);
+        assert_eq!(
+            (s.sum, x.min.front().unwrap().1, x.max.front().unwrap().1),
+            (4, 1, 3)
+        );
+        assert_eq!(x.distinct.len(), 1);
+        s.evict_before(40); // keeps time 40 exactly (inclusive bound)
+        assert_eq!(s.entries.len(), 1);
+        s.evict_before(41);
+        assert!(s.entries.is_empty());
+        assert_eq!(s.sum, 0);
+        assert!(s.extras.as_ref().unwrap().distinct.is_empty());
+    }
+}

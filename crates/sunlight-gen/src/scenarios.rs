@@ -1,0 +1,224 @@
+//! Injected misconduct: small groups of events that one default rule should catch.
+//! Event ids name the scenario (`SC-burst-17-3`), so a demo viewer can see which
+//! warning came from which injected case.
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+use sunlight_core::PowerEvent;
+use sunlight_core::event::AttrValue;
+use sunlight_core::time::{NANOS_PER_SECOND, Timestamp};
+
+use crate::{GenConfig, official_name, supplier_name};
+
+const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
+const DAY: i64 = 24 * HOUR;
+
+/// The scenario kinds, each aimed at one rule of `rules/default.toml`.
+pub const KINDS: [&str; 15] = [
+    "split",
+    "burst",
+    "duplicate",
+    "round",
+    "off-hours",
+    "approve-pay",
+    "related",
+    "favoured",
+    "single-bid",
+    "inflation",
+    "rush-promotions",
+    "self-approval",
+    "benefits",
+    "fuel",
+    "clustering",
+];
+
+/// The officials that `rules/relations.csv` relates to companies, with the company.
+pub const RELATED: [(u32, &str); 3] = [
+    (7, "Qingshan Trading Co."),
+    (42, "Hengtong Construction Ltd."),
+    (113, "Mingda Consulting"),
+];
+
+/// One scenario per `scenario_every` officials, kinds in rotation, at random times
+/// in the second half of the span (so baselines have history).
+pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
+    let mut out = Vec::new();
+    let count = config.officials / config.scenario_every.max(1);
+    let span = i64::from(config.days) * DAY;
+    for n in 0..count {
+        let kind = KINDS[n as usize % KINDS.len()];
+        let official = if kind == "related" {
+            RELATED[(n as usize / KINDS.len()) % RELATED.len()]
+                .0
+                .min(config.officials.saturating_sub(1))
+        } else {
+            rng.random_range(0..config.officials)
+        };
+        // Mid-morning Shanghai time (02:00 UTC) on a day in the second half.
+        let day = rng
+            .random_range(span / DAY / 2..(span / DAY).saturating_sub(20).max(span / DAY / 2 + 1));
+        let at = config.start.0 + day * DAY + 2 * HOUR;
+        let mut s = Scenario {
+            out: &mut out,
+            id: format!("SC-{kind}-{n}"),
+            official: official_name(official),
+            step: 0,
+        };
+        let payee = supplier_name(rng.random_range(0..2_000));
+        match kind {
+            "split" => {
+                for (i, amount) in [4_700_000, 4_600_000].into_iter().enumerate() {
+                    s.payment(at + i as i64 * DAY, &payee, amount);
+                }
+            }
+            "burst" => {
+                for i in 0..11 {
+                    s.payment(
+                        at + i * 20 * 60 * NANOS_PER_SECOND,
+                        &payee,
+                        120_000 + i * 1_357,
+                    );
+                }
+            }
+            "duplicate" => {
+                for i in 0..2 {
+                    let e = s.payment(at + i * 5 * DAY, &payee, 1_234_567);
+                    e.attributes[0].1 = AttrValue::Str(format!("INV-DUP-{n}").into());
+                }
+            }
+            "round" => {
+                for i in 0..3 {
+                    s.payment(at + i * 4 * DAY, &payee, 2_000_000 + i * 100_000);
+                }
+            }
+            "off-hours" => {
+                for i in 0..3 {
+                    // 14:00 UTC is 22:00 in Shanghai.
+                    s.approval(at + i * 3 * DAY + 12 * HOUR, &payee, "granted");
+                }
+            }
+            "approve-pay" => {
+                s.approval(at, &payee, "granted");
+                s.payment(at + DAY, &payee, 880_000);
+            }
+            "related" => {
+                let company = RELATED[(n as usize / KINDS.len()) % RELATED.len()].1;
+                s.payment(at, company, 2_560_000);
+            }
+            "favoured" => {
+                for i in 0..12 {
+                    let winner = if i == 5 {
+                        supplier_name(rng.random_range(0..2_000))
+                    } else {
+                        payee.clone()
+                    };
+                    s.award(at + i * 10 * DAY, &winner, 3);
+                }
+            }
+            "single-bid" => {
+                for i in 0..3 {
+                    s.award(at + i * 30 * DAY, &payee, 1);
+                }
+            }
+            "inflation" => {
+                for i in 0..3 {
+                    let e = s.event(at + i * 40 * DAY, "contract_change");
+                    e.counterparty = Some(payee.as_str().into());
+                    e.attributes.push((
+                        "contract_id".into(),
+                        AttrValue::Str(format!("CT-SC-{n}").into()),
+                    ));
+                    e.attributes
+                        .push(("increase_bp".into(), AttrValue::Int(900)));
+                }
+            }
+            "rush-promotions" => {
+                for i in 0..8 {
+                    let e = s.event(at + i * 7 * DAY, "appointment");
+                    e.counterparty = Some(format!("P-SC-{n}-{i}").into());
+                    e.attributes
+                        .push(("action".into(), AttrValue::Str("promotion".into())));
+                }
+            }
+            "self-approval" => {
+                let official = s.official.clone();
+                let e = s.approval(at, &payee, "granted");
+                e.attributes[1].1 = AttrValue::Str(official.into());
+            }
+            "benefits" => {
+                for (i, benefit) in ["minimum-living", "housing"].into_iter().enumerate() {
+                    let e = s.event(at + i as i64 * 6 * DAY, "subsidy");
+                    e.counterparty = Some(format!("P-SC-{n}").into());
+                    e.amount_cents = Some(150_000);
+                    e.attributes
+                        .push(("benefit".into(), AttrValue::Str(benefit.into())));
+                    e.attributes
+                        .push(("exclusive".into(), AttrValue::Bool(true)));
+                }
+            }
+            "fuel" => {
+                let e = s.event(at, "fuel");
+                e.attributes
+                    .push(("vehicle".into(), AttrValue::Str(format!("V-SC-{n}").into())));
+                e.attributes
+                    .push(("volume_l".into(), AttrValue::Float(85.5)));
+                e.attributes.push(("tank_l".into(), AttrValue::Int(60)));
+            }
+            "clustering" => {
+                for i in 0..5 {
+                    let other = supplier_name(rng.random_range(0..2_000));
+                    s.payment(at + i * 9 * DAY, &other, 4_910_000 + i * 10_000);
+                }
+            }
+            _ => unreachable!("every kind is handled"),
+        }
+    }
+    out
+}
+
+struct Scenario<'a> {
+    out: &'a mut Vec<PowerEvent>,
+    id: String,
+    official: String,
+    step: u32,
+}
+
+impl Scenario<'_> {
+    fn event(&mut self, at: i64, kind: &str) -> &mut PowerEvent {
+        self.step += 1;
+        let id = format!("{}-{}", self.id, self.step);
+        let mut e = PowerEvent::new(&id, &self.official, kind, Timestamp(at));
+        e.source_system = Some("scenario".into());
+        self.out.push(e);
+        self.out.last_mut().expect("just pushed")
+    }
+
+    fn payment(&mut self, at: i64, payee: &str, amount: i64) -> &mut PowerEvent {
+        let id = format!("INV-{}-{}", self.id, self.step + 1);
+        let e = self.event(at, "payment");
+        e.counterparty = Some(payee.into());
+        e.amount_cents = Some(amount);
+        e.attributes
+            .push(("invoice_no".into(), AttrValue::Str(id.into())));
+        e
+    }
+
+    fn approval(&mut self, at: i64, applicant_company: &str, decision: &str) -> &mut PowerEvent {
+        let e = self.event(at, "approval");
+        e.counterparty = Some(applicant_company.into());
+        e.attributes
+            .push(("decision".into(), AttrValue::Str(decision.into())));
+        e.attributes
+            .push(("applicant".into(), AttrValue::Str("P-000001".into())));
+        e
+    }
+
+    fn award(&mut self, at: i64, supplier: &str, bidders: i64) -> &mut PowerEvent {
+        let e = self.event(at, "award");
+        e.counterparty = Some(supplier.into());
+        e.amount_cents = Some(12_000_000);
+        e.attributes
+            .push(("bidders".into(), AttrValue::Int(bidders)));
+        e
+    }
+}

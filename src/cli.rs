@@ -1,0 +1,114 @@
+//! Command-line arguments (clap derive): one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Sunlight: streaming early warnings over the exercise of public power.
+#[derive(Debug, Parser)]
+#[command(name = "sunlight", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay recorded events through a rule pack and write the warnings.
+    Replay(ReplayArgs),
+    /// Work with rule packs.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Generate synthetic events (background traffic plus misconduct scenarios).
+    Gen(GenArgs),
+}
+
+/// `sunlight rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a rule pack; errors name the rule and field.
+    Check {
+        /// The rule pack (TOML).
+        file: PathBuf,
+    },
+}
+
+/// Input encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// `.pb`, `.binpb` or `.protobuf` files are protobuf, anything else JSON lines.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Length-delimited `sunlight.v1.PowerEvent` records.
+    Protobuf,
+}
+
+/// `sunlight replay`
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The rule pack (TOML).
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Recorded events: JSON lines or length-delimited protobuf; `-` reads stdin.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where warnings go, as JSON lines (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Where rejected inputs (bad, late) go, as JSON lines with line and reason
+    /// (default: stderr).
+    #[arg(long)]
+    pub errors: Option<PathBuf>,
+    /// How much event-time disorder is tolerated before an event counts as late
+    /// (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub allowed_lateness: sunlight_core::time::Duration,
+    /// Input encoding.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    /// Exit with code 3 if any input was rejected (bad or late).
+    #[arg(long)]
+    pub strict: bool,
+    /// Do not print the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `sunlight gen`
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Background events to generate (scenario events come on top).
+    #[arg(long, default_value_t = 10_000)]
+    pub events: u64,
+    /// Number of officials.
+    #[arg(long, default_value_t = 200)]
+    pub officials: u32,
+    /// Random seed: the same arguments give the same file.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Calendar days covered, starting Monday 2026-01-05.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Inject one misconduct scenario per this many officials (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub scenario_every: u32,
+    /// Fraction of events delivered twice (0.0-1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicates: f64,
+    /// Largest arrival delay in event time (e.g. 30s): shuffles events within it.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub disorder: sunlight_core::time::Duration,
+    /// Output encoding (`auto` picks protobuf for .pb files).
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<sunlight_core::time::Duration, String> {
+    sunlight_core::time::Duration::parse(text)
+}

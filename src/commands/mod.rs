@@ -1,0 +1,33 @@
+//! One module per subcommand; [`run`] dispatches.
+
+pub mod generate;
+pub mod replay;
+pub mod rules;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use sunlight_core::codec::Format;
+
+use crate::cli::{Cli, Command, FormatArg, RulesCommand};
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Replay(args) => replay::run(&args),
+        Command::Rules(RulesCommand::Check { file }) => rules::check(&file),
+        Command::Gen(args) => generate::run(&args),
+    }
+}
+
+/// Resolves `auto` by file extension.
+pub fn resolve_format(arg: FormatArg, path: Option<&Path>) -> Format {
+    match arg {
+        FormatArg::Json => Format::Json,
+        FormatArg::Protobuf => Format::Protobuf,
+        FormatArg::Auto => match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+            Some("pb" | "binpb" | "protobuf") => Format::Protobuf,
+            _ => Format::Json,
+        },
+    }
+}

@@ -1,0 +1,56 @@
+//! `sunlight rules check FILE`: validate a pack and describe it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use sunlight_core::CompiledPack;
+use sunlight_core::rules::RuleLogic;
+
+/// Validates `file`; prints a summary, or every error by rule and field.
+pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    let pack = match CompiledPack::load(file) {
+        Ok(pack) => pack,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for rule in &pack.rules {
+        *kinds.entry(kind_name(&rule.logic)).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "ok: pack `{}` version {}: {} rules ({}), longest window {}",
+        pack.name,
+        pack.version,
+        pack.rules.len(),
+        kinds.join(", "),
+        pack.retention()
+    );
+    if let Some(relations) = &pack.relations {
+        println!("relations: {} declared", relations.current().len());
+    }
+    for rule in &pack.rules {
+        println!(
+            "  {:<24} v{:<3} {}",
+            rule.id,
+            rule.version,
+            kind_name(&rule.logic)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rule kind as written in packs.
+pub fn kind_name(logic: &RuleLogic) -> &'static str {
+    match logic {
+        RuleLogic::Aggregate { .. } => "aggregate",
+        RuleLogic::Ratio { .. } => "ratio",
+        RuleLogic::Baseline { .. } => "baseline",
+        RuleLogic::Sequence { .. } => "sequence",
+        RuleLogic::RelatedParty { .. } => "related_party",
+        RuleLogic::Predicate => "predicate",
+    }
+}

@@ -1,0 +1,35 @@
+//! `sunlight`: the streaming early-warning engine's command line.
+//!
+//! | command | module |
+//! |---|---|
+//! | `sunlight replay` | [`commands::replay`] |
+//! | `sunlight rules check` | [`commands::rules`] |
+//! | `sunlight gen` | [`commands::generate`] |
+//!
+//! Exit codes: 0 success; 1 error (bad rule pack, unreadable file, bad flag);
+//! 3 `replay --strict` rejected some input.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
