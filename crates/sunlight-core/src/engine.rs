@@ -26,6 +26,7 @@ use rustc_hash::{FxBuildHasher, FxHashSet};
 use smallvec::SmallVec;
 
 use crate::event::{FieldRef, FieldValue, PowerEvent};
+use crate::fifo::Fifo;
 use crate::rules::measure::{Level, MeasureValue};
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
@@ -35,6 +36,9 @@ use crate::warning::{Warning, warning_id};
 
 /// Default allowed lateness: how much event-time disorder is tolerated.
 pub const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(60);
+
+/// Event time between two sweeps of a slot's expired keys, for slots shorter than this.
+pub const MIN_SWEEP_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy)]
@@ -155,8 +159,9 @@ pub struct Engine {
     max_seen: i64,
     watermark: i64,
     arrival: u64,
-    /// When each slot's keys are next swept for expired state.
+    /// When each slot's keys are next swept for expired state, and the earliest of those.
     slot_sweeps: Vec<i64>,
+    next_sweep: i64,
     stats: EngineStats,
     batch: Vec<Pending>,
 }
@@ -179,6 +184,7 @@ impl Engine {
             watermark: i64::MIN,
             arrival: 0,
             slot_sweeps: vec![i64::MIN; slot_count],
+            next_sweep: i64::MIN,
             stats,
             batch: Vec::new(),
         }
@@ -244,8 +250,7 @@ impl Engine {
         }
         self.watermark = to.0;
         self.release(out);
-        let due = self.slot_sweeps.iter().any(|next| self.watermark >= *next);
-        if due && self.watermark != i64::MAX {
+        if self.watermark >= self.next_sweep && self.watermark != i64::MAX {
             self.sweep();
         }
     }
@@ -437,11 +442,14 @@ fn evaluate(
             let Some(state) = state_mut(official, *slot, &key, bound) else {
                 return;
             };
-            let recent_from = state.entries.partition_point(|e| e.time < window_start);
+            let recent_from = state
+                .entries
+                .as_slice()
+                .partition_point(|e| e.time < window_start);
             let count = state.entries.len() - recent_from;
             let expected = recent_from as f64 * rule.window.0 as f64 / baseline.0 as f64;
             evidence_total = count as u64;
-            let recent = state.entries.range(recent_from..);
+            let recent = state.entries.as_slice()[recent_from..].iter();
             let skip = count.saturating_sub(rule.evidence_limit);
             evidence.extend(recent.skip(skip).map(|e| e.id.clone()));
             let m = [
@@ -461,11 +469,17 @@ fn evaluate(
             let mut count = 0usize;
             if let Some(state) = state_mut(official, *first, &key, window_start) {
                 let is_trigger = |e: &Entry| self_included && e.time == t && e.id == event.event_id;
-                count = state.entries.iter().filter(|e| !is_trigger(e)).count();
+                count = state
+                    .entries
+                    .as_slice()
+                    .iter()
+                    .filter(|e| !is_trigger(e))
+                    .count();
                 let skip = count.saturating_sub(rule.evidence_limit.saturating_sub(1));
                 evidence.extend(
                     state
                         .entries
+                        .as_slice()
                         .iter()
                         .filter(|e| !is_trigger(e))
                         .skip(skip)
@@ -592,17 +606,20 @@ impl Engine {
     /// Drops state that no future event can see: events older than
     /// `watermark - span`, empty keys, expired cooldowns, officials with nothing left.
     ///
-    /// Each slot is swept once per its own span, so the cost per key created is O(1)
-    /// however long the window, and a 10-year rule is not walked every day.
+    /// Each slot is swept once per its own span (at least [`MIN_SWEEP_INTERVAL`]), so
+    /// the cost per key created is O(1) however long the window, and the walk over all
+    /// officials stays rare. Between sweeps, an active key evicts on every push anyway;
+    /// only quiet keys wait for the sweep, holding at most one span of events.
     fn sweep(&mut self) {
         let pack = Arc::clone(&self.pack);
         let wm = self.watermark;
         let due: Vec<bool> = self.slot_sweeps.iter().map(|next| wm >= *next).collect();
         for (slot, next) in pack.slots.iter().zip(self.slot_sweeps.iter_mut()) {
             if wm >= *next {
-                *next = wm.saturating_add(slot.span.0.max(Duration::from_secs(60).0));
+                *next = wm.saturating_add(slot.span.0.max(MIN_SWEEP_INTERVAL.0));
             }
         }
+        self.next_sweep = self.slot_sweeps.iter().copied().min().unwrap_or(i64::MAX);
         self.officials.retain(|_, official| {
             official.slots.retain_mut(|(index, cell)| {
                 if !due[*index as usize] {
@@ -715,11 +732,8 @@ fn state_mut<'a>(
 }
 
 /// The ids of the last `limit` entries.
-fn take_evidence(
-    entries: &std::collections::VecDeque<Entry>,
-    limit: usize,
-    out: &mut Vec<CompactString>,
-) {
+fn take_evidence(entries: &Fifo<Entry>, limit: usize, out: &mut Vec<CompactString>) {
+    let entries = entries.as_slice();
     let skip = entries.len().saturating_sub(limit);
-    out.extend(entries.iter().skip(skip).map(|e| e.id.clone()));
+    out.extend(entries[skip..].iter().map(|e| e.id.clone()));
 }

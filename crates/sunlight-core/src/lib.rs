@@ -9,7 +9,7 @@
 //! | [`event`] | [`PowerEvent`], the one internal event type, and field access |
 //! | [`codec`] | JSON and protobuf decoders with structured [`codec::DecodeError`]s |
 //! | [`rules`] | rule pack format, filters, measures, templates, reference data, compiler |
-//! | [`state`] (private) | per-official window state with running aggregates |
+//! | `state`, `fifo` (private) | per-official window state with running aggregates |
 //! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
 //! | [`replay`] | replay a recorded file through the engine ([`replay::run`]) |
@@ -18,6 +18,7 @@
 pub mod codec;
 pub mod engine;
 pub mod event;
+mod fifo;
 pub mod reference_model;
 pub mod replay;
 pub mod rules;

@@ -15,6 +15,7 @@ use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
+use crate::fifo::Fifo;
 use crate::rules::measure::Level;
 
 /// Values of a slot's group-by fields (empty when the slot has none).
@@ -22,7 +23,7 @@ pub type GroupKey = SmallVec<[CompactString; 1]>;
 
 /// One event in one slot: when, its value (0 when the slot sums nothing) and its id
 /// for evidence. 40 bytes; ids up to 24 bytes need no allocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Entry {
     pub time: i64,
     pub value: i64,
@@ -46,7 +47,7 @@ pub(crate) struct Extras {
 /// The events of one slot and key currently inside the slot's span.
 #[derive(Debug, Default)]
 pub(crate) struct SlotState {
-    pub entries: VecDeque<Entry>,
+    pub entries: Fifo<Entry>,
     /// Sum of the entries' values.
     pub sum: i128,
     pub extras: Option<Box<Extras>>,
@@ -55,10 +56,6 @@ pub(crate) struct SlotState {
 impl SlotState {
     /// Appends an event (times must be non-decreasing).
     pub fn push(&mut self, entry: Entry, distinct: Option<CompactString>, min_max: bool) {
-        if self.entries.capacity() == 0 {
-            // Most keyed states hold one entry: do not start at VecDeque's 4.
-            self.entries.reserve_exact(1);
-        }
         self.sum += i128::from(entry.value);
         let value = entry.value;
         self.entries.push_back(entry);
@@ -116,15 +113,23 @@ impl SlotState {
 
     /// Gives back memory after a burst has left the window.
     pub fn shrink(&mut self) {
-        if self.entries.capacity() > 8 && self.entries.len() < self.entries.capacity() / 4 {
-            self.entries.shrink_to(self.entries.len() * 2);
-        }
+        self.entries.shrink();
     }
 
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        let mut bytes = self.entries.capacity() * size_of::<Entry>()
-            + self.entries.iter().map(|e| heap_of(&e.id)).sum::<usize>();
+        let spilled = if self.entries.spilled() {
+            self.entries.capacity() * size_of::<Entry>()
+        } else {
+            0
+        };
+        let mut bytes = spilled
+            + self
+                .entries
+                .as_slice()
+                .iter()
+                .map(|e| heap_of(&e.id))
+                .sum::<usize>();
         if let Some(x) = &self.extras {
             bytes += size_of::<Extras>()
                 + (x.min.capacity() + x.max.capacity()) * size_of::<(u64, i64)>()
@@ -219,8 +224,10 @@ impl OfficialState {
             .iter()
             .flat_map(|(_, cell)| -> Box<dyn Iterator<Item = &Entry>> {
                 match cell {
-                    SlotCell::Single(s) => Box::new(s.entries.iter()),
-                    SlotCell::Keyed(map) => Box::new(map.values().flat_map(|s| s.entries.iter())),
+                    SlotCell::Single(s) => Box::new(s.entries.as_slice().iter()),
+                    SlotCell::Keyed(map) => {
+                        Box::new(map.values().flat_map(|s| s.entries.as_slice().iter()))
+                    }
                 }
             })
     }
