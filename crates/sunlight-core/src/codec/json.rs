@@ -572,7 +572,11 @@ mod tests {
             (b"{not json", Reason::InvalidJson, "key must be a string"),
             (b"[1,2]", Reason::InvalidJson, "expected a JSON object"),
             (b"", Reason::InvalidJson, "EOF"),
-            (b"{}  x", Reason::InvalidJson, "trailing"),
+            (
+                br#"{"event_id":"e","official_id":"o","kind":"k","occurred_at":"2026-03-01T00:00:00Z"} x"#,
+                Reason::InvalidJson,
+                "trailing",
+            ),
             (b"\xff\xfe", Reason::InvalidUtf8, "byte 0"),
             (
                 br#"{"official_id":"o","kind":"k","occurred_at":"2026-03-01T00:00:00Z"}"#,

@@ -1,0 +1,7 @@
+//! Integration tests of sunlight-core, in one binary (one module per area).
+
+mod codec_fuzz;
+mod common;
+mod models;
+mod rule_packs;
+mod window_properties;

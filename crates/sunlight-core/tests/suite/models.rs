@@ -1,0 +1,402 @@
+//! The default rule pack (`rules/default.toml`), model by model: each fires on the
+//! misconduct it describes and stays silent on a near miss. Every case also checks
+//! that the engine and the brute-force oracle agree.
+
+use sunlight_core::PowerEvent;
+use sunlight_core::event::AttrValue;
+use sunlight_core::time::Duration;
+
+use crate::common::{DAY, Ev, HOUR, fired, oracle, pack_file, run};
+
+/// Runs the default pack over the events in time order and returns (rule, level,
+/// trigger) of every warning.
+fn default_pack(mut events: Vec<PowerEvent>) -> Vec<(String, &'static str, String)> {
+    events.sort_by_key(|e| e.occurred_at);
+    let pack = pack_file("rules/default.toml");
+    let lateness = Duration::from_secs(60);
+    let got = run(&pack, &events, lateness);
+    assert_eq!(
+        got,
+        oracle(&pack, &events, lateness),
+        "engine and oracle disagree"
+    );
+    fired(&got)
+}
+
+fn w(rule: &str, level: &'static str, trigger: &str) -> (String, &'static str, String) {
+    (rule.to_string(), level, trigger.to_string())
+}
+
+fn pay(id: &str, official: &str, secs: i64, payee: &str, cents: i64) -> Ev {
+    Ev::new(id, official, "payment", secs)
+        .to(payee)
+        .amount(cents)
+}
+
+#[test]
+fn split_payment() {
+    let hit = default_pack(vec![
+        pay("p1", "o", 0, "C", 4_712_345).build(),
+        pay("p2", "o", 29 * DAY, "C", 4_623_456).build(),
+    ]);
+    assert_eq!(hit, vec![w("split-payment", "red", "p2")]);
+    let later = default_pack(vec![
+        pay("p1", "o", 0, "C", 4_712_345).build(),
+        pay("p2", "o", 30 * DAY + 1, "C", 4_623_456).build(),
+    ]);
+    assert_eq!(later, vec![]);
+    let below = default_pack(vec![
+        pay("p1", "o", 0, "C", 4_712_345).build(),
+        pay("p2", "o", HOUR, "C", 3_999_999).build(),
+    ]);
+    assert_eq!(below, vec![]);
+}
+
+#[test]
+fn threshold_clustering() {
+    let mut events: Vec<PowerEvent> = (0..4)
+        .map(|i| {
+            pay(
+                &format!("n{i}"),
+                "o",
+                i * 10 * DAY,
+                &format!("C{i}"),
+                4_812_345 + i,
+            )
+            .build()
+        })
+        .collect();
+    events.push(pay("d1", "o", DAY, "D1", 4_212_345).build());
+    assert_eq!(
+        default_pack(events.clone()),
+        vec![w("threshold-clustering", "yellow", "n3")]
+    );
+    events.push(pay("d2", "o", 2 * DAY, "D2", 4_312_345).build());
+    assert_eq!(
+        default_pack(events),
+        vec![],
+        "4 near the line against 2 further below is a ratio of 2"
+    );
+}
+
+#[test]
+fn duplicate_payment() {
+    let hit = default_pack(vec![
+        pay("p1", "o", 0, "C", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+        pay("p2", "o", 3 * DAY, "C", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+    ]);
+    assert_eq!(hit, vec![w("duplicate-payment", "red", "p2")]);
+    let other_payee = default_pack(vec![
+        pay("p1", "o", 0, "C", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+        pay("p2", "o", 3 * DAY, "D", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+    ]);
+    assert_eq!(other_payee, vec![]);
+}
+
+#[test]
+fn round_amounts() {
+    let hit = default_pack(vec![
+        pay("p1", "o", 0, "C", 1_000_000).build(),
+        pay("p2", "o", 5 * DAY, "C", 2_300_000).build(),
+        pay("p3", "o", 9 * DAY, "C", 700_000).build(),
+    ]);
+    assert_eq!(hit, vec![w("round-amounts", "yellow", "p3")]);
+    let odd = default_pack(vec![
+        pay("p1", "o", 0, "C", 1_000_000).build(),
+        pay("p2", "o", 5 * DAY, "C", 2_300_000).build(),
+        pay("p3", "o", 9 * DAY, "C", 700_050).build(),
+    ]);
+    assert_eq!(odd, vec![]);
+}
+
+#[test]
+fn payment_burst_with_cooldown_and_escalation() {
+    let events: Vec<PowerEvent> = (1..=10)
+        .map(|i| {
+            pay(
+                &format!("p{i:02}"),
+                "o",
+                i * 30 * 60,
+                &format!("C{i}"),
+                10_001 + i,
+            )
+            .build()
+        })
+        .collect();
+    // Yellow at the 5th; the 6th-9th are within the 6h cooldown at the same level;
+    // the 10th reaches red, which a cooldown never holds back.
+    assert_eq!(
+        default_pack(events),
+        vec![
+            w("payment-burst", "yellow", "p05"),
+            w("payment-burst", "red", "p10")
+        ]
+    );
+    let spread: Vec<PowerEvent> = (0..5)
+        .map(|i| {
+            pay(
+                &format!("p{i}"),
+                "o",
+                i * (6 * HOUR) + i64::from(i == 4),
+                &format!("C{i}"),
+                10_001 + i,
+            )
+            .build()
+        })
+        .collect();
+    assert_eq!(
+        default_pack(spread),
+        vec![],
+        "the 1st payment is 24h and 1s before the 5th"
+    );
+}
+
+#[test]
+fn payment_burst_counts_same_time_peers_whatever_their_arrival_order() {
+    // Five payments at the same instant: every one sees all five (RANGE peers).
+    let mut events: Vec<PowerEvent> = (0..5)
+        .map(|i| pay(&format!("p{i}"), "o", 0, &format!("C{i}"), 10_001 + i).build())
+        .collect();
+    events.reverse();
+    // The first evaluated (p0) fires; the rest are within the cooldown.
+    assert_eq!(
+        default_pack(events),
+        vec![w("payment-burst", "yellow", "p0")]
+    );
+}
+
+fn approval(id: &str, official: &str, secs: i64, to: &str, decision: &str) -> Ev {
+    Ev::new(id, official, "approval", secs)
+        .to(to)
+        .s("decision", decision)
+        .s("applicant", "P-1")
+}
+
+#[test]
+fn off_hours_approvals() {
+    // 22:00 in Shanghai is 14 hours after at(0) (08:00 local); day 5 is Saturday.
+    let hit = default_pack(vec![
+        approval("a1", "o", 14 * HOUR, "X1", "rejected").build(),
+        approval("a2", "o", DAY + 14 * HOUR, "X2", "rejected").build(),
+        approval("a3", "o", 5 * DAY + 2 * HOUR, "X3", "rejected").build(),
+    ]);
+    assert_eq!(hit, vec![w("off-hours-approvals", "yellow", "a3")]);
+    let office = default_pack(vec![
+        approval("a1", "o", 14 * HOUR, "X1", "rejected").build(),
+        approval("a2", "o", DAY + 14 * HOUR, "X2", "rejected").build(),
+        approval("a3", "o", 2 * DAY + 10 * HOUR - 60, "X3", "rejected").build(),
+    ]);
+    assert_eq!(office, vec![], "17:59 on a Wednesday is office time");
+}
+
+#[test]
+fn approval_then_payment() {
+    let hit = default_pack(vec![
+        approval("a1", "o", 0, "C", "granted").build(),
+        pay("p1", "o", 72 * HOUR, "C", 880_001).build(),
+    ]);
+    assert_eq!(hit, vec![w("approval-then-payment", "red", "p1")]);
+    let late = default_pack(vec![
+        approval("a1", "o", 0, "C", "granted").build(),
+        pay("p1", "o", 72 * HOUR + 1, "C", 880_001).build(),
+    ]);
+    assert_eq!(late, vec![]);
+    let rejected = default_pack(vec![
+        approval("a1", "o", 0, "C", "rejected").build(),
+        pay("p1", "o", HOUR, "C", 880_001).build(),
+    ]);
+    assert_eq!(rejected, vec![]);
+}
+
+#[test]
+fn related_party() {
+    let hit = default_pack(vec![
+        pay("p1", "OF-00007", 0, "Qingshan Trading Co.", 256_001).build(),
+    ]);
+    assert_eq!(hit, vec![w("related-party", "red", "p1")]);
+    let pack = pack_file("rules/default.toml");
+    let warnings = run(
+        &pack,
+        &[pay("p1", "OF-00007", 0, "Qingshan Trading Co.", 256_001).build()],
+        Duration::ZERO,
+    );
+    assert_eq!(
+        warnings[0].title,
+        "Dealing with Qingshan Trading Co., a related party (spouse is legal representative) of OF-00007"
+    );
+    let unrelated = default_pack(vec![
+        pay("p1", "OF-00008", 0, "Qingshan Trading Co.", 256_001).build(),
+    ]);
+    assert_eq!(unrelated, vec![]);
+}
+
+fn award(id: &str, official: &str, secs: i64, supplier: &str, bidders: i64) -> Ev {
+    Ev::new(id, official, "award", secs)
+        .to(supplier)
+        .i("bidders", bidders)
+}
+
+#[test]
+fn favoured_supplier() {
+    let suppliers = ["S1", "S2", "S1", "S3", "S1"];
+    let events: Vec<PowerEvent> = suppliers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| award(&format!("w{i}"), "o", i as i64 * 30 * DAY, s, 3).build())
+        .collect();
+    assert_eq!(
+        default_pack(events),
+        vec![w("favoured-supplier", "yellow", "w4")]
+    );
+    let suppliers = ["S1", "S2", "S1", "S3", "S4"];
+    let events: Vec<PowerEvent> = suppliers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| award(&format!("w{i}"), "o", i as i64 * 30 * DAY, s, 3).build())
+        .collect();
+    assert_eq!(default_pack(events), vec![]);
+}
+
+#[test]
+fn single_bid_awards() {
+    let hit = default_pack(
+        (0..3)
+            .map(|i| award(&format!("w{i}"), "o", i * 50 * DAY, "S", 1).build())
+            .collect(),
+    );
+    assert_eq!(hit, vec![w("single-bid-awards", "yellow", "w2")]);
+    let competed = default_pack(
+        (0..3)
+            .map(|i| {
+                award(
+                    &format!("w{i}"),
+                    "o",
+                    i * 50 * DAY,
+                    "S",
+                    1 + i64::from(i == 1),
+                )
+                .build()
+            })
+            .collect(),
+    );
+    assert_eq!(competed, vec![]);
+}
+
+fn change(id: &str, secs: i64, contract: &str, bp: i64) -> PowerEvent {
+    Ev::new(id, "o", "contract_change", secs)
+        .s("contract_id", contract)
+        .i("increase_bp", bp)
+        .build()
+}
+
+#[test]
+fn contract_inflation() {
+    let hit = default_pack(vec![
+        change("c1", 0, "K", 900),
+        change("c2", 200 * DAY, "K", 900),
+        change("c3", 400 * DAY, "K", 900),
+    ]);
+    assert_eq!(hit, vec![w("contract-inflation", "yellow", "c3")]);
+    let exactly = default_pack(vec![
+        change("c1", 0, "K", 1_000),
+        change("c2", 400 * DAY, "K", 1_000),
+    ]);
+    assert_eq!(exactly, vec![], "20% is not more than 20%");
+}
+
+fn promotion(id: &str, secs: i64) -> PowerEvent {
+    Ev::new(id, "o", "appointment", secs)
+        .to(id)
+        .s("action", "promotion")
+        .build()
+}
+
+#[test]
+fn rush_promotions() {
+    // Baseline: 4 promotions in the 360 days before the 90-day window -> 1 expected.
+    let mut events: Vec<PowerEvent> = (0..4)
+        .map(|i| promotion(&format!("b{i}"), i * 80 * DAY))
+        .collect();
+    events.extend((0..5).map(|i| promotion(&format!("r{i}"), 400 * DAY + i * 10 * DAY)));
+    assert_eq!(
+        default_pack(events),
+        vec![w("rush-promotions", "yellow", "r4")]
+    );
+    // A busier baseline (12 -> 3 expected) makes 5 ordinary.
+    let mut events: Vec<PowerEvent> = (0..12)
+        .map(|i| promotion(&format!("b{i:02}"), i * 26 * DAY))
+        .collect();
+    events.extend((0..5).map(|i| promotion(&format!("r{i}"), 400 * DAY + i * 10 * DAY)));
+    assert_eq!(default_pack(events), vec![]);
+}
+
+#[test]
+fn self_approval() {
+    let hit = default_pack(vec![
+        approval("a1", "o", 0, "X", "granted")
+            .s("applicant", "o")
+            .build(),
+    ]);
+    // The approval's `applicant` attribute is set twice by the builder; the first wins.
+    assert_eq!(hit, vec![]);
+    let mut e = approval("a1", "o", 0, "X", "granted").build();
+    e.attributes[1].1 = AttrValue::Str("o".into());
+    assert_eq!(default_pack(vec![e]), vec![w("self-approval", "red", "a1")]);
+    let payee = approval("a2", "o", 0, "o", "granted").build();
+    assert_eq!(
+        default_pack(vec![payee]),
+        vec![w("self-approval", "red", "a2")]
+    );
+}
+
+fn subsidy(id: &str, secs: i64, person: &str, benefit: &str) -> PowerEvent {
+    Ev::new(id, "o", "subsidy", secs)
+        .to(person)
+        .amount(150_000)
+        .s("benefit", benefit)
+        .attr("exclusive", AttrValue::Bool(true))
+        .build()
+}
+
+#[test]
+fn exclusive_benefits() {
+    let hit = default_pack(vec![
+        subsidy("s1", 0, "P", "housing"),
+        subsidy("s2", 20 * DAY, "P", "minimum-living"),
+    ]);
+    assert_eq!(hit, vec![w("exclusive-benefits", "yellow", "s2")]);
+    let apart = default_pack(vec![
+        subsidy("s1", 0, "P", "housing"),
+        subsidy("s2", 32 * DAY, "P", "minimum-living"),
+    ]);
+    assert_eq!(apart, vec![]);
+    let same = default_pack(vec![
+        subsidy("s1", 0, "P", "housing"),
+        subsidy("s2", 20 * DAY, "P", "housing"),
+    ]);
+    assert_eq!(same, vec![]);
+}
+
+#[test]
+fn fuel_overfill() {
+    let fill = |id: &str, volume: f64| {
+        Ev::new(id, "o", "fuel", 0)
+            .s("vehicle", "V-1")
+            .attr("volume_l", AttrValue::Float(volume))
+            .i("tank_l", 60)
+            .build()
+    };
+    assert_eq!(
+        default_pack(vec![fill("f1", 85.5)]),
+        vec![w("fuel-overfill", "yellow", "f1")]
+    );
+    assert_eq!(default_pack(vec![fill("f1", 60.0)]), vec![]);
+}
