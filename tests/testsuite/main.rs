@@ -1,1 +1,7 @@
-//! e2e
+//! End-to-end tests of the `sunlight` binary, in one test binary (one module per area).
+
+mod gen_command;
+mod parity;
+mod replay;
+mod rules_check;
+mod support;
