@@ -75,6 +75,13 @@ pub struct ReplayArgs {
     /// Do not print the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Only decode the input (no rules, no warnings): measures the decoding limit.
+    #[arg(long)]
+    pub decode_only: bool,
+    /// Sample the window state every N records and report the largest sample
+    /// (slows the replay: for memory measurements).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub state_sample_every: u64,
 }
 
 /// `sunlight gen`

@@ -23,6 +23,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             allowed_lateness: args.allowed_lateness,
             ..EngineConfig::default()
         },
+        decode_only: args.decode_only,
+        state_sample_every: args.state_sample_every,
         ..ReplayOptions::default()
     };
     let warnings: Box<dyn Write> = match &args.output {
@@ -117,13 +119,17 @@ fn render_summary(pack: &CompiledPack, s: &ReplaySummary, input: &str, seconds: 
             rule.id, counts.yellow, counts.red, counts.suppressed
         );
     }
-    let st = &s.state_before_flush;
-    let per_event = st.window_bytes as f64 / st.retained_events.max(1) as f64;
-    let _ = writeln!(
-        out,
-        "  state before the final flush: {} officials, {} events in windows ({} entries), {} bytes ({per_event:.1} bytes/event)",
-        st.officials, st.retained_events, st.window_entries, st.window_bytes
-    );
+    for (label, st) in [
+        ("before the final flush", &s.state_before_flush),
+        ("largest sample", &s.state_peak),
+    ] {
+        let per_event = st.window_bytes as f64 / st.retained_events.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "  state {label}: {} officials, {} events in windows ({} entries), {} bytes ({per_event:.1} bytes/event)",
+            st.officials, st.retained_events, st.window_entries, st.window_bytes
+        );
+    }
     if let Some(kib) = peak_rss_kib() {
         let _ = writeln!(out, "  peak RSS {:.1} MiB", kib as f64 / 1024.0);
     }

@@ -17,16 +17,16 @@
 //! repeat of an already released event is older than the watermark, so it is late.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use compact_str::CompactString;
 use dashmap::DashMap;
-use rustc_hash::{FxBuildHasher, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
 use crate::event::{FieldRef, FieldValue, PowerEvent};
 use crate::fifo::Fifo;
+use crate::pending::PendingQueue;
 use crate::rules::measure::{Level, MeasureValue};
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
@@ -141,9 +141,9 @@ impl PartialOrd for Pending {
     }
 }
 impl Ord for Pending {
-    /// Reversed, so that `BinaryHeap` pops the earliest event first.
+    /// Event time, then arrival.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.arrival).cmp(&(self.time, self.arrival))
+        (self.time, self.arrival).cmp(&(other.time, other.arrival))
     }
 }
 
@@ -154,7 +154,7 @@ pub struct Engine {
     /// Per-official state. A DashMap so that readers on other threads (the query API,
     /// metrics) can look at one official while this engine writes another.
     officials: DashMap<CompactString, OfficialState, FxBuildHasher>,
-    pending: BinaryHeap<Pending>,
+    pending: PendingQueue<Pending>,
     pending_ids: FxHashSet<CompactString>,
     max_seen: i64,
     watermark: i64,
@@ -164,12 +164,20 @@ pub struct Engine {
     next_sweep: i64,
     stats: EngineStats,
     batch: Vec<Pending>,
+    /// Per filter, the kinds it requires (None: any kind).
+    filter_kinds: Vec<Option<Vec<CompactString>>>,
+    /// Per event kind seen, the filters worth evaluating.
+    kind_candidates: FxHashMap<CompactString, Hits>,
 }
+
+/// Most distinct event kinds whose candidate filters are cached.
+const MAX_CACHED_KINDS: usize = 1024;
 
 impl Engine {
     /// A new engine for `pack`.
     pub fn new(pack: Arc<CompiledPack>, config: EngineConfig) -> Engine {
         let slot_count = pack.slots.len();
+        let filter_kinds = pack.filters.iter().map(|f| f.required_kinds()).collect();
         let stats = EngineStats {
             rules: vec![RuleCounts::default(); pack.rules.len()],
             ..EngineStats::default()
@@ -178,7 +186,7 @@ impl Engine {
             pack,
             config,
             officials: DashMap::with_hasher(FxBuildHasher),
-            pending: BinaryHeap::new(),
+            pending: PendingQueue::default(),
             pending_ids: FxHashSet::default(),
             max_seen: i64::MIN,
             watermark: i64::MIN,
@@ -187,6 +195,8 @@ impl Engine {
             next_sweep: i64::MIN,
             stats,
             batch: Vec::new(),
+            filter_kinds,
+            kind_candidates: FxHashMap::default(),
         }
     }
 
@@ -260,12 +270,36 @@ impl Engine {
         self.advance_watermark(Timestamp::MAX, out);
     }
 
-    fn filter_hits(&self, event: &PowerEvent) -> Hits {
-        let filters = &self.pack.filters;
-        let mut hits = Hits::from_elem(0, filters.len().div_ceil(64));
-        for (i, f) in filters.iter().enumerate() {
-            if f.matches(event) {
-                hits[i / 64] |= 1 << (i % 64);
+    /// The filters `event` passes. Filters that require another `kind` are skipped
+    /// without evaluation (the per-kind candidate masks are cached).
+    fn filter_hits(&mut self, event: &PowerEvent) -> Hits {
+        let words = self.pack.filters.len().div_ceil(64);
+        let candidates = match self.kind_candidates.get(event.kind.as_str()) {
+            Some(mask) => mask.clone(),
+            None => {
+                let mut mask = Hits::from_elem(0, words);
+                for (i, kinds) in self.filter_kinds.iter().enumerate() {
+                    if kinds.as_ref().is_none_or(|k| k.contains(&event.kind)) {
+                        mask[i / 64] |= 1 << (i % 64);
+                    }
+                }
+                // The kind set is open; stop caching rather than grow without bound.
+                if self.kind_candidates.len() < MAX_CACHED_KINDS {
+                    self.kind_candidates
+                        .insert(event.kind.clone(), mask.clone());
+                }
+                mask
+            }
+        };
+        let mut hits = Hits::from_elem(0, words);
+        for (w, word) in candidates.iter().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if self.pack.filters[i].matches(event) {
+                    hits[w] |= 1 << (i % 64);
+                }
             }
         }
         hits
@@ -320,7 +354,7 @@ impl Engine {
                 let cell = official.cell_mut(index as u32, !slot.group_by.is_empty());
                 let state = match cell {
                     SlotCell::Single(s) => s,
-                    SlotCell::Keyed(map) => map.entry(input.key).or_default(),
+                    SlotCell::Keyed(states) => states.get_or_default(input.key),
                 };
                 state.evict_before(time.saturating_sub(slot.span.0));
                 let entry = Entry {
@@ -395,7 +429,7 @@ fn evaluate(
             let mut m: SmallVec<[MeasureValue; 4]> = SmallVec::new();
             m.push(MeasureValue::Int(count));
             let x = state.extras.as_deref();
-            let sum = state.sum;
+            let sum = state.sum.get();
             for measure in &rule.measures[1..] {
                 use crate::rules::measure::Measure as M;
                 m.push(match measure {
@@ -424,7 +458,7 @@ fn evaluate(
                 take_evidence(&s.entries, rule.evidence_limit, &mut evidence);
                 s.entries.len()
             });
-            let den = state_mut(official, *denominator, &GroupKey::new(), window_start)
+            let den = state_mut(official, *denominator, &GroupKey::default(), window_start)
                 .map_or(0, |s| s.entries.len());
             evidence_total = num as u64;
             let ratio = num as f64 / den.max(1) as f64;
@@ -509,7 +543,11 @@ fn evaluate(
             evidence_total = 1;
             trigger_in_evidence = true;
             (
-                GroupKey::from_elem(party.into(), 1),
+                {
+                    let mut key = GroupKey::default();
+                    key.push(party);
+                    key
+                },
                 SmallVec::from_slice(&[MeasureValue::Int(1)]),
             )
         }
@@ -559,8 +597,8 @@ fn evaluate(
     let key_pairs: Vec<(CompactString, CompactString)> = rule
         .key_fields
         .iter()
-        .zip(key.iter())
-        .map(|(f, v)| (CompactString::from(f.key_name()), v.clone()))
+        .zip(key.parts())
+        .map(|(f, v)| (CompactString::from(f.key_name()), CompactString::from(v)))
         .collect();
     let title = {
         let key_refs: SmallVec<[(&str, &str); 2]> = key_pairs
@@ -632,14 +670,13 @@ impl Engine {
                         s.shrink();
                         !s.entries.is_empty()
                     }
-                    SlotCell::Keyed(map) => {
-                        map.retain(|_, s| {
+                    SlotCell::Keyed(states) => {
+                        states.retain(|s| {
                             s.evict_before(bound);
                             s.shrink();
                             !s.entries.is_empty()
                         });
-                        map.shrink_to_fit();
-                        !map.is_empty()
+                        !states.is_empty()
                     }
                 }
             });
@@ -701,9 +738,12 @@ fn slot_input(event: &PowerEvent, slot: &Slot) -> Option<SlotInput> {
 }
 
 fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
-    let mut key = GroupKey::new();
+    let mut key = GroupKey::default();
     for f in fields {
-        key.push(text_of(event.field(f)?));
+        match event.field(f)? {
+            FieldValue::Str(s) => key.push(s),
+            other => key.push(&text_of(other)),
+        }
     }
     Some(key)
 }

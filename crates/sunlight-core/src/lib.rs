@@ -9,7 +9,7 @@
 //! | [`event`] | [`PowerEvent`], the one internal event type, and field access |
 //! | [`codec`] | JSON and protobuf decoders with structured [`codec::DecodeError`]s |
 //! | [`rules`] | rule pack format, filters, measures, templates, reference data, compiler |
-//! | `state`, `fifo` (private) | per-official window state with running aggregates |
+//! | `state`, `keyed`, `fifo`, `pending` (private) | per-official window state with running aggregates |
 //! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
 //! | [`replay`] | replay a recorded file through the engine ([`replay::run`]) |
@@ -19,6 +19,8 @@ pub mod codec;
 pub mod engine;
 pub mod event;
 mod fifo;
+mod keyed;
+mod pending;
 pub mod reference_model;
 pub mod replay;
 pub mod rules;

@@ -26,6 +26,11 @@ pub struct ReplayOptions {
     pub limits: DecodeLimits,
     /// Engine settings (allowed lateness, clock).
     pub engine: EngineConfig,
+    /// Decode only: measure the decoding limit; no engine, no warnings.
+    pub decode_only: bool,
+    /// Sample the window state every this many records (0: only before the final
+    /// flush). Sampling walks all state: use it to measure memory, not for speed.
+    pub state_sample_every: u64,
 }
 
 impl Default for ReplayOptions {
@@ -34,6 +39,8 @@ impl Default for ReplayOptions {
             format: Format::Json,
             limits: DecodeLimits::default(),
             engine: EngineConfig::default(),
+            decode_only: false,
+            state_sample_every: 0,
         }
     }
 }
@@ -74,8 +81,11 @@ pub struct ReplaySummary {
     pub warnings: u64,
     /// Engine counters (per rule, duplicates, ...).
     pub engine: EngineStats,
-    /// Window state just before the final flush (the steady-state footprint).
+    /// Window state just before the final flush.
     pub state_before_flush: StateStats,
+    /// The sampled state with the most events in windows (see
+    /// [`ReplayOptions::state_sample_every`]); equals `state_before_flush` otherwise.
+    pub state_peak: StateStats,
 }
 
 impl ReplaySummary {
@@ -170,6 +180,13 @@ impl<W: Write, E: Write> Replayer<W, E> {
         };
         self.summary.decoded += 1;
         self.summary.unknown_fields += u64::from(notes.unknown_fields);
+        if self.options.decode_only {
+            return Ok(());
+        }
+        let every = self.options.state_sample_every;
+        if every > 0 && self.summary.records % every == 0 {
+            self.sample_state();
+        }
         if let Admission::Late(event) = self.engine.ingest(event, &mut self.batch) {
             let watermark = self
                 .engine
@@ -223,9 +240,17 @@ impl<W: Write, E: Write> Replayer<W, E> {
         Ok(())
     }
 
+    fn sample_state(&mut self) -> StateStats {
+        let now = self.engine.state_stats();
+        if now.retained_events >= self.summary.state_peak.retained_events {
+            self.summary.state_peak = now;
+        }
+        now
+    }
+
     /// Evaluates everything still pending, flushes the outputs, returns the totals.
     pub fn finish(mut self) -> io::Result<ReplaySummary> {
-        self.summary.state_before_flush = self.engine.state_stats();
+        self.summary.state_before_flush = self.sample_state();
         self.engine.flush(&mut self.batch);
         self.write_warnings()?;
         self.warnings_out.flush()?;

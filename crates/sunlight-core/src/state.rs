@@ -13,13 +13,85 @@ use std::mem::size_of;
 
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
-use smallvec::SmallVec;
 
 use crate::fifo::Fifo;
+use crate::keyed::KeyedStates;
 use crate::rules::measure::Level;
 
-/// Values of a slot's group-by fields (empty when the slot has none).
-pub type GroupKey = SmallVec<[CompactString; 1]>;
+/// Values of a slot's group-by fields, packed into one string: each part is
+/// prefixed by its length (one char below 127, else `\u{7f}` + decimal + `;`).
+/// A two-part key such as a payee and an invoice number usually fits the 24 bytes a
+/// `CompactString` keeps inline, so keys cost no allocation and hash as one string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct GroupKey(CompactString);
+
+impl GroupKey {
+    /// Appends one part.
+    pub fn push(&mut self, part: &str) {
+        use std::fmt::Write;
+        match u8::try_from(part.len()) {
+            Ok(n) if n < 0x7f => self.0.push(char::from(n)),
+            _ => {
+                let _ = write!(self.0, "\u{7f}{};", part.len());
+            }
+        }
+        self.0.push_str(part);
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &str> {
+        let mut rest = self.0.as_str();
+        std::iter::from_fn(move || {
+            let first = rest.bytes().next()?;
+            let len = if first < 0x7f {
+                rest = &rest[1..];
+                usize::from(first)
+            } else {
+                let end = rest.find(';')?;
+                let len = rest[1..end].parse().ok()?;
+                rest = &rest[end + 1..];
+                len
+            };
+            let (part, tail) = rest.split_at(len);
+            rest = tail;
+            Some(part)
+        })
+    }
+
+    fn heap_bytes(&self) -> usize {
+        heap_of(&self.0)
+    }
+}
+
+/// A sum of i64 values that cannot overflow: i128 arithmetic, stored as two 8-byte
+/// halves so that window states keep 8-byte alignment (an `i128` field would pad
+/// every state to 16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WideSum {
+    lo: u64,
+    hi: i64,
+}
+
+impl WideSum {
+    pub fn get(self) -> i128 {
+        (i128::from(self.hi) << 64) | i128::from(self.lo)
+    }
+
+    fn set(&mut self, value: i128) {
+        self.lo = value as u64;
+        self.hi = (value >> 64) as i64;
+    }
+
+    #[inline]
+    pub fn add(&mut self, value: i64) {
+        self.set(self.get() + i128::from(value));
+    }
+
+    #[inline]
+    pub fn sub(&mut self, value: i64) {
+        self.set(self.get() - i128::from(value));
+    }
+}
 
 /// One event in one slot: when, its value (0 when the slot sums nothing) and its id
 /// for evidence. 40 bytes; ids up to 24 bytes need no allocation.
@@ -49,14 +121,14 @@ pub(crate) struct Extras {
 pub(crate) struct SlotState {
     pub entries: Fifo<Entry>,
     /// Sum of the entries' values.
-    pub sum: i128,
+    pub sum: WideSum,
     pub extras: Option<Box<Extras>>,
 }
 
 impl SlotState {
     /// Appends an event (times must be non-decreasing).
     pub fn push(&mut self, entry: Entry, distinct: Option<CompactString>, min_max: bool) {
-        self.sum += i128::from(entry.value);
+        self.sum.add(entry.value);
         let value = entry.value;
         self.entries.push_back(entry);
         if !min_max && distinct.is_none() {
@@ -88,7 +160,7 @@ impl SlotState {
             if front.time >= bound {
                 break;
             }
-            self.sum -= i128::from(front.value);
+            self.sum.sub(front.value);
             self.entries.pop_front();
             if let Some(x) = self.extras.as_deref_mut() {
                 let ordinal = x.evicted;
@@ -99,12 +171,12 @@ impl SlotState {
                 if x.max.front().is_some_and(|&(o, _)| o == ordinal) {
                     x.max.pop_front();
                 }
-                if let Some(d) = x.distinct_values.pop_front() {
-                    if let Some(n) = x.distinct.get_mut(&d) {
-                        *n -= 1;
-                        if *n == 0 {
-                            x.distinct.remove(&d);
-                        }
+                if let Some(d) = x.distinct_values.pop_front()
+                    && let Some(n) = x.distinct.get_mut(&d)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        x.distinct.remove(&d);
                     }
                 }
             }
@@ -144,25 +216,25 @@ impl SlotState {
 #[derive(Debug)]
 pub(crate) enum SlotCell {
     Single(SlotState),
-    Keyed(FxHashMap<GroupKey, SlotState>),
+    Keyed(KeyedStates),
 }
 
 impl SlotCell {
     pub fn get_mut(&mut self, key: &GroupKey) -> Option<&mut SlotState> {
         match self {
             SlotCell::Single(s) => Some(s),
-            SlotCell::Keyed(map) => map.get_mut(key),
+            SlotCell::Keyed(states) => states.get_mut(key),
         }
     }
 
     fn heap_bytes(&self) -> usize {
         match self {
             SlotCell::Single(s) => s.heap_bytes(),
-            SlotCell::Keyed(map) => {
-                map.capacity() * (size_of::<(GroupKey, SlotState)>() + 1)
-                    + map
-                        .iter()
-                        .map(|(k, s)| s.heap_bytes() + k.iter().map(heap_of).sum::<usize>())
+            SlotCell::Keyed(states) => {
+                states.table_bytes()
+                    + states
+                        .states()
+                        .map(|(k, s)| s.heap_bytes() + k.heap_bytes())
                         .sum::<usize>()
             }
         }
@@ -196,7 +268,7 @@ impl OfficialState {
                 // Officials touch few slots: grow one at a time, not by doubling.
                 self.slots.reserve_exact(1);
                 let cell = if keyed {
-                    SlotCell::Keyed(FxHashMap::default())
+                    SlotCell::Keyed(KeyedStates::default())
                 } else {
                     SlotCell::Single(SlotState::default())
                 };
@@ -225,9 +297,11 @@ impl OfficialState {
             .flat_map(|(_, cell)| -> Box<dyn Iterator<Item = &Entry>> {
                 match cell {
                     SlotCell::Single(s) => Box::new(s.entries.as_slice().iter()),
-                    SlotCell::Keyed(map) => {
-                        Box::new(map.values().flat_map(|s| s.entries.as_slice().iter()))
-                    }
+                    SlotCell::Keyed(states) => Box::new(
+                        states
+                            .states()
+                            .flat_map(|(_, s)| s.entries.as_slice().iter()),
+                    ),
                 }
             })
     }
@@ -274,7 +348,11 @@ mod tests {
         }
         let x = s.extras.as_ref().unwrap();
         assert_eq!(
-            (s.sum, x.min.front().unwrap().1, x.max.front().unwrap().1),
+            (
+                s.sum.get(),
+                x.min.front().unwrap().1,
+                x.max.front().unwrap().1
+            ),
             (20, 1, 8)
         );
         assert_eq!(x.distinct.len(), 1 + 1);
@@ -282,7 +360,11 @@ mod tests {
         let x = s.extras.as_ref().unwrap();
         assert_eq!(s.entries.len(), 2);
         assert_eq!(
-            (s.sum, x.min.front().unwrap().1, x.max.front().unwrap().1),
+            (
+                s.sum.get(),
+                x.min.front().unwrap().1,
+                x.max.front().unwrap().1
+            ),
             (4, 1, 3)
         );
         assert_eq!(x.distinct.len(), 1);
@@ -290,7 +372,51 @@ mod tests {
         assert_eq!(s.entries.len(), 1);
         s.evict_before(41);
         assert!(s.entries.is_empty());
-        assert_eq!(s.sum, 0);
+        assert_eq!(s.sum.get(), 0);
         assert!(s.extras.as_ref().unwrap().distinct.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn group_keys_round_trip_and_stay_inline() {
+        let long = "x".repeat(300);
+        for parts in [
+            vec![],
+            vec![""],
+            vec!["SUP-0123", "INV-000012345"],
+            vec!["a;b", long.as_str(), "\u{7f}1;"],
+        ] {
+            let mut key = GroupKey::default();
+            for p in &parts {
+                key.push(p);
+            }
+            assert_eq!(key.parts().collect::<Vec<_>>(), parts);
+        }
+        let mut key = GroupKey::default();
+        key.push("SUP-0123");
+        key.push("INV-000012345");
+        assert_eq!(key.heap_bytes(), 0, "two typical parts fit inline");
+        // Different splits of the same characters are different keys.
+        let (mut a, mut b) = (GroupKey::default(), GroupKey::default());
+        a.push("ab");
+        a.push("c");
+        b.push("a");
+        b.push("bc");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn wide_sums_do_not_overflow() {
+        let mut s = WideSum::default();
+        s.add(i64::MAX);
+        s.add(i64::MAX);
+        assert_eq!(s.get(), 2 * i128::from(i64::MAX));
+        s.sub(i64::MAX);
+        s.add(i64::MIN);
+        assert_eq!(s.get(), -1);
     }
 }

@@ -249,6 +249,23 @@ pub fn compile(table: &toml::Table, path: &str, default_tz: &TimeZone) -> Result
 }
 
 impl Filter {
+    /// The event kinds this filter can match at all, if it restricts `kind`.
+    pub fn required_kinds(&self) -> Option<Vec<CompactString>> {
+        match self {
+            Filter::Field(FieldRef::Kind, FieldTest::EqStr(k)) => Some(vec![k.clone()]),
+            Filter::Field(FieldRef::Kind, FieldTest::InStr(set)) => Some(set.clone()),
+            Filter::All(parts) => parts.iter().find_map(Filter::required_kinds),
+            Filter::Any(parts) => {
+                let mut all = Vec::new();
+                for p in parts {
+                    all.extend(p.required_kinds()?);
+                }
+                Some(all)
+            }
+            _ => None,
+        }
+    }
+
     /// A rough evaluation cost, for ordering conjunctions.
     fn cost(&self) -> u32 {
         match self {

@@ -89,9 +89,12 @@ cooldown = "3s"
 filter = { kind = "approval", counterparty = { eq_field = "official_id" } }
 "#;
 
+/// (official, kind, counterparty, amount, whole seconds, sub-second part).
+type RawEvent = (u8, u8, Option<u8>, Option<i64>, u8, u16);
+
 /// One random event: few officials, parties and seconds, so windows, peers and
 /// keys collide often.
-fn event() -> impl Strategy<Value = (u8, u8, Option<u8>, Option<i64>, u8, u16)> {
+fn event() -> impl Strategy<Value = RawEvent> {
     (
         0u8..2,                       // official
         0u8..3,                       // kind
@@ -102,7 +105,7 @@ fn event() -> impl Strategy<Value = (u8, u8, Option<u8>, Option<i64>, u8, u16)> 
     )
 }
 
-fn build(raw: &[(u8, u8, Option<u8>, Option<i64>, u8, u16)]) -> Vec<PowerEvent> {
+fn build(raw: &[RawEvent]) -> Vec<PowerEvent> {
     raw.iter()
         .enumerate()
         .map(|(i, &(o, k, c, a, s, sub))| {
