@@ -184,7 +184,7 @@ impl<W: Write, E: Write> Replayer<W, E> {
             return Ok(());
         }
         let every = self.options.state_sample_every;
-        if every > 0 && self.summary.records % every == 0 {
+        if every > 0 && self.summary.records.is_multiple_of(every) {
             self.sample_state();
         }
         if let Admission::Late(event) = self.engine.ingest(event, &mut self.batch) {

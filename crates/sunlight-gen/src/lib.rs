@@ -340,3 +340,75 @@ pub fn write_json_lines<W: std::io::Write>(
     out.flush()?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> GenConfig {
+        GenConfig {
+            events: 5_000,
+            officials: 100,
+            days: 60,
+            scenario_every: 5,
+            ..GenConfig::default()
+        }
+    }
+
+    #[test]
+    fn deterministic_and_in_office_hours_when_ordered() {
+        let a: Vec<PowerEvent> = Generator::new(config()).collect();
+        let b: Vec<PowerEvent> = Generator::new(config()).collect();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().filter(|e| e.event_id.starts_with("EV-")).count(),
+            5_000
+        );
+        assert!(a.iter().filter(|e| e.event_id.starts_with("SC-")).count() > 20);
+        assert!(a.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at));
+        for e in a.iter().filter(|e| e.event_id.starts_with("EV-")) {
+            let secs = (e.occurred_at.0 - config().start.0) / NANOS_PER_SECOND;
+            let (day, second) = (secs / 86_400, secs % 86_400);
+            assert!(day % 7 < 5, "{} falls on a weekend", e.event_id);
+            assert!(
+                second < OFFICE_SECONDS,
+                "{} is outside office hours",
+                e.event_id
+            );
+        }
+    }
+
+    #[test]
+    fn disorder_stays_within_the_bound_and_duplicates_repeat_events() {
+        let disorder = Duration::from_secs(1_800);
+        let shuffled: Vec<PowerEvent> = Generator::new(GenConfig {
+            disorder,
+            duplicate_rate: 0.05,
+            ..config()
+        })
+        .collect();
+        let mut max_seen = i64::MIN;
+        let mut displaced = 0;
+        for e in &shuffled {
+            assert!(
+                e.occurred_at.0 >= max_seen.saturating_sub(disorder.0),
+                "{} is later than the bound",
+                e.event_id
+            );
+            if e.occurred_at.0 < max_seen {
+                displaced += 1;
+            }
+            max_seen = max_seen.max(e.occurred_at.0);
+        }
+        assert!(displaced > 100, "only {displaced} events out of order");
+        let mut ids: Vec<&str> = shuffled.iter().map(|e| e.event_id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        let repeats = before - ids.len();
+        assert!(
+            (100..500).contains(&repeats),
+            "{repeats} duplicates for 5% of ~5,100 events"
+        );
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# End-to-end replay benchmark (documented in BENCHMARKS.md).
+#
+# Generates 1,000,000 events from 10,000 officials over 30 days (plus injected
+# scenarios) as JSON lines, then replays the same file three times each:
+#   decode-only (the decoding limit), the parity pack, the default pack.
+# Every run reads the file, decodes, evaluates and writes warnings (to /dev/null).
+# A fourth, slower pass per pack samples the window state to report bytes/event.
+# Prints a Markdown table with median rates and ratios to decode-only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+events=${EVENTS:-1000000}
+officials=${OFFICIALS:-10000}
+days=${DAYS:-30}
+runs=${RUNS:-3}
+data=bench-data/events-${events}-${officials}-${days}d.jsonl
+
+cargo build --release --quiet
+bin=target/release/sunlight
+mkdir -p bench-data
+if [ ! -s "$data" ]; then
+  "$bin" gen --events "$events" --officials "$officials" --days "$days" --scenario-every 20 --output "$data"
+fi
+records=$(wc -l < "$data")
+
+rate() { sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p'; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A result
+for mode in decode parity default; do
+  case $mode in
+    decode) args=(--rules examples/rules/parity.toml --decode-only) ;;
+    parity) args=(--rules examples/rules/parity.toml) ;;
+    default) args=(--rules rules/default.toml) ;;
+  esac
+  rates=()
+  for _ in $(seq "$runs"); do
+    rates+=("$("$bin" replay "${args[@]}" --input "$data" --output /dev/null 2>&1 >/dev/null | rate)")
+  done
+  result[$mode]=$(printf '%s\n' "${rates[@]}" | median)
+  last=$("$bin" replay "${args[@]}" --input "$data" --output /dev/null 2>&1 >/dev/null)
+  result[$mode-rss]=$(echo "$last" | sed -n 's/.*peak RSS \(.*\) MiB/\1/p')
+  result[$mode-warnings]=$(echo "$last" | sed -n 's/^  warnings \([0-9]*\)$/\1/p')
+  if [ "$mode" != decode ]; then
+    sample=$("$bin" replay "${args[@]}" --input "$data" --output /dev/null --state-sample-every 100000 2>&1 >/dev/null | grep 'state largest sample')
+    result[$mode-state]=$(echo "$sample" | sed -n 's/.*sample: \(.*\)$/\1/p')
+  fi
+done
+
+echo "workload: $data ($records records), $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo
+echo "| run | median events/s (of $runs) | vs decode-only | warnings | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|"
+for mode in decode parity default; do
+  ratio=$(awk -v a="${result[$mode]}" -v b="${result[decode]}" 'BEGIN {printf "%.2f", a / b}')
+  echo "| $mode | ${result[$mode]} | $ratio | ${result[$mode-warnings]:-0} | ${result[$mode-rss]} |"
+done
+echo
+echo "largest sampled window state:"
+echo "- parity: ${result[parity-state]}"
+echo "- default: ${result[default-state]}"
