@@ -659,11 +659,11 @@ impl Engine {
         }
         self.next_sweep = self.slot_sweeps.iter().copied().min().unwrap_or(i64::MAX);
         self.officials.retain(|_, official| {
-            official.slots.retain_mut(|(index, cell)| {
-                if !due[*index as usize] {
+            official.retain_cells(|index, cell| {
+                if !due[index as usize] {
                     return true;
                 }
-                let bound = wm.saturating_sub(pack.slots[*index as usize].span.0);
+                let bound = wm.saturating_sub(pack.slots[index as usize].span.0);
                 match cell {
                     SlotCell::Single(s) => {
                         s.evict_before(bound);
