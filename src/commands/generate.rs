@@ -17,7 +17,10 @@ pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
         (0.0..=1.0).contains(&args.duplicates),
         "--duplicates must be between 0.0 and 1.0"
     );
-    anyhow::ensure!(args.days > 0, "--days must be at least 1");
+    anyhow::ensure!(
+        (1..=36_500).contains(&args.days),
+        "--days must be between 1 and 36500 (timestamps stop at the year 2262)"
+    );
     let config = GenConfig {
         events: args.events,
         officials: args.officials,

@@ -218,3 +218,46 @@ fn missing_files_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("cannot read rule pack nope.toml"), "{err}");
 }
+
+#[test]
+fn an_oversized_line_is_rejected_without_losing_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut text = format!("{{\"event_id\":\"{}\"}}\n", "x".repeat(3 << 20));
+    for i in 0..5 {
+        text.push_str(&format!(
+            "{{\"event_id\":\"p{i}\",\"official_id\":\"o\",\"kind\":\"payment\",\"occurred_at\":\"2026-03-02T0{i}:00:00Z\"}}\n"
+        ));
+    }
+    std::fs::write(&input, text).unwrap();
+    let errors = dir.path().join("errors.jsonl");
+    let out = sunlight()
+        .args(["replay", "--quiet", "--rules"])
+        .arg(repo("examples/rules/parity.toml"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--errors")
+        .arg(&errors)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rejected = json_lines(&std::fs::read_to_string(&errors).unwrap());
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["line"], 1);
+    assert_eq!(rejected[0]["reason"], "too_large");
+    assert_eq!(
+        rejected[0]["detail"],
+        "line of 3145744 bytes exceeds the limit of 1048576 bytes"
+    );
+    assert_eq!(rejected[0]["input"].as_str().unwrap().len(), 1024);
+    let warnings = json_lines(&String::from_utf8(out.stdout).unwrap());
+    let triggers: Vec<&str> = warnings
+        .iter()
+        .map(|w| w["trigger_event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        triggers,
+        vec!["p4"],
+        "the five payments after the long line are all counted"
+    );
+}

@@ -13,8 +13,12 @@
 //! (idle inputs).
 //!
 //! ## Duplicates
-//! An event whose `event_id` is pending is a duplicate and is dropped (counted). A
-//! repeat of an already released event is older than the watermark, so it is late.
+//! An event whose `event_id` is pending, or is still in one of its official's
+//! windows, is a duplicate: dropped and counted, never applied twice. (A repeat that
+//! arrives after the first copy has left every window is applied as a new event; it
+//! can no longer be counted twice.) When two copies differ, the first one admitted
+//! wins, so conflicting copies make the result depend on arrival order: they are a
+//! producer error that the duplicate counter makes visible.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -30,7 +34,7 @@ use crate::pending::PendingQueue;
 use crate::rules::measure::{Level, MeasureValue};
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
-use crate::state::{Entry, GroupKey, LastFired, OfficialState, SlotCell, SlotState};
+use crate::state::{Entry, GroupKey, LastFired, OfficialState, SlotCell, SlotState, id_hash};
 use crate::time::{Duration, Timestamp};
 use crate::warning::{Warning, warning_id};
 
@@ -219,6 +223,15 @@ impl Engine {
     pub fn ingest(&mut self, event: PowerEvent, out: &mut Vec<Warning>) -> Admission {
         let time = event.occurred_at.0;
         if time < self.watermark {
+            // A redelivery of an event still in a window is a duplicate, not late.
+            let held = self
+                .officials
+                .get(event.official_id.as_str())
+                .is_some_and(|o| o.holds(&event.event_id, time));
+            if held {
+                self.stats.duplicates += 1;
+                return Admission::Duplicate;
+            }
             self.stats.late += 1;
             return Admission::Late(Box::new(event));
         }
@@ -308,7 +321,9 @@ impl Engine {
     fn release(&mut self, out: &mut Vec<Warning>) {
         let mut batch = std::mem::take(&mut self.batch);
         while let Some(top) = self.pending.peek() {
-            if top.time >= self.watermark {
+            // At the end of input (watermark MAX) everything goes, even an event at
+            // the largest representable instant.
+            if top.time >= self.watermark && self.watermark != i64::MAX {
                 break;
             }
             let time = top.time;
@@ -343,7 +358,14 @@ impl Engine {
         let pack = Arc::clone(&self.pack);
         let official_id = &group[0].event.official_id;
         let mut official = self.officials.entry(official_id.clone()).or_default();
-        for p in group {
+        // Events whose id is still in one of this official's windows (released
+        // earlier with another timestamp) are duplicates: neither counted nor evaluated.
+        let duplicate: SmallVec<[bool; 4]> = group
+            .iter()
+            .map(|p| official.holds(&p.event.event_id, time))
+            .collect();
+        for (p, _) in group.iter().zip(&duplicate).filter(|(_, dup)| !**dup) {
+            let mut visible_until = None;
             for (index, slot) in pack.slots.iter().enumerate() {
                 if !hit(&p.hits, slot.filter) {
                     continue;
@@ -363,9 +385,19 @@ impl Engine {
                     id: p.event.event_id.clone(),
                 };
                 state.push(entry, input.distinct, slot.min_max);
+                let until = time.saturating_add(slot.span.0);
+                visible_until = visible_until.max(Some(until));
+            }
+            if let Some(until) = visible_until {
+                let slot = official
+                    .seen
+                    .entry(id_hash(&p.event.event_id))
+                    .or_insert(until);
+                *slot = (*slot).max(until);
             }
         }
-        for p in group {
+        self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
+        for (p, _) in group.iter().zip(&duplicate).filter(|(_, dup)| !**dup) {
             for (index, rule) in pack.rules.iter().enumerate() {
                 if hit(&p.hits, rule.trigger) {
                     evaluate(
@@ -680,6 +712,7 @@ impl Engine {
                     }
                 }
             });
+            official.seen.retain(|_, until| *until >= wm);
             official.fired.retain(|f| {
                 let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();
                 wm.saturating_sub(f.time) < cooldown.0

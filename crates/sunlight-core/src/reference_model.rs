@@ -30,10 +30,11 @@ pub fn evaluate(
     for e in events {
         let t = e.occurred_at.0;
         let late = max_seen != i64::MIN && t < max_seen.saturating_sub(allowed_lateness.0);
-        max_seen = max_seen.max(t);
+        // Late events and repeats are dropped and do not move event time forward.
         if late || !seen_ids.insert(e.event_id.clone()) {
             continue;
         }
+        max_seen = max_seen.max(t);
         kept.push(e);
     }
     kept.sort_by(|a, b| {
@@ -156,7 +157,13 @@ pub fn evaluate(
                     let before = history
                         .iter()
                         .filter(|f| {
-                            in_slot(f, s, &key, start.saturating_sub(baseline.0), start - 1)
+                            in_slot(
+                                f,
+                                s,
+                                &key,
+                                start.saturating_sub(baseline.0),
+                                start.saturating_sub(1),
+                            )
                         })
                         .count();
                     let expected = before as f64 * rule.window.0 as f64 / baseline.0 as f64;
@@ -213,7 +220,9 @@ pub fn evaluate(
                     .iter_mut()
                     .find(|(r, o, k, _, _)| *r == rule_index && *o == e.official_id && *k == key);
                 match last {
-                    Some((_, _, _, time, lvl)) if t - *time < cooldown.0 && level <= *lvl => {
+                    Some((_, _, _, time, lvl))
+                        if t.saturating_sub(*time) < cooldown.0 && level <= *lvl =>
+                    {
                         continue;
                     }
                     Some((_, _, _, time, lvl)) => {

@@ -128,17 +128,29 @@ impl<W: Write, E: Write> Replayer<W, E> {
         }
     }
 
-    /// Reads JSON lines until EOF.
+    /// Reads JSON lines until EOF. A line longer than the message limit is rejected
+    /// (`too_large`) without ever being held in memory whole.
     pub fn json_lines<R: BufRead>(&mut self, mut input: R) -> io::Result<()> {
+        let max = self.options.limits.max_message_bytes;
         let mut line = Vec::with_capacity(1024);
         let mut number = 0u64;
         loop {
             line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
+            let Some(length) = read_line_bounded(&mut input, &mut line, max)? else {
                 return Ok(());
-            }
+            };
             number += 1;
             let record = trim_line(&line);
+            if length > max + 2 {
+                self.summary.records += 1;
+                let e = DecodeError::new(
+                    Reason::TooLarge,
+                    format!("line of {length} bytes exceeds the limit of {max} bytes"),
+                );
+                let prefix = &record[..record.len().min(REJECTED_PREFIX_BYTES)];
+                self.reject(&e, prefix, Some(number), None)?;
+                continue;
+            }
             if record.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -257,6 +269,38 @@ impl<W: Write, E: Write> Replayer<W, E> {
         self.errors_out.flush()?;
         self.summary.engine = self.engine.stats().clone();
         Ok(self.summary)
+    }
+}
+
+/// How much of an over-long line a rejected record quotes.
+const REJECTED_PREFIX_BYTES: usize = 1024;
+
+/// Reads one line (with its newline) into `buf`, keeping at most `max + 2` bytes
+/// (room for `\r\n`) and skipping the rest. Returns the line's full length, or
+/// `None` at end of input.
+fn read_line_bounded<R: BufRead>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<usize>> {
+    let mut total = 0usize;
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok((total > 0).then_some(total));
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let room = (max + 2).saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        total += used;
+        input.consume(used);
+        if done {
+            return Ok(Some(total));
+        }
     }
 }
 

@@ -262,9 +262,28 @@ pub(crate) struct OfficialState {
     pub cells: Vec<SlotCell>,
     /// Last warnings of rules with a cooldown.
     pub fired: Vec<LastFired>,
+    /// Hashes of the ids of events in some window, with the last instant at which
+    /// one of its windows can still see the event: repeats of these are duplicates.
+    pub seen: FxHashMap<u64, i64>,
+}
+
+/// The hash under which [`OfficialState::seen`] remembers an event id.
+pub(crate) fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 impl OfficialState {
+    /// Whether an event with this id is still in one of this official's windows at
+    /// or after `time`. The hash is confirmed against the stored ids, so a hash
+    /// collision never drops an event.
+    pub fn holds(&self, id: &str, time: i64) -> bool {
+        self.seen
+            .get(&id_hash(id))
+            .is_some_and(|until| *until >= time)
+            && self.entries().any(|e| e.id == id)
+    }
+
     /// The cell of `slot`, creating it.
     #[inline]
     pub fn cell_mut(&mut self, slot: u32, keyed: bool) -> &mut SlotCell {
@@ -307,7 +326,7 @@ impl OfficialState {
 
     /// Whether nothing is held any more.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.fired.is_empty()
+        self.cells.is_empty() && self.fired.is_empty() && self.seen.is_empty()
     }
 
     /// Every entry in every slot (an event in two slots counts twice).
@@ -338,6 +357,7 @@ impl OfficialState {
             + self.cells.capacity() * size_of::<SlotCell>()
             + self.cells.iter().map(SlotCell::heap_bytes).sum::<usize>()
             + self.fired.capacity() * size_of::<LastFired>()
+            + self.seen.capacity() * (size_of::<(u64, i64)>() + 1)
     }
 }
 

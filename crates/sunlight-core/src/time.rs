@@ -24,6 +24,7 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp with an offset (`Z` or `+08:00`).
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+        check_rfc3339_shape(text)?;
         let ts: jiff::Timestamp = text
             .parse()
             .map_err(|e: jiff::Error| format!("not an RFC 3339 timestamp with offset: {e}"))?;
@@ -42,11 +43,10 @@ impl Timestamp {
         if !(0..NANOS_PER_SECOND as i32).contains(&nanos) {
             return Err(format!("nanos {nanos} outside 0..999999999"));
         }
-        seconds
-            .checked_mul(NANOS_PER_SECOND)
-            .and_then(|n| n.checked_add(i64::from(nanos)))
+        let total = i128::from(seconds) * i128::from(NANOS_PER_SECOND) + i128::from(nanos);
+        i64::try_from(total)
             .map(Timestamp)
-            .ok_or_else(|| "timestamp outside the years 1678..2262".to_string())
+            .map_err(|_| "timestamp outside the years 1678..2262".to_string())
     }
 
     /// Seconds and nanoseconds (protobuf's representation).
@@ -76,6 +76,51 @@ impl Timestamp {
     pub fn now() -> Timestamp {
         Timestamp::from_jiff(jiff::Timestamp::now()).unwrap_or(Timestamp::MAX)
     }
+}
+
+/// Checks the RFC 3339 `date-time` shape (jiff's parser alone also accepts ISO 8601
+/// variants such as basic format, `+08` offsets and bracketed zone annotations):
+/// `YYYY-MM-DD` `T`|`t`|space `HH:MM:SS` optional `.fraction`, then `Z`|`z`|`±HH:MM`.
+fn check_rfc3339_shape(text: &str) -> Result<(), String> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let shape_ok = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't' | b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape_ok {
+        return Err(
+            "not an RFC 3339 timestamp (expected YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM))".into(),
+        );
+    }
+    let mut rest = &b[19..];
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return Err("the fraction of a second needs 1 to 9 digits".into());
+        }
+        rest = &rest[1 + n..];
+    }
+    let offset_ok = matches!(rest, [b'Z' | b'z'])
+        || matches!(rest, [b'+' | b'-', h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+                && (*h1 - b'0') * 10 + (*h2 - b'0') < 24
+                && (*m1 - b'0') * 10 + (*m2 - b'0') < 60);
+    if !offset_ok {
+        return Err("the offset must be Z or ±HH:MM".into());
+    }
+    Ok(())
 }
 
 impl fmt::Display for Timestamp {
@@ -200,6 +245,31 @@ mod tests {
     #[test]
     fn rejects_timestamps_without_offset_or_out_of_range() {
         assert!(Timestamp::parse_rfc3339("2026-01-01T00:00:00").is_err());
+        for not_rfc3339 in [
+            "2026-01-01T00:00:00+25:59",
+            "2026-01-01T00:00:00+0800",
+            "2026-01-01T00:00:00+08",
+            "2026-01-01T00:00:00+08:00:30",
+            "20260101T000000Z",
+            "2026-01-01T00:00Z",
+            "2026-01-01T00:00:00,5Z",
+            "+002026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00+08:00[America/New_York]",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00.1234567891Z",
+        ] {
+            assert!(
+                Timestamp::parse_rfc3339(not_rfc3339).is_err(),
+                "{not_rfc3339}"
+            );
+        }
+        for ok in [
+            "2026-01-01t00:00:00z",
+            "2026-01-01 00:00:00-05:30",
+            "2026-01-01T00:00:00.5+08:00",
+        ] {
+            assert!(Timestamp::parse_rfc3339(ok).is_ok(), "{ok}");
+        }
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
         assert!(Timestamp::parse_rfc3339("9999-01-01T00:00:00Z").is_err());
     }
@@ -212,6 +282,10 @@ mod tests {
         assert_eq!(Timestamp::from_parts(s, n).unwrap(), t);
         assert!(Timestamp::from_parts(0, -1).is_err());
         assert!(Timestamp::from_parts(i64::MAX, 0).is_err());
+        // The first representable second: seconds * 1e9 alone would overflow.
+        let first = Timestamp(i64::MIN);
+        let (s, n) = first.to_parts();
+        assert_eq!(Timestamp::from_parts(s, n).unwrap(), first);
     }
 
     #[test]

@@ -17,6 +17,9 @@ use super::{CompiledPack, CompiledRule, RuleLogic, Slot};
 use crate::event::FieldRef;
 use crate::time::Duration;
 
+/// The longest window (or window + baseline) a rule may have: 100 years.
+pub const MAX_SPAN: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// One problem in one rule (or in the pack header, with rule id `pack`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {
@@ -118,7 +121,19 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
                 "must be non-empty and use only letters, digits, `-`, `_` and `.`".to_string(),
             ));
         }
-        match builder.rule(rule) {
+        // A disabled rule is validated on a copy, so its filters and windows are not
+        // registered and cost nothing at run time.
+        let result = if rule.enabled {
+            builder.rule(rule)
+        } else {
+            Builder {
+                filters: builder.filters.clone(),
+                slots: builder.slots.clone(),
+                tz: builder.tz.clone(),
+            }
+            .rule(rule)
+        };
+        match result {
             Ok(compiled) if errs.is_empty() && rule.enabled => rules.push(compiled),
             Ok(_) => {}
             Err(more) => errs.extend(more),
@@ -257,6 +272,9 @@ impl Builder {
                 }
             };
         let window = duration("window", &r.window, &mut errs);
+        if window.is_some_and(|w| w > MAX_SPAN) {
+            errs.push(("window".into(), format!("must not exceed {MAX_SPAN}")));
+        }
         if windowed.contains(&kind) && r.window.is_none() {
             errs.push((
                 "window".into(),
@@ -328,8 +346,13 @@ impl Builder {
                         ));
                     }
                     value = FieldRef::parse(first);
-                    if value.is_none() {
-                        errs.push(("measures".into(), format!("unknown field `{first}`")));
+                    match &value {
+                        None => errs.push(("measures".into(), format!("unknown field `{first}`"))),
+                        Some(FieldRef::AmountCents | FieldRef::Attribute(_)) => {}
+                        Some(_) => errs.push((
+                            "measures".into(),
+                            format!("`{first}` is a text field; sum, avg, min and max need amount_cents or an integer attribute"),
+                        )),
                     }
                 }
                 let distinct = m.distinct.as_ref().and_then(|f| {
@@ -419,6 +442,16 @@ impl Builder {
                 }
                 let baseline =
                     duration("baseline", &r.baseline, &mut errs).unwrap_or(Duration::from_secs(1));
+                if window
+                    .0
+                    .checked_add(baseline.0)
+                    .is_none_or(|span| span > MAX_SPAN.0)
+                {
+                    errs.push((
+                        "baseline".into(),
+                        format!("window + baseline must not exceed {MAX_SPAN}"),
+                    ));
+                }
                 let filter = self.filter_index(base);
                 let slot = self.slot_index(Slot {
                     filter,
@@ -471,10 +504,16 @@ impl Builder {
             }
             K::RelatedParty => {
                 let name = r.field.as_deref().unwrap_or("counterparty");
-                let field = FieldRef::parse(name).unwrap_or_else(|| {
-                    errs.push(("field".into(), format!("unknown field `{name}`")));
-                    FieldRef::Counterparty
-                });
+                let field = match FieldRef::parse(name) {
+                    Some(FieldRef::AmountCents) | None => {
+                        errs.push((
+                            "field".into(),
+                            format!("`{name}` is not a text field naming a party"),
+                        ));
+                        FieldRef::Counterparty
+                    }
+                    Some(field) => field,
+                };
                 let trigger = self.filter_index(base);
                 (
                     RuleLogic::RelatedParty {
@@ -557,6 +596,25 @@ impl Builder {
         };
 
         let key_names: Vec<&str> = key_fields.iter().map(FieldRef::key_name).collect();
+        let key_field = match kind {
+            K::Sequence => "on",
+            K::RelatedParty => "field",
+            _ => "group_by",
+        };
+        for (i, name) in key_names.iter().enumerate() {
+            let reserved = ["official_id", "rule_id", "level", "window", "relation"];
+            if key_names[..i].contains(name) {
+                errs.push((
+                    key_field.into(),
+                    format!("two key fields are both named `{name}` in the warning's key"),
+                ));
+            } else if reserved.contains(name) || measures.iter().any(|m| m.name() == *name) {
+                errs.push((
+                    key_field.into(),
+                    format!("a key field named `{name}` would clash with the built-in `{name}`; key attributes must have other names"),
+                ));
+            }
+        }
         let has_relation = kind == K::RelatedParty;
         let title = Template::compile(&r.title, &measures, &key_names, has_relation)
             .unwrap_or_else(|e| {

@@ -206,7 +206,8 @@ pub fn compile(table: &toml::Table, path: &str, default_tz: &TimeZone) -> Result
                 for (i, item) in list.iter().enumerate() {
                     let t = item
                         .as_table()
-                        .ok_or_else(|| format!("`{here}[{i}]` must be a filter table"))?;
+                        .filter(|t| !t.is_empty())
+                        .ok_or_else(|| format!("`{here}[{i}]` must be a non-empty filter table"))?;
                     inner.push(compile(t, &format!("{here}[{i}]"), default_tz)?);
                 }
                 if inner.is_empty() {
@@ -221,7 +222,8 @@ pub fn compile(table: &toml::Table, path: &str, default_tz: &TimeZone) -> Result
             "not" => {
                 let t = value
                     .as_table()
-                    .ok_or_else(|| format!("`{here}` must be a filter table"))?;
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| format!("`{here}` must be a non-empty filter table"))?;
                 Filter::Not(Box::new(compile(t, &here, default_tz)?))
             }
             "local_time" => compile_local_time(value, &here, default_tz)?,
@@ -232,7 +234,9 @@ pub fn compile(table: &toml::Table, path: &str, default_tz: &TimeZone) -> Result
                         "`{here}`: unknown field `{field_name}` (use event_id, official_id, kind, source_system, org_unit, region, counterparty, amount_cents, attributes.NAME, or any/all/not/local_time/weekday)"
                     )
                 })?;
-                compile_field(field, value, &here)?
+                let part = compile_field(field.clone(), value, &here)?;
+                check_types(&field, &part, &here)?;
+                part
             }
         };
         parts.push(part);
@@ -358,6 +362,51 @@ fn compile_field(field: FieldRef, value: &Value, here: &str) -> Result<Filter, S
     }
 }
 
+/// Rejects tests that can never match a built-in field's type (text fields compared
+/// with numbers, `amount_cents` compared with text). Attributes may hold any type.
+fn check_types(field: &FieldRef, filter: &Filter, here: &str) -> Result<(), String> {
+    let numeric_field = match field {
+        FieldRef::Attribute(_) => return Ok(()),
+        FieldRef::AmountCents => true,
+        _ => false,
+    };
+    let mut problem = None;
+    filter.visit(&mut |f| {
+        if let Filter::Field(_, test) = f {
+            let numeric_test = matches!(
+                test,
+                FieldTest::Num(..) | FieldTest::InNum(_) | FieldTest::MultipleOf(_)
+            );
+            let text_test = matches!(
+                test,
+                FieldTest::EqStr(_) | FieldTest::InStr(_) | FieldTest::Prefix(_)
+            );
+            let bool_test = matches!(test, FieldTest::Bool(_));
+            if numeric_field && (text_test || bool_test) {
+                problem = Some("`amount_cents` is an integer: compare it with numbers");
+            } else if !numeric_field && (numeric_test || bool_test) {
+                problem = Some("this field is text: compare it with strings");
+            }
+        }
+    });
+    match problem {
+        Some(p) => Err(format!("`{here}`: {p}")),
+        None => Ok(()),
+    }
+}
+
+impl Filter {
+    /// Calls `f` on this filter and every filter inside it.
+    fn visit(&self, f: &mut impl FnMut(&Filter)) {
+        f(self);
+        match self {
+            Filter::All(parts) | Filter::Any(parts) => parts.iter().for_each(|p| p.visit(f)),
+            Filter::Not(inner) => inner.visit(f),
+            _ => {}
+        }
+    }
+}
+
 fn list_test(list: &[Value], here: &str) -> Result<FieldTest, String> {
     if list.is_empty() {
         return Err(format!("`{here}` must not be an empty list"));
@@ -402,6 +451,10 @@ fn minutes(value: &Value, at: &str) -> Result<u32, String> {
     let (h, m) = text
         .split_once(':')
         .ok_or_else(|| format!("`{at}` = {text:?} must be \"HH:MM\""))?;
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
+        return Err(format!("`{at}` = {text:?} must be \"HH:MM\""));
+    }
     match (h.parse::<u32>(), m.parse::<u32>()) {
         (Ok(h), Ok(m)) if (h < 24 && m < 60) || (h == 24 && m == 0) => Ok(h * 60 + m),
         _ => Err(format!("`{at}` = {text:?} is not a time of day")),
@@ -473,15 +526,19 @@ fn compile_weekday(value: &Value, here: &str, default_tz: &TimeZone) -> Result<F
     let mut days = 0u8;
     for v in list {
         let name = v.as_str().unwrap_or_default().to_ascii_lowercase();
-        let bit = match name.get(..3).unwrap_or_default() {
-            "mon" => 0,
-            "tue" => 1,
-            "wed" => 2,
-            "thu" => 3,
-            "fri" => 4,
-            "sat" => 5,
-            "sun" => 6,
-            _ => return Err(format!("`{here}`: {v} is not a weekday (mon..sun)")),
+        let bit = match name.as_str() {
+            "mon" | "monday" => 0,
+            "tue" | "tuesday" => 1,
+            "wed" | "wednesday" => 2,
+            "thu" | "thursday" => 3,
+            "fri" | "friday" => 4,
+            "sat" | "saturday" => 5,
+            "sun" | "sunday" => 6,
+            _ => {
+                return Err(format!(
+                    "`{here}`: {v} is not a weekday (mon..sun or monday..sunday)"
+                ));
+            }
         };
         days |= 1 << bit;
     }
@@ -598,6 +655,16 @@ mod tests {
                 "unknown time zone",
             ),
             ("weekday = [\"funday\"]", "not a weekday"),
+            ("weekday = [\"monster\"]", "not a weekday"),
+            ("not = {}", "non-empty filter table"),
+            ("any = [{}]", "non-empty filter table"),
+            ("kind = 5", "this field is text"),
+            ("counterparty = { gt = 3 }", "this field is text"),
+            ("amount_cents = \"5\"", "is an integer"),
+            (
+                "local_time = { between = [\"+8:+0\", \"18:00\"] }",
+                "between[0]",
+            ),
             (
                 "\"attributes.a\" = { eq_field = \"nope\" }",
                 "must name a field",

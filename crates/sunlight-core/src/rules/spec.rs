@@ -25,7 +25,9 @@ pub struct PackSpec {
 pub struct PackHeader {
     /// Pack name, e.g. `default`.
     pub name: String,
-    /// Pack version, free text (e.g. `2026.11.1`); reported in summaries and metrics.
+    /// Pack version, free text (e.g. `2026.11.1`; a bare integer is accepted too);
+    /// reported in summaries and metrics.
+    #[serde(deserialize_with = "text_or_integer")]
     pub version: String,
     /// Default IANA time zone for `local_time` and `weekday` filters (default `UTC`).
     #[serde(default)]
@@ -102,6 +104,19 @@ pub struct RuleSpec {
 
 fn yes() -> bool {
     true
+}
+
+fn text_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrInteger {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(match TextOrInteger::deserialize(d)? {
+        TextOrInteger::Text(t) => t,
+        TextOrInteger::Integer(i) => i.to_string(),
+    })
 }
 
 /// The rule kinds.

@@ -2,6 +2,7 @@
 
 mod codec_fuzz;
 mod common;
+mod engine_edges;
 mod models;
 mod rule_packs;
 mod window_properties;

@@ -126,14 +126,66 @@ fn kind_specific_requirements() {
 
 #[test]
 fn syntax_errors_carry_the_position() {
-    let got = errors("[pack]\nname = \"t\"\nversion = 1\n");
+    let got = errors("[pack]\nname = \"t\"\nversion = \"1\"\ntimezone = 8\n");
     assert!(
         got[0].contains("test.toml is not a valid rule pack"),
         "{got:?}"
     );
-    assert!(got[0].contains("line 3"), "{got:?}");
+    assert!(got[0].contains("line 4"), "{got:?}");
     let unknown = errors(&format!(
         "{HEADER}[[rule]]\nid = \"r\"\nversion = 1\ntitle = \"t\"\nkind = \"predicate\"\nlevel = \"red\"\ncolour = \"blue\"\n"
     ));
     assert!(unknown[0].contains("unknown field `colour`"), "{unknown:?}");
+}
+
+#[test]
+fn rejects_clashing_keys_and_type_mismatches_and_ignores_disabled_rules() {
+    let rule =
+        |body: &str| format!("{HEADER}[[rule]]\nid = \"r\"\nversion = 1\ntitle = \"t\"\n{body}\n");
+    let cases = [
+        (
+            "kind = \"aggregate\"\nwindow = \"1h\"\ngroup_by = [\"counterparty\", \"attributes.counterparty\"]\nyellow = { count = \">= 1\" }",
+            "field `group_by`: two key fields are both named `counterparty`",
+        ),
+        (
+            "kind = \"aggregate\"\nwindow = \"1h\"\ngroup_by = [\"attributes.count\"]\nyellow = { count = \">= 1\" }",
+            "would clash with the built-in `count`",
+        ),
+        (
+            "kind = \"aggregate\"\nwindow = \"1h\"\nmeasures = { sum = \"counterparty\" }\nyellow = { sum = \">= 1\" }",
+            "`counterparty` is a text field",
+        ),
+        (
+            "kind = \"related_party\"\nfield = \"amount_cents\"\nlevel = \"red\"",
+            "`amount_cents` is not a text field",
+        ),
+        (
+            "kind = \"baseline\"\nwindow = \"36500d\"\nbaseline = \"36500d\"\nyellow = { count = \">= 1\" }",
+            "window + baseline must not exceed",
+        ),
+    ];
+    for (body, want) in cases {
+        let got = errors(&rule(body));
+        assert!(
+            got.iter().any(|g| g.contains(want)),
+            "{body}\n=> {got:#?}\nwanted {want}"
+        );
+    }
+    let disabled = rule(
+        "kind = \"aggregate\"\nenabled = false\nwindow = \"3650d\"\nyellow = { count = \">= 1\" }",
+    );
+    let pack = compile_pack(&disabled, Path::new("."), "t").unwrap();
+    assert!(pack.rules.is_empty());
+    assert_eq!(
+        pack.retention(),
+        sunlight_core::time::Duration::ZERO,
+        "a disabled rule keeps no window"
+    );
+    let broken_but_disabled = rule(
+        "kind = \"aggregate\"\nenabled = false\nwindow = \"soon\"\nyellow = { count = \">= 1\" }",
+    );
+    assert!(
+        errors(&broken_but_disabled)[0].contains("field `window`"),
+        "disabled rules are still validated"
+    );
 }
