@@ -34,7 +34,9 @@ use crate::pending::PendingQueue;
 use crate::rules::measure::{Level, MeasureValue};
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
-use crate::state::{Entry, GroupKey, LastFired, OfficialState, SlotCell, SlotState, id_hash};
+use std::collections::hash_map::Entry;
+
+use crate::state::{Entry as WindowEntry, GroupKey, LastFired, OfficialState, SlotCell, SlotState};
 use crate::time::{Duration, Timestamp};
 use crate::warning::{Warning, warning_id};
 
@@ -116,6 +118,18 @@ pub struct StateStats {
     pub window_bytes: usize,
 }
 
+/// A 64-bit hash of an event id (XXH3). The id table stores only this (16 bytes per
+/// remembered id); a hit is confirmed against the real ids before an event is
+/// dropped, so a hash collision costs a look-up, never an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct IdHash(u64);
+
+impl IdHash {
+    fn of(id: &str) -> IdHash {
+        IdHash(xxhash_rust::xxh3::xxh3_64(id.as_bytes()))
+    }
+}
+
 /// Bit set of the pack's filters an event passes.
 type Hits = SmallVec<[u64; 2]>;
 
@@ -129,6 +143,7 @@ fn hit(hits: &Hits, index: usize) -> bool {
 struct Pending {
     time: i64,
     arrival: u64,
+    id: IdHash,
     hits: Hits,
     event: PowerEvent,
 }
@@ -159,7 +174,11 @@ pub struct Engine {
     /// metrics) can look at one official while this engine writes another.
     officials: DashMap<CompactString, OfficialState, FxBuildHasher>,
     pending: PendingQueue<Pending>,
-    pending_ids: FxHashSet<CompactString>,
+    /// Ids of pending events (small: a lateness worth of events).
+    pending_ids: FxHashSet<IdHash>,
+    /// Ids of released events, with the last instant some window can see them: a
+    /// repeat before then is a duplicate.
+    released: FxHashMap<IdHash, i64>,
     max_seen: i64,
     watermark: i64,
     arrival: u64,
@@ -192,6 +211,7 @@ impl Engine {
             officials: DashMap::with_hasher(FxBuildHasher),
             pending: PendingQueue::default(),
             pending_ids: FxHashSet::default(),
+            released: FxHashMap::default(),
             max_seen: i64::MIN,
             watermark: i64::MIN,
             arrival: 0,
@@ -222,20 +242,18 @@ impl Engine {
     /// Admits one event; warnings that become final are appended to `out`.
     pub fn ingest(&mut self, event: PowerEvent, out: &mut Vec<Warning>) -> Admission {
         let time = event.occurred_at.0;
+        let id = IdHash::of(&event.event_id);
         if time < self.watermark {
-            // A redelivery of an event still in a window is a duplicate, not late.
-            let held = self
-                .officials
-                .get(event.official_id.as_str())
-                .is_some_and(|o| o.holds(&event.event_id, time));
-            if held {
+            // A late redelivery of an event still in a window is a duplicate.
+            let until = self.released.get(&id).copied();
+            if until.is_some_and(|u| u >= time) && self.in_windows(&event) {
                 self.stats.duplicates += 1;
                 return Admission::Duplicate;
             }
             self.stats.late += 1;
             return Admission::Late(Box::new(event));
         }
-        if self.pending_ids.contains(event.event_id.as_str()) {
+        if self.pending_ids.contains(&id) && self.is_pending(&event) {
             self.stats.duplicates += 1;
             return Admission::Duplicate;
         }
@@ -245,11 +263,12 @@ impl Engine {
             Admission::Unmatched
         } else {
             self.stats.accepted += 1;
-            self.pending_ids.insert(event.event_id.clone());
+            self.pending_ids.insert(id);
             self.arrival += 1;
             self.pending.push(Pending {
                 time,
                 arrival: self.arrival,
+                id,
                 hits,
                 event,
             });
@@ -263,6 +282,22 @@ impl Engine {
             );
         }
         admission
+    }
+
+    /// Confirms a pending-id hash hit against the pending events' ids.
+    #[cold]
+    fn is_pending(&self, event: &PowerEvent) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.event.event_id == event.event_id)
+    }
+
+    /// Confirms a released-id hash hit against the official's window entries.
+    #[cold]
+    fn in_windows(&self, event: &PowerEvent) -> bool {
+        self.officials
+            .get(event.official_id.as_str())
+            .is_some_and(|o| o.entries().any(|e| e.id == event.event_id))
     }
 
     /// Moves the watermark forward to `to` (never backwards) and evaluates what it
@@ -330,7 +365,7 @@ impl Engine {
             batch.clear();
             while self.pending.peek().is_some_and(|p| p.time == time) {
                 let p = self.pending.pop().expect("peeked");
-                self.pending_ids.remove(p.event.event_id.as_str());
+                self.pending_ids.remove(&p.id);
                 batch.push(p);
             }
             batch.sort_unstable_by(|a, b| {
@@ -358,14 +393,41 @@ impl Engine {
         let pack = Arc::clone(&self.pack);
         let official_id = &group[0].event.official_id;
         let mut official = self.officials.entry(official_id.clone()).or_default();
-        // Events whose id is still in one of this official's windows (released
-        // earlier with another timestamp) are duplicates: neither counted nor evaluated.
-        let duplicate: SmallVec<[bool; 4]> = group
-            .iter()
-            .map(|p| official.holds(&p.event.event_id, time))
-            .collect();
-        for (p, _) in group.iter().zip(&duplicate).filter(|(_, dup)| !**dup) {
-            let mut visible_until = None;
+        // One probe of the released-id table per event: a repeat of an event still
+        // in a window is a duplicate; otherwise remember this one for as long as the
+        // longest window it can enter can see it.
+        let mut duplicate: SmallVec<[bool; 4]> = SmallVec::new();
+        for p in group {
+            let until = pack
+                .slots
+                .iter()
+                .filter(|slot| hit(&p.hits, slot.filter))
+                .map(|slot| time.saturating_add(slot.span.0))
+                .max();
+            let repeat = match self.released.entry(p.id) {
+                Entry::Occupied(e) if *e.get() >= time => true,
+                Entry::Occupied(mut e) => {
+                    match until {
+                        Some(u) => *e.get_mut() = u,
+                        None => {
+                            e.remove();
+                        }
+                    }
+                    false
+                }
+                Entry::Vacant(v) => {
+                    if let Some(u) = until {
+                        v.insert(u);
+                    }
+                    false
+                }
+            };
+            // Confirm against the stored ids: a hash collision must not drop an event.
+            let repeat = repeat && official.entries().any(|e| e.id == p.event.event_id);
+            duplicate.push(repeat);
+        }
+        self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
+        for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
             for (index, slot) in pack.slots.iter().enumerate() {
                 if !hit(&p.hits, slot.filter) {
                     continue;
@@ -379,25 +441,15 @@ impl Engine {
                     SlotCell::Keyed(states) => states.get_or_default(input.key),
                 };
                 state.evict_before(time.saturating_sub(slot.span.0));
-                let entry = Entry {
+                let entry = WindowEntry {
                     time,
                     value: input.value.unwrap_or(0),
                     id: p.event.event_id.clone(),
                 };
                 state.push(entry, input.distinct, slot.min_max);
-                let until = time.saturating_add(slot.span.0);
-                visible_until = visible_until.max(Some(until));
-            }
-            if let Some(until) = visible_until {
-                let slot = official
-                    .seen
-                    .entry(id_hash(&p.event.event_id))
-                    .or_insert(until);
-                *slot = (*slot).max(until);
             }
         }
-        self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
-        for (p, _) in group.iter().zip(&duplicate).filter(|(_, dup)| !**dup) {
+        for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
             for (index, rule) in pack.rules.iter().enumerate() {
                 if hit(&p.hits, rule.trigger) {
                     evaluate(
@@ -534,7 +586,8 @@ fn evaluate(
             let self_included = hit(hits, s.filter);
             let mut count = 0usize;
             if let Some(state) = state_mut(official, *first, &key, window_start) {
-                let is_trigger = |e: &Entry| self_included && e.time == t && e.id == event.event_id;
+                let is_trigger =
+                    |e: &WindowEntry| self_included && e.time == t && e.id == event.event_id;
                 count = state
                     .entries
                     .as_slice()
@@ -690,6 +743,10 @@ impl Engine {
             }
         }
         self.next_sweep = self.slot_sweeps.iter().copied().min().unwrap_or(i64::MAX);
+        self.released.retain(|_, until| *until >= wm);
+        if self.released.len() < self.released.capacity() / 4 {
+            self.released.shrink_to_fit();
+        }
         self.officials.retain(|_, official| {
             official.retain_cells(|index, cell| {
                 if !due[index as usize] {
@@ -712,7 +769,6 @@ impl Engine {
                     }
                 }
             });
-            official.seen.retain(|_, until| *until >= wm);
             official.fired.retain(|f| {
                 let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();
                 wm.saturating_sub(f.time) < cooldown.0
@@ -805,7 +861,7 @@ fn state_mut<'a>(
 }
 
 /// The ids of the last `limit` entries.
-fn take_evidence(entries: &Fifo<Entry>, limit: usize, out: &mut Vec<CompactString>) {
+fn take_evidence(entries: &Fifo<WindowEntry>, limit: usize, out: &mut Vec<CompactString>) {
     let entries = entries.as_slice();
     let skip = entries.len().saturating_sub(limit);
     out.extend(entries[skip..].iter().map(|e| e.id.clone()));

@@ -60,6 +60,13 @@ impl<T: Ord> PendingQueue<T> {
         }
     }
 
+    /// Every item, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.in_order
+            .iter()
+            .chain(self.out_of_order.iter().map(|r| &r.0))
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.in_order.len() + self.out_of_order.len()

@@ -14,8 +14,6 @@ use std::mem::size_of;
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
-use smallvec::SmallVec;
-
 use crate::fifo::Fifo;
 use crate::keyed::KeyedStates;
 use crate::rules::measure::Level;
@@ -255,85 +253,55 @@ pub(crate) struct LastFired {
 /// Everything held for one official.
 #[derive(Debug, Default)]
 pub(crate) struct OfficialState {
-    /// The slot index of each cell, parallel to `cells`. Kept inline so finding a
-    /// cell reads memory the map entry already brought into cache.
-    pub slot_ids: SmallVec<[u32; 6]>,
-    /// Slot cells; absent until the official has an event in the slot.
-    pub cells: Vec<SlotCell>,
+    /// Slot cells sorted by slot index; absent until the official has an event in it.
+    pub slots: Vec<(u32, SlotCell)>,
     /// Last warnings of rules with a cooldown.
     pub fired: Vec<LastFired>,
-    /// Hashes of the ids of events in some window, with the last instant at which
-    /// one of its windows can still see the event: repeats of these are duplicates.
-    pub seen: FxHashMap<u64, i64>,
-}
-
-/// The hash under which [`OfficialState::seen`] remembers an event id.
-pub(crate) fn id_hash(id: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 impl OfficialState {
-    /// Whether an event with this id is still in one of this official's windows at
-    /// or after `time`. The hash is confirmed against the stored ids, so a hash
-    /// collision never drops an event.
-    pub fn holds(&self, id: &str, time: i64) -> bool {
-        self.seen
-            .get(&id_hash(id))
-            .is_some_and(|until| *until >= time)
-            && self.entries().any(|e| e.id == id)
-    }
-
     /// The cell of `slot`, creating it.
     #[inline]
     pub fn cell_mut(&mut self, slot: u32, keyed: bool) -> &mut SlotCell {
-        let i = match self.slot_ids.iter().position(|s| *s == slot) {
-            Some(i) => i,
-            None => {
+        let i = match self.slots.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => i,
+            Err(i) => {
                 // Officials touch few slots: grow one at a time, not by doubling.
-                self.cells.reserve_exact(1);
-                self.cells.push(if keyed {
+                self.slots.reserve_exact(1);
+                let cell = if keyed {
                     SlotCell::Keyed(KeyedStates::default())
                 } else {
                     SlotCell::Single(SlotState::default())
-                });
-                self.slot_ids.push(slot);
-                self.cells.len() - 1
+                };
+                self.slots.insert(i, (slot, cell));
+                i
             }
         };
-        &mut self.cells[i]
+        &mut self.slots[i].1
     }
 
     /// The cell of `slot`, if any.
     #[inline]
     pub fn cell_mut_existing(&mut self, slot: u32) -> Option<&mut SlotCell> {
-        let i = self.slot_ids.iter().position(|s| *s == slot)?;
-        Some(&mut self.cells[i])
+        let i = self.slots.binary_search_by_key(&slot, |(s, _)| *s).ok()?;
+        Some(&mut self.slots[i].1)
     }
 
     /// Keeps the cells for which `keep(slot, cell)` returns true.
     pub fn retain_cells(&mut self, mut keep: impl FnMut(u32, &mut SlotCell) -> bool) {
-        let mut i = 0;
-        while i < self.cells.len() {
-            if keep(self.slot_ids[i], &mut self.cells[i]) {
-                i += 1;
-            } else {
-                self.cells.swap_remove(i);
-                self.slot_ids.swap_remove(i);
-            }
-        }
+        self.slots.retain_mut(|(slot, cell)| keep(*slot, cell));
     }
 
     /// Whether nothing is held any more.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.fired.is_empty() && self.seen.is_empty()
+        self.slots.is_empty() && self.fired.is_empty()
     }
 
     /// Every entry in every slot (an event in two slots counts twice).
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.cells
+        self.slots
             .iter()
-            .flat_map(|cell| -> Box<dyn Iterator<Item = &Entry>> {
+            .flat_map(|(_, cell)| -> Box<dyn Iterator<Item = &Entry>> {
                 match cell {
                     SlotCell::Single(s) => Box::new(s.entries.as_slice().iter()),
                     SlotCell::Keyed(states) => Box::new(
@@ -349,15 +317,13 @@ impl OfficialState {
     pub fn bytes(&self, official_id: &CompactString) -> usize {
         size_of::<(CompactString, OfficialState)>()
             + heap_of(official_id)
-            + if self.slot_ids.spilled() {
-                self.slot_ids.capacity() * size_of::<u32>()
-            } else {
-                0
-            }
-            + self.cells.capacity() * size_of::<SlotCell>()
-            + self.cells.iter().map(SlotCell::heap_bytes).sum::<usize>()
+            + self.slots.capacity() * size_of::<(u32, SlotCell)>()
+            + self
+                .slots
+                .iter()
+                .map(|(_, c)| c.heap_bytes())
+                .sum::<usize>()
             + self.fired.capacity() * size_of::<LastFired>()
-            + self.seen.capacity() * (size_of::<(u64, i64)>() + 1)
     }
 }
 
