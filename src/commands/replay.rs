@@ -126,8 +126,8 @@ fn render_summary(pack: &CompiledPack, s: &ReplaySummary, input: &str, seconds: 
         let per_event = st.window_bytes as f64 / st.retained_events.max(1) as f64;
         let _ = writeln!(
             out,
-            "  state {label}: {} officials, {} events in windows ({} entries), {} bytes ({per_event:.1} bytes/event)",
-            st.officials, st.retained_events, st.window_entries, st.window_bytes
+            "  state {label}: {} officials, {} events in windows ({} entries), {} bytes ({per_event:.1} bytes/event), duplicate detection {} bytes",
+            st.officials, st.retained_events, st.window_entries, st.window_bytes, st.dedup_bytes
         );
     }
     if let Some(kib) = peak_rss_kib() {

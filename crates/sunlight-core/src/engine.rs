@@ -116,6 +116,8 @@ pub struct StateStats {
     pub pending_events: usize,
     /// Approximate bytes of window state (excluding pending events).
     pub window_bytes: usize,
+    /// Approximate bytes of the id tables that detect duplicates.
+    pub dedup_bytes: usize,
 }
 
 /// A 64-bit hash of an event id (XXH3). The id table stores only this (16 bytes per
@@ -779,8 +781,13 @@ impl Engine {
 
     /// What the engine holds now. Walks all state: call it for reports, not per event.
     pub fn state_stats(&self) -> StateStats {
+        let id_table = |capacity: usize, entry: usize| capacity * (entry + 1);
         let mut stats = StateStats {
             pending_events: self.pending.len(),
+            dedup_bytes: id_table(
+                self.released.capacity(),
+                std::mem::size_of::<(IdHash, i64)>(),
+            ) + id_table(self.pending_ids.capacity(), std::mem::size_of::<IdHash>()),
             ..StateStats::default()
         };
         for entry in self.officials.iter() {
