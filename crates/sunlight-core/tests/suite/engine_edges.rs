@@ -80,3 +80,61 @@ fn events_at_the_last_representable_instant_are_evaluated() {
         "the window start saturates"
     );
 }
+
+#[test]
+fn reloaded_relations_apply_to_the_next_events() {
+    let dir = std::env::temp_dir().join(format!("sunlight-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("relations.csv"),
+        "official_id,counterparty,relation\no,ACME,spouse\n",
+    )
+    .unwrap();
+    let text = r#"
+[pack]
+name = "reload"
+version = "1"
+[reference]
+relations = "relations.csv"
+[[rule]]
+id = "related"
+version = 1
+kind = "related_party"
+title = "{counterparty} ({relation})"
+level = "red"
+filter = { kind = "payment" }
+"#;
+    let pack = Arc::new(sunlight_core::rules::compile_pack(text, &dir, "reload").unwrap());
+    let mut engine = Engine::new(
+        Arc::clone(&pack),
+        EngineConfig {
+            allowed_lateness: Duration::ZERO,
+            clock,
+        },
+    );
+    let mut out = Vec::new();
+    let pay = |id: &str, secs: i64, to: &str| {
+        let mut e = PowerEvent::new(id, "o", "payment", at(secs));
+        e.counterparty = Some(to.into());
+        e
+    };
+    engine.ingest(pay("p1", 0, "ACME"), &mut out);
+    engine.ingest(pay("p2", 10, "Beta"), &mut out);
+    engine.advance_watermark(at(20), &mut out);
+    std::fs::write(
+        dir.join("relations.csv"),
+        "official_id,counterparty,relation\no,Beta,brother\n",
+    )
+    .unwrap();
+    assert_eq!(pack.relations.as_ref().unwrap().reload().unwrap(), 1);
+    engine.ingest(pay("p3", 30, "ACME"), &mut out);
+    engine.ingest(pay("p4", 40, "Beta"), &mut out);
+    engine.flush(&mut out);
+    let titles: Vec<&str> = out.iter().map(|w| w.title.as_str()).collect();
+    assert_eq!(titles, vec!["ACME (spouse)", "Beta (brother)"]);
+    assert_eq!(
+        fired(&out).iter().map(|f| f.2.as_str()).collect::<Vec<_>>(),
+        vec!["p1", "p4"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
