@@ -19,16 +19,7 @@ pub fn decode(
     bytes: &[u8],
     limits: &DecodeLimits,
 ) -> Result<(PowerEvent, DecodeNotes), DecodeError> {
-    if bytes.len() > limits.max_message_bytes {
-        return Err(DecodeError::new(
-            Reason::TooLarge,
-            format!(
-                "message of {} bytes exceeds the limit of {} bytes",
-                bytes.len(),
-                limits.max_message_bytes
-            ),
-        ));
-    }
+    limits.check_message_size(bytes.len())?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         DecodeError::new(
             Reason::InvalidUtf8,

@@ -34,6 +34,22 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// Rejects a message longer than `max_message_bytes`.
+    pub fn check_message_size(&self, len: usize) -> Result<(), DecodeError> {
+        if len > self.max_message_bytes {
+            return Err(DecodeError::new(
+                Reason::TooLarge,
+                format!(
+                    "message of {len} bytes exceeds the limit of {} bytes",
+                    self.max_message_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The encoding of one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -16,16 +16,7 @@ pub fn decode(
     bytes: &[u8],
     limits: &DecodeLimits,
 ) -> Result<(PowerEvent, DecodeNotes), DecodeError> {
-    if bytes.len() > limits.max_message_bytes {
-        return Err(DecodeError::new(
-            Reason::TooLarge,
-            format!(
-                "message of {} bytes exceeds the limit of {} bytes",
-                bytes.len(),
-                limits.max_message_bytes
-            ),
-        ));
-    }
+    limits.check_message_size(bytes.len())?;
     let raw = v1::PowerEvent::decode(bytes).map_err(|e| {
         let text = e.to_string();
         let reason = if text.contains("UTF-8") {
