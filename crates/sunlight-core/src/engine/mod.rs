@@ -13,12 +13,14 @@
 //! (idle inputs).
 //!
 //! ## Duplicates
-//! An event whose `event_id` is pending, or is still in one of its official's
-//! windows, is a duplicate: dropped and counted, never applied twice. (A repeat that
+//! An event whose `event_id` is pending, or is still visible to one of its
+//! official's windows, is a duplicate: dropped and counted, never applied twice. (A repeat that
 //! arrives after the first copy has left every window is applied as a new event; it
 //! can no longer be counted twice.) When two copies differ, the first one admitted
 //! wins, so conflicting copies make the result depend on arrival order: they are a
 //! producer error that the duplicate counter makes visible.
+
+mod evaluate;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -27,18 +29,15 @@ use compact_str::CompactString;
 use dashmap::DashMap;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use smallvec::SmallVec;
-
-use crate::event::{FieldRef, FieldValue, PowerEvent};
-use crate::fifo::Fifo;
-use crate::pending::PendingQueue;
-use crate::rules::measure::{Level, MeasureValue};
-use crate::rules::template::TemplateContext;
-use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
 use std::collections::hash_map::Entry;
 
-use crate::state::{Entry as WindowEntry, GroupKey, LastFired, OfficialState, SlotCell, SlotState};
+use crate::event::PowerEvent;
+use crate::pending::PendingQueue;
+use crate::rules::CompiledPack;
+use crate::state::{Entry as WindowEntry, OfficialState, SlotCell};
 use crate::time::{Duration, Timestamp};
-use crate::warning::{Warning, warning_id};
+use crate::warning::Warning;
+use evaluate::{Trigger, evaluate, slot_input};
 
 /// Default allowed lateness: how much event-time disorder is tolerated.
 pub const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(60);
@@ -473,260 +472,6 @@ impl Engine {
     }
 }
 
-/// One rule evaluation at one event.
-struct Trigger<'a> {
-    rule_index: usize,
-    rule: &'a CompiledRule,
-    event: &'a PowerEvent,
-    hits: &'a Hits,
-}
-
-/// Evaluates one rule at one trigger event and appends the warning, if any.
-fn evaluate(
-    pack: &CompiledPack,
-    stats: &mut EngineStats,
-    clock: fn() -> Timestamp,
-    trigger: Trigger<'_>,
-    official: &mut OfficialState,
-    out: &mut Vec<Warning>,
-) {
-    let Trigger {
-        rule_index,
-        rule,
-        event,
-        hits,
-    } = trigger;
-    let t = event.occurred_at.0;
-    let window_start = t.saturating_sub(rule.window.0);
-    let mut relation = None;
-    let mut evidence: Vec<CompactString> = Vec::new();
-    let evidence_total: u64;
-    let mut trigger_in_evidence = false;
-    let (key, measures): (GroupKey, SmallVec<[MeasureValue; 4]>) = match &rule.logic {
-        RuleLogic::Aggregate { slot } => {
-            let s = &pack.slots[*slot];
-            let Some(input) = slot_input(event, s) else {
-                return;
-            };
-            let Some(state) = state_mut(official, *slot, &input.key, window_start) else {
-                return;
-            };
-            let count = state.entries.len() as i64;
-            let mut m: SmallVec<[MeasureValue; 4]> = SmallVec::new();
-            m.push(MeasureValue::Int(count));
-            let x = state.extras.as_deref();
-            let sum = state.sum.get();
-            for measure in &rule.measures[1..] {
-                use crate::rules::measure::Measure as M;
-                m.push(match measure {
-                    M::Sum => MeasureValue::Int(
-                        sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
-                    ),
-                    M::Avg => MeasureValue::Float(sum as f64 / count.max(1) as f64),
-                    M::Min => MeasureValue::Int(x.and_then(|x| x.min.front()).map_or(0, |m| m.1)),
-                    M::Max => MeasureValue::Int(x.and_then(|x| x.max.front()).map_or(0, |m| m.1)),
-                    M::Distinct => MeasureValue::Int(x.map_or(0, |x| x.distinct.len()) as i64),
-                    other => unreachable!("aggregate rules have no {other:?}"),
-                });
-            }
-            evidence_total = count as u64;
-            take_evidence(&state.entries, rule.evidence_limit, &mut evidence);
-            (input.key, m)
-        }
-        RuleLogic::Ratio {
-            numerator,
-            denominator,
-        } => {
-            let Some(key) = group_key(event, &pack.slots[*numerator].group_by) else {
-                return;
-            };
-            let num = state_mut(official, *numerator, &key, window_start).map_or(0, |s| {
-                take_evidence(&s.entries, rule.evidence_limit, &mut evidence);
-                s.entries.len()
-            });
-            let den = state_mut(official, *denominator, &GroupKey::default(), window_start)
-                .map_or(0, |s| s.entries.len());
-            evidence_total = num as u64;
-            let ratio = num as f64 / den.max(1) as f64;
-            let m = [num, num, den].map(|v| MeasureValue::Int(v as i64));
-            let mut m: SmallVec<[MeasureValue; 4]> = SmallVec::from_slice(&m);
-            m.push(MeasureValue::Float(ratio));
-            (key, m)
-        }
-        RuleLogic::Baseline { slot, baseline } => {
-            let s = &pack.slots[*slot];
-            let Some(key) = group_key(event, &s.group_by) else {
-                return;
-            };
-            let bound = window_start.saturating_sub(baseline.0);
-            let Some(state) = state_mut(official, *slot, &key, bound) else {
-                return;
-            };
-            let recent_from = state
-                .entries
-                .as_slice()
-                .partition_point(|e| e.time < window_start);
-            let count = state.entries.len() - recent_from;
-            let expected = recent_from as f64 * rule.window.0 as f64 / baseline.0 as f64;
-            evidence_total = count as u64;
-            let recent = state.entries.as_slice()[recent_from..].iter();
-            let skip = count.saturating_sub(rule.evidence_limit);
-            evidence.extend(recent.skip(skip).map(|e| e.id.clone()));
-            let m = [
-                MeasureValue::Int(count as i64),
-                MeasureValue::Int(recent_from as i64),
-                MeasureValue::Float(expected),
-                MeasureValue::Float(count as f64 / expected.max(1.0)),
-            ];
-            (key, SmallVec::from_slice(&m))
-        }
-        RuleLogic::Sequence { first } => {
-            let s = &pack.slots[*first];
-            let Some(key) = group_key(event, &s.group_by) else {
-                return;
-            };
-            let self_included = hit(hits, s.filter);
-            let mut count = 0usize;
-            if let Some(state) = state_mut(official, *first, &key, window_start) {
-                let is_trigger =
-                    |e: &WindowEntry| self_included && e.time == t && e.id == event.event_id;
-                count = state
-                    .entries
-                    .as_slice()
-                    .iter()
-                    .filter(|e| !is_trigger(e))
-                    .count();
-                let skip = count.saturating_sub(rule.evidence_limit.saturating_sub(1));
-                evidence.extend(
-                    state
-                        .entries
-                        .as_slice()
-                        .iter()
-                        .filter(|e| !is_trigger(e))
-                        .skip(skip)
-                        .map(|e| e.id.clone()),
-                );
-            }
-            evidence_total = count as u64 + 1;
-            trigger_in_evidence = true;
-            (
-                key,
-                SmallVec::from_slice(&[MeasureValue::Int(count as i64)]),
-            )
-        }
-        RuleLogic::RelatedParty { field } => {
-            let Some(relations) = &pack.relations else {
-                return;
-            };
-            let party = match event.field(field) {
-                Some(FieldValue::Str(s)) => s,
-                _ => return,
-            };
-            let table = relations.current();
-            let Some(found) = table.relation(&event.official_id, party) else {
-                return;
-            };
-            relation = Some(CompactString::from(found));
-            evidence_total = 1;
-            trigger_in_evidence = true;
-            (
-                {
-                    let mut key = GroupKey::default();
-                    key.push(party);
-                    key
-                },
-                SmallVec::from_slice(&[MeasureValue::Int(1)]),
-            )
-        }
-        RuleLogic::Predicate => {
-            let Some(key) = group_key(event, &rule.key_fields) else {
-                return;
-            };
-            evidence_total = 1;
-            trigger_in_evidence = true;
-            (key, SmallVec::from_slice(&[MeasureValue::Int(1)]))
-        }
-    };
-    let Some(level) = rule.levels.decide(&measures) else {
-        return;
-    };
-    if let Some(cooldown) = rule.cooldown {
-        let rule_no = rule_index as u32;
-        match official
-            .fired
-            .iter_mut()
-            .find(|f| f.rule == rule_no && f.key == key)
-        {
-            Some(last) if t.saturating_sub(last.time) < cooldown.0 && level <= last.level => {
-                stats.rules[rule_index].suppressed += 1;
-                return;
-            }
-            Some(last) => {
-                last.time = t;
-                last.level = level;
-            }
-            None => official.fired.push(LastFired {
-                rule: rule_no,
-                key: key.clone(),
-                time: t,
-                level,
-            }),
-        }
-    }
-    let counts = &mut stats.rules[rule_index];
-    match level {
-        Level::Yellow => counts.yellow += 1,
-        Level::Red => counts.red += 1,
-    }
-    if trigger_in_evidence {
-        evidence.push(event.event_id.clone());
-    }
-    let key_pairs: Vec<(CompactString, CompactString)> = rule
-        .key_fields
-        .iter()
-        .zip(key.parts())
-        .map(|(f, v)| (CompactString::from(f.key_name()), CompactString::from(v)))
-        .collect();
-    let title = {
-        let key_refs: SmallVec<[(&str, &str); 2]> = key_pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        rule.title.render(&TemplateContext {
-            rule_id: &rule.id,
-            official_id: &event.official_id,
-            level,
-            window: &rule.window_text,
-            key: &key_refs,
-            measures: &measures,
-            relation: relation.as_deref(),
-        })
-    };
-    out.push(Warning {
-        warning_id: warning_id(
-            &rule.id,
-            rule.version,
-            &event.official_id,
-            &key_pairs,
-            &event.event_id,
-        ),
-        rule_id: rule.id.clone(),
-        rule_version: rule.version,
-        official_id: event.official_id.clone(),
-        key: key_pairs,
-        level,
-        trigger_event_id: event.event_id.clone(),
-        occurred_at: event.occurred_at,
-        window_start: Timestamp(window_start),
-        window_end: event.occurred_at,
-        measures: rule.measures.iter().copied().zip(measures).collect(),
-        evidence,
-        evidence_total,
-        title,
-        detected_at: clock(),
-    });
-}
-
 impl Engine {
     /// Drops state that no future event can see: events older than
     /// `watermark - span`, empty keys, expired cooldowns, officials with nothing left.
@@ -802,74 +547,4 @@ impl Engine {
         }
         stats
     }
-}
-
-/// What an event contributes to a slot.
-struct SlotInput {
-    key: GroupKey,
-    value: Option<i64>,
-    distinct: Option<CompactString>,
-}
-
-/// The event's key, value and distinct value for `slot`; `None` if it lacks a
-/// group-by field, an integer value field or the distinct field the slot needs.
-fn slot_input(event: &PowerEvent, slot: &Slot) -> Option<SlotInput> {
-    let key = group_key(event, &slot.group_by)?;
-    let value = match &slot.value {
-        None => None,
-        Some(f) => match event.field(f)? {
-            FieldValue::Int(v) => Some(v),
-            _ => return None,
-        },
-    };
-    let distinct = match &slot.distinct {
-        None => None,
-        Some(f) => Some(text_of(event.field(f)?)),
-    };
-    Some(SlotInput {
-        key,
-        value,
-        distinct,
-    })
-}
-
-fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
-    let mut key = GroupKey::default();
-    for f in fields {
-        match event.field(f)? {
-            FieldValue::Str(s) => key.push(s),
-            other => key.push(&text_of(other)),
-        }
-    }
-    Some(key)
-}
-
-fn text_of(value: FieldValue<'_>) -> CompactString {
-    match value {
-        FieldValue::Str(s) => CompactString::from(s),
-        other => {
-            let mut text = CompactString::default();
-            other.write_text(&mut text);
-            text
-        }
-    }
-}
-
-/// The slot state for `key`, with entries before `bound` evicted.
-fn state_mut<'a>(
-    official: &'a mut OfficialState,
-    slot: usize,
-    key: &GroupKey,
-    bound: i64,
-) -> Option<&'a mut SlotState> {
-    let state = official.cell_mut_existing(slot as u32)?.get_mut(key)?;
-    state.evict_before(bound);
-    Some(state)
-}
-
-/// The ids of the last `limit` entries.
-fn take_evidence(entries: &Fifo<WindowEntry>, limit: usize, out: &mut Vec<CompactString>) {
-    let entries = entries.as_slice();
-    let skip = entries.len().saturating_sub(limit);
-    out.extend(entries[skip..].iter().map(|e| e.id.clone()));
 }
