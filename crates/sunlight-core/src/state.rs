@@ -14,6 +14,8 @@ use std::mem::size_of;
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
+use smallvec::SmallVec;
+
 use crate::fifo::Fifo;
 use crate::keyed::KeyedStates;
 use crate::rules::measure::Level;
@@ -253,8 +255,11 @@ pub(crate) struct LastFired {
 /// Everything held for one official.
 #[derive(Debug, Default)]
 pub(crate) struct OfficialState {
-    /// Slot cells sorted by slot index; absent until the official has an event in it.
-    pub slots: Vec<(u32, SlotCell)>,
+    /// The slot index of each cell, parallel to `cells`. Kept inline so finding a
+    /// cell reads memory the map entry already brought into cache.
+    pub slot_ids: SmallVec<[u32; 6]>,
+    /// Slot cells; absent until the official has an event in the slot.
+    pub cells: Vec<SlotCell>,
     /// Last warnings of rules with a cooldown.
     pub fired: Vec<LastFired>,
 }
@@ -263,45 +268,53 @@ impl OfficialState {
     /// The cell of `slot`, creating it.
     #[inline]
     pub fn cell_mut(&mut self, slot: u32, keyed: bool) -> &mut SlotCell {
-        let i = match self.slots.binary_search_by_key(&slot, |(s, _)| *s) {
-            Ok(i) => i,
-            Err(i) => {
+        let i = match self.slot_ids.iter().position(|s| *s == slot) {
+            Some(i) => i,
+            None => {
                 // Officials touch few slots: grow one at a time, not by doubling.
-                self.slots.reserve_exact(1);
-                let cell = if keyed {
+                self.cells.reserve_exact(1);
+                self.cells.push(if keyed {
                     SlotCell::Keyed(KeyedStates::default())
                 } else {
                     SlotCell::Single(SlotState::default())
-                };
-                self.slots.insert(i, (slot, cell));
-                i
+                });
+                self.slot_ids.push(slot);
+                self.cells.len() - 1
             }
         };
-        &mut self.slots[i].1
+        &mut self.cells[i]
     }
 
     /// The cell of `slot`, if any.
     #[inline]
     pub fn cell_mut_existing(&mut self, slot: u32) -> Option<&mut SlotCell> {
-        let i = self.slots.binary_search_by_key(&slot, |(s, _)| *s).ok()?;
-        Some(&mut self.slots[i].1)
+        let i = self.slot_ids.iter().position(|s| *s == slot)?;
+        Some(&mut self.cells[i])
     }
 
     /// Keeps the cells for which `keep(slot, cell)` returns true.
     pub fn retain_cells(&mut self, mut keep: impl FnMut(u32, &mut SlotCell) -> bool) {
-        self.slots.retain_mut(|(slot, cell)| keep(*slot, cell));
+        let mut i = 0;
+        while i < self.cells.len() {
+            if keep(self.slot_ids[i], &mut self.cells[i]) {
+                i += 1;
+            } else {
+                self.cells.swap_remove(i);
+                self.slot_ids.swap_remove(i);
+            }
+        }
     }
 
     /// Whether nothing is held any more.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty() && self.fired.is_empty()
+        self.cells.is_empty() && self.fired.is_empty()
     }
 
     /// Every entry in every slot (an event in two slots counts twice).
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.slots
+        self.cells
             .iter()
-            .flat_map(|(_, cell)| -> Box<dyn Iterator<Item = &Entry>> {
+            .flat_map(|cell| -> Box<dyn Iterator<Item = &Entry>> {
                 match cell {
                     SlotCell::Single(s) => Box::new(s.entries.as_slice().iter()),
                     SlotCell::Keyed(states) => Box::new(
@@ -317,12 +330,13 @@ impl OfficialState {
     pub fn bytes(&self, official_id: &CompactString) -> usize {
         size_of::<(CompactString, OfficialState)>()
             + heap_of(official_id)
-            + self.slots.capacity() * size_of::<(u32, SlotCell)>()
-            + self
-                .slots
-                .iter()
-                .map(|(_, c)| c.heap_bytes())
-                .sum::<usize>()
+            + if self.slot_ids.spilled() {
+                self.slot_ids.capacity() * size_of::<u32>()
+            } else {
+                0
+            }
+            + self.cells.capacity() * size_of::<SlotCell>()
+            + self.cells.iter().map(SlotCell::heap_bytes).sum::<usize>()
             + self.fired.capacity() * size_of::<LastFired>()
     }
 }
