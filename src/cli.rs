@@ -23,6 +23,54 @@ pub enum Command {
     Rules(RulesCommand),
     /// Generate synthetic events (background traffic plus misconduct scenarios).
     Gen(GenArgs),
+    /// Consume events from Kafka and publish warnings live.
+    Run(RunArgs),
+}
+
+/// `sunlight run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The rule pack (TOML).
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Kafka bootstrap servers (`bootstrap.servers`).
+    #[arg(long, env = "SUNLIGHT__KAFKA__BROKERS")]
+    pub brokers: String,
+    /// Consumer group id.
+    #[arg(long, default_value = "sunlight")]
+    pub group: String,
+    /// Input topic with JSON events keyed by official_id (repeatable).
+    #[arg(long = "input-topic", default_value = "sunlight.events")]
+    pub input_topics: Vec<String>,
+    /// Input topic with protobuf `sunlight.v1.PowerEvent` events (repeatable).
+    #[arg(long = "protobuf-topic")]
+    pub protobuf_topics: Vec<String>,
+    /// Where warnings go.
+    #[arg(long, default_value = "sunlight.warnings")]
+    pub warnings_topic: String,
+    /// Where bad and late input goes.
+    #[arg(long, default_value = "sunlight.dlq")]
+    pub dlq_topic: String,
+    /// Where a new consumer group starts.
+    #[arg(long, default_value = "earliest", value_parser = ["earliest", "latest"])]
+    pub start_from: String,
+    /// Event-time disorder tolerated per partition (e.g. 30s, 5m).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub allowed_lateness: sunlight_core::time::Duration,
+    /// A partition quiet for this long releases its pending events.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: sunlight_core::time::Duration,
+    /// Extra librdkafka property for both clients, e.g. `-X security.protocol=SASL_SSL`
+    /// (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub properties: Vec<(String, String)>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: write KEY=VALUE, e.g. security.protocol=SSL"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
 /// `sunlight rules ...`

@@ -3,6 +3,7 @@
 pub mod generate;
 pub mod replay;
 pub mod rules;
+pub mod run;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(&args),
         Command::Rules(RulesCommand::Check { file }) => rules::check(&file),
         Command::Gen(args) => generate::run(&args),
+        Command::Run(args) => run::run(&args),
     }
 }
 

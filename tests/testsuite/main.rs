@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sunlight` binary, in one test binary (one module per area).
 
 mod gen_command;
+mod live_run;
 mod parity;
 mod replay;
 mod rules_check;

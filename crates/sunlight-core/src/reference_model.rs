@@ -280,6 +280,7 @@ pub fn evaluate(
                 evidence_total: total,
                 title,
                 detected_at,
+                trigger_source: 0,
             });
         }
     }

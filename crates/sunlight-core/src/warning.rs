@@ -45,6 +45,10 @@ pub struct Warning {
     pub title: String,
     /// Processing time.
     pub detected_at: Timestamp,
+    /// The trigger event's source tag given to `Engine::ingest_from` (0 from
+    /// `ingest`). Bookkeeping for the caller; not part of the output contract and
+    /// not serialised.
+    pub trigger_source: u64,
 }
 
 /// The deterministic warning id: UUIDv5 over the length-prefixed rule id, rule

@@ -20,6 +20,8 @@ pub(super) struct Trigger<'a> {
     pub rule: &'a CompiledRule,
     pub event: &'a PowerEvent,
     pub hits: &'a Hits,
+    /// The trigger's source tag (see `Engine::ingest_from`).
+    pub source: u64,
 }
 
 /// Evaluates one rule at one trigger event and appends the warning, if any.
@@ -36,6 +38,7 @@ pub(super) fn evaluate(
         rule,
         event,
         hits,
+        source,
     } = trigger;
     let t = event.occurred_at.0;
     let window_start = t.saturating_sub(rule.window.0);
@@ -257,6 +260,7 @@ pub(super) fn evaluate(
         key: key_pairs,
         level,
         trigger_event_id: event.event_id.clone(),
+        trigger_source: source,
         occurred_at: event.occurred_at,
         window_start: Timestamp(window_start),
         window_end: event.occurred_at,

@@ -144,6 +144,8 @@ fn hit(hits: &Hits, index: usize) -> bool {
 struct Pending {
     time: i64,
     arrival: u64,
+    /// The caller's tag for where the event came from (e.g. a partition offset).
+    source: u64,
     id: IdHash,
     hits: Hits,
     event: PowerEvent,
@@ -235,6 +237,16 @@ impl Engine {
         &self.stats
     }
 
+    /// The largest event time admitted so far (`None` before the first event).
+    pub fn max_seen(&self) -> Option<Timestamp> {
+        (self.max_seen != i64::MIN).then_some(Timestamp(self.max_seen))
+    }
+
+    /// The smallest source tag among events still waiting for the watermark.
+    pub fn oldest_pending_source(&self) -> Option<u64> {
+        self.pending.iter().map(|p| p.source).min()
+    }
+
     /// The current watermark (`None` before the first event).
     pub fn watermark(&self) -> Option<Timestamp> {
         (self.watermark != i64::MIN).then_some(Timestamp(self.watermark))
@@ -242,6 +254,19 @@ impl Engine {
 
     /// Admits one event; warnings that become final are appended to `out`.
     pub fn ingest(&mut self, event: PowerEvent, out: &mut Vec<Warning>) -> Admission {
+        self.ingest_from(event, 0, out)
+    }
+
+    /// Like [`Engine::ingest`], with a tag for where the event came from (the live
+    /// pipeline passes the input offset). Warnings carry their trigger's tag in
+    /// [`Warning::trigger_source`], and [`Engine::oldest_pending_source`] tells which
+    /// inputs are still waiting, so a consumer knows which offsets are safe to commit.
+    pub fn ingest_from(
+        &mut self,
+        event: PowerEvent,
+        source: u64,
+        out: &mut Vec<Warning>,
+    ) -> Admission {
         let time = event.occurred_at.0;
         let id = IdHash::of(&event.event_id);
         if time < self.watermark {
@@ -269,6 +294,7 @@ impl Engine {
             self.pending.push(Pending {
                 time,
                 arrival: self.arrival,
+                source,
                 id,
                 hits,
                 event,
@@ -462,6 +488,7 @@ impl Engine {
                             rule,
                             event: &p.event,
                             hits: &p.hits,
+                            source: p.source,
                         },
                         &mut official,
                         out,

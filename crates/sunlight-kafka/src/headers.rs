@@ -1,0 +1,63 @@
+//! Record headers: CloudEvents Kafka-binding headers on warnings, provenance and
+//! reason on dead letters.
+
+use rdkafka::message::{Header, OwnedHeaders};
+use sunlight_core::Warning;
+
+/// `ce_type` of warnings.
+pub const WARNING_EVENT_TYPE: &str = "cn.gov.supervision.sunlight.warning.v1";
+
+/// CloudEvents binary-mode headers for a warning (`ce_id` = warning_id).
+pub fn warning_headers(warning: &Warning, source: &str) -> OwnedHeaders {
+    let time = warning.detected_at.to_string();
+    [
+        ("ce_specversion", "1.0"),
+        ("ce_id", warning.warning_id.as_str()),
+        ("ce_type", WARNING_EVENT_TYPE),
+        ("ce_source", source),
+        ("ce_time", time.as_str()),
+        ("ce_subject", warning.official_id.as_str()),
+        ("content-type", "application/json"),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value),
+        })
+    })
+}
+
+/// Why a record is in the dead-letter topic, and where it came from.
+pub struct DeadLetterOrigin<'a> {
+    /// Reason code (`invalid_json`, `late`, ...).
+    pub reason: &'a str,
+    /// Human-readable detail.
+    pub detail: &'a str,
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+}
+
+/// Dead-letter headers: `sunlight.reason`, `sunlight.detail`, `sunlight.source.*`.
+pub fn dead_letter_headers(origin: &DeadLetterOrigin<'_>) -> OwnedHeaders {
+    let partition = origin.partition.to_string();
+    let offset = origin.offset.to_string();
+    [
+        ("sunlight.reason", origin.reason),
+        ("sunlight.detail", origin.detail),
+        ("sunlight.source.topic", origin.topic),
+        ("sunlight.source.partition", partition.as_str()),
+        ("sunlight.source.offset", offset.as_str()),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value),
+        })
+    })
+}

@@ -1,0 +1,91 @@
+//! `sunlight run`: the live pipeline until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sunlight_core::codec::DecodeLimits;
+use sunlight_core::{CompiledPack, EngineConfig};
+use sunlight_kafka::KafkaConfig;
+
+use crate::cli::RunArgs;
+
+/// Runs the pipeline; prints the run's counters on exit.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let pack = Arc::new(CompiledPack::load(&args.rules)?);
+    let config = KafkaConfig {
+        brokers: args.brokers.clone(),
+        group: args.group.clone(),
+        input_topics: args.input_topics.clone(),
+        protobuf_topics: args.protobuf_topics.clone(),
+        warnings_topic: args.warnings_topic.clone(),
+        dlq_topic: args.dlq_topic.clone(),
+        auto_offset_reset: args.start_from.clone(),
+        properties: args.properties.iter().cloned().collect(),
+        idle_timeout: args.idle_timeout,
+        source_name: format!("sunlight/{}", pack.name),
+        ..KafkaConfig::default()
+    };
+    let engine = EngineConfig {
+        allowed_lateness: args.allowed_lateness,
+        ..EngineConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    eprintln!(
+        "sunlight: pack `{}` {}, consuming {:?} from {} as group `{}`; warnings to `{}`, dead letters to `{}`",
+        pack.name,
+        pack.version,
+        config.input_topics,
+        config.brokers,
+        config.group,
+        config.warnings_topic,
+        config.dlq_topic
+    );
+    let stats = runtime.block_on(sunlight_kafka::run(
+        &config,
+        pack,
+        engine,
+        DecodeLimits::default(),
+        shutdown_signal(),
+    ))?;
+    eprintln!(
+        "sunlight: stopped; consumed {}, warnings {}, dead letters {} ({:?}), duplicates {}, key mismatches {}, delivery errors {}, commits {}",
+        stats.consumed,
+        stats.warnings,
+        stats.dead_letters,
+        stats.rejected,
+        stats.duplicates,
+        stats.key_mismatches,
+        stats.delivery_errors,
+        stats.commits
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

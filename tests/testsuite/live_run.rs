@@ -1,0 +1,144 @@
+//! `sunlight run` end to end against librdkafka's mock cluster (a Kafka-protocol
+//! broker on a loopback port, started by the test): a standard client produces the
+//! events, and the warnings topic carries exactly the warning ids `sunlight replay`
+//! prints for the same file. SIGTERM stops the engine cleanly.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::support::{json_lines, repo, sunlight};
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_publishes_the_replay_warnings_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    sunlight()
+        .args([
+            "gen",
+            "--events",
+            "2000",
+            "--officials",
+            "50",
+            "--days",
+            "90",
+            "--scenario-every",
+            "4",
+            "--output",
+        ])
+        .arg(&events)
+        .assert()
+        .success();
+    let replayed = sunlight()
+        .args(["replay", "--quiet", "--rules"])
+        .arg(repo("rules/default.toml"))
+        .arg("--input")
+        .arg(&events)
+        .output()
+        .unwrap();
+    let expected: BTreeSet<String> = json_lines(&String::from_utf8(replayed.stdout).unwrap())
+        .iter()
+        .map(|w| w["warning_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(expected.len() > 10, "{}", expected.len());
+
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (input, warnings, dlq) = (unique("events"), unique("warnings"), unique("dlq"));
+    for (topic, partitions) in [(&input, 4), (&warnings, 1), (&dlq, 1)] {
+        cluster.create_topic(topic, partitions, 1).expect("topic");
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let text = std::fs::read_to_string(&events).unwrap();
+    let sends = text.lines().map(|line| {
+        let key = json_lines(line)[0]["official_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (producer, topic) = (&producer, input.as_str());
+        async move {
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(line),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("produce");
+        }
+    });
+    futures::future::join_all(sends).await;
+
+    let bin = assert_cmd::cargo::cargo_bin("sunlight");
+    let child = std::process::Command::new(bin)
+        .args([
+            "run",
+            "--brokers",
+            &brokers,
+            "--group",
+            &unique("group"),
+            "--idle-timeout",
+            "1s",
+        ])
+        .args([
+            "--input-topic",
+            &input,
+            "--warnings-topic",
+            &warnings,
+            "--dlq-topic",
+            &dlq,
+            "--rules",
+        ])
+        .arg(repo("rules/default.toml"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sunlight run");
+
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&[warnings.as_str()]).unwrap();
+    let mut got = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.len() < expected.len() {
+        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
+            break;
+        };
+        let w = &json_lines(&String::from_utf8_lossy(m.payload().unwrap_or_default()))[0];
+        got.insert(w["warning_id"].as_str().unwrap().to_string());
+    }
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().expect("sunlight run exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(got, expected, "live warnings equal replay warnings");
+    let consumed = format!(
+        "stopped; consumed {}, warnings {},",
+        text.lines().count(),
+        expected.len()
+    );
+    assert!(stderr.contains(&consumed), "{stderr}");
+}
