@@ -25,6 +25,32 @@ pub enum Command {
     Gen(GenArgs),
     /// Consume events from Kafka and publish warnings live.
     Run(RunArgs),
+    /// Everything in one process: an embedded Kafka-protocol broker, synthetic
+    /// source systems, the live engine, and the warnings printed as they come.
+    Demo(DemoArgs),
+}
+
+/// `sunlight demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The rule pack (TOML).
+    #[arg(long, default_value = "rules/default.toml")]
+    pub rules: PathBuf,
+    /// Background events the simulated source systems publish.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Number of officials.
+    #[arg(long, default_value_t = 300)]
+    pub officials: u32,
+    /// Events published per second (the year of activity plays faster than real time).
+    #[arg(long, default_value_t = 2_000)]
+    pub rate: u64,
+    /// Random seed of the simulated activity.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<sunlight_core::time::Duration>,
 }
 
 /// `sunlight run`

@@ -1,0 +1,213 @@
+//! `sunlight demo`: an embedded Kafka-protocol broker (librdkafka's mock cluster),
+//! simulated source systems publishing power-exercise events with injected
+//! misconduct, the engine running through the same pipeline as `sunlight run`, and
+//! every warning printed as it arrives on the warnings topic.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sunlight_core::codec::DecodeLimits;
+use sunlight_core::{CompiledPack, EngineConfig};
+use sunlight_gen::{GenConfig, Generator};
+use sunlight_kafka::KafkaConfig;
+
+use crate::cli::DemoArgs;
+
+const EVENTS: &str = "sunlight.events";
+const WARNINGS: &str = "sunlight.warnings";
+const DLQ: &str = "sunlight.dlq";
+
+/// Runs the demo until Ctrl-C (or `--duration`).
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
+    anyhow::ensure!(args.officials > 0, "--officials must be at least 1");
+    let pack = Arc::new(CompiledPack::load(&args.rules)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(demo(args, pack))
+}
+
+async fn demo(args: &DemoArgs, pack: Arc<CompiledPack>) -> anyhow::Result<ExitCode> {
+    let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic(EVENTS, 3, 1)?;
+    cluster.create_topic(WARNINGS, 1, 1)?;
+    cluster.create_topic(DLQ, 1, 1)?;
+    println!("embedded Kafka-protocol broker (librdkafka mock cluster): {brokers}");
+    println!("  topics: {EVENTS} (3 partitions), {WARNINGS}, {DLQ}");
+    println!("  watch with a standard client, e.g.: kcat -b {brokers} -C -t {WARNINGS}");
+    println!(
+        "  simulated source systems: {} events from {} officials over a year, {} per second, with injected misconduct",
+        args.events, args.officials, args.rate
+    );
+    println!("warnings as they are published (Ctrl-C to stop):");
+
+    let stop = stop_signal(args.duration);
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let config = KafkaConfig {
+        brokers: brokers.clone(),
+        group: "sunlight-demo".into(),
+        input_topics: vec![EVENTS.into()],
+        warnings_topic: WARNINGS.into(),
+        dlq_topic: DLQ.into(),
+        idle_timeout: sunlight_core::time::Duration::from_secs(2),
+        source_name: format!("sunlight/{}", pack.name),
+        ..KafkaConfig::default()
+    };
+    let mut pipeline_stop = stop_tx.subscribe();
+    let pipeline = tokio::spawn(async move {
+        sunlight_kafka::run(
+            &config,
+            pack,
+            EngineConfig::default(),
+            DecodeLimits::default(),
+            async move {
+                let _ = pipeline_stop.recv().await;
+            },
+        )
+        .await
+    });
+    let generator = tokio::spawn(publish(
+        brokers.clone(),
+        GenConfig {
+            events: args.events,
+            officials: args.officials,
+            seed: args.seed,
+            scenario_every: 10,
+            ..GenConfig::default()
+        },
+        args.rate,
+        stop_tx.subscribe(),
+    ));
+    let printer = tokio::spawn(print_warnings(brokers, stop_tx.subscribe()));
+    stop.await;
+    let _ = stop_tx.send(());
+    let published = generator.await.context("generator task")??;
+    let printed = printer.await.context("printer task")??;
+    let stats = pipeline.await.context("pipeline task")??;
+    println!(
+        "stopped: published {published} events; engine consumed {}, produced {} warnings and {} dead letters; {printed} warnings printed",
+        stats.consumed, stats.warnings, stats.dead_letters
+    );
+    drop(cluster);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C/SIGTERM or after `duration`.
+async fn stop_signal(duration: Option<sunlight_core::time::Duration>) {
+    match duration {
+        Some(d) => {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_nanos(d.0.max(0) as u64)) => {}
+                () = super::run::shutdown_signal() => {}
+            }
+        }
+        None => super::run::shutdown_signal().await,
+    }
+}
+
+/// Publishes generated events keyed by official_id at `rate` per second.
+async fn publish(
+    brokers: String,
+    config: GenConfig,
+    rate: u64,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) -> anyhow::Result<u64> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let per_tick = (rate / 10).max(1);
+    let mut events = Generator::new(config);
+    let mut published = 0;
+    loop {
+        tokio::select! {
+            _ = stop.recv() => return Ok(published),
+            _ = tick.tick() => {}
+        }
+        let batch: Vec<_> = events.by_ref().take(per_tick as usize).collect();
+        if batch.is_empty() {
+            let _ = stop.recv().await;
+            return Ok(published);
+        }
+        let sends = batch.iter().map(|e| {
+            let mut text = String::new();
+            sunlight_core::codec::json::encode(e, &mut text);
+            let producer = &producer;
+            async move {
+                producer
+                    .send(
+                        FutureRecord::to(EVENTS)
+                            .key(e.official_id.as_str())
+                            .payload(&text),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| anyhow::anyhow!("cannot publish an event: {e}"))
+            }
+        });
+        for result in futures::future::join_all(sends).await {
+            result?;
+            published += 1;
+        }
+    }
+}
+
+/// Prints each warning on the warnings topic as one readable line.
+async fn print_warnings(
+    brokers: String,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) -> anyhow::Result<u64> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "sunlight-demo-viewer")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[WARNINGS])?;
+    let mut printed = 0;
+    loop {
+        let message = tokio::select! {
+            _ = stop.recv() => return Ok(printed),
+            m = consumer.recv() => m,
+        };
+        let Ok(message) = message else { continue };
+        let Ok(w) =
+            serde_json::from_slice::<serde_json::Value>(message.payload().unwrap_or_default())
+        else {
+            continue;
+        };
+        let level = w["level"].as_str().unwrap_or_default().to_uppercase();
+        let key: Vec<String> = w["key"]
+            .as_object()
+            .map(|k| {
+                k.iter()
+                    .map(|(n, v)| format!("{n}={}", v.as_str().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "[{level:<6}] {:<22} {} {}| {} (at {}, trigger {})",
+            w["rule_id"].as_str().unwrap_or_default(),
+            w["official_id"].as_str().unwrap_or_default(),
+            if key.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", key.join(" "))
+            },
+            w["title"].as_str().unwrap_or_default(),
+            w["occurred_at"].as_str().unwrap_or_default(),
+            w["trigger_event_id"].as_str().unwrap_or_default(),
+        );
+        printed += 1;
+    }
+}
