@@ -186,8 +186,14 @@ pub struct GenArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
     /// Output file (default: stdout).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "topic")]
     pub output: Option<PathBuf>,
+    /// Publish to this Kafka topic instead of writing a file (keyed by official_id).
+    #[arg(long, requires = "brokers")]
+    pub topic: Option<String>,
+    /// Kafka bootstrap servers, with `--topic`.
+    #[arg(long)]
+    pub brokers: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<sunlight_core::time::Duration, String> {

@@ -31,6 +31,15 @@ pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
         disorder: args.disorder,
         ..GenConfig::default()
     };
+    if let (Some(topic), Some(brokers)) = (&args.topic, &args.brokers) {
+        let format = super::resolve_format(args.format, None);
+        let published = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(publish(brokers, topic, format, Generator::new(config)))?;
+        eprintln!("published {published} events to {topic} at {brokers}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -54,4 +63,52 @@ pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Publishes events keyed by official_id, in batches, waiting for every delivery.
+async fn publish(
+    brokers: &str,
+    topic: &str,
+    format: Format,
+    events: Generator,
+) -> anyhow::Result<u64> {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .context("cannot create the Kafka producer")?;
+    let mut published = 0u64;
+    let mut events = events.peekable();
+    while events.peek().is_some() {
+        let batch: Vec<(String, Vec<u8>)> = events
+            .by_ref()
+            .take(1_000)
+            .map(|e| {
+                let payload = match format {
+                    Format::Json => {
+                        let mut text = String::new();
+                        sunlight_core::codec::json::encode(&e, &mut text);
+                        text.into_bytes()
+                    }
+                    Format::Protobuf => protobuf::encode(&e),
+                };
+                (e.official_id.to_string(), payload)
+            })
+            .collect();
+        let sends = batch.iter().map(|(key, payload)| {
+            producer.send(
+                FutureRecord::to(topic)
+                    .key(key.as_str())
+                    .payload(payload.as_slice()),
+                std::time::Duration::from_secs(30),
+            )
+        });
+        for result in futures::future::join_all(sends).await {
+            result.map_err(|(e, _)| anyhow::anyhow!("cannot publish to {topic}: {e}"))?;
+            published += 1;
+        }
+    }
+    Ok(published)
 }

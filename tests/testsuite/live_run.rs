@@ -142,3 +142,123 @@ async fn run_publishes_the_replay_warnings_and_stops_on_sigterm() {
     );
     assert!(stderr.contains(&consumed), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen_publishes_json_and_protobuf_topics_that_run_reads_alike() {
+    let simulated = [
+        "--events",
+        "1500",
+        "--officials",
+        "40",
+        "--days",
+        "90",
+        "--scenario-every",
+        "4",
+        "--seed",
+        "5",
+    ];
+    let generated = sunlight().arg("gen").args(simulated).output().unwrap();
+    let replayed = sunlight()
+        .args(["replay", "--quiet", "--input", "-", "--rules"])
+        .arg(repo("rules/default.toml"))
+        .write_stdin(generated.stdout.clone())
+        .output()
+        .unwrap();
+    let expected: BTreeSet<String> = json_lines(&String::from_utf8(replayed.stdout).unwrap())
+        .iter()
+        .map(|w| w["warning_id"].as_str().unwrap().to_string())
+        .collect();
+    let events = String::from_utf8(generated.stdout).unwrap().lines().count();
+
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (json_topic, proto_topic, warnings, dlq) = (
+        unique("json"),
+        unique("proto"),
+        unique("warnings"),
+        unique("dlq"),
+    );
+    for topic in [&json_topic, &proto_topic, &warnings, &dlq] {
+        cluster.create_topic(topic, 2, 1).expect("topic");
+    }
+    for (topic, format) in [(&json_topic, "json"), (&proto_topic, "protobuf")] {
+        let out = sunlight()
+            .arg("gen")
+            .args(simulated)
+            .args(["--format", format, "--brokers", &brokers, "--topic", topic])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("published {events} events to {topic}")),
+            "{stderr}"
+        );
+    }
+
+    let bin = assert_cmd::cargo::cargo_bin("sunlight");
+    let child = std::process::Command::new(bin)
+        .args([
+            "run",
+            "--brokers",
+            &brokers,
+            "--group",
+            &unique("group"),
+            "--idle-timeout",
+            "1s",
+        ])
+        .args([
+            "--input-topic",
+            &json_topic,
+            "--input-topic",
+            &proto_topic,
+            "--protobuf-topic",
+            &proto_topic,
+        ])
+        .args([
+            "--warnings-topic",
+            &warnings,
+            "--dlq-topic",
+            &dlq,
+            "--rules",
+        ])
+        .arg(repo("rules/default.toml"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sunlight run");
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&[warnings.as_str()]).unwrap();
+    // Each topic's copy of the events is evaluated on its own: every warning twice,
+    // with the same id.
+    let mut ids = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while ids.len() < 2 * expected.len() {
+        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
+            break;
+        };
+        let w = &json_lines(&String::from_utf8_lossy(m.payload().unwrap_or_default()))[0];
+        ids.push(w["warning_id"].as_str().unwrap().to_string());
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(ids.len(), 2 * expected.len(), "{stderr}");
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert!(
+        stderr.contains(&format!(
+            "consumed {}, warnings {}, dead letters 0",
+            2 * events,
+            2 * expected.len()
+        )),
+        "{stderr}"
+    );
+}

@@ -151,6 +151,11 @@ pub fn to_proto(event: &PowerEvent) -> v1::PowerEvent {
     }
 }
 
+/// Encodes an event as one protobuf message (one Kafka record).
+pub fn encode(event: &PowerEvent) -> Vec<u8> {
+    to_proto(event).encode_to_vec()
+}
+
 /// Encodes an event as one length-delimited record (for `.pb` event files).
 pub fn encode_length_delimited(event: &PowerEvent, out: &mut Vec<u8>) {
     to_proto(event)
