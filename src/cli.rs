@@ -53,39 +53,44 @@ pub struct DemoArgs {
     pub duration: Option<sunlight_core::time::Duration>,
 }
 
-/// `sunlight run`
+/// `sunlight run`. Settings come in layers, later ones winning: built-in defaults,
+/// the `--config` file, `SUNLIGHT__SECTION__KEY` environment variables, these flags
+/// (docs/CONFIG.md).
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The rule pack (TOML).
+    /// Configuration file (TOML, sections `[kafka]` and `[engine]`).
     #[arg(long)]
-    pub rules: PathBuf,
+    pub config: Option<PathBuf>,
+    /// The rule pack (TOML). Required here, in the file or in the environment.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
     /// Kafka bootstrap servers (`bootstrap.servers`).
-    #[arg(long, env = "SUNLIGHT__KAFKA__BROKERS")]
-    pub brokers: String,
-    /// Consumer group id.
-    #[arg(long, default_value = "sunlight")]
-    pub group: String,
-    /// Input topic with JSON events keyed by official_id (repeatable).
-    #[arg(long = "input-topic", default_value = "sunlight.events")]
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Consumer group id [default: sunlight].
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Input topic with JSON events keyed by official_id (repeatable) [default: sunlight.events].
+    #[arg(long = "input-topic")]
     pub input_topics: Vec<String>,
     /// Input topic with protobuf `sunlight.v1.PowerEvent` events (repeatable).
     #[arg(long = "protobuf-topic")]
     pub protobuf_topics: Vec<String>,
-    /// Where warnings go.
-    #[arg(long, default_value = "sunlight.warnings")]
-    pub warnings_topic: String,
-    /// Where bad and late input goes.
-    #[arg(long, default_value = "sunlight.dlq")]
-    pub dlq_topic: String,
-    /// Where a new consumer group starts.
-    #[arg(long, default_value = "earliest", value_parser = ["earliest", "latest"])]
-    pub start_from: String,
-    /// Event-time disorder tolerated per partition (e.g. 30s, 5m).
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
-    pub allowed_lateness: sunlight_core::time::Duration,
-    /// A partition quiet for this long releases its pending events.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub idle_timeout: sunlight_core::time::Duration,
+    /// Where warnings go [default: sunlight.warnings].
+    #[arg(long)]
+    pub warnings_topic: Option<String>,
+    /// Where bad and late input goes [default: sunlight.dlq].
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// Where a new consumer group starts [default: earliest].
+    #[arg(long, value_parser = ["earliest", "latest"])]
+    pub start_from: Option<String>,
+    /// Event-time disorder tolerated per partition, e.g. 30s, 5m [default: 1m].
+    #[arg(long)]
+    pub allowed_lateness: Option<String>,
+    /// A partition quiet for this long releases its pending events [default: 10s].
+    #[arg(long)]
+    pub idle_timeout: Option<String>,
     /// Extra librdkafka property for both clients, e.g. `-X security.protocol=SASL_SSL`
     /// (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]

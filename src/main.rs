@@ -11,6 +11,7 @@
 
 mod cli;
 mod commands;
+mod settings;
 
 use std::process::ExitCode;
 

@@ -12,22 +12,14 @@ use crate::cli::RunArgs;
 
 /// Runs the pipeline; prints the run's counters on exit.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let pack = Arc::new(CompiledPack::load(&args.rules)?);
+    let settings = crate::settings::resolve(args, std::env::vars())?;
+    let pack = Arc::new(CompiledPack::load(&settings.rules)?);
     let config = KafkaConfig {
-        brokers: args.brokers.clone(),
-        group: args.group.clone(),
-        input_topics: args.input_topics.clone(),
-        protobuf_topics: args.protobuf_topics.clone(),
-        warnings_topic: args.warnings_topic.clone(),
-        dlq_topic: args.dlq_topic.clone(),
-        auto_offset_reset: args.start_from.clone(),
-        properties: args.properties.iter().cloned().collect(),
-        idle_timeout: args.idle_timeout,
         source_name: format!("sunlight/{}", pack.name),
-        ..KafkaConfig::default()
+        ..settings.kafka
     };
     let engine = EngineConfig {
-        allowed_lateness: args.allowed_lateness,
+        allowed_lateness: settings.allowed_lateness,
         ..EngineConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

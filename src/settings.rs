@@ -1,0 +1,333 @@
+//! Layered settings of `sunlight run`: built-in defaults, then the `--config` file,
+//! then `SUNLIGHT__SECTION__KEY` environment variables, then flags (later layers
+//! win). Every layer is validated, and errors name the file, variable or field.
+//! Documented in docs/CONFIG.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use sunlight_core::time::Duration;
+use sunlight_kafka::KafkaConfig;
+
+use crate::cli::RunArgs;
+
+/// The settings file: `[kafka]` and `[engine]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileSettings {
+    /// Kafka settings.
+    pub kafka: KafkaSection,
+    /// Engine settings.
+    pub engine: EngineSection,
+}
+
+/// `[kafka]`: every field optional; absent fields keep the previous layer's value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSection {
+    /// `bootstrap.servers`.
+    pub brokers: Option<String>,
+    /// Consumer group id.
+    pub group: Option<String>,
+    /// Input topics (JSON).
+    pub input_topics: Option<Vec<String>>,
+    /// Input topics carrying protobuf.
+    pub protobuf_topics: Option<Vec<String>>,
+    /// Warnings topic.
+    pub warnings_topic: Option<String>,
+    /// Dead-letter topic.
+    pub dlq_topic: Option<String>,
+    /// `earliest` or `latest`.
+    pub start_from: Option<String>,
+    /// Idle timeout, e.g. `10s`.
+    pub idle_timeout: Option<String>,
+    /// Commit interval, e.g. `1s`.
+    pub commit_interval: Option<String>,
+    /// Most outputs awaiting acknowledgement.
+    pub max_in_flight: Option<usize>,
+    /// librdkafka properties passed to both clients.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `[engine]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Rule pack path (relative to the settings file).
+    pub rules: Option<PathBuf>,
+    /// Allowed lateness, e.g. `1m`.
+    pub allowed_lateness: Option<String>,
+}
+
+/// The resolved settings.
+#[derive(Debug)]
+pub struct RunSettings {
+    /// Kafka side.
+    pub kafka: KafkaConfig,
+    /// Rule pack path.
+    pub rules: PathBuf,
+    /// Allowed lateness.
+    pub allowed_lateness: Duration,
+}
+
+/// Resolves the layers for `sunlight run`.
+pub fn resolve(
+    args: &RunArgs,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<RunSettings> {
+    let mut kafka = KafkaConfig::default();
+    let mut rules: Option<PathBuf> = None;
+    let mut lateness = sunlight_core::engine::DEFAULT_ALLOWED_LATENESS;
+
+    // Layer 2: the file.
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read settings file {}", path.display()))?;
+        let file: FileSettings = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid settings file", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        apply_kafka(&mut kafka, file.kafka, &path.display().to_string())?;
+        if let Some(r) = file.engine.rules {
+            rules = Some(base.join(r));
+        }
+        if let Some(l) = file.engine.allowed_lateness {
+            lateness = duration(&l, &format!("{}: engine.allowed_lateness", path.display()))?;
+        }
+    }
+
+    // Layer 3: the environment.
+    let mut section = KafkaSection::default();
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("SUNLIGHT__") else {
+            continue;
+        };
+        let list = || {
+            value
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        match key {
+            "KAFKA__BROKERS" => section.brokers = Some(value.clone()),
+            "KAFKA__GROUP" => section.group = Some(value.clone()),
+            "KAFKA__INPUT_TOPICS" => section.input_topics = Some(list()),
+            "KAFKA__PROTOBUF_TOPICS" => section.protobuf_topics = Some(list()),
+            "KAFKA__WARNINGS_TOPIC" => section.warnings_topic = Some(value.clone()),
+            "KAFKA__DLQ_TOPIC" => section.dlq_topic = Some(value.clone()),
+            "KAFKA__START_FROM" => section.start_from = Some(value.clone()),
+            "KAFKA__IDLE_TIMEOUT" => section.idle_timeout = Some(value.clone()),
+            "KAFKA__COMMIT_INTERVAL" => section.commit_interval = Some(value.clone()),
+            "KAFKA__MAX_IN_FLIGHT" => {
+                section.max_in_flight = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number"))?,
+                )
+            }
+            "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
+            "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
+            other => match other.strip_prefix("KAFKA__PROPERTIES__") {
+                // SUNLIGHT__KAFKA__PROPERTIES__SECURITY_PROTOCOL -> security.protocol
+                Some(property) if !property.is_empty() => {
+                    section.properties.insert(
+                        property.to_ascii_lowercase().replace('_', "."),
+                        value.clone(),
+                    );
+                }
+                _ => bail!(
+                    "unknown setting {name} (see docs/CONFIG.md for the SUNLIGHT__ variables)"
+                ),
+            },
+        }
+    }
+    apply_kafka(&mut kafka, section, "environment")?;
+
+    // Layer 4: flags.
+    let flags = KafkaSection {
+        brokers: args.brokers.clone(),
+        group: args.group.clone(),
+        input_topics: (!args.input_topics.is_empty()).then(|| args.input_topics.clone()),
+        protobuf_topics: (!args.protobuf_topics.is_empty()).then(|| args.protobuf_topics.clone()),
+        warnings_topic: args.warnings_topic.clone(),
+        dlq_topic: args.dlq_topic.clone(),
+        start_from: args.start_from.clone(),
+        idle_timeout: args.idle_timeout.clone(),
+        commit_interval: None,
+        max_in_flight: None,
+        properties: args.properties.iter().cloned().collect(),
+    };
+    apply_kafka(&mut kafka, flags, "flags")?;
+    if let Some(r) = &args.rules {
+        rules = Some(r.clone());
+    }
+    if let Some(l) = &args.allowed_lateness {
+        lateness = duration(l, "--allowed-lateness")?;
+    }
+
+    // Cross-field checks.
+    let rules = rules.context("no rule pack: give --rules, [engine] rules in the settings file, or SUNLIGHT__ENGINE__RULES")?;
+    if kafka.input_topics.is_empty() {
+        bail!("kafka.input_topics is empty: give at least one input topic");
+    }
+    for t in &kafka.protobuf_topics {
+        if !kafka.input_topics.contains(t) {
+            kafka.input_topics.push(t.clone());
+        }
+    }
+    if kafka.input_topics.contains(&kafka.warnings_topic)
+        || kafka.input_topics.contains(&kafka.dlq_topic)
+    {
+        bail!("kafka.warnings_topic and kafka.dlq_topic must differ from the input topics");
+    }
+    Ok(RunSettings {
+        kafka,
+        rules,
+        allowed_lateness: lateness,
+    })
+}
+
+fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow::Result<()> {
+    if let Some(v) = s.brokers {
+        kafka.brokers = v;
+    }
+    if let Some(v) = s.group {
+        kafka.group = v;
+    }
+    if let Some(v) = s.input_topics {
+        kafka.input_topics = v;
+    }
+    if let Some(v) = s.protobuf_topics {
+        kafka.protobuf_topics = v;
+    }
+    if let Some(v) = s.warnings_topic {
+        kafka.warnings_topic = v;
+    }
+    if let Some(v) = s.dlq_topic {
+        kafka.dlq_topic = v;
+    }
+    if let Some(v) = s.start_from {
+        if !matches!(v.as_str(), "earliest" | "latest") {
+            bail!("{origin}: kafka.start_from = {v:?} must be earliest or latest");
+        }
+        kafka.auto_offset_reset = v;
+    }
+    if let Some(v) = s.idle_timeout {
+        kafka.idle_timeout = duration(&v, &format!("{origin}: kafka.idle_timeout"))?;
+    }
+    if let Some(v) = s.commit_interval {
+        kafka.commit_interval = duration(&v, &format!("{origin}: kafka.commit_interval"))?;
+    }
+    if let Some(v) = s.max_in_flight {
+        if v == 0 {
+            bail!("{origin}: kafka.max_in_flight must be at least 1");
+        }
+        kafka.max_in_flight = v;
+    }
+    kafka.properties.extend(s.properties);
+    Ok(())
+}
+
+fn duration(text: &str, field: &str) -> anyhow::Result<Duration> {
+    Duration::parse(text).map_err(|e| anyhow::anyhow!("{field}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> RunArgs {
+        let mut argv = vec!["sunlight", "run"];
+        argv.extend(flags);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Run(a) => a,
+            _ => unreachable!("parsed the run command"),
+        }
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let dir = std::env::temp_dir().join(format!("sunlight-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("sunlight.toml");
+        std::fs::write(
+            &file,
+            "[kafka]\nbrokers = \"file:9092\"\ngroup = \"file-group\"\ninput_topics = [\"a\", \"b\"]\nidle_timeout = \"30s\"\n[kafka.properties]\n\"security.protocol\" = \"SSL\"\n[engine]\nrules = \"pack.toml\"\nallowed_lateness = \"5m\"\n",
+        )
+        .unwrap();
+        let config = file.display().to_string();
+        let s = resolve(
+            &args(&["--config", &config, "--group", "flag-group"]),
+            env(&[
+                ("SUNLIGHT__KAFKA__BROKERS", "env:9092"),
+                (
+                    "SUNLIGHT__KAFKA__PROPERTIES__SASL_MECHANISM",
+                    "SCRAM-SHA-512",
+                ),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.kafka.brokers, "env:9092");
+        assert_eq!(s.kafka.group, "flag-group");
+        assert_eq!(s.kafka.input_topics, vec!["a", "b"]);
+        assert_eq!(s.kafka.idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.kafka.warnings_topic, "sunlight.warnings", "default kept");
+        assert_eq!(
+            s.rules,
+            dir.join("pack.toml"),
+            "relative to the settings file"
+        );
+        assert_eq!(s.allowed_lateness, Duration::from_secs(300));
+        assert_eq!(
+            s.kafka
+                .properties
+                .get("security.protocol")
+                .map(String::as_str),
+            Some("SSL")
+        );
+        assert_eq!(
+            s.kafka.properties.get("sasl.mechanism").map(String::as_str),
+            Some("SCRAM-SHA-512")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let err =
+            |a: &[&str], e: &[(&str, &str)]| resolve(&args(a), env(e)).unwrap_err().to_string();
+        assert!(err(&[], &[]).contains("no rule pack"));
+        assert!(
+            err(&["--rules", "p.toml"], &[("SUNLIGHT__KAFKA__BROKER", "x")])
+                .contains("unknown setting SUNLIGHT__KAFKA__BROKER")
+        );
+        assert!(
+            err(&["--rules", "p.toml", "--idle-timeout", "soon"], &[])
+                .contains("flags: kafka.idle_timeout")
+        );
+        assert!(
+            err(
+                &["--rules", "p.toml"],
+                &[("SUNLIGHT__KAFKA__START_FROM", "middle")]
+            )
+            .contains("environment: kafka.start_from")
+        );
+        assert!(
+            err(
+                &["--rules", "p.toml", "--warnings-topic", "sunlight.events"],
+                &[]
+            )
+            .contains("must differ from the input topics")
+        );
+    }
+}
