@@ -200,18 +200,7 @@ impl<W: Write, E: Write> Replayer<W, E> {
             self.sample_state();
         }
         if let Admission::Late(event) = self.engine.ingest(event, &mut self.batch) {
-            let watermark = self
-                .engine
-                .watermark()
-                .map(|w| w.to_string())
-                .unwrap_or_default();
-            let e = DecodeError::new(
-                Reason::Late,
-                format!(
-                    "event `{}` at {} is behind the watermark {watermark} (allowed lateness {})",
-                    event.event_id, event.occurred_at, self.options.engine.allowed_lateness
-                ),
-            );
+            let e = self.engine.late_error(&event);
             self.reject(&e, bytes, line, offset)?;
         }
         self.write_warnings()

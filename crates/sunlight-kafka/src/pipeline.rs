@@ -25,7 +25,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sunlight_core::codec::{self, DecodeError, DecodeLimits, Reason};
+use sunlight_core::codec::{self, DecodeError, DecodeLimits};
 use sunlight_core::time::Timestamp;
 use sunlight_core::{Admission, CompiledPack, Engine, EngineConfig, Warning};
 use tracing::{info, warn};
@@ -258,18 +258,7 @@ impl Pipeline<'_> {
             .ingest_from(event, offset as u64, &mut self.warnings)
         {
             Admission::Late(event) => {
-                let watermark = state
-                    .engine
-                    .watermark()
-                    .map(|w| w.to_string())
-                    .unwrap_or_default();
-                let e = DecodeError::new(
-                    Reason::Late,
-                    format!(
-                        "event `{}` at {} is behind the partition watermark {watermark}",
-                        event.event_id, event.occurred_at
-                    ),
-                );
+                let e = state.engine.late_error(&event);
                 self.dead_letter(&e, message, &topic);
             }
             Admission::Duplicate => self.stats.duplicates += 1,

@@ -247,6 +247,18 @@ impl Engine {
         self.pending.iter().map(|p| p.source).min()
     }
 
+    /// The dead-letter reason for an event [`Admission::Late`] handed back.
+    pub fn late_error(&self, event: &PowerEvent) -> crate::codec::DecodeError {
+        let watermark = self.watermark().map(|w| w.to_string()).unwrap_or_default();
+        crate::codec::DecodeError::new(
+            crate::codec::Reason::Late,
+            format!(
+                "event `{}` at {} is behind the watermark {watermark} (allowed lateness {})",
+                event.event_id, event.occurred_at, self.config.allowed_lateness
+            ),
+        )
+    }
+
     /// The current watermark (`None` before the first event).
     pub fn watermark(&self) -> Option<Timestamp> {
         (self.watermark != i64::MIN).then_some(Timestamp(self.watermark))
