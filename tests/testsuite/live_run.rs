@@ -22,6 +22,62 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
+/// Starts `sunlight run` with the default pack against `brokers`.
+fn spawn_run(brokers: &str, topics: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
+        .args([
+            "run",
+            "--brokers",
+            brokers,
+            "--group",
+            &unique("group"),
+            "--idle-timeout",
+            "1s",
+        ])
+        .args(topics)
+        .arg("--rules")
+        .arg(repo("rules/default.toml"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sunlight run")
+}
+
+/// Reads warning ids from `topic` (a new group, from the start) until `want`
+/// arrived or a minute passed.
+async fn read_warning_ids(brokers: &str, topic: &str, want: usize) -> Vec<String> {
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&[topic]).unwrap();
+    let mut ids = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while ids.len() < want {
+        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
+            break;
+        };
+        let w = &json_lines(&String::from_utf8_lossy(m.payload().unwrap_or_default()))[0];
+        ids.push(w["warning_id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// Sends SIGTERM; returns whether the process exited successfully, and its stderr.
+fn terminate(child: std::process::Child) -> (bool, String) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().expect("sunlight run exits");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_publishes_the_replay_warnings_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,56 +140,23 @@ async fn run_publishes_the_replay_warnings_and_stops_on_sigterm() {
     });
     futures::future::join_all(sends).await;
 
-    let bin = assert_cmd::cargo::cargo_bin("sunlight");
-    let child = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--brokers",
-            &brokers,
-            "--group",
-            &unique("group"),
-            "--idle-timeout",
-            "1s",
-        ])
-        .args([
+    let child = spawn_run(
+        &brokers,
+        &[
             "--input-topic",
             &input,
             "--warnings-topic",
             &warnings,
             "--dlq-topic",
             &dlq,
-            "--rules",
-        ])
-        .arg(repo("rules/default.toml"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start sunlight run");
-
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[warnings.as_str()]).unwrap();
-    let mut got = BTreeSet::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while got.len() < expected.len() {
-        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
-            break;
-        };
-        let w = &json_lines(&String::from_utf8_lossy(m.payload().unwrap_or_default()))[0];
-        got.insert(w["warning_id"].as_str().unwrap().to_string());
-    }
-
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().expect("sunlight run exits");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+        ],
+    );
+    let got: BTreeSet<String> = read_warning_ids(&brokers, &warnings, expected.len())
+        .await
+        .into_iter()
+        .collect();
+    let (success, stderr) = terminate(child);
+    assert!(success, "{stderr}");
     assert_eq!(got, expected, "live warnings equal replay warnings");
     let consumed = format!(
         "stopped; consumed {}, warnings {},",
@@ -196,61 +219,26 @@ async fn gen_publishes_json_and_protobuf_topics_that_run_reads_alike() {
         );
     }
 
-    let bin = assert_cmd::cargo::cargo_bin("sunlight");
-    let child = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--brokers",
-            &brokers,
-            "--group",
-            &unique("group"),
-            "--idle-timeout",
-            "1s",
-        ])
-        .args([
+    let child = spawn_run(
+        &brokers,
+        &[
             "--input-topic",
             &json_topic,
             "--input-topic",
             &proto_topic,
             "--protobuf-topic",
             &proto_topic,
-        ])
-        .args([
             "--warnings-topic",
             &warnings,
             "--dlq-topic",
             &dlq,
-            "--rules",
-        ])
-        .arg(repo("rules/default.toml"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start sunlight run");
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[warnings.as_str()]).unwrap();
+        ],
+    );
     // Each topic's copy of the events is evaluated on its own: every warning twice,
     // with the same id.
-    let mut ids = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while ids.len() < 2 * expected.len() {
-        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
-            break;
-        };
-        let w = &json_lines(&String::from_utf8_lossy(m.payload().unwrap_or_default()))[0];
-        ids.push(w["warning_id"].as_str().unwrap().to_string());
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let ids = read_warning_ids(&brokers, &warnings, 2 * expected.len()).await;
+    let (success, stderr) = terminate(child);
+    assert!(success, "{stderr}");
     assert_eq!(ids.len(), 2 * expected.len(), "{stderr}");
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
     assert!(

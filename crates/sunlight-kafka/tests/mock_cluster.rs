@@ -81,54 +81,14 @@ async fn warnings_equal_replay_and_bad_input_is_dead_lettered() {
         .expect("warnings topic");
     cluster.create_topic(&dlq, 1, 1).expect("dlq topic");
 
-    let pack_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
-    let pack = Arc::new(CompiledPack::load(&pack_path).expect("default pack"));
-    let events: Vec<PowerEvent> = Generator::new(GenConfig {
-        events: 3_000,
-        officials: 60,
-        days: 120,
-        scenario_every: 4,
-        ..GenConfig::default()
-    })
-    .collect();
-
-    // What a replay of the same events says.
-    let mut engine = Engine::new(Arc::clone(&pack), EngineConfig::default());
-    let mut expected = Vec::new();
-    for e in &events {
-        engine.ingest(e.clone(), &mut expected);
-    }
-    engine.flush(&mut expected);
-    let expected: BTreeSet<String> = expected.into_iter().map(|w| w.warning_id).collect();
-    assert!(
-        expected.len() > 20,
-        "the workload must produce warnings: {}",
-        expected.len()
-    );
+    let (pack, events, expected) = workload(7);
 
     // A standard client produces the events, keyed by official_id, plus bad input.
+    produce_all(&brokers, &input, &events).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
         .expect("producer");
-    let sends = events.iter().map(|e| {
-        let mut text = String::new();
-        sunlight_core::codec::json::encode(e, &mut text);
-        let producer = &producer;
-        let topic = input.as_str();
-        async move {
-            producer
-                .send(
-                    FutureRecord::to(topic)
-                        .key(e.official_id.as_str())
-                        .payload(&text),
-                    StdDuration::from_secs(10),
-                )
-                .await
-                .expect("produce");
-        }
-    });
-    futures::future::join_all(sends).await;
     for bad in [
         "not json",
         r#"{"event_id":"x","kind":"payment","occurred_at":"2026-02-01T00:00:00Z"}"#,
@@ -142,30 +102,10 @@ async fn warnings_equal_replay_and_bad_input_is_dead_lettered() {
             .expect("produce bad input");
     }
 
-    let config = KafkaConfig {
-        brokers: brokers.clone(),
-        group: unique("sunlight"),
-        input_topics: vec![input.clone()],
-        warnings_topic: warnings.clone(),
-        dlq_topic: dlq.clone(),
-        idle_timeout: Duration::from_secs(1),
-        commit_interval: Duration(200_000_000),
-        ..KafkaConfig::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run_pack = Arc::clone(&pack);
-    let pipeline = tokio::spawn(async move {
-        sunlight_kafka::run(
-            &config,
-            run_pack,
-            EngineConfig::default(),
-            DecodeLimits::default(),
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
+    let (stop, pipeline) = start(
+        config(&brokers, &unique("sunlight"), &input, &warnings, &dlq),
+        &pack,
+    );
 
     let got = read_topic(
         &brokers,
@@ -181,13 +121,7 @@ async fn warnings_equal_replay_and_bad_input_is_dead_lettered() {
         .expect("pipeline task")
         .expect("pipeline ran");
 
-    let ids: BTreeSet<String> = got
-        .iter()
-        .map(|(payload, _)| {
-            let w: serde_json::Value = serde_json::from_str(payload).expect("warning JSON");
-            w["warning_id"].as_str().expect("warning_id").to_string()
-        })
-        .collect();
+    let ids = distinct_ids(&got);
     assert_eq!(
         ids, expected,
         "the live pipeline emits exactly the replay's warnings"
