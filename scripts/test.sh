@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, as README.md and .ci/run call it. Needs only the Rust
-# toolchain: protobuf is compiled by protox (pure Rust), nothing else is required
-# until the Kafka pipeline lands (its scripts will install and start brokers here).
+# The whole test suite, as README.md and .ci/run call it. On a fresh machine it first
+# installs what the tests need (scripts/install-tools.sh: the tansu broker, the Python
+# Kafka client, promtool); the tests start and stop brokers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+scripts/install-tools.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -11,6 +11,19 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log format on stderr: human-readable text or one JSON object per line.
+    /// Levels are filtered with RUST_LOG (default: info).
+    #[arg(long, global = true, env = "SUNLIGHT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
 }
 
 /// The subcommands.
@@ -24,7 +37,7 @@ pub enum Command {
     /// Generate synthetic events (background traffic plus misconduct scenarios).
     Gen(GenArgs),
     /// Consume events from Kafka and publish warnings live.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Everything in one process: an embedded Kafka-protocol broker, synthetic
     /// source systems, the live engine, and the warnings printed as they come.
     Demo(DemoArgs),
@@ -51,6 +64,9 @@ pub struct DemoArgs {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<sunlight_core::time::Duration>,
+    /// Address of /metrics, /healthz and /readyz (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub http_addr: std::net::SocketAddr,
 }
 
 /// `sunlight run`. Settings come in layers, later ones winning: built-in defaults,
@@ -91,6 +107,12 @@ pub struct RunArgs {
     /// A partition quiet for this long releases its pending events [default: 10s].
     #[arg(long)]
     pub idle_timeout: Option<String>,
+    /// Encoding of warnings on the warnings topic [default: json].
+    #[arg(long, value_parser = ["json", "protobuf"])]
+    pub warnings_format: Option<String>,
+    /// Address of the HTTP endpoint (/metrics, /healthz, /readyz) [default: 127.0.0.1:9464].
+    #[arg(long)]
+    pub http_addr: Option<String>,
     /// Extra librdkafka property for both clients, e.g. `-X security.protocol=SASL_SSL`
     /// (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]

@@ -5,13 +5,20 @@
 //! | `sunlight replay` | [`commands::replay`] |
 //! | `sunlight rules check` | [`commands::rules`] |
 //! | `sunlight gen` | [`commands::generate`] |
+//! | `sunlight run` | [`commands::run`] |
+//! | `sunlight demo` | [`commands::demo`] |
+//!
+//! [`http`] serves /metrics, /healthz and /readyz; [`telemetry`] installs the metrics
+//! recorder; [`settings`] resolves the layered settings of `run`.
 //!
 //! Exit codes: 0 success; 1 error (bad rule pack, unreadable file, bad flag);
 //! 3 `replay --strict` rejected some input.
 
 mod cli;
 mod commands;
+mod http;
 mod settings;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -19,13 +26,15 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        cli::LogFormat::Text => logs.init(),
+        cli::LogFormat::Json => logs.json().init(),
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -13,7 +13,7 @@ use sunlight_kafka::KafkaConfig;
 
 use crate::cli::RunArgs;
 
-/// The settings file: `[kafka]` and `[engine]`.
+/// The settings file: `[kafka]`, `[engine]` and `[http]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileSettings {
@@ -21,7 +21,21 @@ pub struct FileSettings {
     pub kafka: KafkaSection,
     /// Engine settings.
     pub engine: EngineSection,
+    /// HTTP endpoint settings.
+    pub http: HttpSection,
 }
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Listen address of /metrics, /healthz and /readyz.
+    pub addr: Option<String>,
+}
+
+/// Default address of the HTTP endpoint: loopback, so nothing is exposed unless asked
+/// (containers set `0.0.0.0:9464`).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9464";
 
 /// `[kafka]`: every field optional; absent fields keep the previous layer's value.
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +61,10 @@ pub struct KafkaSection {
     pub commit_interval: Option<String>,
     /// Most outputs awaiting acknowledgement.
     pub max_in_flight: Option<usize>,
+    /// `json` or `protobuf`.
+    pub warnings_format: Option<String>,
+    /// How long shutdown waits for outstanding outputs, e.g. `10s`.
+    pub shutdown_timeout: Option<String>,
     /// librdkafka properties passed to both clients.
     pub properties: BTreeMap<String, String>,
 }
@@ -70,6 +88,8 @@ pub struct RunSettings {
     pub rules: PathBuf,
     /// Allowed lateness.
     pub allowed_lateness: Duration,
+    /// HTTP endpoint address.
+    pub http_addr: std::net::SocketAddr,
 }
 
 /// Resolves the layers for `sunlight run`.
@@ -80,6 +100,7 @@ pub fn resolve(
     let mut kafka = KafkaConfig::default();
     let mut rules: Option<PathBuf> = None;
     let mut lateness = sunlight_core::engine::DEFAULT_ALLOWED_LATENESS;
+    let mut http_addr = (DEFAULT_HTTP_ADDR.to_string(), "default".to_string());
 
     // Layer 2: the file.
     if let Some(path) = &args.config {
@@ -94,6 +115,9 @@ pub fn resolve(
         }
         if let Some(l) = file.engine.allowed_lateness {
             lateness = duration(&l, &format!("{}: engine.allowed_lateness", path.display()))?;
+        }
+        if let Some(a) = file.http.addr {
+            http_addr = (a, format!("{}: http.addr", path.display()));
         }
     }
 
@@ -120,6 +144,9 @@ pub fn resolve(
             "KAFKA__START_FROM" => section.start_from = Some(value.clone()),
             "KAFKA__IDLE_TIMEOUT" => section.idle_timeout = Some(value.clone()),
             "KAFKA__COMMIT_INTERVAL" => section.commit_interval = Some(value.clone()),
+            "KAFKA__WARNINGS_FORMAT" => section.warnings_format = Some(value.clone()),
+            "KAFKA__SHUTDOWN_TIMEOUT" => section.shutdown_timeout = Some(value.clone()),
+            "HTTP__ADDR" => http_addr = (value.clone(), name.clone()),
             "KAFKA__MAX_IN_FLIGHT" => {
                 section.max_in_flight = Some(
                     value
@@ -157,6 +184,8 @@ pub fn resolve(
         idle_timeout: args.idle_timeout.clone(),
         commit_interval: None,
         max_in_flight: None,
+        warnings_format: args.warnings_format.clone(),
+        shutdown_timeout: None,
         properties: args.properties.iter().cloned().collect(),
     };
     apply_kafka(&mut kafka, flags, "flags")?;
@@ -166,6 +195,16 @@ pub fn resolve(
     if let Some(l) = &args.allowed_lateness {
         lateness = duration(l, "--allowed-lateness")?;
     }
+    if let Some(a) = &args.http_addr {
+        http_addr = (a.clone(), "--http-addr".to_string());
+    }
+    let http_addr = http_addr.0.parse().map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {:?} is not an address like 0.0.0.0:9464 ({e})",
+            http_addr.1,
+            http_addr.0
+        )
+    })?;
 
     // Cross-field checks.
     let rules = rules.context("no rule pack: give --rules, [engine] rules in the settings file, or SUNLIGHT__ENGINE__RULES")?;
@@ -186,6 +225,7 @@ pub fn resolve(
         kafka,
         rules,
         allowed_lateness: lateness,
+        http_addr,
     })
 }
 
@@ -220,6 +260,14 @@ fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow
     if let Some(v) = s.commit_interval {
         kafka.commit_interval = duration(&v, &format!("{origin}: kafka.commit_interval"))?;
     }
+    if let Some(v) = s.warnings_format {
+        kafka.warnings_format = sunlight_kafka::WarningFormat::parse(&v).with_context(|| {
+            format!("{origin}: kafka.warnings_format = {v:?} must be json or protobuf")
+        })?;
+    }
+    if let Some(v) = s.shutdown_timeout {
+        kafka.shutdown_timeout = duration(&v, &format!("{origin}: kafka.shutdown_timeout"))?;
+    }
     if let Some(v) = s.max_in_flight {
         if v == 0 {
             bail!("{origin}: kafka.max_in_flight must be at least 1");
@@ -243,7 +291,7 @@ mod tests {
         let mut argv = vec!["sunlight", "run"];
         argv.extend(flags);
         match crate::cli::Cli::parse_from(argv).command {
-            crate::cli::Command::Run(a) => a,
+            crate::cli::Command::Run(a) => *a,
             _ => unreachable!("parsed the run command"),
         }
     }
@@ -288,6 +336,8 @@ mod tests {
             "relative to the settings file"
         );
         assert_eq!(s.allowed_lateness, Duration::from_secs(300));
+        assert_eq!(s.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert_eq!(s.kafka.warnings_format, sunlight_kafka::WarningFormat::Json);
         assert_eq!(
             s.kafka
                 .properties
@@ -321,6 +371,20 @@ mod tests {
                 &[("SUNLIGHT__KAFKA__START_FROM", "middle")]
             )
             .contains("environment: kafka.start_from")
+        );
+        assert!(
+            err(
+                &["--rules", "p.toml"],
+                &[("SUNLIGHT__HTTP__ADDR", "localhost")]
+            )
+            .contains("SUNLIGHT__HTTP__ADDR: \"localhost\" is not an address")
+        );
+        assert!(
+            err(
+                &["--rules", "p.toml"],
+                &[("SUNLIGHT__KAFKA__WARNINGS_FORMAT", "avro")]
+            )
+            .contains("environment: kafka.warnings_format = \"avro\" must be json or protobuf")
         );
         assert!(
             err(

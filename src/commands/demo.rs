@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -16,7 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_core::codec::DecodeLimits;
 use sunlight_core::{CompiledPack, EngineConfig};
 use sunlight_gen::{GenConfig, Generator};
-use sunlight_kafka::KafkaConfig;
+use sunlight_kafka::{Health, KafkaConfig};
 
 use crate::cli::DemoArgs;
 
@@ -29,15 +30,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     anyhow::ensure!(args.officials > 0, "--officials must be at least 1");
     let pack = Arc::new(CompiledPack::load(&args.rules)?);
+    let metrics = crate::telemetry::install_metrics()?;
+    crate::telemetry::rules_loaded(&pack);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(demo(args, pack))
+    runtime.block_on(demo(args, pack, metrics))
 }
 
-async fn demo(args: &DemoArgs, pack: Arc<CompiledPack>) -> anyhow::Result<ExitCode> {
+async fn demo(
+    args: &DemoArgs,
+    pack: Arc<CompiledPack>,
+    metrics: PrometheusHandle,
+) -> anyhow::Result<ExitCode> {
     let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;
     let brokers = cluster.bootstrap_servers();
     cluster.create_topic(EVENTS, 3, 1)?;
@@ -50,10 +57,18 @@ async fn demo(args: &DemoArgs, pack: Arc<CompiledPack>) -> anyhow::Result<ExitCo
         "  simulated source systems: {} events from {} officials over a year, {} per second, with injected misconduct",
         args.events, args.officials, args.rate
     );
-    println!("warnings as they are published (Ctrl-C to stop):");
 
     let stop = stop_signal(args.duration);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let health = Arc::new(Health::default());
+    let mut http_stop = stop_tx.subscribe();
+    let (addr, http) =
+        crate::http::serve(args.http_addr, metrics, Arc::clone(&health), async move {
+            let _ = http_stop.recv().await;
+        })
+        .await?;
+    println!("  metrics: http://{addr}/metrics (also /healthz, /readyz)");
+    println!("warnings as they are published (Ctrl-C to stop):");
     let config = KafkaConfig {
         brokers: brokers.clone(),
         group: "sunlight-demo".into(),
@@ -71,6 +86,7 @@ async fn demo(args: &DemoArgs, pack: Arc<CompiledPack>) -> anyhow::Result<ExitCo
             pack,
             EngineConfig::default(),
             DecodeLimits::default(),
+            health,
             async move {
                 let _ = pipeline_stop.recv().await;
             },
@@ -95,6 +111,7 @@ async fn demo(args: &DemoArgs, pack: Arc<CompiledPack>) -> anyhow::Result<ExitCo
     let published = generator.await.context("generator task")??;
     let printed = printer.await.context("printer task")??;
     let stats = pipeline.await.context("pipeline task")??;
+    let _ = http.await;
     println!(
         "stopped: published {published} events; engine consumed {}, produced {} warnings and {} dead letters; {printed} warnings printed",
         stats.consumed, stats.warnings, stats.dead_letters

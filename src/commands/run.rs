@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sunlight_core::codec::DecodeLimits;
 use sunlight_core::{CompiledPack, EngineConfig};
-use sunlight_kafka::KafkaConfig;
+use sunlight_kafka::{Health, KafkaConfig};
 
 use crate::cli::RunArgs;
 
@@ -14,6 +14,8 @@ use crate::cli::RunArgs;
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::settings::resolve(args, std::env::vars())?;
     let pack = Arc::new(CompiledPack::load(&settings.rules)?);
+    let metrics = crate::telemetry::install_metrics()?;
+    crate::telemetry::rules_loaded(&pack);
     let config = KafkaConfig {
         source_name: format!("sunlight/{}", pack.name),
         ..settings.kafka
@@ -37,13 +39,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         config.warnings_topic,
         config.dlq_topic
     );
-    let stats = runtime.block_on(sunlight_kafka::run(
-        &config,
-        pack,
-        engine,
-        DecodeLimits::default(),
-        shutdown_signal(),
-    ))?;
+    let stats = runtime.block_on(async {
+        let health = Arc::new(Health::default());
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr, http) =
+            crate::http::serve(settings.http_addr, metrics, Arc::clone(&health), async {
+                let _ = http_stopped.await;
+            })
+            .await?;
+        eprintln!("sunlight: /metrics, /healthz and /readyz on http://{addr}");
+        let stats = sunlight_kafka::run(
+            &config,
+            pack,
+            engine,
+            DecodeLimits::default(),
+            health,
+            shutdown_signal(),
+        )
+        .await;
+        let _ = stop_http.send(());
+        let _ = http.await;
+        anyhow::Ok(stats?)
+    })?;
     eprintln!(
         "sunlight: stopped; consumed {}, warnings {}, dead letters {} ({:?}), duplicates {}, key mismatches {}, delivery errors {}, commits {}",
         stats.consumed,

@@ -25,6 +25,7 @@ fn demo_prints_the_warnings_a_replay_of_the_same_activity_gives() {
     let out = sunlight()
         .current_dir(repo(""))
         .args(["demo", "--rate", "20000", "--duration", "20s"])
+        .args(["--http-addr", "127.0.0.1:0"])
         .args(simulated)
         .output()
         .unwrap();

@@ -33,6 +33,8 @@ fn spawn_run(brokers: &str, topics: &[&str]) -> std::process::Child {
             &unique("group"),
             "--idle-timeout",
             "1s",
+            "--http-addr",
+            "127.0.0.1:0",
         ])
         .args(topics)
         .arg("--rules")
@@ -234,18 +236,18 @@ async fn gen_publishes_json_and_protobuf_topics_that_run_reads_alike() {
             &dlq,
         ],
     );
-    // Each topic's copy of the events is evaluated on its own: every warning twice,
-    // with the same id.
-    let ids = read_warning_ids(&brokers, &warnings, 2 * expected.len()).await;
+    // One engine reads both topics: the second copy of each event is a duplicate
+    // (same event_id), so every warning comes once.
+    let ids = read_warning_ids(&brokers, &warnings, expected.len()).await;
     let (success, stderr) = terminate(child);
     assert!(success, "{stderr}");
-    assert_eq!(ids.len(), 2 * expected.len(), "{stderr}");
+    assert_eq!(ids.len(), expected.len(), "{stderr}");
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
     assert!(
         stderr.contains(&format!(
             "consumed {}, warnings {}, dead letters 0",
             2 * events,
-            2 * expected.len()
+            expected.len()
         )),
         "{stderr}"
     );

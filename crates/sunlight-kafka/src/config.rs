@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use sunlight_core::time::Duration;
 
+use crate::output::WarningFormat;
+
 /// Kafka settings of `sunlight run`.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -31,6 +33,12 @@ pub struct KafkaConfig {
     pub max_in_flight: usize,
     /// `ce_source` of warnings.
     pub source_name: String,
+    /// Encoding of warnings: JSON (default) or protobuf.
+    pub warnings_format: WarningFormat,
+    /// How long shutdown waits for outstanding outputs before committing and exiting.
+    pub shutdown_timeout: Duration,
+    /// How often the state gauges are refreshed (walks all state).
+    pub state_report_interval: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -48,6 +56,30 @@ impl Default for KafkaConfig {
             commit_interval: Duration::from_secs(1),
             max_in_flight: 10_000,
             source_name: "sunlight".into(),
+            warnings_format: WarningFormat::Json,
+            shutdown_timeout: Duration::from_secs(10),
+            state_report_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// TLS and SASL PLAIN / SCRAM / OAUTHBEARER are compiled into the bundled
+    /// librdkafka (OpenSSL vendored), so `security.protocol = "SASL_SSL"` with SCRAM
+    /// works without system libraries. (rdkafka's `sasl` feature only adds Kerberos
+    /// through the system's Cyrus SASL.)
+    #[test]
+    fn the_bundled_librdkafka_speaks_tls_and_sasl_scram() {
+        let native = rdkafka::ClientConfig::new()
+            .create_native_config()
+            .expect("native config");
+        let features = native.get("builtin.features").expect("builtin.features");
+        for needed in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer"] {
+            assert!(
+                features.split(',').any(|f| f == needed),
+                "{needed} missing from {features}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use sunlight_core::Warning;
 pub const WARNING_EVENT_TYPE: &str = "cn.gov.supervision.sunlight.warning.v1";
 
 /// CloudEvents binary-mode headers for a warning (`ce_id` = warning_id).
-pub fn warning_headers(warning: &Warning, source: &str) -> OwnedHeaders {
+pub fn warning_headers(warning: &Warning, source: &str, content_type: &str) -> OwnedHeaders {
     let time = warning.detected_at.to_string();
     [
         ("ce_specversion", "1.0"),
@@ -17,7 +17,7 @@ pub fn warning_headers(warning: &Warning, source: &str) -> OwnedHeaders {
         ("ce_source", source),
         ("ce_time", time.as_str()),
         ("ce_subject", warning.official_id.as_str()),
-        ("content-type", "application/json"),
+        ("content-type", content_type),
     ]
     .into_iter()
     .fold(OwnedHeaders::new(), |h, (key, value)| {

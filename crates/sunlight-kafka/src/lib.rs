@@ -7,14 +7,24 @@
 //! |---|---|
 //! | [`config`] | [`KafkaConfig`]: brokers, group, topics, librdkafka properties |
 //! | [`pipeline`] | [`run`]: consume, evaluate per partition, produce, commit |
+//! | [`partitions`] | owned partitions and the watermark they allow together |
 //! | [`offsets`] | [`OffsetTracker`]: which offsets are safe to commit |
+//! | [`output`] | warnings (JSON or protobuf) and dead letters on their way out |
+//! | [`health`] | [`Health`]: readiness facts for `/readyz` |
 //! | [`headers`] | CloudEvents headers on warnings, provenance on dead letters |
+//! | [`telemetry`] | metric names |
 
 pub mod config;
 pub mod headers;
+pub mod health;
 pub mod offsets;
+pub mod output;
+pub mod partitions;
 pub mod pipeline;
+pub mod telemetry;
 
 pub use config::KafkaConfig;
+pub use health::Health;
 pub use offsets::OffsetTracker;
+pub use output::WarningFormat;
 pub use pipeline::{PipelineError, RunStats, run};

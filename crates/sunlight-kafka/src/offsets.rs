@@ -2,7 +2,6 @@
 //!
 //! At least once means: commit offset `c` only when no record below `c` can still
 //! matter. A record still matters while
-//! - its event waits for the watermark (not evaluated yet),
 //! - an output it caused (warning, dead letter) is not acknowledged by the broker, or
 //! - its event can still be inside a window of a future event (event time at or
 //!   after `watermark - retention`): window state lives in memory, so after a restart
@@ -15,11 +14,21 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+/// One consumed record still held back from the commit.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    offset: i64,
+    /// Event time; `i64::MIN` for bad input.
+    event_time: i64,
+    /// The broker's timestamp of the record, in milliseconds (latency metrics).
+    appended_ms: Option<i64>,
+}
+
 /// Commit bookkeeping for one partition.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    /// Consumed records in offset order: (offset, event time; i64::MIN for bad input).
-    records: VecDeque<(i64, i64)>,
+    /// Consumed records in offset order.
+    records: VecDeque<Record>,
     /// Outputs not yet acknowledged, by the offset they are tagged with.
     unacked: BTreeMap<i64, u32>,
     /// The offset after the last consumed record.
@@ -29,11 +38,29 @@ pub struct OffsetTracker {
 }
 
 impl OffsetTracker {
-    /// Records a consumed record.
-    pub fn consumed(&mut self, offset: i64, event_time: Option<i64>) {
-        self.records
-            .push_back((offset, event_time.unwrap_or(i64::MIN)));
+    /// Records a consumed record: its event time (None for bad input) and the
+    /// broker's timestamp in milliseconds, if the record has one.
+    pub fn consumed(&mut self, offset: i64, event_time: Option<i64>, appended_ms: Option<i64>) {
+        self.records.push_back(Record {
+            offset,
+            event_time: event_time.unwrap_or(i64::MIN),
+            appended_ms,
+        });
         self.next = Some(offset + 1);
+    }
+
+    /// The broker timestamp of a record not yet committed.
+    pub fn appended_at(&self, offset: i64) -> Option<i64> {
+        let i = self
+            .records
+            .binary_search_by_key(&offset, |r| r.offset)
+            .ok()?;
+        self.records[i].appended_ms
+    }
+
+    /// The last commit failed: hand out the commit point again next time.
+    pub fn forget_commit(&mut self) {
+        self.committed = None;
     }
 
     /// An output tagged with `offset` was handed to the producer.
@@ -58,24 +85,21 @@ impl OffsetTracker {
 
     /// The offset to commit now, if it moved since the last call: the first record
     /// that still matters (see the module docs), or the next offset if none does.
-    pub fn committable(
-        &mut self,
-        watermark: Option<i64>,
-        retention: i64,
-        oldest_pending: Option<i64>,
-    ) -> Option<i64> {
-        let bound = watermark.map_or(i64::MIN, |w| w.saturating_sub(retention));
+    ///
+    /// An event older than `watermark - retention` is also older than the watermark,
+    /// so it has been evaluated: the window bound covers "still pending" too.
+    pub fn committable(&mut self, watermark: Option<i64>, retention: i64) -> Option<i64> {
+        let bound = watermark.map_or(i64::MIN, |w| w.saturating_sub(retention.max(0)));
         let first_unacked = self.unacked.keys().next().copied();
-        while let Some(&(offset, time)) = self.records.front() {
-            let out_of_windows = time < bound || time == i64::MIN;
-            let acked = first_unacked.is_none_or(|u| offset < u);
-            let evaluated = oldest_pending.is_none_or(|p| offset < p);
-            if !(out_of_windows && acked && evaluated) {
+        while let Some(r) = self.records.front() {
+            let out_of_windows = r.event_time < bound || r.event_time == i64::MIN;
+            let acked = first_unacked.is_none_or(|u| r.offset < u);
+            if !(out_of_windows && acked) {
                 break;
             }
             self.records.pop_front();
         }
-        let commit = self.records.front().map(|r| r.0).or(self.next)?;
+        let commit = self.records.front().map(|r| r.offset).or(self.next)?;
         if self.committed == Some(commit) {
             return None;
         }
@@ -91,33 +115,44 @@ mod tests {
     #[test]
     fn commits_only_what_no_longer_matters() {
         let mut t = OffsetTracker::default();
-        t.consumed(10, Some(100));
-        t.consumed(11, None); // bad input, dead-lettered
+        t.consumed(10, Some(100), Some(7));
+        t.consumed(11, None, None); // bad input, dead-lettered
         t.produced(11);
-        t.consumed(12, Some(300));
-        // Nothing released yet: offset 10 is pending.
-        assert_eq!(t.committable(None, 50, Some(10)), Some(10));
+        t.consumed(12, Some(300), None);
+        assert_eq!(t.appended_at(10), Some(7));
+        assert_eq!(t.appended_at(11), None);
+        // No watermark yet: offset 10 is pending.
+        assert_eq!(t.committable(None, 50), Some(10));
         // Released, but still inside a window (100 >= 200 - 150).
-        assert_eq!(t.committable(Some(200), 150, None), None);
+        assert_eq!(t.committable(Some(200), 150), None);
+        // Not released yet (100 >= 90), whatever the retention.
+        assert_eq!(t.committable(Some(90), 0), None);
         // Out of windows; 11's dead letter is not acknowledged yet.
-        assert_eq!(t.committable(Some(200), 50, None), Some(11));
+        assert_eq!(t.committable(Some(200), 50), Some(11));
         t.acknowledged(11);
         // 12 is still within the window reach (300 >= 200 - 50).
-        assert_eq!(t.committable(Some(200), 50, None), Some(12));
-        assert_eq!(t.committable(Some(200), 50, None), None, "unchanged");
-        assert_eq!(t.committable(Some(400), 50, None), Some(13));
+        assert_eq!(t.committable(Some(200), 50), Some(12));
+        assert_eq!(t.committable(Some(200), 50), None, "unchanged");
+        t.forget_commit();
+        assert_eq!(
+            t.committable(Some(200), 50),
+            Some(12),
+            "after a failed commit"
+        );
+        assert_eq!(t.committable(Some(400), 50), Some(13));
+        assert_eq!(t.appended_at(10), None, "committed records are forgotten");
     }
 
     #[test]
     fn an_unacknowledged_warning_holds_back_its_trigger() {
         let mut t = OffsetTracker::default();
         for o in 0..5 {
-            t.consumed(o, Some(o * 10));
+            t.consumed(o, Some(o * 10), None);
         }
         t.produced(2);
-        assert_eq!(t.committable(Some(1_000), 10, None), Some(2));
+        assert_eq!(t.committable(Some(1_000), 10), Some(2));
         assert_eq!(t.unacknowledged(), 1);
         t.acknowledged(2);
-        assert_eq!(t.committable(Some(1_000), 10, None), Some(5));
+        assert_eq!(t.committable(Some(1_000), 10), Some(5));
     }
 }

@@ -1,19 +1,28 @@
-//! The live pipeline: consume events, run one [`Engine`] per input partition,
-//! produce warnings and dead letters, commit offsets at least once.
+//! The live pipeline: consume events, evaluate them in one [`Engine`] for every
+//! partition this instance owns, produce warnings and dead letters, commit offsets
+//! at least once.
 //!
-//! Per partition: the partition's own watermark (events are keyed by official_id,
-//! so an official's events share a partition), an idle timeout that releases pending
-//! events when the partition goes quiet, and an [`OffsetTracker`] that commits only
-//! records that no longer matter. Revoked partitions drop their state; the next
-//! owner re-reads from the committed offset, which is early enough to rebuild every
-//! window. On shutdown the pipeline stops consuming, waits for outstanding outputs
-//! (up to a deadline), commits and returns.
+//! - **Watermark**: the minimum over owned partitions, with an idle timeout (see
+//!   [`crate::partitions`]). Events keyed by something other than their official_id
+//!   are counted and still evaluated correctly, because one engine sees them all.
+//! - **Commits**: [`OffsetTracker`](crate::OffsetTracker) commits a record only when
+//!   its outputs are acknowledged and its event can no longer be inside a window.
+//! - **Rebalances**: window state lives in memory and belongs to the assignment. When
+//!   the assignment changes, the engine starts afresh; with the eager assignors the
+//!   consumer resumes every partition at its committed offset, which is early enough
+//!   to rebuild every window, so nothing is lost (warnings already sent are sent again
+//!   with the same ids). Incremental (cooperative) assignment would keep positions, so
+//!   it is refused until durable state lands.
+//! - **Backpressure**: at most `max_in_flight` outputs wait for the broker; beyond
+//!   that, consumption pauses. The producer's own queue is bounded by librdkafka.
+//! - **Shutdown**: stop consuming, wait for outstanding outputs (up to a deadline),
+//!   commit what is safe, return.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -21,18 +30,22 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sunlight_core::codec::{self, DecodeError, DecodeLimits};
 use sunlight_core::time::Timestamp;
-use sunlight_core::{Admission, CompiledPack, Engine, EngineConfig, Warning};
-use tracing::{info, warn};
+use sunlight_core::{Admission, CompiledPack, Engine, EngineConfig, Warning, WatermarkMode};
+use tracing::{debug, info, warn};
 
 use crate::config::KafkaConfig;
 use crate::headers::{DeadLetterOrigin, dead_letter_headers, warning_headers};
-use crate::offsets::OffsetTracker;
+use crate::health::Health;
+use crate::output::{Delivery, InFlight, Tag, send};
+use crate::partitions::{Allowed, Partitions};
+use crate::telemetry as m;
 
 /// Why the pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +66,9 @@ pub enum PipelineError {
         /// librdkafka's error.
         source: KafkaError,
     },
+    /// A setting the pipeline cannot honour.
+    #[error("unsupported setting: {0}")]
+    Unsupported(String),
 }
 
 /// Counters of one run.
@@ -66,6 +82,8 @@ pub struct RunStats {
     pub duplicates: u64,
     /// Records whose key is not their official_id.
     pub key_mismatches: u64,
+    /// Records that carried a Schema Registry frame.
+    pub framed: u64,
     /// Warnings handed to the producer.
     pub warnings: u64,
     /// Dead letters handed to the producer.
@@ -74,58 +92,122 @@ pub struct RunStats {
     pub delivery_errors: u64,
     /// Offset commits issued.
     pub commits: u64,
+    /// Offset commits that failed.
+    pub commit_errors: u64,
+    /// Assignment changes applied.
+    pub rebalances: u64,
 }
 
-/// Records partitions revoked by a rebalance, for the pipeline to drop.
-struct RebalanceContext {
-    revoked: Arc<Mutex<Vec<(String, i32)>>>,
+/// The assignment as the consumer's rebalance callbacks last reported it.
+#[derive(Default)]
+struct Assignment {
+    owned: Vec<(String, i32)>,
+    changed: bool,
 }
 
-impl ClientContext for RebalanceContext {}
+/// Rebalance and statistics callbacks (they run inside the consumer's poll).
+struct PipelineContext {
+    assignment: Arc<Mutex<Assignment>>,
+    health: Arc<Health>,
+    /// An asynchronous commit failed since the last look.
+    commit_failed: Arc<AtomicBool>,
+}
 
-impl ConsumerContext for RebalanceContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-            revoked.extend(
-                list.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition())),
-            );
+impl ClientContext for PipelineContext {
+    fn stats(&self, statistics: Statistics) {
+        let up = statistics
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        self.health.set_broker_reachable(up);
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
         }
     }
 }
 
-struct PartitionState {
-    engine: Engine,
-    offsets: OffsetTracker,
-    last_message: Instant,
+impl ConsumerContext for PipelineContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            warn!(error = %e, "offset commit failed; will retry with the next commit");
+            metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+            self.commit_failed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut a = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        match rebalance {
+            Rebalance::Revoke(list) => {
+                let gone: Vec<(String, i32)> = list
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                a.owned.retain(|k| !gone.contains(k));
+                a.changed = true;
+            }
+            Rebalance::Assign(_) => {}
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let mut a = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+            a.owned = list
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            a.changed = true;
+        }
+    }
 }
 
-/// An output on its way to the broker: resolves to (topic, partition, tag, delivered).
-type InFlight = Pin<Box<dyn Future<Output = (String, i32, i64, bool)> + Send>>;
-
-/// Runs until `shutdown` resolves.
+/// Runs until `shutdown` resolves, keeping `health` current for `/readyz`.
 pub async fn run(
     config: &KafkaConfig,
     pack: Arc<CompiledPack>,
     engine_config: EngineConfig,
     limits: DecodeLimits,
+    health: Arc<Health>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunStats, PipelineError> {
+    if config
+        .properties
+        .get("partition.assignment.strategy")
+        .is_some_and(|s| s.contains("cooperative"))
+    {
+        return Err(PipelineError::Unsupported(
+            "partition.assignment.strategy=cooperative-sticky: window state is rebuilt from committed offsets on every rebalance, which needs an eager assignor (range, roundrobin)".into(),
+        ));
+    }
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.brokers);
     for (k, v) in &config.properties {
         client.set(k, v);
     }
-    let revoked = Arc::new(Mutex::new(Vec::new()));
-    let consumer: StreamConsumer<RebalanceContext> = client
-        .clone()
+    let assignment = Arc::new(Mutex::new(Assignment::default()));
+    let commit_failed = Arc::new(AtomicBool::new(false));
+    let mut consumer_config = client.clone();
+    consumer_config
         .set("group.id", &config.group)
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", &config.auto_offset_reset)
-        .create_with_context(RebalanceContext {
-            revoked: Arc::clone(&revoked),
+        .set("auto.offset.reset", &config.auto_offset_reset);
+    if !config.properties.contains_key("statistics.interval.ms") {
+        consumer_config.set("statistics.interval.ms", "5000");
+    }
+    let consumer: StreamConsumer<PipelineContext> = consumer_config
+        .create_with_context(PipelineContext {
+            assignment: Arc::clone(&assignment),
+            health: Arc::clone(&health),
+            commit_failed: Arc::clone(&commit_failed),
         })
         .map_err(|source| PipelineError::Client {
             client: "consumer",
@@ -147,19 +229,31 @@ pub async fn run(
             source,
         })?;
     info!(topics = ?config.input_topics, group = %config.group, "consuming");
+    health.set_rules_loaded(true);
 
+    let engine_config = EngineConfig {
+        watermark: WatermarkMode::External,
+        ..engine_config
+    };
+    let kinds = pack.kinds();
     let mut pipeline = Pipeline {
         config,
+        engine: Engine::new(Arc::clone(&pack), engine_config),
+        partitions: Partitions::new([], 0, Duration::ZERO, Instant::now()),
         pack,
         engine_config,
         limits,
         producer,
-        partitions: HashMap::new(),
+        generation: 0,
         in_flight: FuturesUnordered::new(),
         stats: RunStats::default(),
         warnings: Vec::new(),
+        kinds,
+        last_state_report: None,
+        health: Arc::clone(&health),
     };
-    let mut tick = tokio::time::interval(std::time::Duration::from_nanos(
+    pipeline.reset(Vec::new());
+    let mut tick = tokio::time::interval(Duration::from_nanos(
         config.commit_interval.0.max(1_000_000) as u64,
     ));
     tokio::pin!(shutdown);
@@ -169,23 +263,35 @@ pub async fn run(
             biased;
             () = &mut shutdown => break,
             Some(done) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => pipeline.delivered(done),
-            message = consumer.recv(), if room => match message {
-                Ok(m) => pipeline.on_message(&m),
-                Err(e) => warn!(error = %e, "consume error; retrying"),
+            message = consumer.recv(), if room => {
+                pipeline.apply_rebalance(&assignment);
+                match message {
+                    Ok(m) => {
+                        pipeline.health.set_broker_reachable(true);
+                        pipeline.on_message(&m);
+                    }
+                    Err(e) => {
+                        if matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)) {
+                            pipeline.health.set_broker_reachable(false);
+                        }
+                        warn!(error = %e, "consume error; retrying");
+                    }
+                }
             },
             _ = tick.tick() => {
-                let gone: Vec<(String, i32)> = std::mem::take(&mut *revoked.lock().unwrap_or_else(|p| p.into_inner()));
-                for key in gone {
-                    // The next owner re-reads from the committed offset.
-                    pipeline.partitions.remove(&key);
+                pipeline.apply_rebalance(&assignment);
+                if commit_failed.swap(false, Ordering::Relaxed) {
+                    pipeline.commit_failed();
                 }
-                pipeline.release_idle();
+                pipeline.on_tick();
                 pipeline.commit(&consumer, CommitMode::Async);
             }
         }
     }
+    health.set_stopping();
     // Drain: wait for outstanding outputs (bounded), then commit what is safe.
-    let deadline = tokio::time::sleep(std::time::Duration::from_secs(10));
+    let deadline =
+        tokio::time::sleep(Duration::from_nanos(config.shutdown_timeout.0.max(0) as u64));
     tokio::pin!(deadline);
     while !pipeline.in_flight.is_empty() {
         tokio::select! {
@@ -206,99 +312,195 @@ struct Pipeline<'a> {
     engine_config: EngineConfig,
     limits: DecodeLimits,
     producer: FutureProducer,
-    partitions: HashMap<(String, i32), PartitionState>,
+    engine: Engine,
+    partitions: Partitions,
+    /// Bumped on every assignment change; outputs of older generations are ignored.
+    generation: u64,
     in_flight: FuturesUnordered<InFlight>,
     stats: RunStats,
     warnings: Vec<Warning>,
+    kinds: Vec<compact_str::CompactString>,
+    last_state_report: Option<Instant>,
+    health: Arc<Health>,
 }
 
 impl Pipeline<'_> {
+    /// Applies an assignment change reported by the rebalance callbacks.
+    fn apply_rebalance(&mut self, assignment: &Mutex<Assignment>) {
+        let owned = {
+            let mut a = assignment.lock().unwrap_or_else(|p| p.into_inner());
+            if !a.changed {
+                return;
+            }
+            a.changed = false;
+            a.owned.clone()
+        };
+        info!(
+            partitions = owned.len(),
+            "assignment changed; window state restarts from the committed offsets"
+        );
+        self.stats.rebalances += 1;
+        metrics::counter!(m::REBALANCES).increment(1);
+        self.reset(owned);
+    }
+
+    /// A fresh engine and partition set for a new assignment.
+    fn reset(&mut self, owned: Vec<(String, i32)>) {
+        self.generation += 1;
+        metrics::gauge!(m::PARTITIONS_ASSIGNED).set(owned.len() as f64);
+        self.health.set_partitions(owned.len());
+        self.engine = Engine::new(Arc::clone(&self.pack), self.engine_config);
+        self.partitions = Partitions::new(
+            owned,
+            self.engine_config.allowed_lateness.0,
+            Duration::from_nanos(self.config.idle_timeout.0.max(0) as u64),
+            Instant::now(),
+        );
+        self.warnings.clear();
+    }
+
     fn on_message(&mut self, message: &BorrowedMessage<'_>) {
+        let now = Instant::now();
         self.stats.consumed += 1;
-        let topic = message.topic().to_string();
+        let topic = message.topic();
         let (partition, offset) = (message.partition(), message.offset());
+        metrics::counter!(m::RECORDS_CONSUMED, "topic" => topic.to_string()).increment(1);
+        let index = self.partitions.index_of(topic, partition, now);
+        let appended = message.timestamp().to_millis();
         let payload = message.payload().unwrap_or_default();
-        let format = if self.config.protobuf_topics.contains(&topic) {
+        let format = if self.config.protobuf_topics.iter().any(|t| t == topic) {
             codec::Format::Protobuf
         } else {
             codec::Format::Json
         };
-        let decoded = match format {
-            codec::Format::Json => codec::json::decode(payload, &self.limits),
-            codec::Format::Protobuf => codec::protobuf::decode(payload, &self.limits),
-        };
-        let key = (topic.clone(), partition);
-        let state = self
-            .partitions
-            .entry(key)
-            .or_insert_with(|| PartitionState {
-                engine: Engine::new(Arc::clone(&self.pack), self.engine_config),
-                offsets: OffsetTracker::default(),
-                last_message: Instant::now(),
-            });
-        state.last_message = Instant::now();
-        let event = match decoded {
-            Ok((event, _)) => event,
+        let (event, schema_id) = match codec::decode_message(payload, format, &self.limits) {
+            Ok((event, _, schema_id)) => (event, schema_id),
             Err(e) => {
-                state.offsets.consumed(offset, None);
-                self.dead_letter(&e, message, &topic);
+                self.partitions.observe(index, None, now);
+                self.partition(index)
+                    .offsets
+                    .consumed(offset, None, appended);
+                self.dead_letter(&e, message, index);
                 return;
             }
         };
+        if schema_id.is_some() {
+            self.stats.framed += 1;
+            metrics::counter!(m::FRAMED_RECORDS).increment(1);
+        }
         if message
             .key()
             .is_some_and(|k| k != event.official_id.as_bytes())
         {
             self.stats.key_mismatches += 1;
+            metrics::counter!(m::KEY_MISMATCHES).increment(1);
         }
+        let kind = match self.kinds.binary_search(&event.kind) {
+            Ok(_) => event.kind.to_string(),
+            Err(_) => "other".to_string(),
+        };
+        metrics::counter!(m::EVENTS_CONSUMED, "topic" => topic.to_string(), "kind" => kind)
+            .increment(1);
         let time = event.occurred_at.0;
-        state.offsets.consumed(offset, Some(time));
-        match state
+        self.partition(index)
+            .offsets
+            .consumed(offset, Some(time), appended);
+        let moved = self.partitions.observe(index, Some(time), now);
+        match self
             .engine
-            .ingest_from(event, offset as u64, &mut self.warnings)
+            .ingest_from(event, Partitions::source(index, offset), &mut self.warnings)
         {
             Admission::Late(event) => {
-                let e = state.engine.late_error(&event);
-                self.dead_letter(&e, message, &topic);
+                metrics::counter!(m::LATE_EVENTS).increment(1);
+                let e = self.engine.late_error(&event);
+                self.dead_letter(&e, message, index);
             }
-            Admission::Duplicate => self.stats.duplicates += 1,
+            Admission::Duplicate => {
+                self.stats.duplicates += 1;
+                metrics::counter!(m::DUPLICATES).increment(1);
+            }
             Admission::Accepted | Admission::Unmatched => {}
         }
-        self.produce_warnings(&topic, partition);
+        if moved {
+            self.advance();
+        }
+        self.produce_warnings();
     }
 
-    fn produce_warnings(&mut self, topic: &str, partition: i32) {
+    fn partition(&mut self, index: usize) -> &mut crate::partitions::Partition {
+        self.partitions
+            .get_mut(index)
+            .expect("indexes come from index_of")
+    }
+
+    /// Moves the engine's watermark to what the partitions allow.
+    fn advance(&mut self) {
+        let to = match self.partitions.allowed() {
+            Allowed::Until(w) => w,
+            Allowed::Everything => match self.engine.max_seen() {
+                Some(max) if self.engine.oldest_pending_source().is_some() => {
+                    max.0.saturating_add(1)
+                }
+                _ => return,
+            },
+        };
+        if self.engine.watermark().is_some_and(|w| w.0 >= to) || to == i64::MIN {
+            return;
+        }
+        let started = Instant::now();
+        self.engine
+            .advance_watermark(Timestamp(to), &mut self.warnings);
+        metrics::histogram!(m::EVALUATION_TIME).record(started.elapsed().as_secs_f64());
+    }
+
+    fn produce_warnings(&mut self) {
         if self.warnings.is_empty() {
             return;
         }
-        let Some(state) = self.partitions.get_mut(&(topic.to_string(), partition)) else {
-            return;
-        };
-        for warning in self.warnings.drain(..) {
-            let tag = warning.trigger_source as i64;
-            let payload = warning.to_json();
+        let now_ms = Timestamp::now().0 / 1_000_000;
+        let mut warnings = std::mem::take(&mut self.warnings);
+        for warning in warnings.drain(..) {
+            let (index, offset) = Partitions::split_source(warning.trigger_source);
+            let payload = self.config.warnings_format.encode(&warning);
             let record = FutureRecord::to(&self.config.warnings_topic)
                 .key(warning.official_id.as_bytes())
-                .payload(payload.as_bytes())
-                .headers(warning_headers(&warning, &self.config.source_name));
-            state.offsets.produced(tag);
+                .payload(&payload[..])
+                .headers(warning_headers(
+                    &warning,
+                    &self.config.source_name,
+                    self.config.warnings_format.content_type(),
+                ));
+            if let Some(p) = self.partitions.get_mut(index) {
+                p.offsets.produced(offset);
+                if let Some(appended) = p.offsets.appended_at(offset) {
+                    metrics::histogram!(m::EVENT_TO_WARNING_LATENCY)
+                        .record((now_ms - appended).max(0) as f64 / 1_000.0);
+                }
+            }
             self.stats.warnings += 1;
-            self.in_flight
-                .push(send(&self.producer, record, topic, partition, tag));
+            metrics::counter!(m::WARNINGS, "rule_id" => warning.rule_id.to_string(), "level" => warning.level.name())
+                .increment(1);
+            let tag = Tag {
+                generation: self.generation,
+                index,
+                offset,
+                warning: true,
+            };
+            self.in_flight.push(send(&self.producer, record, tag));
         }
+        self.warnings = warnings;
+        metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
     }
 
-    fn dead_letter(&mut self, e: &DecodeError, message: &BorrowedMessage<'_>, topic: &str) {
-        *self
-            .stats
-            .rejected
-            .entry(e.reason.code().to_string())
-            .or_default() += 1;
+    fn dead_letter(&mut self, e: &DecodeError, message: &BorrowedMessage<'_>, index: usize) {
+        let reason = e.reason.code();
+        *self.stats.rejected.entry(reason.to_string()).or_default() += 1;
+        metrics::counter!(m::BAD_INPUT, "reason" => reason).increment(1);
         let (partition, offset) = (message.partition(), message.offset());
         let headers = dead_letter_headers(&DeadLetterOrigin {
-            reason: e.reason.code(),
+            reason,
             detail: &e.detail,
-            topic,
+            topic: message.topic(),
             partition,
             offset,
         });
@@ -308,90 +510,99 @@ impl Pipeline<'_> {
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        if let Some(state) = self.partitions.get_mut(&(topic.to_string(), partition)) {
-            state.offsets.produced(offset);
-        }
+        self.partition(index).offsets.produced(offset);
         self.stats.dead_letters += 1;
-        self.in_flight
-            .push(send(&self.producer, record, topic, partition, offset));
+        metrics::counter!(m::DEAD_LETTERS, "reason" => reason).increment(1);
+        let tag = Tag {
+            generation: self.generation,
+            index,
+            offset,
+            warning: false,
+        };
+        self.in_flight.push(send(&self.producer, record, tag));
     }
 
-    fn delivered(&mut self, (topic, partition, tag, ok): (String, i32, i64, bool)) {
+    fn delivered(&mut self, Delivery { tag, ok }: Delivery) {
+        metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
         if !ok {
-            // Not acknowledged: keep the offset uncommitted, so a restart re-produces it.
+            // Not acknowledged: the offset stays uncommitted, so a restart re-produces it.
             self.stats.delivery_errors += 1;
+            let output = if tag.warning {
+                "warning"
+            } else {
+                "dead_letter"
+            };
+            metrics::counter!(m::PRODUCE_ERRORS, "output" => output).increment(1);
             return;
         }
-        if let Some(state) = self.partitions.get_mut(&(topic, partition)) {
-            state.offsets.acknowledged(tag);
+        if tag.generation != self.generation {
+            return;
+        }
+        if let Some(p) = self.partitions.get_mut(tag.index) {
+            p.offsets.acknowledged(tag.offset);
         }
     }
 
-    /// Partitions quiet for the idle timeout release everything they hold pending.
-    fn release_idle(&mut self) {
-        let idle = std::time::Duration::from_nanos(self.config.idle_timeout.0.max(0) as u64);
-        let quiet: Vec<(String, i32)> = self
-            .partitions
-            .iter()
-            .filter(|(_, s)| {
-                s.last_message.elapsed() >= idle && s.engine.oldest_pending_source().is_some()
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for (topic, partition) in quiet {
-            let state = self
-                .partitions
-                .get_mut(&(topic.clone(), partition))
-                .expect("listed above");
-            if let Some(max) = state.engine.max_seen() {
-                state
-                    .engine
-                    .advance_watermark(Timestamp(max.0.saturating_add(1)), &mut self.warnings);
-            }
-            self.produce_warnings(&topic, partition);
+    /// Idle detection, watermark progress on processing time, and state gauges.
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if self.partitions.mark_idle(now) > 0 {
+            debug!("partitions went idle");
+        }
+        self.advance();
+        self.produce_warnings();
+        if let Some(w) = self.engine.watermark() {
+            let delay = (Timestamp::now().0.saturating_sub(w.0)) as f64 / 1e9;
+            metrics::gauge!(m::WATERMARK_DELAY).set(delay);
+        }
+        let every = Duration::from_nanos(self.config.state_report_interval.0.max(0) as u64);
+        if self
+            .last_state_report
+            .is_none_or(|t| now.duration_since(t) >= every)
+        {
+            self.last_state_report = Some(now);
+            let s = self.engine.state_stats();
+            metrics::gauge!(m::STATE_OFFICIALS).set(s.officials as f64);
+            metrics::gauge!(m::STATE_EVENTS).set(s.retained_events as f64);
+            metrics::gauge!(m::PENDING_EVENTS).set(s.pending_events as f64);
+            metrics::gauge!(m::STATE_BYTES).set((s.window_bytes + s.dedup_bytes) as f64);
         }
     }
 
     fn commit<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>, mode: CommitMode) {
         let retention = self.pack.retention().0;
+        let watermark = self.engine.watermark().map(|w| w.0);
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), state) in &mut self.partitions {
-            let watermark = state.engine.watermark().map(|w| w.0);
-            let pending = state.engine.oldest_pending_source().map(|s| s as i64);
-            if let Some(offset) = state.offsets.committable(watermark, retention, pending)
+        for p in self.partitions.iter_mut() {
+            if let Some(offset) = p.offsets.committable(watermark, retention)
                 && list
-                    .add_partition_offset(topic, *partition, Offset::Offset(offset))
+                    .add_partition_offset(&p.topic, p.partition, Offset::Offset(offset))
                     .is_err()
             {
-                warn!(topic, partition, offset, "cannot list offset for commit");
+                warn!(topic = %p.topic, partition = p.partition, offset, "cannot list offset for commit");
             }
         }
         if list.count() == 0 {
             return;
         }
         match consumer.commit(&list, mode) {
-            Ok(()) => self.stats.commits += 1,
-            Err(e) => warn!(error = %e, "commit failed; will retry with the next commit"),
+            Ok(()) => {
+                self.stats.commits += 1;
+                metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
+            }
+            Err(e) => {
+                metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+                warn!(error = %e, "commit failed; will retry with the next commit");
+                self.commit_failed();
+            }
         }
     }
-}
 
-fn send(
-    producer: &FutureProducer,
-    record: FutureRecord<'_, [u8], [u8]>,
-    topic: &str,
-    partition: i32,
-    tag: i64,
-) -> InFlight {
-    let topic = topic.to_string();
-    match producer.send_result(record) {
-        Ok(delivery) => Box::pin(async move {
-            let ok = matches!(delivery.await, Ok(Ok(_)));
-            (topic, partition, tag, ok)
-        }),
-        Err((e, _)) => {
-            warn!(error = %e, "cannot enqueue an output");
-            Box::pin(async move { (topic, partition, tag, false) })
+    /// A commit failed: hand the commit points out again on the next tick.
+    fn commit_failed(&mut self) {
+        self.stats.commit_errors += 1;
+        for p in self.partitions.iter_mut() {
+            p.offsets.forget_commit();
         }
     }
 }

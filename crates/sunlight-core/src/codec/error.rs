@@ -23,11 +23,13 @@ pub enum Reason {
     TooLarge,
     /// The event's time is behind the watermark (disorder beyond the allowed lateness).
     Late,
+    /// A Confluent Schema Registry frame (magic byte 0) that is cut short.
+    InvalidFraming,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (summaries and metrics).
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::InvalidJson,
         Reason::InvalidProtobuf,
         Reason::InvalidUtf8,
@@ -37,6 +39,7 @@ impl Reason {
         Reason::InvalidTimestamp,
         Reason::TooLarge,
         Reason::Late,
+        Reason::InvalidFraming,
     ];
 
     /// The snake_case code used in dead-letter records, headers and metric labels.
@@ -51,6 +54,7 @@ impl Reason {
             Reason::InvalidTimestamp => "invalid_timestamp",
             Reason::TooLarge => "too_large",
             Reason::Late => "late",
+            Reason::InvalidFraming => "invalid_framing",
         }
     }
 }

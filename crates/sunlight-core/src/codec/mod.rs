@@ -5,6 +5,7 @@
 //! [`reason`](DecodeError::reason) is a stable code for dead-letter records and metrics.
 
 mod error;
+pub mod framing;
 pub mod json;
 pub mod protobuf;
 
@@ -57,6 +58,22 @@ pub enum Format {
     Json,
     /// `sunlight.v1.PowerEvent`; in files, each message is length-delimited (varint prefix).
     Protobuf,
+}
+
+/// Decodes one message in `format`, first removing a Confluent Schema Registry frame
+/// if there is one (see [`framing`]). Returns the event, what the decoder noticed and
+/// the frame's schema id.
+pub fn decode_message(
+    bytes: &[u8],
+    format: Format,
+    limits: &DecodeLimits,
+) -> Result<(crate::event::PowerEvent, DecodeNotes, Option<u32>), DecodeError> {
+    let framed = framing::unframe(bytes, format)?;
+    let (event, notes) = match format {
+        Format::Json => json::decode(framed.payload, limits)?,
+        Format::Protobuf => protobuf::decode(framed.payload, limits)?,
+    };
+    Ok((event, notes, framed.schema_id))
 }
 
 /// What a successful decode also noticed.

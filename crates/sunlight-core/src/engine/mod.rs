@@ -52,6 +52,21 @@ pub struct EngineConfig {
     pub allowed_lateness: Duration,
     /// Source of `detected_at` (processing time).
     pub clock: fn() -> Timestamp,
+    /// Who moves the watermark.
+    pub watermark: WatermarkMode,
+}
+
+/// Who moves the watermark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WatermarkMode {
+    /// The engine: `max event time seen - allowed lateness` after every event (one
+    /// ordered input, as in a replay).
+    #[default]
+    FromEvents,
+    /// The caller, through [`Engine::advance_watermark`]: a live pipeline with several
+    /// partitions takes the minimum of the partitions' own watermarks, so an official
+    /// whose events arrive on two partitions is still evaluated in event-time order.
+    External,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +74,7 @@ impl Default for EngineConfig {
         EngineConfig {
             allowed_lateness: DEFAULT_ALLOWED_LATENESS,
             clock: Timestamp::now,
+            watermark: WatermarkMode::FromEvents,
         }
     }
 }
@@ -315,6 +331,9 @@ impl Engine {
         };
         if time > self.max_seen {
             self.max_seen = time;
+            if self.config.watermark == WatermarkMode::External {
+                return admission;
+            }
             self.advance_watermark(
                 Timestamp(time.saturating_sub(self.config.allowed_lateness.0)),
                 out,

@@ -12,6 +12,8 @@ pub mod template;
 use std::path::Path;
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
 use crate::event::FieldRef;
 use crate::time::Duration;
 pub use compile::{PackError, RuleError, compile_pack, load_pack};
@@ -48,6 +50,21 @@ impl CompiledPack {
     /// The longest span of event time any rule looks back.
     pub fn retention(&self) -> Duration {
         self.retention
+    }
+
+    /// The event kinds the pack's filters name (sorted, distinct). A filter that
+    /// accepts any kind adds nothing. Metrics label events by these kinds and count
+    /// every other kind as `other`, which keeps the label set bounded.
+    pub fn kinds(&self) -> Vec<CompactString> {
+        let mut kinds: Vec<CompactString> = self
+            .filters
+            .iter()
+            .filter_map(Filter::required_kinds)
+            .flatten()
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
     }
 
     /// The rule with this id.

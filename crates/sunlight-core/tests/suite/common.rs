@@ -36,6 +36,7 @@ pub fn run(pack: &Arc<CompiledPack>, events: &[PowerEvent], lateness: Duration) 
         EngineConfig {
             allowed_lateness: lateness,
             clock: fixed_clock,
+            ..EngineConfig::default()
         },
     );
     let mut out = Vec::new();

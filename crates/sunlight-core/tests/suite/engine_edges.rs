@@ -36,6 +36,7 @@ fn a_repeated_id_is_never_counted_twice_even_with_another_timestamp() {
         EngineConfig {
             allowed_lateness: Duration::ZERO,
             clock,
+            ..EngineConfig::default()
         },
     );
     let mut out = Vec::new();
@@ -110,6 +111,7 @@ filter = { kind = "payment" }
         EngineConfig {
             allowed_lateness: Duration::ZERO,
             clock,
+            ..EngineConfig::default()
         },
     );
     let mut out = Vec::new();

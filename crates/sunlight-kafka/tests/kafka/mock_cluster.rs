@@ -1,74 +1,15 @@
 //! The pipeline against librdkafka's in-process mock cluster (a real Kafka-protocol
-//! broker in the test process): warnings equal a replay of the same events, and bad
-//! input lands in the dead-letter topic with its reason.
+//! broker in the test process): warnings equal a replay of the same events, bad input
+//! lands in the dead-letter topic with its reason, faults lose nothing.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sunlight_core::codec::DecodeLimits;
-use sunlight_core::time::Duration;
-use sunlight_core::{CompiledPack, Engine, EngineConfig, PowerEvent};
-use sunlight_gen::{GenConfig, Generator};
-use sunlight_kafka::KafkaConfig;
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// Reads partition 0 of `topic` from the start until `want` records arrived or
-/// `timeout` passed. Assigns the partition directly: no group join to wait for.
-async fn read_topic(
-    brokers: &str,
-    topic: &str,
-    want: usize,
-    timeout: StdDuration,
-) -> Vec<(String, Vec<(String, String)>)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader consumer");
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&assignment).expect("assign");
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while out.len() < want {
-        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
-            break;
-        };
-        let payload = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push((payload, headers));
-    }
-    out
-}
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_equal_replay_and_bad_input_is_dead_lettered() {
@@ -158,101 +99,6 @@ async fn warnings_equal_replay_and_bad_input_is_dead_lettered() {
     assert_eq!(stats.key_mismatches, 0);
 }
 
-/// Generated events and the warning ids a replay of them gives.
-fn workload(seed: u64) -> (Arc<CompiledPack>, Vec<PowerEvent>, BTreeSet<String>) {
-    let pack_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
-    let pack = Arc::new(CompiledPack::load(&pack_path).expect("default pack"));
-    let events: Vec<PowerEvent> = Generator::new(GenConfig {
-        events: 2_000,
-        officials: 40,
-        days: 120,
-        scenario_every: 3,
-        seed,
-        ..GenConfig::default()
-    })
-    .collect();
-    let mut engine = Engine::new(Arc::clone(&pack), EngineConfig::default());
-    let mut warnings = Vec::new();
-    for e in &events {
-        engine.ingest(e.clone(), &mut warnings);
-    }
-    engine.flush(&mut warnings);
-    let expected: BTreeSet<String> = warnings.into_iter().map(|w| w.warning_id).collect();
-    assert!(expected.len() > 10, "{}", expected.len());
-    (pack, events, expected)
-}
-
-async fn produce_all(brokers: &str, topic: &str, events: &[PowerEvent]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .create()
-        .expect("producer");
-    let sends = events.iter().map(|e| {
-        let mut text = String::new();
-        sunlight_core::codec::json::encode(e, &mut text);
-        let producer = &producer;
-        async move {
-            producer
-                .send(
-                    FutureRecord::to(topic)
-                        .key(e.official_id.as_str())
-                        .payload(&text),
-                    StdDuration::from_secs(30),
-                )
-                .await
-                .expect("produce");
-        }
-    });
-    futures::future::join_all(sends).await;
-}
-
-fn config(brokers: &str, group: &str, input: &str, warnings: &str, dlq: &str) -> KafkaConfig {
-    KafkaConfig {
-        brokers: brokers.to_string(),
-        group: group.to_string(),
-        input_topics: vec![input.to_string()],
-        warnings_topic: warnings.to_string(),
-        dlq_topic: dlq.to_string(),
-        idle_timeout: Duration::from_secs(1),
-        commit_interval: Duration(200_000_000),
-        ..KafkaConfig::default()
-    }
-}
-
-type Running = (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<sunlight_kafka::RunStats, sunlight_kafka::PipelineError>>,
-);
-
-fn start(config: KafkaConfig, pack: &Arc<CompiledPack>) -> Running {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pack = Arc::clone(pack);
-    let task = tokio::spawn(async move {
-        sunlight_kafka::run(
-            &config,
-            pack,
-            EngineConfig::default(),
-            DecodeLimits::default(),
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
-    (stop, task)
-}
-
-fn distinct_ids(records: &[(String, Vec<(String, String)>)]) -> BTreeSet<String> {
-    records
-        .iter()
-        .map(|(payload, _)| {
-            let w: serde_json::Value = serde_json::from_str(payload).expect("warning JSON");
-            w["warning_id"].as_str().expect("warning_id").to_string()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_stream_loses_no_warning() {
     let (pack, events, expected) = workload(21);
@@ -268,13 +114,19 @@ async fn a_restart_mid_stream_loses_no_warning() {
     cluster.create_topic(&warnings, 1, 1).expect("topic");
     cluster.create_topic(&dlq, 1, 1).expect("topic");
 
-    let half = events.len() / 2;
+    let half = (1..10)
+        .map(|tenths| events.len() * tenths / 10)
+        .find(|&cut| !replay_ids(&pack, &events[..cut]).is_empty())
+        .expect("a prefix with warnings");
+    let first_half = replay_ids(&pack, &events[..half]);
     produce_all(&brokers, &input, &events[..half]).await;
     let (stop, task) = start(config(&brokers, &group, &input, &warnings, &dlq), &pack);
-    // Let the first engine consume the first half, release idle partitions, commit.
-    tokio::time::sleep(StdDuration::from_secs(8)).await;
+    // Once the first part's input is idle, all of it is evaluated.
+    let before =
+        await_warning_ids(&brokers, &warnings, &first_half, StdDuration::from_secs(60)).await;
     let _ = stop.send(());
     let first_stats = task.await.expect("task").expect("first run");
+    assert_eq!(before, first_half, "{first_stats:?}");
     assert_eq!(first_stats.consumed, half as u64, "{first_stats:?}");
     assert!(
         first_stats.commits > 0,
@@ -283,13 +135,7 @@ async fn a_restart_mid_stream_loses_no_warning() {
 
     produce_all(&brokers, &input, &events[half..]).await;
     let (stop, task) = start(config(&brokers, &group, &input, &warnings, &dlq), &pack);
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
-    let mut got = BTreeSet::new();
-    while got != expected && tokio::time::Instant::now() < deadline {
-        got = distinct_ids(
-            &read_topic(&brokers, &warnings, usize::MAX, StdDuration::from_secs(3)).await,
-        );
-    }
+    let got = await_warning_ids(&brokers, &warnings, &expected, StdDuration::from_secs(60)).await;
     let _ = stop.send(());
     let second_stats = task.await.expect("task").expect("second run");
     assert_eq!(got, expected, "nothing lost across the restart");
@@ -310,6 +156,7 @@ async fn a_restart_mid_stream_loses_no_warning() {
 async fn broker_outage_and_request_errors_lose_nothing() {
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let (pack, events, expected) = workload(33);
+    let metrics = metrics();
     let cluster = MockCluster::new(1).expect("mock cluster");
     let brokers = cluster.bootstrap_servers();
     let (input, warnings, dlq, group) = (
@@ -360,4 +207,164 @@ async fn broker_outage_and_request_errors_lose_nothing() {
         events.len() as u64,
         "every event consumed exactly once by one engine run"
     );
+    let rendered = metrics.render();
+    eprintln!("{rendered}");
+    assert_eq!(
+        sample(
+            &rendered,
+            &format!("sunlight_records_consumed_total{{topic=\"{input}\"}}")
+        ),
+        events.len() as f64
+    );
+}
+
+/// Topics for one test on a mock cluster: input (3 partitions), warnings, dlq.
+fn topics(
+    cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+) -> (String, String, String) {
+    let (input, warnings, dlq) = (unique("events"), unique("warnings"), unique("dlq"));
+    cluster.create_topic(&input, 3, 1).expect("input topic");
+    cluster
+        .create_topic(&warnings, 1, 1)
+        .expect("warnings topic");
+    cluster.create_topic(&dlq, 1, 1).expect("dlq topic");
+    (input, warnings, dlq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_keyed_by_something_else_are_counted_and_still_evaluated_correctly() {
+    let (pack, events, expected) = workload(57);
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (input, warnings, dlq) = topics(&cluster);
+    // Keyed by event_id: an official's events spread over all three partitions.
+    produce_with(
+        &brokers,
+        &input,
+        &events,
+        |e| e.event_id.to_string(),
+        |e| {
+            let mut text = String::new();
+            sunlight_core::codec::json::encode(e, &mut text);
+            text.into_bytes()
+        },
+    )
+    .await;
+    let (stop, task) = start(
+        config(&brokers, &unique("group"), &input, &warnings, &dlq),
+        &pack,
+    );
+    let got = await_warning_ids(&brokers, &warnings, &expected, StdDuration::from_secs(60)).await;
+    let _ = stop.send(());
+    let stats = task.await.expect("task").expect("run");
+    assert_eq!(got, expected, "same warnings as a replay: {stats:?}");
+    assert_eq!(stats.key_mismatches, events.len() as u64);
+    assert_eq!(stats.rejected, Default::default(), "nothing turned late");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_registry_framed_protobuf_in_protobuf_warnings_out() {
+    use prost::Message as _;
+    let (pack, events, expected) = workload(58);
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (input, warnings, dlq) = topics(&cluster);
+    // Every other event carries a Confluent frame: magic 0, schema id 42, index [0].
+    produce_with(
+        &brokers,
+        &input,
+        &events,
+        |e| e.official_id.to_string(),
+        |e| {
+            let body = sunlight_core::codec::protobuf::encode(e);
+            if e.event_id.ends_with(['0', '2', '4', '6', '8']) {
+                [&[0u8, 0, 0, 0, 42, 0][..], &body].concat()
+            } else {
+                body
+            }
+        },
+    )
+    .await;
+    let mut cfg = config(&brokers, &unique("group"), &input, &warnings, &dlq);
+    cfg.protobuf_topics = vec![input.clone()];
+    cfg.warnings_format = sunlight_kafka::WarningFormat::Protobuf;
+    let (stop, task) = start(cfg, &pack);
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+    let mut got = BTreeSet::new();
+    let mut content_types = BTreeSet::new();
+    while got != expected && tokio::time::Instant::now() < deadline {
+        for (payload, headers) in
+            read_raw(&brokers, &warnings, usize::MAX, StdDuration::from_secs(3)).await
+        {
+            let w = sunlight_proto::v1::Warning::decode(&payload[..]).expect("protobuf warning");
+            let ce_id = headers
+                .iter()
+                .find(|(k, _)| k == "ce_id")
+                .map(|(_, v)| v.clone());
+            assert_eq!(ce_id.as_deref(), Some(w.warning_id.as_str()));
+            content_types.extend(
+                headers
+                    .into_iter()
+                    .filter(|(k, _)| k == "content-type")
+                    .map(|(_, v)| v),
+            );
+            got.insert(w.warning_id);
+        }
+    }
+    let _ = stop.send(());
+    let stats = task.await.expect("task").expect("run");
+    assert_eq!(got, expected, "{stats:?}");
+    assert_eq!(
+        content_types,
+        BTreeSet::from(["application/protobuf".to_string()])
+    );
+    let framed = events
+        .iter()
+        .filter(|e| e.event_id.ends_with(['0', '2', '4', '6', '8']))
+        .count();
+    assert!(framed > 0);
+    assert_eq!(stats.framed, framed as u64);
+    assert_eq!(stats.dead_letters, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_outputs_are_counted_and_re_produced_after_a_restart() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let (pack, events, expected) = workload(59);
+    let metrics = metrics();
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (input, warnings, dlq) = topics(&cluster);
+    let group = unique("group");
+    produce_all(&brokers, &input, &events).await;
+    // The broker refuses the engine's first produce request for good (not retriable).
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    let (stop, task) = start(config(&brokers, &group, &input, &warnings, &dlq), &pack);
+    tokio::time::sleep(StdDuration::from_secs(8)).await;
+    let _ = stop.send(());
+    let first = task.await.expect("task").expect("first run");
+    assert!(first.delivery_errors > 0, "{first:?}");
+    let rendered = metrics.render();
+    assert!(
+        sample(
+            &rendered,
+            "sunlight_produce_errors_total{output=\"warning\"}"
+        ) > 0.0,
+        "{rendered}"
+    );
+    let lost_so_far = read_topic(&brokers, &warnings, usize::MAX, StdDuration::from_secs(3)).await;
+    assert!(
+        distinct_ids(&lost_so_far).len() < expected.len(),
+        "some warnings were refused"
+    );
+
+    // The refused warnings' inputs were never committed: a restart produces them.
+    let (stop, task) = start(config(&brokers, &group, &input, &warnings, &dlq), &pack);
+    let got = await_warning_ids(&brokers, &warnings, &expected, StdDuration::from_secs(60)).await;
+    let _ = stop.send(());
+    let second = task.await.expect("task").expect("second run");
+    assert_eq!(got, expected, "{second:?}");
 }

@@ -1,0 +1,250 @@
+//! [`Partitions`]: the input partitions this instance owns, and the event-time
+//! watermark they allow together.
+//!
+//! One engine serves every partition of the instance, so an official whose events
+//! arrive on two partitions (a producer keyed them by something else) still meets
+//! all of them in one window. Its watermark is therefore the minimum over the
+//! partitions of each one's `max event time seen - allowed lateness`, as Flink's
+//! per-split watermarks are: a partition that is behind holds everyone back, so none
+//! of its events turns late because another partition ran ahead.
+//!
+//! A partition with no message for the idle timeout stops holding the watermark (a
+//! quiet source system must not freeze every warning); when all are idle, everything
+//! pending is released. A partition that has not delivered anything since it was
+//! assigned holds the watermark until it does or until it goes idle, so a partition
+//! that is merely slower to fetch does not see its first events dead-lettered as late.
+
+use std::time::{Duration, Instant};
+
+use crate::offsets::OffsetTracker;
+
+/// Bits of an engine source tag that hold the input offset; the bits above hold the
+/// partition's index in [`Partitions`].
+pub const OFFSET_BITS: u32 = 40;
+
+/// One owned input partition.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+    /// Which offsets are safe to commit.
+    pub offsets: OffsetTracker,
+    /// Largest event time seen (`i64::MIN` before the first event).
+    pub max_seen: i64,
+    /// When the last message arrived (or the partition was assigned).
+    pub last_activity: Instant,
+    /// Quiet for the idle timeout: not holding the watermark.
+    pub idle: bool,
+}
+
+/// The partitions of one assignment, indexed in assignment order.
+#[derive(Debug)]
+pub struct Partitions {
+    list: Vec<Partition>,
+    lateness: i64,
+    idle_after: Duration,
+    last_hit: usize,
+}
+
+/// What the partitions allow the engine's watermark to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Up to this event time (`i64::MIN`: not yet known).
+    Until(i64),
+    /// Every partition is idle: release everything pending.
+    Everything,
+}
+
+impl Partitions {
+    /// An assignment of `owned` partitions, all active from `now`.
+    pub fn new(
+        owned: impl IntoIterator<Item = (String, i32)>,
+        lateness: i64,
+        idle_after: Duration,
+        now: Instant,
+    ) -> Partitions {
+        let mut set = Partitions {
+            list: Vec::new(),
+            lateness,
+            idle_after,
+            last_hit: 0,
+        };
+        for (topic, partition) in owned {
+            set.index_of(&topic, partition, now);
+        }
+        set
+    }
+
+    /// The index of a partition, adding it if it is new.
+    pub fn index_of(&mut self, topic: &str, partition: i32, now: Instant) -> usize {
+        let hit = |p: &Partition| p.partition == partition && p.topic == topic;
+        if self.list.get(self.last_hit).is_some_and(hit) {
+            return self.last_hit;
+        }
+        let index = match self.list.iter().position(hit) {
+            Some(i) => i,
+            None => {
+                self.list.push(Partition {
+                    topic: topic.to_string(),
+                    partition,
+                    offsets: OffsetTracker::default(),
+                    max_seen: i64::MIN,
+                    last_activity: now,
+                    idle: false,
+                });
+                self.list.len() - 1
+            }
+        };
+        self.last_hit = index;
+        index
+    }
+
+    /// The partition at `index`.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Partition> {
+        self.list.get_mut(index)
+    }
+
+    /// Every partition.
+    pub fn iter(&self) -> impl Iterator<Item = &Partition> {
+        self.list.iter()
+    }
+
+    /// Every partition, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Partition> {
+        self.list.iter_mut()
+    }
+
+    /// A message arrived on partition `index` (with an event at `event_time`, if it
+    /// decoded). Returns whether the partition's event time moved forward.
+    pub fn observe(&mut self, index: usize, event_time: Option<i64>, now: Instant) -> bool {
+        let p = &mut self.list[index];
+        p.last_activity = now;
+        p.idle = false;
+        match event_time {
+            Some(t) if t > p.max_seen => {
+                p.max_seen = t;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks partitions quiet for the idle timeout; returns how many became idle.
+    pub fn mark_idle(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        for p in &mut self.list {
+            if !p.idle && now.duration_since(p.last_activity) >= self.idle_after {
+                p.idle = true;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The watermark the partitions allow together (see the module docs).
+    pub fn allowed(&self) -> Allowed {
+        let mut min = None::<i64>;
+        for p in self.list.iter().filter(|p| !p.idle) {
+            let own = if p.max_seen == i64::MIN {
+                i64::MIN
+            } else {
+                p.max_seen.saturating_sub(self.lateness)
+            };
+            min = Some(min.map_or(own, |m| m.min(own)));
+        }
+        match min {
+            Some(m) => Allowed::Until(m),
+            None => Allowed::Everything,
+        }
+    }
+
+    /// Splits an engine source tag into partition index and offset.
+    pub fn split_source(source: u64) -> (usize, i64) {
+        (
+            (source >> OFFSET_BITS) as usize,
+            (source & ((1 << OFFSET_BITS) - 1)) as i64,
+        )
+    }
+
+    /// The engine source tag of `offset` on partition `index`.
+    pub fn source(index: usize, offset: i64) -> u64 {
+        ((index as u64) << OFFSET_BITS) | (offset as u64 & ((1 << OFFSET_BITS) - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two(now: Instant) -> Partitions {
+        Partitions::new(
+            [("t".to_string(), 0), ("t".to_string(), 1)],
+            10,
+            Duration::from_secs(5),
+            now,
+        )
+    }
+
+    #[test]
+    fn the_slowest_active_partition_holds_the_watermark() {
+        let now = Instant::now();
+        let mut set = two(now);
+        assert_eq!(set.allowed(), Allowed::Until(i64::MIN));
+        set.observe(0, Some(1_000), now);
+        assert_eq!(
+            set.allowed(),
+            Allowed::Until(i64::MIN),
+            "partition 1 has said nothing yet"
+        );
+        set.observe(1, Some(300), now);
+        assert_eq!(set.allowed(), Allowed::Until(290));
+        set.observe(1, Some(200), now);
+        assert_eq!(
+            set.allowed(),
+            Allowed::Until(290),
+            "disorder does not move it back"
+        );
+        set.observe(1, None, now);
+        assert_eq!(
+            set.allowed(),
+            Allowed::Until(290),
+            "bad input is activity only"
+        );
+    }
+
+    #[test]
+    fn idle_partitions_stop_holding_and_all_idle_releases_everything() {
+        let now = Instant::now();
+        let mut set = two(now);
+        set.observe(0, Some(1_000), now);
+        let later = now + Duration::from_secs(6);
+        set.observe(0, Some(2_000), later);
+        assert_eq!(set.mark_idle(later), 1);
+        assert_eq!(set.allowed(), Allowed::Until(1_990));
+        assert_eq!(set.mark_idle(later + Duration::from_secs(5)), 1);
+        assert_eq!(set.allowed(), Allowed::Everything);
+        // A message wakes a partition up again.
+        set.observe(1, Some(50), later + Duration::from_secs(6));
+        assert_eq!(set.allowed(), Allowed::Until(40));
+    }
+
+    #[test]
+    fn source_tags_round_trip() {
+        for (index, offset) in [(0, 0), (3, 17), (65_535, (1 << OFFSET_BITS) - 1)] {
+            assert_eq!(
+                Partitions::split_source(Partitions::source(index, offset)),
+                (index, offset)
+            );
+        }
+        let now = Instant::now();
+        let mut set = two(now);
+        assert_eq!(set.index_of("t", 1, now), 1);
+        assert_eq!(
+            set.index_of("u", 0, now),
+            2,
+            "an unexpected partition is added"
+        );
+    }
+}

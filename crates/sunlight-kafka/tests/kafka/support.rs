@@ -1,0 +1,252 @@
+//! Helpers shared by the Kafka tests: workloads, producing, reading topics, running
+//! the pipeline, the metrics recorder.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration as StdDuration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sunlight_core::codec::DecodeLimits;
+use sunlight_core::time::Duration;
+use sunlight_core::{CompiledPack, Engine, EngineConfig, PowerEvent};
+use sunlight_gen::{GenConfig, Generator};
+use sunlight_kafka::KafkaConfig;
+
+/// The process-wide Prometheus recorder (installed once per test binary). Metric
+/// values are shared by every test in the binary: tests tell theirs apart by the
+/// random topic names in the labels.
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("install the metrics recorder")
+    })
+}
+
+/// The value of one sample in a Prometheus text rendering (`name{labels}` exactly as
+/// rendered, label order included), or 0 if absent.
+pub fn sample(rendered: &str, series: &str) -> f64 {
+    rendered
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map_or(0.0, |v| v.trim().parse().expect("numeric sample"))
+}
+
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Reads partition 0 of `topic` from the start until `want` records arrived or
+/// `timeout` passed, payloads as text.
+pub async fn read_topic(
+    brokers: &str,
+    topic: &str,
+    want: usize,
+    timeout: StdDuration,
+) -> Vec<(String, Vec<(String, String)>)> {
+    read_raw(brokers, topic, want, timeout)
+        .await
+        .into_iter()
+        .map(|(payload, headers)| (String::from_utf8_lossy(&payload).to_string(), headers))
+        .collect()
+}
+
+/// Reads partition 0 of `topic` from the start until `want` records arrived or
+/// `timeout` passed. Assigns the partition directly: no group join to wait for.
+pub async fn read_raw(
+    brokers: &str,
+    topic: &str,
+    want: usize,
+    timeout: StdDuration,
+) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&assignment).expect("assign");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < want {
+        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
+            break;
+        };
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((m.payload().unwrap_or_default().to_vec(), headers));
+    }
+    out
+}
+
+/// Reads `topic` until its distinct warning ids equal `expected` or `timeout` passed.
+pub async fn await_warning_ids(
+    brokers: &str,
+    topic: &str,
+    expected: &BTreeSet<String>,
+    timeout: StdDuration,
+) -> BTreeSet<String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut got = BTreeSet::new();
+    while &got != expected && tokio::time::Instant::now() < deadline {
+        got =
+            distinct_ids(&read_topic(brokers, topic, usize::MAX, StdDuration::from_secs(3)).await);
+    }
+    got
+}
+
+/// Generated events and the warning ids a replay of them gives.
+pub fn workload(seed: u64) -> (Arc<CompiledPack>, Vec<PowerEvent>, BTreeSet<String>) {
+    let pack_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
+    let pack = Arc::new(CompiledPack::load(&pack_path).expect("default pack"));
+    let events: Vec<PowerEvent> = Generator::new(GenConfig {
+        events: 2_000,
+        officials: 40,
+        days: 120,
+        scenario_every: 3,
+        seed,
+        ..GenConfig::default()
+    })
+    .collect();
+    let expected = replay_ids(&pack, &events);
+    assert!(expected.len() > 10, "{}", expected.len());
+    (pack, events, expected)
+}
+
+/// The warning ids a replay of `events` gives (what `sunlight replay` computes).
+pub fn replay_ids(pack: &Arc<CompiledPack>, events: &[PowerEvent]) -> BTreeSet<String> {
+    let mut engine = Engine::new(Arc::clone(pack), EngineConfig::default());
+    let mut warnings = Vec::new();
+    for e in events {
+        engine.ingest(e.clone(), &mut warnings);
+    }
+    engine.flush(&mut warnings);
+    warnings.into_iter().map(|w| w.warning_id).collect()
+}
+
+pub async fn produce_all(brokers: &str, topic: &str, events: &[PowerEvent]) {
+    produce_with(
+        brokers,
+        topic,
+        events,
+        |e| e.official_id.to_string(),
+        |e| {
+            let mut text = String::new();
+            sunlight_core::codec::json::encode(e, &mut text);
+            text.into_bytes()
+        },
+    )
+    .await;
+}
+
+/// Produces `events` with the given key and encoding.
+pub async fn produce_with(
+    brokers: &str,
+    topic: &str,
+    events: &[PowerEvent],
+    key: impl Fn(&PowerEvent) -> String,
+    encode: impl Fn(&PowerEvent) -> Vec<u8>,
+) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let sends = events.iter().map(|e| {
+        let (key, payload) = (key(e), encode(e));
+        let producer = &producer;
+        async move {
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&payload),
+                    StdDuration::from_secs(30),
+                )
+                .await
+                .expect("produce");
+        }
+    });
+    futures::future::join_all(sends).await;
+}
+
+pub fn config(brokers: &str, group: &str, input: &str, warnings: &str, dlq: &str) -> KafkaConfig {
+    KafkaConfig {
+        brokers: brokers.to_string(),
+        group: group.to_string(),
+        input_topics: vec![input.to_string()],
+        warnings_topic: warnings.to_string(),
+        dlq_topic: dlq.to_string(),
+        idle_timeout: Duration::from_secs(1),
+        commit_interval: Duration(200_000_000),
+        ..KafkaConfig::default()
+    }
+}
+
+pub type Running = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<sunlight_kafka::RunStats, sunlight_kafka::PipelineError>>,
+);
+
+pub fn start(config: KafkaConfig, pack: &Arc<CompiledPack>) -> Running {
+    // Pipeline logs in test output, filtered by RUST_LOG (default: warnings).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pack = Arc::clone(pack);
+    let task = tokio::spawn(async move {
+        sunlight_kafka::run(
+            &config,
+            pack,
+            EngineConfig::default(),
+            DecodeLimits::default(),
+            Arc::new(sunlight_kafka::Health::default()),
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    (stop, task)
+}
+
+pub fn distinct_ids(records: &[(String, Vec<(String, String)>)]) -> BTreeSet<String> {
+    records
+        .iter()
+        .map(|(payload, _)| {
+            let w: serde_json::Value = serde_json::from_str(payload).expect("warning JSON");
+            w["warning_id"].as_str().expect("warning_id").to_string()
+        })
+        .collect()
+}

@@ -1,0 +1,38 @@
+//! Process-wide telemetry: the Prometheus recorder behind the `metrics` facade (with
+//! histogram buckets for the latency metrics), build and rule-pack info, and logs.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sunlight_core::CompiledPack;
+use sunlight_kafka::telemetry as m;
+
+/// Buckets of the latency histograms, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Installs the Prometheus recorder; the handle renders `/metrics`.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(m::EVENT_TO_WARNING_LATENCY.to_string()),
+            LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(m::EVALUATION_TIME.to_string()),
+            LATENCY_BUCKETS,
+        )?
+        .install_recorder()?;
+    metrics::describe_gauge!(
+        "sunlight_build_info",
+        "Always 1; labels carry the version of the running binary."
+    );
+    metrics::gauge!("sunlight_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
+
+/// Publishes which rule pack is loaded (`sunlight_rules_info{pack, version} 1`).
+pub fn rules_loaded(pack: &CompiledPack) {
+    metrics::gauge!("sunlight_rules_info", "pack" => pack.name.clone(), "version" => pack.version.clone())
+        .set(1.0);
+    metrics::gauge!("sunlight_rules_loaded").set(pack.rules.len() as f64);
+}
