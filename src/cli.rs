@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
+    /// Resolve the settings and compile the rule pack, print the result, and exit
+    /// without connecting (exit 1 on any error): checks a deployment's configuration.
+    #[arg(long)]
+    pub check: bool,
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {
@@ -221,6 +225,10 @@ pub struct GenArgs {
     /// Kafka bootstrap servers, with `--topic`.
     #[arg(long)]
     pub brokers: Option<String>,
+    /// With `--topic`: publish at most this many events per second (0: as fast as
+    /// the broker takes them), so a deployment sees a steady stream.
+    #[arg(long, default_value_t = 0, requires = "topic")]
+    pub rate: u64,
 }
 
 fn parse_duration(text: &str) -> Result<sunlight_core::time::Duration, String> {

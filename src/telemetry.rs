@@ -32,6 +32,11 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 
 /// Publishes which rule pack is loaded (`sunlight_rules_info{pack, version} 1`).
 pub fn rules_loaded(pack: &CompiledPack) {
+    metrics::describe_gauge!(
+        "sunlight_rules_info",
+        "Always 1; labels carry the loaded rule pack's name and version."
+    );
+    metrics::describe_gauge!("sunlight_rules_loaded", "Enabled rules in the loaded pack.");
     metrics::gauge!("sunlight_rules_info", "pack" => pack.name.clone(), "version" => pack.version.clone())
         .set(1.0);
     metrics::gauge!("sunlight_rules_loaded").set(pack.rules.len() as f64);

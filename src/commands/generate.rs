@@ -36,7 +36,13 @@ pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
         let published = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(publish(brokers, topic, format, Generator::new(config)))?;
+            .block_on(publish(
+                brokers,
+                topic,
+                format,
+                args.rate,
+                Generator::new(config),
+            ))?;
         eprintln!("published {published} events to {topic} at {brokers}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -65,11 +71,13 @@ pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Publishes events keyed by official_id, in batches, waiting for every delivery.
+/// Publishes events keyed by official_id, in batches, waiting for every delivery;
+/// with `rate > 0`, at most `rate` events per second.
 async fn publish(
     brokers: &str,
     topic: &str,
     format: Format,
+    rate: u64,
     events: Generator,
 ) -> anyhow::Result<u64> {
     use rdkafka::ClientConfig;
@@ -81,10 +89,22 @@ async fn publish(
         .context("cannot create the Kafka producer")?;
     let mut published = 0u64;
     let mut events = events.peekable();
+    // Batches of 1,000, or a tenth of a second's worth when throttled.
+    let batch_size = if rate == 0 {
+        1_000
+    } else {
+        (rate / 10).clamp(1, 1_000)
+    } as usize;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(
+        batch_size as f64 / rate.max(1) as f64,
+    ));
     while events.peek().is_some() {
+        if rate > 0 {
+            tick.tick().await;
+        }
         let batch: Vec<(String, Vec<u8>)> = events
             .by_ref()
-            .take(1_000)
+            .take(batch_size)
             .map(|e| {
                 let payload = match format {
                     Format::Json => {

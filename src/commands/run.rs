@@ -14,6 +14,27 @@ use crate::cli::RunArgs;
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::settings::resolve(args, std::env::vars())?;
     let pack = Arc::new(CompiledPack::load(&settings.rules)?);
+    if args.check {
+        let k = &settings.kafka;
+        println!(
+            "settings ok: brokers {}, group {}, inputs {:?} (protobuf {:?}), warnings {} ({:?}), dead letters {}, rules {} (pack `{}` {}, {} rules), allowed lateness {}, idle timeout {}, http {}",
+            k.brokers,
+            k.group,
+            k.input_topics,
+            k.protobuf_topics,
+            k.warnings_topic,
+            k.warnings_format,
+            k.dlq_topic,
+            settings.rules.display(),
+            pack.name,
+            pack.version,
+            pack.rules.len(),
+            settings.allowed_lateness,
+            k.idle_timeout,
+            settings.http_addr
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let metrics = crate::telemetry::install_metrics()?;
     crate::telemetry::rules_loaded(&pack);
     let config = KafkaConfig {

@@ -52,4 +52,6 @@ fn rejects_bad_arguments() {
         .args(["gen", "--disorder", "soon"])
         .assert()
         .code(2);
+    // A publishing rate needs a topic to publish to.
+    sunlight().args(["gen", "--rate", "5"]).assert().code(2);
 }

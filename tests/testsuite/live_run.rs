@@ -211,6 +211,12 @@ async fn gen_publishes_json_and_protobuf_topics_that_run_reads_alike() {
             .arg("gen")
             .args(simulated)
             .args(["--format", format, "--brokers", &brokers, "--topic", topic])
+            // The JSON copy is throttled (a steady stream, as in the compose stack).
+            .args(if format == "json" {
+                &["--rate", "5000"][..]
+            } else {
+                &[]
+            })
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

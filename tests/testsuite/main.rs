@@ -1,8 +1,10 @@
 //! End-to-end tests of the `sunlight` binary, in one test binary (one module per area).
 
 mod demo;
+mod deploy;
 mod gen_command;
 mod live_run;
+mod metrics;
 mod parity;
 mod replay;
 mod rules_check;

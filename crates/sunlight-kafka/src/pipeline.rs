@@ -230,6 +230,7 @@ pub async fn run(
         })?;
     info!(topics = ?config.input_topics, group = %config.group, "consuming");
     health.set_rules_loaded(true);
+    m::register(&pack, &config.input_topics);
 
     let engine_config = EngineConfig {
         watermark: WatermarkMode::External,

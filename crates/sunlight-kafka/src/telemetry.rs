@@ -49,3 +49,123 @@ pub const STATE_EVENTS: &str = "sunlight_state_events";
 pub const PENDING_EVENTS: &str = "sunlight_pending_events";
 /// Approximate bytes of window state and duplicate-detection tables.
 pub const STATE_BYTES: &str = "sunlight_state_bytes";
+
+/// Describes every metric (HELP lines) and registers the bounded label sets at zero,
+/// so dashboards and alerts see a series from the start instead of a gap until the
+/// first occurrence (`rate()` over a missing series is empty, not zero).
+pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(RECORDS_CONSUMED, "Input records consumed.");
+    describe_counter!(
+        EVENTS_CONSUMED,
+        "Input events decoded, by topic and event kind (kinds no rule names are `other`)."
+    );
+    describe_counter!(
+        BAD_INPUT,
+        "Input records rejected, by reason; each one is dead-lettered."
+    );
+    describe_counter!(
+        LATE_EVENTS,
+        "Events behind the watermark (dead-lettered with reason `late`)."
+    );
+    describe_counter!(
+        DUPLICATES,
+        "Events dropped because their event_id was already seen."
+    );
+    describe_counter!(
+        KEY_MISMATCHES,
+        "Input records whose Kafka key is not their official_id."
+    );
+    describe_counter!(
+        FRAMED_RECORDS,
+        "Input records carrying a Confluent Schema Registry frame."
+    );
+    describe_counter!(
+        WARNINGS,
+        "Warnings handed to the producer, by rule and level."
+    );
+    describe_counter!(
+        DEAD_LETTERS,
+        "Dead letters handed to the producer, by reason."
+    );
+    describe_counter!(
+        PRODUCE_ERRORS,
+        "Outputs the broker did not acknowledge (their input stays uncommitted)."
+    );
+    describe_gauge!(
+        OUTPUTS_IN_FLIGHT,
+        "Outputs waiting for broker acknowledgement."
+    );
+    describe_counter!(COMMITS, "Offset commits, by outcome.");
+    describe_counter!(REBALANCES, "Consumer-group assignment changes applied.");
+    describe_gauge!(
+        PARTITIONS_ASSIGNED,
+        "Input partitions owned by this instance."
+    );
+    describe_gauge!(
+        CONSUMER_LAG,
+        "Records between the consumer position and the end of the partition."
+    );
+    describe_gauge!(
+        WATERMARK_DELAY,
+        Unit::Seconds,
+        "Wall clock minus the engine's event-time watermark."
+    );
+    describe_histogram!(
+        EVENT_TO_WARNING_LATENCY,
+        Unit::Seconds,
+        "From the broker timestamp of a warning's trigger event to the warning's hand-over to the producer."
+    );
+    describe_histogram!(
+        EVALUATION_TIME,
+        Unit::Seconds,
+        "Time to evaluate the events released by one watermark step."
+    );
+    describe_gauge!(STATE_OFFICIALS, "Officials with window state.");
+    describe_gauge!(STATE_EVENTS, "Distinct events retained in windows.");
+    describe_gauge!(PENDING_EVENTS, "Events waiting for the watermark.");
+    describe_gauge!(
+        STATE_BYTES,
+        Unit::Bytes,
+        "Approximate bytes of window state and duplicate-detection tables."
+    );
+
+    for topic in input_topics {
+        metrics::counter!(RECORDS_CONSUMED, "topic" => topic.clone()).increment(0);
+    }
+    for reason in sunlight_core::codec::Reason::ALL {
+        metrics::counter!(BAD_INPUT, "reason" => reason.code()).increment(0);
+        metrics::counter!(DEAD_LETTERS, "reason" => reason.code()).increment(0);
+    }
+    for rule in &pack.rules {
+        for level in ["yellow", "red"] {
+            metrics::counter!(WARNINGS, "rule_id" => rule.id.clone(), "level" => level)
+                .increment(0);
+        }
+    }
+    for output in ["warning", "dead_letter"] {
+        metrics::counter!(PRODUCE_ERRORS, "output" => output).increment(0);
+    }
+    for outcome in ["ok", "error"] {
+        metrics::counter!(COMMITS, "outcome" => outcome).increment(0);
+    }
+    for name in [
+        LATE_EVENTS,
+        DUPLICATES,
+        KEY_MISMATCHES,
+        FRAMED_RECORDS,
+        REBALANCES,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for name in [
+        OUTPUTS_IN_FLIGHT,
+        PARTITIONS_ASSIGNED,
+        STATE_OFFICIALS,
+        STATE_EVENTS,
+        PENDING_EVENTS,
+        STATE_BYTES,
+    ] {
+        metrics::gauge!(name).set(0.0);
+    }
+}
