@@ -14,6 +14,9 @@
 //!   broker comes back and every warning is delivered.
 //!
 //! Run: `cargo run --release -p sunlight-kafka --example e2e_bench -- throughput`.
+//! Environment knobs: `PACK=path/to/pack.toml` (default: the default pack),
+//! `FETCH_WAIT_MS` (the engine consumer's fetch.wait.max.ms in `latency`),
+//! `MAX_IN_FLIGHT` (the pipeline's output bound in `throughput` and `latency`).
 
 #[path = "../tests/kafka/tansu.rs"]
 #[allow(dead_code)]
@@ -45,7 +48,10 @@ fn unique(prefix: &str) -> String {
 }
 
 fn default_pack() -> Arc<CompiledPack> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
+    let path = std::env::var("PACK").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml"),
+        std::path::PathBuf::from,
+    );
     Arc::new(CompiledPack::load(&path).expect("default pack"))
 }
 
@@ -113,6 +119,16 @@ fn config(brokers: &str, input: &str, warnings: &str, dlq: &str) -> KafkaConfig 
         warnings_topic: warnings.to_string(),
         dlq_topic: dlq.to_string(),
         idle_timeout: Duration::from_secs(2),
+        properties: std::env::var("EXTRA")
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        max_in_flight: std::env::var("MAX_IN_FLIGHT")
+            .map_or(10_000, |v| v.parse().expect("a number")),
         ..KafkaConfig::default()
     }
 }
@@ -148,6 +164,8 @@ async fn plain_consumer(brokers: &str, topic: &str, n: usize) -> f64 {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("plain"))
+        // The same fetch settings as the pipeline's consumer.
+        .set("fetch.wait.max.ms", "10")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
@@ -184,28 +202,52 @@ async fn engine_run(
     let mut first = None;
     loop {
         let consumed = sample(metrics, &series) - before;
+        if std::env::var("TRACE").is_ok() {
+            eprintln!(
+                "{:?} consumed {consumed}",
+                first.map(|f: Instant| f.elapsed())
+            );
+        }
         if consumed > 0.0 {
             first.get_or_insert_with(Instant::now);
         }
         if consumed >= n as f64 {
             break;
         }
-        tokio::time::sleep(StdDuration::from_millis(10)).await;
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     let elapsed = first.expect("records").elapsed().as_secs_f64();
     let _ = stop.send(());
     (elapsed, task.await.expect("pipeline task"))
 }
 
-async fn throughput(n: usize) {
+async fn throughput(n: usize, on_mock: bool) {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .expect("recorder");
-    let broker = tansu::Tansu::start();
     let (input, warnings, dlq) = (unique("events"), unique("warnings"), unique("dlq"));
-    broker
-        .create_topics(&[(&input, 3), (&warnings, 1), (&dlq, 1)])
-        .await;
+    // Keep whichever broker runs alive until the end.
+    let (_tansu, _mock, brokers);
+    if on_mock {
+        let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+        for (topic, partitions) in [(&input, 3), (&warnings, 1), (&dlq, 1)] {
+            cluster.create_topic(topic, partitions, 1).expect("topic");
+        }
+        brokers = cluster.bootstrap_servers();
+        (_tansu, _mock) = (None, Some(cluster));
+    } else {
+        let broker = tansu::Tansu::start();
+        broker
+            .create_topics(&[(&input, 3), (&warnings, 1), (&dlq, 1)])
+            .await;
+        brokers = broker.brokers.clone();
+        (_tansu, _mock) = (Some(broker), None);
+    }
+    let broker_name = if on_mock {
+        "librdkafka mock cluster (in process)"
+    } else {
+        "tansu"
+    };
     let officials = (n / 100).max(10) as u32;
     let events: Vec<PowerEvent> = Generator::new(GenConfig {
         events: n as u64,
@@ -216,20 +258,20 @@ async fn throughput(n: usize) {
     .collect();
     let total = events.len();
     let started = Instant::now();
-    produce(&broker.brokers, &input, &events).await;
+    produce(&brokers, &input, &events).await;
     println!(
-        "produced {total} events ({officials} officials, 30 days) to tansu in {:.1}s",
+        "produced {total} events ({officials} officials, 30 days) to {broker_name} in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     let mut plain = Vec::new();
     let mut engine = Vec::new();
     for round in 1..=2 {
-        let p = plain_consumer(&broker.brokers, &input, total).await;
-        let (e, stats) =
-            engine_run(&metrics, &broker.brokers, (&input, &warnings, &dlq), total).await;
+        let p = plain_consumer(&brokers, &input, total).await;
+        let (e, stats) = engine_run(&metrics, &brokers, (&input, &warnings, &dlq), total).await;
         println!(
-            "round {round}: plain consumer {:>9.0} events/s | sunlight (default pack) {:>9.0} events/s ({} warnings) | ratio {:.2}",
+            "round {round}: plain consumer {:>9.0} events/s | sunlight (pack `{}`) {:>9.0} events/s ({} warnings) | ratio {:.2}",
             total as f64 / p,
+            default_pack().name,
             total as f64 / e,
             stats.warnings,
             p / e
@@ -259,12 +301,12 @@ async fn latency(seconds: u64) {
         .create_topics(&[(&input, 3), (&warnings, 1), (&dlq, 1)])
         .await;
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let task = spawn_pipeline(
-        config(&broker.brokers, &input, &warnings, &dlq),
-        default_pack(),
-        lateness,
-        stopped,
-    );
+    let mut cfg = config(&broker.brokers, &input, &warnings, &dlq);
+    // FETCH_WAIT_MS=500 shows librdkafka's default fetch wait instead of Sunlight's.
+    if let Ok(wait) = std::env::var("FETCH_WAIT_MS") {
+        cfg.properties.insert("fetch.wait.max.ms".into(), wait);
+    }
+    let task = spawn_pipeline(cfg, default_pack(), lateness, stopped);
     // Wait until the pipeline's group has joined (its first commit tick needs none).
     tokio::time::sleep(StdDuration::from_secs(6)).await;
 
@@ -379,11 +421,9 @@ async fn stall() {
         .partition_leader(&warnings, 0, Some(2))
         .expect("leader");
     cluster.partition_leader(&dlq, 0, Some(2)).expect("leader");
-    cluster
-        .coordinator(rdkafka::mocking::MockCoordinator::Group("".into()), 1)
-        .ok();
+    // The mock cluster keeps a bounded log per partition: stay well inside it.
     let events: Vec<PowerEvent> = Generator::new(GenConfig {
-        events: 200_000,
+        events: 40_000,
         officials: 2_000,
         days: 30,
         scenario_every: 1,
@@ -397,7 +437,14 @@ async fn stall() {
     );
     cluster.broker_down(2).expect("down");
     let mut cfg = config(&brokers, &input, &warnings, &dlq);
-    cfg.max_in_flight = 2_000;
+    cfg.max_in_flight = 500;
+    // The consumer group's coordinator stays on the input's broker.
+    cluster
+        .coordinator(
+            rdkafka::mocking::MockCoordinator::Group(cfg.group.clone()),
+            1,
+        )
+        .expect("coordinator");
     cfg.properties
         .insert("message.timeout.ms".into(), "600000".into());
     let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -435,6 +482,12 @@ async fn stall() {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -446,9 +499,14 @@ fn main() {
             .map_or(default, |s| s.parse().expect("a number"))
     };
     match args.first().map(String::as_str) {
-        Some("throughput") => runtime.block_on(throughput(number(1, 300_000) as usize)),
+        Some("throughput") => runtime.block_on(throughput(
+            number(1, 300_000) as usize,
+            args.get(2).is_some_and(|b| b == "mock"),
+        )),
         Some("latency") => runtime.block_on(latency(number(1, 30))),
         Some("stall") => runtime.block_on(stall()),
-        _ => eprintln!("usage: e2e_bench throughput [EVENTS] | latency [SECONDS] | stall"),
+        _ => eprintln!(
+            "usage: e2e_bench throughput [EVENTS [tansu|mock]] | latency [SECONDS] | stall"
+        ),
     }
 }

@@ -131,6 +131,15 @@ impl Partitions {
         }
     }
 
+    /// Counts now as activity on every partition: after the pipeline itself paused
+    /// consumption (backpressure), quiet partitions were not idle, just unread.
+    pub fn touch_all(&mut self, now: Instant) {
+        for p in &mut self.list {
+            p.last_activity = now;
+            p.idle = false;
+        }
+    }
+
     /// Marks partitions quiet for the idle timeout; returns how many became idle.
     pub fn mark_idle(&mut self, now: Instant) -> usize {
         let mut n = 0;
@@ -228,6 +237,10 @@ mod tests {
         // A message wakes a partition up again.
         set.observe(1, Some(50), later + Duration::from_secs(6));
         assert_eq!(set.allowed(), Allowed::Until(40));
+        // After a pause of the pipeline's own making, nobody is idle.
+        set.touch_all(later + Duration::from_secs(60));
+        assert_eq!(set.allowed(), Allowed::Until(40));
+        assert_eq!(set.mark_idle(later + Duration::from_secs(61)), 0);
     }
 
     #[test]

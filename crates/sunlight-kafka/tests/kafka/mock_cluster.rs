@@ -368,3 +368,42 @@ async fn refused_outputs_are_counted_and_re_produced_after_a_restart() {
     let second = task.await.expect("task").expect("second run");
     assert_eq!(got, expected, "{second:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_warnings_broker_pauses_consumption_without_turning_events_late() {
+    let (pack, events, expected) = workload(60);
+    let cluster = MockCluster::new(2).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (input, warnings, dlq) = topics(&cluster);
+    for p in 0..3 {
+        cluster
+            .partition_leader(&input, p, Some(1))
+            .expect("leader");
+    }
+    // Warnings and dead letters live on broker 2, which stalls.
+    cluster
+        .partition_leader(&warnings, 0, Some(2))
+        .expect("leader");
+    cluster.partition_leader(&dlq, 0, Some(2)).expect("leader");
+    let mut cfg = config(&brokers, &unique("group"), &input, &warnings, &dlq);
+    cfg.max_in_flight = 3;
+    cluster
+        .coordinator(
+            rdkafka::mocking::MockCoordinator::Group(cfg.group.clone()),
+            1,
+        )
+        .expect("coordinator");
+    produce_all(&brokers, &input, &events).await;
+    cluster.broker_down(2).expect("down");
+    let (stop, task) = start(cfg, &pack);
+    // Much longer than the idle timeout (1 s): the paused partitions must not count
+    // as idle, or the unread events would turn late once consumption resumes.
+    tokio::time::sleep(StdDuration::from_secs(6)).await;
+    cluster.broker_up(2).expect("up");
+    let got = await_warning_ids(&brokers, &warnings, &expected, StdDuration::from_secs(60)).await;
+    let _ = stop.send(());
+    let stats = task.await.expect("task").expect("run");
+    assert_eq!(got, expected, "{stats:?}");
+    assert_eq!(stats.rejected, Default::default(), "nothing turned late");
+    assert_eq!(stats.consumed, events.len() as u64);
+}
