@@ -214,7 +214,7 @@ async fn engine_run(
         if consumed >= n as f64 {
             break;
         }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
     let elapsed = first.expect("records").elapsed().as_secs_f64();
     let _ = stop.send(());

@@ -170,7 +170,9 @@ impl ConsumerContext for PipelineContext {
     }
 }
 
-/// Runs until `shutdown` resolves, keeping `health` current for `/readyz`.
+/// Runs until `shutdown` resolves, keeping `health` current for `/readyz`. Every log
+/// line of the run carries the `pipeline` span with the consumer group.
+#[tracing::instrument(name = "pipeline", skip_all, fields(group = %config.group))]
 pub async fn run(
     config: &KafkaConfig,
     pack: Arc<CompiledPack>,
