@@ -77,6 +77,8 @@ pub struct EngineSection {
     pub rules: Option<PathBuf>,
     /// Allowed lateness, e.g. `1m`.
     pub allowed_lateness: Option<String>,
+    /// Largest accepted lead of event time over the clock, e.g. `1d`, or `off`.
+    pub max_future_skew: Option<String>,
 }
 
 /// The resolved settings.
@@ -115,6 +117,10 @@ pub fn resolve(
         }
         if let Some(l) = file.engine.allowed_lateness {
             lateness = duration(&l, &format!("{}: engine.allowed_lateness", path.display()))?;
+        }
+        if let Some(v) = file.engine.max_future_skew {
+            kafka.max_future_skew =
+                skew(&v, &format!("{}: engine.max_future_skew", path.display()))?;
         }
         if let Some(a) = file.http.addr {
             http_addr = (a, format!("{}: http.addr", path.display()));
@@ -156,6 +162,7 @@ pub fn resolve(
             }
             "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
             "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
+            "ENGINE__MAX_FUTURE_SKEW" => kafka.max_future_skew = skew(&value, &name)?,
             other => match other.strip_prefix("KAFKA__PROPERTIES__") {
                 // SUNLIGHT__KAFKA__PROPERTIES__SECURITY_PROTOCOL -> security.protocol
                 Some(property) if !property.is_empty() => {
@@ -278,6 +285,14 @@ fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow
     Ok(())
 }
 
+/// A skew limit: a duration, or `off`.
+fn skew(text: &str, field: &str) -> anyhow::Result<Option<Duration>> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    duration(text, field).map(Some)
+}
+
 fn duration(text: &str, field: &str) -> anyhow::Result<Duration> {
     Duration::parse(text).map_err(|e| anyhow::anyhow!("{field}: {e}"))
 }
@@ -337,6 +352,13 @@ mod tests {
         );
         assert_eq!(s.allowed_lateness, Duration::from_secs(300));
         assert_eq!(s.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert_eq!(s.kafka.max_future_skew, Some(Duration::from_secs(86_400)));
+        let off = resolve(
+            &args(&["--rules", "p.toml"]),
+            env(&[("SUNLIGHT__ENGINE__MAX_FUTURE_SKEW", "off")]),
+        )
+        .unwrap();
+        assert_eq!(off.kafka.max_future_skew, None);
         assert_eq!(s.kafka.warnings_format, sunlight_kafka::WarningFormat::Json);
         assert_eq!(
             s.kafka

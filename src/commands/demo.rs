@@ -76,6 +76,8 @@ async fn demo(
         warnings_topic: WARNINGS.into(),
         dlq_topic: DLQ.into(),
         idle_timeout: sunlight_core::time::Duration::from_secs(2),
+        // The simulated year runs ahead of today's date.
+        max_future_skew: None,
         source_name: format!("sunlight/{}", pack.name),
         ..KafkaConfig::default()
     };

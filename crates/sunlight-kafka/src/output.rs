@@ -1,12 +1,16 @@
 //! Outputs on their way to the broker: warnings (JSON or protobuf) and dead letters.
 //!
 //! Every output is tagged with the input record that caused it, so the pipeline can
-//! hold back that record's offset until the broker has acknowledged the output.
+//! hold back that record's offset until the broker has acknowledged the output. An
+//! output the broker does not acknowledge is sent again with a growing backoff, so a
+//! broker outage or a refused request heals without a restart.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use prost::Message as _;
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_core::Warning;
 use tracing::warn;
@@ -57,40 +61,91 @@ pub struct Tag {
     pub index: usize,
     /// Input offset.
     pub offset: i64,
-    /// Whether the output is a warning (else a dead letter).
-    pub warning: bool,
+    /// For a warning, its trigger event's time (its window must stay re-readable
+    /// until the warning is acknowledged); `None` for a dead letter.
+    pub trigger_time: Option<i64>,
+}
+
+/// An output with everything needed to send it again.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Destination topic.
+    pub topic: String,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value.
+    pub payload: Vec<u8>,
+    /// Record headers.
+    pub headers: OwnedHeaders,
 }
 
 /// The broker's answer for one output.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Delivery {
     /// What it belonged to.
     pub tag: Tag,
     /// Acknowledged by the broker.
     pub ok: bool,
+    /// When not acknowledged: the output and how many attempts were made.
+    pub retry: Option<(Output, u32)>,
 }
 
 /// An output awaiting acknowledgement.
 pub type InFlight = Pin<Box<dyn Future<Output = Delivery> + Send>>;
 
-/// Hands `record` to the producer; the future resolves when the broker answers. An
-/// output the producer refuses to queue resolves at once as not delivered.
-pub fn send(producer: &FutureProducer, record: FutureRecord<'_, [u8], [u8]>, tag: Tag) -> InFlight {
-    match producer.send_result(record) {
-        Ok(delivery) => Box::pin(async move {
-            let ok = match delivery.await {
+/// Wait before attempt `attempt` (0 = the first): none, then 100 ms doubling to 30 s.
+pub fn backoff(attempt: u32) -> Duration {
+    if attempt == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(100u64.saturating_mul(1 << (attempt - 1).min(20)))
+        .min(Duration::from_secs(30))
+}
+
+/// Hands `output` to the producer (after the backoff of `attempt`); the future
+/// resolves when the broker answers. An output the producer refuses to queue resolves
+/// as not delivered, with the output for the next attempt.
+pub fn send(producer: &FutureProducer, output: Output, tag: Tag, attempt: u32) -> InFlight {
+    let producer = producer.clone();
+    Box::pin(async move {
+        let wait = backoff(attempt);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let mut record = FutureRecord::to(&output.topic)
+            .payload(&output.payload[..])
+            .headers(output.headers.clone());
+        if let Some(key) = &output.key {
+            record = record.key(&key[..]);
+        }
+        let ok = match producer.send_result(record) {
+            Ok(delivery) => match delivery.await {
                 Ok(Ok(_)) => true,
                 Ok(Err((e, _))) => {
-                    warn!(error = %e, "the broker refused an output; its input will be re-read after a restart");
+                    warn!(error = %e, attempt, topic = %output.topic, "the broker refused an output; retrying");
                     false
                 }
                 Err(_) => false,
-            };
-            Delivery { tag, ok }
-        }),
-        Err((e, _)) => {
-            warn!(error = %e, "cannot queue an output");
-            Box::pin(async move { Delivery { tag, ok: false } })
-        }
+            },
+            Err((e, _)) => {
+                warn!(error = %e, attempt, "cannot queue an output; retrying");
+                false
+            }
+        };
+        let retry = (!ok).then(|| (output, attempt + 1));
+        Delivery { tag, ok, retry }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let waits: Vec<u64> = (0..6).map(|a| backoff(a).as_millis() as u64).collect();
+        assert_eq!(waits, [0, 100, 200, 400, 800, 1_600]);
+        assert_eq!(backoff(12), Duration::from_secs(30));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(30));
     }
 }

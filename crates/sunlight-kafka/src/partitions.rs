@@ -131,12 +131,13 @@ impl Partitions {
         }
     }
 
-    /// Counts now as activity on every partition: after the pipeline itself paused
-    /// consumption (backpressure), quiet partitions were not idle, just unread.
-    pub fn touch_all(&mut self, now: Instant) {
-        for p in &mut self.list {
-            p.last_activity = now;
-            p.idle = false;
+    /// Consumption resumes after a pause of the pipeline's own making (backpressure),
+    /// which lasted `paused`: quiet partitions were not idle, just unread, so their
+    /// quiet time is moved forward by the pause. Partitions already idle before the
+    /// pause stay idle.
+    pub fn resume_after(&mut self, paused: Duration) {
+        for p in self.list.iter_mut().filter(|p| !p.idle) {
+            p.last_activity += paused;
         }
     }
 
@@ -237,10 +238,11 @@ mod tests {
         // A message wakes a partition up again.
         set.observe(1, Some(50), later + Duration::from_secs(6));
         assert_eq!(set.allowed(), Allowed::Until(40));
-        // After a pause of the pipeline's own making, nobody is idle.
-        set.touch_all(later + Duration::from_secs(60));
+        // A pause of the pipeline's own making does not count as quiet time.
+        let resumed = later + Duration::from_secs(6) + Duration::from_secs(60);
+        set.resume_after(Duration::from_secs(60));
+        assert_eq!(set.mark_idle(resumed + Duration::from_secs(4)), 0);
         assert_eq!(set.allowed(), Allowed::Until(40));
-        assert_eq!(set.mark_idle(later + Duration::from_secs(61)), 0);
     }
 
     #[test]

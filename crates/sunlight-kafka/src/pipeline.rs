@@ -32,7 +32,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sunlight_core::codec::{self, DecodeError, DecodeLimits};
@@ -43,7 +43,7 @@ use tracing::{debug, info, warn};
 use crate::config::KafkaConfig;
 use crate::headers::{DeadLetterOrigin, dead_letter_headers, warning_headers};
 use crate::health::Health;
-use crate::output::{Delivery, InFlight, Tag, send};
+use crate::output::{Delivery, InFlight, Output, Tag, send};
 use crate::partitions::{Allowed, Partitions};
 use crate::telemetry as m;
 
@@ -153,7 +153,12 @@ impl ConsumerContext for PipelineContext {
                 a.changed = true;
             }
             Rebalance::Assign(_) => {}
-            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+            Rebalance::Error(e) => {
+                // librdkafka unassigns everything on a rebalance error.
+                warn!(error = %e, "rebalance error; dropping the assignment");
+                a.owned.clear();
+                a.changed = true;
+            }
         }
     }
 
@@ -167,6 +172,21 @@ impl ConsumerContext for PipelineContext {
                 .collect();
             a.changed = true;
         }
+    }
+}
+
+/// Largest dead-letter payload: below librdkafka's default `message.max.bytes`
+/// (1,000,000) with room for the headers.
+const MAX_DEAD_LETTER_BYTES: usize = 900_000;
+
+/// The event time that bounds commits: the watermark, or an earlier unacknowledged
+/// warning's trigger time. A warning's window reaches back `span <= retention` from
+/// its trigger, so until the broker acknowledges it, every event of that window must
+/// stay re-readable, on every partition.
+pub fn commit_bound(watermark: Option<i64>, oldest_unacked_trigger: Option<i64>) -> Option<i64> {
+    match (watermark, oldest_unacked_trigger) {
+        (Some(w), Some(t)) => Some(w.min(t)),
+        (w, _) => w,
     }
 }
 
@@ -188,6 +208,15 @@ pub async fn run(
     {
         return Err(PipelineError::Unsupported(
             "partition.assignment.strategy=cooperative-sticky: window state is rebuilt from committed offsets on every rebalance, which needs an eager assignor (range, roundrobin)".into(),
+        ));
+    }
+    if config
+        .properties
+        .get("group.protocol")
+        .is_some_and(|p| p.eq_ignore_ascii_case("consumer"))
+    {
+        return Err(PipelineError::Unsupported(
+            "group.protocol=consumer (KIP-848) assigns incrementally: window state is rebuilt from committed offsets on every rebalance, which needs the classic protocol with an eager assignor".into(),
         ));
     }
     let mut client = ClientConfig::new();
@@ -270,6 +299,7 @@ pub async fn run(
         health: Arc::clone(&health),
         counters: Vec::new(),
         paused_since: None,
+        unacked_triggers: BTreeMap::new(),
     };
     pipeline.reset(Vec::new());
     let mut tick = tokio::time::interval(Duration::from_nanos(
@@ -285,6 +315,15 @@ pub async fn run(
             biased;
             () = &mut shutdown => break,
             Some(done) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => pipeline.delivered(done),
+            // The tick before the records: under a backlog it must still get its turn.
+            _ = tick.tick() => {
+                pipeline.apply_rebalance(&assignment);
+                if commit_failed.swap(false, Ordering::Relaxed) {
+                    pipeline.commit_failed();
+                }
+                pipeline.on_tick();
+                pipeline.commit(&consumer, CommitMode::Async);
+            }
             Some(message) = messages.next(), if room => {
                 pipeline.apply_rebalance(&assignment);
                 match message {
@@ -300,14 +339,6 @@ pub async fn run(
                     }
                 }
             },
-            _ = tick.tick() => {
-                pipeline.apply_rebalance(&assignment);
-                if commit_failed.swap(false, Ordering::Relaxed) {
-                    pipeline.commit_failed();
-                }
-                pipeline.on_tick();
-                pipeline.commit(&consumer, CommitMode::Async);
-            }
         }
     }
     health.set_stopping();
@@ -324,6 +355,8 @@ pub async fn run(
             }
         }
     }
+    // The last asynchronous commit may not have landed: commit everything again.
+    pipeline.forget_commits();
     pipeline.commit(&consumer, CommitMode::Sync);
     Ok(pipeline.stats)
 }
@@ -354,6 +387,8 @@ struct Pipeline<'a> {
     counters: Vec<PartitionCounters>,
     /// Since when consumption is paused by backpressure.
     paused_since: Option<Instant>,
+    /// Trigger times of warnings not yet acknowledged (this generation).
+    unacked_triggers: BTreeMap<i64, u32>,
 }
 
 impl Pipeline<'_> {
@@ -390,6 +425,7 @@ impl Pipeline<'_> {
         );
         self.warnings.clear();
         self.counters.clear();
+        self.unacked_triggers.clear();
     }
 
     fn on_message(&mut self, message: &BorrowedMessage<'_>) {
@@ -409,7 +445,8 @@ impl Pipeline<'_> {
         let (event, schema_id) = match codec::decode_message(payload, format, &self.limits) {
             Ok((event, _, schema_id)) => (event, schema_id),
             Err(e) => {
-                self.partitions.observe(index, None, now);
+                // Not activity: a partition carrying only bad input must still go
+                // idle, or it would hold the watermark forever.
                 self.partition(index)
                     .offsets
                     .consumed(offset, None, appended);
@@ -434,14 +471,34 @@ impl Pipeline<'_> {
             .unwrap_or(self.kinds.len());
         self.counters(index).events[kind].increment(1);
         let time = event.occurred_at.0;
+        if let Some(skew) = self.config.max_future_skew
+            && time > Timestamp::now().0.saturating_add(skew.0)
+        {
+            // One far-future timestamp would drag the watermark along and turn every
+            // later event late: such events are bad input.
+            let e = DecodeError::new(
+                sunlight_core::codec::Reason::InvalidTimestamp,
+                format!(
+                    "occurred_at {} is more than {skew} ahead of this engine's clock (max_future_skew)",
+                    event.occurred_at
+                ),
+            );
+            self.partition(index)
+                .offsets
+                .consumed(offset, None, appended);
+            self.dead_letter(&e, message, index);
+            return;
+        }
+        let moved = self.partitions.observe(index, Some(time), now);
+        let admission =
+            self.engine
+                .ingest_from(event, Partitions::source(index, offset), &mut self.warnings);
+        // Only an admitted event can be in a window: the others need no re-reading.
+        let in_windows = matches!(admission, Admission::Accepted).then_some(time);
         self.partition(index)
             .offsets
-            .consumed(offset, Some(time), appended);
-        let moved = self.partitions.observe(index, Some(time), now);
-        match self
-            .engine
-            .ingest_from(event, Partitions::source(index, offset), &mut self.warnings)
-        {
+            .consumed(offset, in_windows, appended);
+        match admission {
             Admission::Late(event) => {
                 metrics::counter!(m::LATE_EVENTS).increment(1);
                 let e = self.engine.late_error(&event);
@@ -515,22 +572,25 @@ impl Pipeline<'_> {
         let mut warnings = std::mem::take(&mut self.warnings);
         for warning in warnings.drain(..) {
             let (index, offset) = Partitions::split_source(warning.trigger_source);
-            let payload = self.config.warnings_format.encode(&warning);
-            let record = FutureRecord::to(&self.config.warnings_topic)
-                .key(warning.official_id.as_bytes())
-                .payload(&payload[..])
-                .headers(warning_headers(
+            let output = Output {
+                topic: self.config.warnings_topic.clone(),
+                key: Some(warning.official_id.as_bytes().to_vec()),
+                payload: self.config.warnings_format.encode(&warning),
+                headers: warning_headers(
                     &warning,
                     &self.config.source_name,
                     self.config.warnings_format.content_type(),
-                ));
+                ),
+            };
             if let Some(p) = self.partitions.get_mut(index) {
                 p.offsets.produced(offset);
                 if let Some(appended) = p.offsets.appended_at(offset) {
                     metrics::histogram!(m::EVENT_TO_WARNING_LATENCY)
-                        .record((now_ms - appended).max(0) as f64 / 1_000.0);
+                        .record(now_ms.saturating_sub(appended).max(0) as f64 / 1_000.0);
                 }
             }
+            let trigger_time = warning.occurred_at.0;
+            *self.unacked_triggers.entry(trigger_time).or_default() += 1;
             self.stats.warnings += 1;
             metrics::counter!(m::WARNINGS, "rule_id" => warning.rule_id.to_string(), "level" => warning.level.name())
                 .increment(1);
@@ -538,9 +598,9 @@ impl Pipeline<'_> {
                 generation: self.generation,
                 index,
                 offset,
-                warning: true,
+                trigger_time: Some(trigger_time),
             };
-            self.in_flight.push(send(&self.producer, record, tag));
+            self.in_flight.push(send(&self.producer, output, tag, 0));
         }
         self.warnings = warnings;
         metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
@@ -558,12 +618,31 @@ impl Pipeline<'_> {
             partition,
             offset,
         });
-        let mut record = FutureRecord::to(&self.config.dlq_topic)
-            .payload(message.payload().unwrap_or_default())
-            .headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
+        let original = message.payload().unwrap_or_default();
+        let mut headers = headers;
+        let payload = if original.len() > MAX_DEAD_LETTER_BYTES {
+            // The producer refuses records above message.max.bytes: keep the head of
+            // an oversized input and say so, rather than fail on it forever.
+            let size = original.len().to_string();
+            for (key, value) in [
+                ("sunlight.truncated", "true"),
+                ("sunlight.original_bytes", size.as_str()),
+            ] {
+                headers = headers.insert(rdkafka::message::Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            original[..MAX_DEAD_LETTER_BYTES].to_vec()
+        } else {
+            original.to_vec()
+        };
+        let output = Output {
+            topic: self.config.dlq_topic.clone(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload,
+            headers,
+        };
         self.partition(index).offsets.produced(offset);
         self.stats.dead_letters += 1;
         metrics::counter!(m::DEAD_LETTERS, "reason" => reason).increment(1);
@@ -571,26 +650,40 @@ impl Pipeline<'_> {
             generation: self.generation,
             index,
             offset,
-            warning: false,
+            trigger_time: None,
         };
-        self.in_flight.push(send(&self.producer, record, tag));
+        self.in_flight.push(send(&self.producer, output, tag, 0));
     }
 
-    fn delivered(&mut self, Delivery { tag, ok }: Delivery) {
+    fn delivered(&mut self, Delivery { tag, ok, retry }: Delivery) {
         metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
+        let current = tag.generation == self.generation;
         if !ok {
-            // Not acknowledged: the offset stays uncommitted, so a restart re-produces it.
+            // Not acknowledged: the input stays uncommitted and the output is sent
+            // again (outputs of an older assignment are re-produced by the re-read).
             self.stats.delivery_errors += 1;
-            let output = if tag.warning {
+            let output = if tag.trigger_time.is_some() {
                 "warning"
             } else {
                 "dead_letter"
             };
             metrics::counter!(m::PRODUCE_ERRORS, "output" => output).increment(1);
+            if let (true, Some((output, attempt))) = (current, retry) {
+                self.in_flight
+                    .push(send(&self.producer, output, tag, attempt));
+            }
             return;
         }
-        if tag.generation != self.generation {
+        if !current {
             return;
+        }
+        if let Some(t) = tag.trigger_time
+            && let Some(n) = self.unacked_triggers.get_mut(&t)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.unacked_triggers.remove(&t);
+            }
         }
         if let Some(p) = self.partitions.get_mut(tag.index) {
             p.offsets.acknowledged(tag.offset);
@@ -614,7 +707,7 @@ impl Pipeline<'_> {
                     paused_ms = since.elapsed().as_millis() as u64,
                     "consumption resumed"
                 );
-                self.partitions.touch_all(Instant::now());
+                self.partitions.resume_after(since.elapsed());
                 self.paused_since = None;
             }
             _ => {}
@@ -649,7 +742,10 @@ impl Pipeline<'_> {
 
     fn commit<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>, mode: CommitMode) {
         let retention = self.pack.retention().0;
-        let watermark = self.engine.watermark().map(|w| w.0);
+        let watermark = commit_bound(
+            self.engine.watermark().map(|w| w.0),
+            self.unacked_triggers.keys().next().copied(),
+        );
         let mut list = TopicPartitionList::new();
         for p in self.partitions.iter_mut() {
             if let Some(offset) = p.offsets.committable(watermark, retention)
@@ -663,6 +759,7 @@ impl Pipeline<'_> {
         if list.count() == 0 {
             return;
         }
+        debug!(offsets = ?list.to_topic_map(), "committing");
         match consumer.commit(&list, mode) {
             Ok(()) => {
                 self.stats.commits += 1;
@@ -679,8 +776,31 @@ impl Pipeline<'_> {
     /// A commit failed: hand the commit points out again on the next tick.
     fn commit_failed(&mut self) {
         self.stats.commit_errors += 1;
+        self.forget_commits();
+    }
+
+    /// The next commit lists every partition's commit point, changed or not.
+    fn forget_commits(&mut self) {
         for p in self.partitions.iter_mut() {
             p.offsets.forget_commit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::commit_bound;
+
+    #[test]
+    fn an_unacknowledged_warning_holds_commits_back_to_its_trigger() {
+        assert_eq!(commit_bound(None, None), None);
+        assert_eq!(
+            commit_bound(None, Some(5)),
+            None,
+            "no watermark: nothing released"
+        );
+        assert_eq!(commit_bound(Some(100), None), Some(100));
+        assert_eq!(commit_bound(Some(100), Some(40)), Some(40));
+        assert_eq!(commit_bound(Some(100), Some(140)), Some(100));
     }
 }
