@@ -355,8 +355,6 @@ pub async fn run(
             }
         }
     }
-    // The last asynchronous commit may not have landed: commit everything again.
-    pipeline.forget_commits();
     pipeline.commit(&consumer, CommitMode::Sync);
     Ok(pipeline.stats)
 }

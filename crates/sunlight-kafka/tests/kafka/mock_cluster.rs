@@ -58,6 +58,7 @@ async fn warnings_equal_replay_and_bad_input_is_dead_lettered() {
     )
     .await;
     let dead = read_topic(&brokers, &dlq, 3, StdDuration::from_secs(30)).await;
+    await_consumed(&input, events.len() + 3).await;
     let _ = stop.send(());
     let stats = pipeline
         .await
@@ -129,6 +130,7 @@ async fn a_restart_mid_stream_loses_no_warning() {
     // Once the first part's input is idle, all of it is evaluated.
     let before =
         await_warning_ids(&brokers, &warnings, &first_half, StdDuration::from_secs(60)).await;
+    await_consumed(&input, half).await;
     let _ = stop.send(());
     let first_stats = task.await.expect("task").expect("first run");
     assert_eq!(before, first_half, "{first_stats:?}");
@@ -204,13 +206,16 @@ async fn broker_outage_and_request_errors_lose_nothing() {
             &read_topic(&brokers, &warnings, usize::MAX, StdDuration::from_secs(3)).await,
         );
     }
+    // The faults also hit the test's own producer: count what the topic holds.
+    let records = records_in(&brokers, &input, 2);
+    assert!(records >= events.len() - 1, "{records}");
+    await_consumed(&input, records).await;
     let _ = stop.send(());
     let stats = task.await.expect("task").expect("run survives the faults");
     assert_eq!(got, expected, "no warning lost: {stats:?}");
     assert_eq!(
-        stats.consumed,
-        events.len() as u64,
-        "every event consumed exactly once by one engine run"
+        stats.consumed, records as u64,
+        "every record consumed exactly once by one engine run"
     );
     let rendered = metrics.render();
     eprintln!("{rendered}");
@@ -260,6 +265,7 @@ async fn events_keyed_by_something_else_are_counted_and_still_evaluated_correctl
         &pack,
     );
     let got = await_warning_ids(&brokers, &warnings, &expected, StdDuration::from_secs(60)).await;
+    await_consumed(&input, events.len()).await;
     let _ = stop.send(());
     let stats = task.await.expect("task").expect("run");
     assert_eq!(got, expected, "same warnings as a replay: {stats:?}");
@@ -316,6 +322,7 @@ async fn schema_registry_framed_protobuf_in_protobuf_warnings_out() {
             got.insert(w.warning_id);
         }
     }
+    await_consumed(&input, events.len()).await;
     let _ = stop.send(());
     let stats = task.await.expect("task").expect("run");
     assert_eq!(got, expected, "{stats:?}");
@@ -398,9 +405,53 @@ async fn a_stalled_warnings_broker_pauses_consumption_without_turning_events_lat
     tokio::time::sleep(StdDuration::from_secs(6)).await;
     cluster.broker_up(2).expect("up");
     let got = await_warning_ids(&brokers, &warnings, &expected, StdDuration::from_secs(60)).await;
+    await_consumed(&input, events.len()).await;
     let _ = stop.send(());
     let stats = task.await.expect("task").expect("run");
     assert_eq!(got, expected, "{stats:?}");
     assert_eq!(stats.rejected, Default::default(), "nothing turned late");
     assert_eq!(stats.consumed, events.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_bad_record_is_dead_lettered_cut_to_size_and_marked() {
+    let (pack, _, _) = workload(61);
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (input, warnings, dlq) = topics(&cluster);
+    // 950,000 bytes of not-JSON: within the decoder's 1 MiB limit, beyond what the
+    // dead-letter producer may send unchanged.
+    let big = "x".repeat(950_000);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::to(&input).key("OF-00001").payload(&big),
+            StdDuration::from_secs(10),
+        )
+        .await
+        .expect("produce the big record");
+    let (stop, task) = start(
+        config(&brokers, &unique("group"), &input, &warnings, &dlq),
+        &pack,
+    );
+    let dead = read_raw(&brokers, &dlq, 1, StdDuration::from_secs(30)).await;
+    let _ = stop.send(());
+    let stats = task.await.expect("task").expect("run");
+    assert_eq!(dead.len(), 1, "{stats:?}");
+    let (payload, headers) = &dead[0];
+    assert_eq!(payload.len(), 900_000);
+    assert!(payload.iter().all(|b| *b == b'x'));
+    let header = |k: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("sunlight.reason"), Some("invalid_json"));
+    assert_eq!(header("sunlight.truncated"), Some("true"));
+    assert_eq!(header("sunlight.original_bytes"), Some("950000"));
+    assert_eq!(stats.delivery_errors, 0);
 }

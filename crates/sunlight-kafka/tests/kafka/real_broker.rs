@@ -65,6 +65,7 @@ async fn python_client_events_give_the_replays_warnings_and_bad_input_is_dead_le
     )
     .await;
     let dead = read_topic(&broker.brokers, &dlq, 2, StdDuration::from_secs(30)).await;
+    await_consumed(&input, events.len() + 2).await;
     let _ = stop.send(());
     let stats = task.await.expect("task").expect("run");
     assert_eq!(got, expected, "{stats:?}");
@@ -119,6 +120,7 @@ async fn an_engine_restarted_mid_stream_loses_no_warning() {
         StdDuration::from_secs(60),
     )
     .await;
+    await_consumed(&input, half).await;
     let _ = stop.send(());
     let first = task.await.expect("task").expect("first run");
     assert_eq!(first.consumed, half as u64, "{first:?}");

@@ -29,6 +29,34 @@ pub fn metrics() -> &'static PrometheusHandle {
     })
 }
 
+/// Waits (up to 30 s) until the pipelines of this test binary have consumed `n`
+/// records of `topic`: the last records may trail the last warning, and a test that
+/// counts them must not stop the engine before they arrive.
+pub async fn await_consumed(topic: &str, n: usize) {
+    let series = format!("sunlight_records_consumed_total{{topic=\"{topic}\"}}");
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
+    while sample(&metrics().render(), &series) < n as f64 && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+/// Records in `topic` (the sum of its partitions' high watermarks).
+pub fn records_in(brokers: &str, topic: &str, partitions: i32) -> usize {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("watermark client");
+    (0..partitions)
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, StdDuration::from_secs(10))
+                .expect("watermarks");
+            (high - low) as usize
+        })
+        .sum()
+}
+
 /// The value of one sample in a Prometheus text rendering (`name{labels}` exactly as
 /// rendered, label order included), or 0 if absent.
 pub fn sample(rendered: &str, series: &str) -> f64 {
@@ -219,6 +247,8 @@ pub type Running = (
 );
 
 pub fn start(config: KafkaConfig, pack: &Arc<CompiledPack>) -> Running {
+    // The recorder must exist before the pipeline registers its metric handles.
+    let _ = metrics();
     // Pipeline logs in test output, filtered by RUST_LOG (default: warnings).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
