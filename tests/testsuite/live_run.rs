@@ -12,15 +12,7 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::support::{json_lines, repo, sunlight};
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+use crate::support::{json_lines, repo, sunlight, unique};
 
 /// Starts `sunlight run` with the default pack against `brokers`.
 fn spawn_run(brokers: &str, topics: &[&str]) -> std::process::Child {

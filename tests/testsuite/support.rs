@@ -43,3 +43,12 @@ pub fn expected_json(warnings: &[sunlight_core::Warning]) -> Vec<Value> {
             .collect(),
     )
 }
+
+/// A name no other test run uses (topics, consumer groups).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}

@@ -119,14 +119,6 @@ fn config(brokers: &str, input: &str, warnings: &str, dlq: &str) -> KafkaConfig 
         warnings_topic: warnings.to_string(),
         dlq_topic: dlq.to_string(),
         idle_timeout: Duration::from_secs(2),
-        properties: std::env::var("EXTRA")
-            .map(|v| {
-                v.split(',')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
         max_in_flight: std::env::var("MAX_IN_FLIGHT")
             .map_or(10_000, |v| v.parse().expect("a number")),
         ..KafkaConfig::default()
@@ -202,12 +194,6 @@ async fn engine_run(
     let mut first = None;
     loop {
         let consumed = sample(metrics, &series) - before;
-        if std::env::var("TRACE").is_ok() {
-            eprintln!(
-                "{:?} consumed {consumed}",
-                first.map(|f: Instant| f.elapsed())
-            );
-        }
         if consumed > 0.0 {
             first.get_or_insert_with(Instant::now);
         }

@@ -106,11 +106,6 @@ impl Partitions {
         self.list.get_mut(index)
     }
 
-    /// Every partition.
-    pub fn iter(&self) -> impl Iterator<Item = &Partition> {
-        self.list.iter()
-    }
-
     /// Every partition, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Partition> {
         self.list.iter_mut()
