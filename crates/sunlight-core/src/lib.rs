@@ -12,9 +12,11 @@
 //! | `state`, `keyed`, `fifo`, `pending` (private) | per-official window state with running aggregates |
 //! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
+//! | [`casework`] | the closed loop: risk codes, feedback, cases, escalation, suppression |
 //! | [`replay`] | replay a recorded file through the engine ([`replay::run`]) |
 //! | [`reference_model`] | a brute-force evaluator used as the test oracle |
 
+pub mod casework;
 pub mod codec;
 pub mod engine;
 pub mod event;

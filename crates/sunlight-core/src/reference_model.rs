@@ -281,6 +281,7 @@ pub fn evaluate(
                 title,
                 detected_at,
                 trigger_source: 0,
+                scope: crate::warning::Scope::of(e),
             });
         }
     }

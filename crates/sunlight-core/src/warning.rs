@@ -49,6 +49,29 @@ pub struct Warning {
     /// `ingest`). Bookkeeping for the caller; not part of the output contract and
     /// not serialised.
     pub trigger_source: u64,
+    /// The trigger event's region and org_unit: the official's scope for access
+    /// checks (query API). Bookkeeping, not part of the output contract.
+    pub scope: Scope,
+}
+
+/// Where an official belongs, as the latest event said: the query API shows an
+/// official only to tokens whose scope covers its region or org_unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The event's `region`.
+    pub region: Option<CompactString>,
+    /// The event's `org_unit`.
+    pub org_unit: Option<CompactString>,
+}
+
+impl Scope {
+    /// The scope an event carries.
+    pub fn of(event: &crate::event::PowerEvent) -> Scope {
+        Scope {
+            region: event.region.clone(),
+            org_unit: event.org_unit.clone(),
+        }
+    }
 }
 
 /// The deterministic warning id: UUIDv5 over the length-prefixed rule id, rule

@@ -261,6 +261,7 @@ pub(super) fn evaluate(
         level,
         trigger_event_id: event.event_id.clone(),
         trigger_source: source,
+        scope: crate::warning::Scope::of(event),
         occurred_at: event.occurred_at,
         window_start: Timestamp(window_start),
         window_end: event.occurred_at,
