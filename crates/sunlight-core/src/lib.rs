@@ -30,7 +30,7 @@ mod state;
 pub mod time;
 pub mod warning;
 
-pub use engine::{Admission, Engine, EngineConfig, WatermarkMode};
+pub use engine::{Admission, Engine, EngineConfig, StateView, WatermarkMode};
 pub use event::PowerEvent;
 pub use rules::CompiledPack;
 pub use warning::Warning;

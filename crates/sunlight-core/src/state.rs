@@ -262,6 +262,8 @@ pub(crate) struct OfficialState {
     pub cells: Vec<SlotCell>,
     /// Last warnings of rules with a cooldown.
     pub fired: Vec<LastFired>,
+    /// Region and org_unit of the latest event that had them (for scoped reads).
+    pub scope: Option<Box<crate::warning::Scope>>,
 }
 
 impl OfficialState {
@@ -338,6 +340,11 @@ impl OfficialState {
             + self.cells.capacity() * size_of::<SlotCell>()
             + self.cells.iter().map(SlotCell::heap_bytes).sum::<usize>()
             + self.fired.capacity() * size_of::<LastFired>()
+            + self.scope.as_ref().map_or(0, |s| {
+                size_of::<crate::warning::Scope>()
+                    + s.region.as_ref().map_or(0, heap_of)
+                    + s.org_unit.as_ref().map_or(0, heap_of)
+            })
     }
 }
 

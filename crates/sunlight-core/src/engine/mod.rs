@@ -21,9 +21,11 @@
 //! producer error that the duplicate counter makes visible.
 
 mod evaluate;
+mod view;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 
 use compact_str::CompactString;
 use dashmap::DashMap;
@@ -38,6 +40,7 @@ use crate::state::{Entry as WindowEntry, OfficialState, SlotCell};
 use crate::time::{Duration, Timestamp};
 use crate::warning::Warning;
 use evaluate::{Trigger, evaluate, slot_input};
+pub use view::{OfficialWindows, StateView, WindowAggregate};
 
 /// Default allowed lateness: how much event-time disorder is tolerated.
 pub const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(60);
@@ -191,7 +194,9 @@ pub struct Engine {
     config: EngineConfig,
     /// Per-official state. A DashMap so that readers on other threads (the query API,
     /// metrics) can look at one official while this engine writes another.
-    officials: DashMap<CompactString, OfficialState, FxBuildHasher>,
+    officials: Arc<DashMap<CompactString, OfficialState, FxBuildHasher>>,
+    /// The watermark, for [`StateView`] readers.
+    shared_watermark: Arc<AtomicI64>,
     pending: PendingQueue<Pending>,
     /// Ids of pending events (small: a lateness worth of events).
     pending_ids: FxHashSet<IdHash>,
@@ -227,7 +232,8 @@ impl Engine {
         Engine {
             pack,
             config,
-            officials: DashMap::with_hasher(FxBuildHasher),
+            officials: Arc::new(DashMap::with_hasher(FxBuildHasher)),
+            shared_watermark: Arc::new(AtomicI64::new(i64::MIN)),
             pending: PendingQueue::default(),
             pending_ids: FxHashSet::default(),
             released: FxHashMap::default(),
@@ -246,6 +252,15 @@ impl Engine {
     /// The pack in use.
     pub fn pack(&self) -> &Arc<CompiledPack> {
         &self.pack
+    }
+
+    /// A read-only view of the state for other threads (the query API).
+    pub fn view(&self) -> StateView {
+        StateView {
+            officials: Arc::clone(&self.officials),
+            pack: Arc::clone(&self.pack),
+            watermark: Arc::clone(&self.shared_watermark),
+        }
     }
 
     /// Counters since start.
@@ -366,6 +381,8 @@ impl Engine {
         }
         self.watermark = to.0;
         self.release(out);
+        self.shared_watermark
+            .store(self.watermark, AtomicOrdering::Relaxed);
         if self.watermark >= self.next_sweep && self.watermark != i64::MAX {
             self.sweep();
         }
@@ -451,6 +468,15 @@ impl Engine {
         let pack = Arc::clone(&self.pack);
         let official_id = &group[0].event.official_id;
         let mut official = self.officials.entry(official_id.clone()).or_default();
+        let latest = &group[group.len() - 1].event;
+        if (latest.region.is_some() || latest.org_unit.is_some())
+            && official
+                .scope
+                .as_deref()
+                .is_none_or(|s| s.region != latest.region || s.org_unit != latest.org_unit)
+        {
+            official.scope = Some(Box::new(crate::warning::Scope::of(latest)));
+        }
         // One probe of the released-id table per event: a repeat of an event still
         // in a window is a duplicate; otherwise remember this one for as long as the
         // longest window it can enter can see it.
