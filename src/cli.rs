@@ -121,6 +121,10 @@ pub struct RunArgs {
     /// without connecting (exit 1 on any error): checks a deployment's configuration.
     #[arg(long)]
     pub check: bool,
+    /// Turn on the closed loop: feedback, risk codes, escalation, suppression
+    /// (same as `[casework] enabled = true`).
+    #[arg(long)]
+    pub casework: bool,
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {

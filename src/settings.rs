@@ -23,6 +23,26 @@ pub struct FileSettings {
     pub engine: EngineSection,
     /// HTTP endpoint settings.
     pub http: HttpSection,
+    /// The closed loop.
+    pub casework: CaseworkSection,
+}
+
+/// `[casework]`: the closed loop (off unless `enabled = true` or `--casework`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaseworkSection {
+    /// Turns the loop on.
+    pub enabled: Option<bool>,
+    /// Feedback topic (default `sunlight.feedback`).
+    pub feedback_topic: Option<String>,
+    /// Risk-code topic (default `sunlight.risk-codes`).
+    pub risk_codes_topic: Option<String>,
+    /// Audit topic (default `sunlight.audit`).
+    pub audit_topic: Option<String>,
+    /// How often deadlines and decay are checked (default `5s`).
+    pub tick_interval: Option<String>,
+    /// `[casework.policy]`: weights, half-life, thresholds, deadlines, suppression.
+    pub policy: Option<sunlight_core::casework::CaseworkPolicy>,
 }
 
 /// `[http]`.
@@ -103,6 +123,8 @@ pub fn resolve(
     let mut rules: Option<PathBuf> = None;
     let mut lateness = sunlight_core::engine::DEFAULT_ALLOWED_LATENESS;
     let mut http_addr = (DEFAULT_HTTP_ADDR.to_string(), "default".to_string());
+    let mut casework = CaseworkSection::default();
+    let mut casework_origin = "default".to_string();
 
     // Layer 2: the file.
     if let Some(path) = &args.config {
@@ -125,6 +147,8 @@ pub fn resolve(
         if let Some(a) = file.http.addr {
             http_addr = (a, format!("{}: http.addr", path.display()));
         }
+        casework = file.casework;
+        casework_origin = path.display().to_string();
     }
 
     // Layer 3: the environment.
@@ -160,6 +184,17 @@ pub fn resolve(
                         .with_context(|| format!("{name}={value:?} is not a number"))?,
                 )
             }
+            "CASEWORK__ENABLED" => {
+                casework.enabled = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} must be true or false"))?,
+                )
+            }
+            "CASEWORK__FEEDBACK_TOPIC" => casework.feedback_topic = Some(value.clone()),
+            "CASEWORK__RISK_CODES_TOPIC" => casework.risk_codes_topic = Some(value.clone()),
+            "CASEWORK__AUDIT_TOPIC" => casework.audit_topic = Some(value.clone()),
+            "CASEWORK__TICK_INTERVAL" => casework.tick_interval = Some(value.clone()),
             "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
             "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
             "ENGINE__MAX_FUTURE_SKEW" => kafka.max_future_skew = skew(&value, &name)?,
@@ -205,6 +240,10 @@ pub fn resolve(
     if let Some(a) = &args.http_addr {
         http_addr = (a.clone(), "--http-addr".to_string());
     }
+    if args.casework {
+        casework.enabled = Some(true);
+    }
+    kafka.casework = casework_config(casework, &casework_origin)?;
     let http_addr = http_addr.0.parse().map_err(|e| {
         anyhow::anyhow!(
             "{}: {:?} is not an address like 0.0.0.0:9464 ({e})",
@@ -228,12 +267,53 @@ pub fn resolve(
     {
         bail!("kafka.warnings_topic and kafka.dlq_topic must differ from the input topics");
     }
+    if let Some(c) = &kafka.casework
+        && (kafka.input_topics.contains(&c.feedback_topic)
+            || [&kafka.warnings_topic, &kafka.dlq_topic, &c.risk_codes_topic]
+                .contains(&&c.feedback_topic))
+    {
+        bail!(
+            "casework.feedback_topic {:?} must differ from the input, warnings, dead-letter and risk-code topics",
+            c.feedback_topic
+        );
+    }
     Ok(RunSettings {
         kafka,
         rules,
         allowed_lateness: lateness,
         http_addr,
     })
+}
+
+/// The loop's settings, or None when it is off.
+fn casework_config(
+    s: CaseworkSection,
+    origin: &str,
+) -> anyhow::Result<Option<sunlight_kafka::casework::CaseworkConfig>> {
+    if s.enabled != Some(true) {
+        return Ok(None);
+    }
+    let mut c = sunlight_kafka::casework::CaseworkConfig::default();
+    if let Some(p) = s.policy {
+        p.validate().map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        c.policy = p;
+    }
+    if let Some(t) = s.feedback_topic {
+        c.feedback_topic = t;
+    }
+    if let Some(t) = s.risk_codes_topic {
+        c.risk_codes_topic = t;
+    }
+    if let Some(t) = s.audit_topic {
+        c.audit_topic = t;
+    }
+    if let Some(t) = s.tick_interval {
+        c.tick_interval = duration(&t, &format!("{origin}: casework.tick_interval"))?;
+        if c.tick_interval.0 <= 0 {
+            bail!("{origin}: casework.tick_interval must be longer than zero");
+        }
+    }
+    Ok(Some(c))
 }
 
 fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow::Result<()> {

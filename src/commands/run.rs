@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use sunlight_core::codec::DecodeLimits;
 use sunlight_core::{CompiledPack, EngineConfig};
-use sunlight_kafka::{Health, KafkaConfig};
+use sunlight_kafka::casework::SharedCasebook;
+use sunlight_kafka::{Health, KafkaConfig, Services};
 
 use crate::cli::RunArgs;
 
@@ -33,6 +34,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             k.idle_timeout,
             settings.http_addr
         );
+        match &k.casework {
+            Some(c) => println!(
+                "casework on: feedback {}, risk codes {}, audit {}, tick {}",
+                c.feedback_topic, c.risk_codes_topic, c.audit_topic, c.tick_interval
+            ),
+            None => println!("casework off"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let metrics = crate::telemetry::install_metrics()?;
@@ -69,12 +77,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             })
             .await?;
         eprintln!("sunlight: /metrics, /healthz and /readyz on http://{addr}");
-        let stats = sunlight_kafka::run(
+        let services = Services {
+            casebook: config
+                .casework
+                .as_ref()
+                .map(|c| SharedCasebook::new(c.policy.clone())),
+            ..Services::new(health)
+        };
+        let stats = sunlight_kafka::run_with(
             &config,
             pack,
             engine,
             DecodeLimits::default(),
-            health,
+            services,
             shutdown_signal(),
         )
         .await;

@@ -168,6 +168,10 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
     for (topic, partitions) in [(&input, 2), (&warnings, 1), (&dlq, 1)] {
         cluster.create_topic(topic, partitions, 1).expect("topic");
     }
+    // The closed loop's topics, under their default names (this cluster is the test's own).
+    for topic in ["sunlight.feedback", "sunlight.risk-codes", "sunlight.audit"] {
+        cluster.create_topic(topic, 1, 1).expect("topic");
+    }
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -221,6 +225,7 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
         &warnings,
         "--dlq-topic",
         &dlq,
+        "--casework",
     ]);
     // Wait until everything is consumed and the statistics have reported lag.
     let consumed = format!("sunlight_records_consumed_total{{topic=\"{input}\"}}");

@@ -43,6 +43,8 @@ pub struct KafkaConfig {
     /// (`invalid_timestamp`); `None` accepts any date (replays of generated future
     /// activity, as in the demo).
     pub max_future_skew: Option<Duration>,
+    /// The closed loop (feedback, risk codes, escalation, suppression); off when None.
+    pub casework: Option<crate::casework::CaseworkConfig>,
 }
 
 impl Default for KafkaConfig {
@@ -64,6 +66,7 @@ impl Default for KafkaConfig {
             shutdown_timeout: Duration::from_secs(10),
             state_report_interval: Duration::from_secs(15),
             max_future_skew: Some(Duration::from_secs(86_400)),
+            casework: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`casework`] | the closed loop's records: feedback in, risk codes, escalations, audit out |
 //! | [`config`] | [`KafkaConfig`]: brokers, group, topics, librdkafka properties |
 //! | [`pipeline`] | [`run`]: consume, evaluate per partition, produce, commit |
 //! | [`partitions`] | owned partitions and the watermark they allow together |
@@ -14,6 +15,7 @@
 //! | [`headers`] | CloudEvents headers on warnings, provenance on dead letters |
 //! | [`telemetry`] | metric names |
 
+pub mod casework;
 pub mod config;
 pub mod headers;
 pub mod health;
@@ -27,4 +29,4 @@ pub use config::KafkaConfig;
 pub use health::Health;
 pub use offsets::OffsetTracker;
 pub use output::WarningFormat;
-pub use pipeline::{PipelineError, RunStats, run};
+pub use pipeline::{PipelineError, RunStats, Services, ViewSlot, run, run_with};

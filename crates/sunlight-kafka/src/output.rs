@@ -66,6 +66,27 @@ pub struct Tag {
     pub trigger_time: Option<i64>,
 }
 
+impl Tag {
+    /// The partition index of the closed loop's own records (feedback dead letters,
+    /// risk codes, escalations, audit): they hold no input offset back.
+    pub const CASEWORK: usize = usize::MAX;
+
+    /// A tag for one of the loop's own records.
+    pub fn casework(generation: u64) -> Tag {
+        Tag {
+            generation,
+            index: Tag::CASEWORK,
+            offset: -1,
+            trigger_time: None,
+        }
+    }
+
+    /// Whether it tags one of the loop's own records.
+    pub fn is_casework(&self) -> bool {
+        self.index == Tag::CASEWORK
+    }
+}
+
 /// An output with everything needed to send it again.
 #[derive(Debug, Clone)]
 pub struct Output {

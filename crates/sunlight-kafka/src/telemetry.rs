@@ -50,6 +50,79 @@ pub const PENDING_EVENTS: &str = "sunlight_pending_events";
 /// Approximate bytes of window state and duplicate-detection tables.
 pub const STATE_BYTES: &str = "sunlight_state_bytes";
 
+/// Feedback records applied, by `status`.
+pub const FEEDBACK: &str = "sunlight_feedback_total";
+/// Feedback records refused (dead-lettered), by `reason`.
+pub const FEEDBACK_REJECTED: &str = "sunlight_feedback_rejected_total";
+/// Warnings not published because a dismissal suppresses their rule and key, by `rule_id`.
+pub const WARNINGS_SUPPRESSED: &str = "sunlight_warnings_suppressed_total";
+/// Warnings that joined an open case instead of opening one, by `rule_id`.
+pub const WARNINGS_ATTACHED: &str = "sunlight_warnings_attached_total";
+/// Escalation warnings published, by `rule_id`.
+pub const ESCALATIONS: &str = "sunlight_escalations_total";
+/// Officials' code changes published, by new `code`.
+pub const CODE_CHANGES: &str = "sunlight_risk_code_changes_total";
+/// Officials currently coded yellow or red, by `code`.
+pub const CODED_OFFICIALS: &str = "sunlight_coded_officials";
+/// Warnings open (pushed, received or verifying).
+pub const OPEN_WARNINGS: &str = "sunlight_open_warnings";
+/// Per rule, confirmed / (confirmed + dismissed) over the decisions seen (absent
+/// before the first decision).
+pub const RULE_PRECISION: &str = "sunlight_rule_precision";
+/// Case decisions by `rule_id` and `outcome` (`confirmed`, `dismissed`, `rectified`).
+pub const RULE_OUTCOMES: &str = "sunlight_rule_outcomes_total";
+
+/// Describes the closed loop's metrics and registers their label sets at zero.
+pub fn register_casework(pack: &sunlight_core::CompiledPack) {
+    use metrics::{describe_counter, describe_gauge};
+    use sunlight_core::casework::{FeedbackErrorKind, RiskCode, Status};
+    describe_counter!(FEEDBACK, "Feedback records applied, by status.");
+    describe_counter!(
+        FEEDBACK_REJECTED,
+        "Feedback records refused and dead-lettered, by reason."
+    );
+    describe_counter!(
+        WARNINGS_SUPPRESSED,
+        "Warnings withheld because a dismissal suppresses their rule and key."
+    );
+    describe_counter!(
+        WARNINGS_ATTACHED,
+        "Warnings that joined the open case of their rule, official and key."
+    );
+    describe_counter!(ESCALATIONS, "Escalation warnings published, by rule.");
+    describe_counter!(CODE_CHANGES, "Officials' risk-code changes, by new code.");
+    describe_gauge!(CODED_OFFICIALS, "Officials coded yellow or red, by code.");
+    describe_gauge!(OPEN_WARNINGS, "Warnings pushed and not yet closed.");
+    describe_gauge!(
+        RULE_PRECISION,
+        "confirmed / (confirmed + dismissed) per rule, from case-system feedback."
+    );
+    describe_counter!(RULE_OUTCOMES, "Case decisions per rule and outcome.");
+    for status in Status::ALL.into_iter().filter(|s| *s != Status::Pushed) {
+        metrics::counter!(FEEDBACK, "status" => status.name()).increment(0);
+    }
+    for kind in FeedbackErrorKind::ALL {
+        metrics::counter!(FEEDBACK_REJECTED, "reason" => kind.code()).increment(0);
+    }
+    for rule in &pack.rules {
+        for name in [WARNINGS_SUPPRESSED, WARNINGS_ATTACHED, ESCALATIONS] {
+            metrics::counter!(name, "rule_id" => rule.id.clone()).increment(0);
+        }
+        for outcome in ["confirmed", "dismissed", "rectified"] {
+            metrics::counter!(RULE_OUTCOMES, "rule_id" => rule.id.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    for code in RiskCode::ALL {
+        metrics::counter!(CODE_CHANGES, "code" => code.name()).increment(0);
+    }
+    for code in [RiskCode::Yellow, RiskCode::Red] {
+        metrics::gauge!(CODED_OFFICIALS, "code" => code.name()).set(0.0);
+    }
+    metrics::gauge!(OPEN_WARNINGS).set(0.0);
+    metrics::counter!(PRODUCE_ERRORS, "output" => "casework").increment(0);
+}
+
 /// Describes every metric (HELP lines) and registers the bounded label sets at zero,
 /// so dashboards and alerts see a series from the start instead of a gap until the
 /// first occurrence (`rate()` over a missing series is empty, not zero).

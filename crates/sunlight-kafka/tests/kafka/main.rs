@@ -1,6 +1,7 @@
 //! Tests of the live pipeline against Kafka-protocol brokers: librdkafka's in-process
 //! mock cluster (fast, failure injection) and a real broker process (tansu).
 
+mod casework;
 mod mock_cluster;
 mod real_broker;
 mod support;

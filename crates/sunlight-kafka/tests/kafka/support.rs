@@ -247,6 +247,21 @@ pub type Running = (
 );
 
 pub fn start(config: KafkaConfig, pack: &Arc<CompiledPack>) -> Running {
+    start_with(
+        config,
+        pack,
+        EngineConfig::default(),
+        sunlight_kafka::Services::new(Arc::new(sunlight_kafka::Health::default())),
+    )
+}
+
+/// Like [`start`], with the engine's settings (its clock) and the shared services.
+pub fn start_with(
+    config: KafkaConfig,
+    pack: &Arc<CompiledPack>,
+    engine: EngineConfig,
+    services: sunlight_kafka::Services,
+) -> Running {
     // The recorder must exist before the pipeline registers its metric handles.
     let _ = metrics();
     // Pipeline logs in test output, filtered by RUST_LOG (default: warnings).
@@ -260,12 +275,12 @@ pub fn start(config: KafkaConfig, pack: &Arc<CompiledPack>) -> Running {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let pack = Arc::clone(pack);
     let task = tokio::spawn(async move {
-        sunlight_kafka::run(
+        sunlight_kafka::run_with(
             &config,
             pack,
-            EngineConfig::default(),
+            engine,
             DecodeLimits::default(),
-            Arc::new(sunlight_kafka::Health::default()),
+            services,
             async {
                 let _ = stopped.await;
             },

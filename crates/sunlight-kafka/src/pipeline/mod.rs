@@ -37,9 +37,14 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sunlight_core::codec::{self, DecodeError, DecodeLimits};
 use sunlight_core::time::Timestamp;
-use sunlight_core::{Admission, CompiledPack, Engine, EngineConfig, Warning, WatermarkMode};
+use sunlight_core::{
+    Admission, CompiledPack, Engine, EngineConfig, StateView, Warning, WatermarkMode,
+};
 use tracing::{debug, info, warn};
 
+mod closed_loop;
+
+use crate::casework::SharedCasebook;
 use crate::config::KafkaConfig;
 use crate::headers::{DeadLetterOrigin, dead_letter_headers, warning_headers};
 use crate::health::Health;
@@ -190,9 +195,44 @@ pub fn commit_bound(watermark: Option<i64>, oldest_unacked_trigger: Option<i64>)
     }
 }
 
-/// Runs until `shutdown` resolves, keeping `health` current for `/readyz`. Every log
-/// line of the run carries the `pipeline` span with the consumer group.
-#[tracing::instrument(name = "pipeline", skip_all, fields(group = %config.group))]
+/// What the pipeline shares with the rest of the process.
+#[derive(Clone)]
+pub struct Services {
+    /// Readiness facts for `/readyz`.
+    pub health: Arc<Health>,
+    /// The closed loop's state, when `config.casework` is set (created if absent).
+    pub casebook: Option<SharedCasebook>,
+    /// The current engine's state, for the query API (replaced on every rebalance).
+    pub views: ViewSlot,
+}
+
+impl Services {
+    /// Health only; a casebook is created if the config asks for the closed loop.
+    pub fn new(health: Arc<Health>) -> Services {
+        Services {
+            health,
+            casebook: None,
+            views: ViewSlot::default(),
+        }
+    }
+}
+
+/// The engine view of the current assignment (None before the first).
+#[derive(Clone, Default)]
+pub struct ViewSlot(Arc<Mutex<Option<StateView>>>);
+
+impl ViewSlot {
+    /// The current view.
+    pub fn get(&self) -> Option<StateView> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, view: StateView) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
+    }
+}
+
+/// Runs until `shutdown` resolves, keeping `health` current for `/readyz`.
 pub async fn run(
     config: &KafkaConfig,
     pack: Arc<CompiledPack>,
@@ -201,6 +241,29 @@ pub async fn run(
     health: Arc<Health>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunStats, PipelineError> {
+    run_with(
+        config,
+        pack,
+        engine_config,
+        limits,
+        Services::new(health),
+        shutdown,
+    )
+    .await
+}
+
+/// Runs until `shutdown` resolves, sharing state through `services`. Every log
+/// line of the run carries the `pipeline` span with the consumer group.
+#[tracing::instrument(name = "pipeline", skip_all, fields(group = %config.group))]
+pub async fn run_with(
+    config: &KafkaConfig,
+    pack: Arc<CompiledPack>,
+    engine_config: EngineConfig,
+    limits: DecodeLimits,
+    services: Services,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunStats, PipelineError> {
+    let health = Arc::clone(&services.health);
     if config
         .properties
         .get("partition.assignment.strategy")
@@ -276,6 +339,18 @@ pub async fn run(
     info!(topics = ?config.input_topics, group = %config.group, "consuming");
     health.set_rules_loaded(true);
     m::register(&pack, &config.input_topics);
+    let casebook = match (&config.casework, &services.casebook) {
+        (None, _) => None,
+        (Some(_), Some(book)) => Some(book.clone()),
+        (Some(c), None) => Some(SharedCasebook::new(c.policy.clone())),
+    };
+    let feedback_consumer = match &config.casework {
+        Some(c) => {
+            m::register_casework(&pack);
+            Some(closed_loop::feedback_consumer(config, c)?)
+        }
+        None => None,
+    };
 
     let engine_config = EngineConfig {
         watermark: WatermarkMode::External,
@@ -300,6 +375,9 @@ pub async fn run(
         counters: Vec::new(),
         paused_since: None,
         unacked_triggers: BTreeMap::new(),
+        casebook,
+        views: services.views.clone(),
+        last_casework_tick: None,
     };
     pipeline.reset(Vec::new());
     let mut tick = tokio::time::interval(Duration::from_nanos(
@@ -308,6 +386,7 @@ pub async fn run(
     tokio::pin!(shutdown);
     // One stream for the whole run (`recv()` registers a new waker per message).
     let mut messages = consumer.stream();
+    let mut feedback = feedback_consumer.as_ref().map(|c| c.stream());
     loop {
         let room = pipeline.in_flight.len() < config.max_in_flight;
         pipeline.backpressure(room);
@@ -323,6 +402,12 @@ pub async fn run(
                 }
                 pipeline.on_tick();
                 pipeline.commit(&consumer, CommitMode::Async);
+            }
+            Some(message) = closed_loop::next(&mut feedback), if room => {
+                match message {
+                    Ok(m) => pipeline.on_feedback(&m),
+                    Err(e) => warn!(error = %e, "feedback consume error; retrying"),
+                }
             }
             Some(message) = messages.next(), if room => {
                 pipeline.apply_rebalance(&assignment);
@@ -387,6 +472,12 @@ struct Pipeline<'a> {
     paused_since: Option<Instant>,
     /// Trigger times of warnings not yet acknowledged (this generation).
     unacked_triggers: BTreeMap<i64, u32>,
+    /// The closed loop, when enabled.
+    casebook: Option<SharedCasebook>,
+    /// Where the query API finds the current engine.
+    views: ViewSlot,
+    /// When the casebook last checked deadlines and decay.
+    last_casework_tick: Option<Instant>,
 }
 
 impl Pipeline<'_> {
@@ -415,6 +506,7 @@ impl Pipeline<'_> {
         metrics::gauge!(m::PARTITIONS_ASSIGNED).set(owned.len() as f64);
         self.health.set_partitions(owned.len());
         self.engine = Engine::new(Arc::clone(&self.pack), self.engine_config);
+        self.views.set(self.engine.view());
         self.partitions = Partitions::new(
             owned,
             self.engine_config.allowed_lateness.0,
@@ -570,15 +662,30 @@ impl Pipeline<'_> {
         let mut warnings = std::mem::take(&mut self.warnings);
         for warning in warnings.drain(..) {
             let (index, offset) = Partitions::split_source(warning.trigger_source);
+            let mut headers = warning_headers(
+                &warning,
+                &self.config.source_name,
+                self.config.warnings_format.content_type(),
+            );
+            if self.casebook.is_some() {
+                match self.admit(&warning) {
+                    Some(case) => {
+                        headers = case.into_iter().fold(headers, |h, (key, value)| {
+                            h.insert(rdkafka::message::Header {
+                                key,
+                                value: Some(&value),
+                            })
+                        })
+                    }
+                    // Suppressed: nothing to publish, nothing holds the input back.
+                    None => continue,
+                }
+            }
             let output = Output {
                 topic: self.config.warnings_topic.clone(),
                 key: Some(warning.official_id.as_bytes().to_vec()),
                 payload: self.config.warnings_format.encode(&warning),
-                headers: warning_headers(
-                    &warning,
-                    &self.config.source_name,
-                    self.config.warnings_format.content_type(),
-                ),
+                headers,
             };
             if let Some(p) = self.partitions.get_mut(index) {
                 p.offsets.produced(offset);
@@ -660,13 +767,16 @@ impl Pipeline<'_> {
             // Not acknowledged: the input stays uncommitted and the output is sent
             // again (outputs of an older assignment are re-produced by the re-read).
             self.stats.delivery_errors += 1;
-            let output = if tag.trigger_time.is_some() {
+            let output = if tag.is_casework() {
+                "casework"
+            } else if tag.trigger_time.is_some() {
                 "warning"
             } else {
                 "dead_letter"
             };
             metrics::counter!(m::PRODUCE_ERRORS, "output" => output).increment(1);
-            if let (true, Some((output, attempt))) = (current, retry) {
+            // The loop's own records are not re-produced by re-reading: always retry.
+            if let (true, Some((output, attempt))) = (current || tag.is_casework(), retry) {
                 self.in_flight
                     .push(send(&self.producer, output, tag, attempt));
             }
@@ -720,6 +830,7 @@ impl Pipeline<'_> {
         }
         self.advance();
         self.produce_warnings();
+        self.casework_tick(now);
         if let Some(w) = self.engine.watermark() {
             let delay = (Timestamp::now().0.saturating_sub(w.0)) as f64 / 1e9;
             metrics::gauge!(m::WATERMARK_DELAY).set(delay);
