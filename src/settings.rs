@@ -496,4 +496,60 @@ mod tests {
             .contains("must differ from the input topics")
         );
     }
+
+    #[test]
+    fn the_closed_loop_is_off_by_default_and_configured_in_layers() {
+        let s = resolve(&args(&["--rules", "p.toml"]), env(&[])).unwrap();
+        assert!(s.kafka.casework.is_none());
+        let dir = std::env::temp_dir().join(format!("sunlight-casework-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("sunlight.toml");
+        std::fs::write(
+            &file,
+            "[casework]\nenabled = true\nfeedback_topic = \"fb\"\n[casework.policy]\nhalf_life = \"10d\"\nred_at = 5.0\n[casework.policy.rule_weights]\nsplit-payment = 2.0\n",
+        )
+        .unwrap();
+        let config = file.display().to_string();
+        let s = resolve(
+            &args(&["--config", &config, "--rules", "p.toml"]),
+            env(&[("SUNLIGHT__CASEWORK__TICK_INTERVAL", "250ms")]),
+        )
+        .unwrap();
+        let c = s.kafka.casework.expect("on");
+        assert_eq!(c.feedback_topic, "fb");
+        assert_eq!(c.risk_codes_topic, "sunlight.risk-codes");
+        assert_eq!(c.tick_interval, Duration(250_000_000));
+        assert_eq!(c.policy.half_life, Duration::from_secs(10 * 86_400));
+        assert_eq!(c.policy.red_at, 5.0);
+        assert_eq!(c.policy.yellow_at, 1.0, "default kept");
+        assert_eq!(c.policy.rule_weights["split-payment"], 2.0);
+        let on = resolve(&args(&["--rules", "p.toml", "--casework"]), env(&[])).unwrap();
+        assert_eq!(
+            on.kafka.casework.unwrap().feedback_topic,
+            "sunlight.feedback"
+        );
+        std::fs::write(
+            &file,
+            "[casework]\nenabled = true\n[casework.policy]\nred_at = 0.5\n",
+        )
+        .unwrap();
+        let err = resolve(&args(&["--config", &config, "--rules", "p.toml"]), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("casework.red_at must be a number >= casework.yellow_at"),
+            "{err}"
+        );
+        let err = resolve(
+            &args(&["--rules", "p.toml", "--casework"]),
+            env(&[("SUNLIGHT__CASEWORK__FEEDBACK_TOPIC", "sunlight.events")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("casework.feedback_topic \"sunlight.events\" must differ"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
