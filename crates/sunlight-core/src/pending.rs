@@ -60,6 +60,15 @@ impl<T: Ord> PendingQueue<T> {
         }
     }
 
+    /// Removes every item, smallest first.
+    pub fn drain_sorted(&mut self) -> Vec<T> {
+        let mut all = Vec::with_capacity(self.len());
+        while let Some(item) = self.pop() {
+            all.push(item);
+        }
+        all
+    }
+
     /// Every item, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.in_order

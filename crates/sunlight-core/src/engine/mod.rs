@@ -21,6 +21,7 @@
 //! producer error that the duplicate counter makes visible.
 
 mod evaluate;
+mod swap;
 mod view;
 
 use std::cmp::Ordering;
@@ -40,6 +41,7 @@ use crate::state::{Entry as WindowEntry, OfficialState, SlotCell};
 use crate::time::{Duration, Timestamp};
 use crate::warning::Warning;
 use evaluate::{Trigger, evaluate, slot_input};
+pub use swap::SwapReport;
 pub use view::{OfficialWindows, StateView, WindowAggregate};
 
 /// Default allowed lateness: how much event-time disorder is tolerated.
