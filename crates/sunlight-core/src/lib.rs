@@ -12,9 +12,11 @@
 //! | `state`, `keyed`, `fifo`, `pending` (private) | per-official window state with running aggregates |
 //! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
-//! | [`replay`] | replay a recorded file through the engine ([`replay::run`]) |
+//! | [`replay`] | replay a recorded file through the engine ([`replay::Replayer`]) |
+//! | [`backtest`] | score warnings against labelled outcomes: labels, precision, recall |
 //! | [`reference_model`] | a brute-force evaluator used as the test oracle |
 
+pub mod backtest;
 pub mod codec;
 pub mod engine;
 pub mod event;
