@@ -73,7 +73,10 @@ impl Case {
     fn new(labels: &str) -> Case {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pack.toml"), PACK).unwrap();
-        let events: String = EVENTS
+        // In event-time order: nothing is late.
+        let mut sorted = EVENTS;
+        sorted.sort_by_key(|e| e.2);
+        let events: String = sorted
             .iter()
             .map(|(id, official, hour, amount)| {
                 format!(
@@ -128,11 +131,8 @@ fn the_hand_made_case_has_the_known_numbers() {
     let out = case.replay().assert().success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(case.path("report.json")).unwrap())
-            .unwrap();
-    let volume = |rule: &str, warnings: u64, yellow: u64, red: u64, officials: u64| {
-        json!({"rule_id": rule, "warnings": warnings, "yellow": yellow, "red": red, "officials_flagged": officials})
-    };
+        serde_json::from_str(&std::fs::read_to_string(case.path("report.json")).unwrap()).unwrap();
+    let volume = |rule: &str, warnings: u64, yellow: u64, red: u64, officials: u64| json!({"rule_id": rule, "warnings": warnings, "yellow": yellow, "red": red, "officials_flagged": officials});
     let third = json!(1.0 / 3.0);
     let want = json!({
         "format": 1,
@@ -169,15 +169,17 @@ fn the_hand_made_case_has_the_known_numbers() {
         "backtest by event labels (4 events labelled)",
         "  burst                         1      1          0     0.500         2       1  0.500",
     ] {
-        assert!(table.contains(&format!("{line}\n")), "{line:?} missing from\n{table}");
+        assert!(
+            table.contains(&format!("{line}\n")),
+            "{line:?} missing from\n{table}"
+        );
     }
 
     // --quiet drops the table, not the report; the warnings are those of a plain replay.
     std::fs::remove_file(case.path("report.json")).unwrap();
     case.replay().arg("--quiet").assert().success().stderr("");
     let again: Value =
-        serde_json::from_str(&std::fs::read_to_string(case.path("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(case.path("report.json")).unwrap()).unwrap();
     assert_eq!(again, want);
     let with_labels = std::fs::read_to_string(case.path("warnings.jsonl")).unwrap();
     let plain = sunlight()
@@ -222,9 +224,27 @@ fn malformed_labels_fail_before_anything_is_written() {
     }
     // A report needs labels.
     sunlight()
-        .args(["replay", "--rules", "r.toml", "--input", "i.jsonl", "--report", "x.json"])
+        .args([
+            "replay", "--rules", "r.toml", "--input", "i.jsonl", "--report", "x.json",
+        ])
         .assert()
         .code(2);
+}
+
+/// Equal counts and ids, equal ratios up to the last bit serde_json's default float
+/// parser may get wrong when reading the report back.
+fn assert_same_score(got: &Value, want: &Value, section: &str) {
+    let (mut g, mut w) = (got.clone(), want.clone());
+    for key in ["precision", "recall"] {
+        let (a, b) = (g[key].take(), w[key].take());
+        match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => {
+                assert!((a - b).abs() < 1e-12, "{section} {key}: {got} vs {want}")
+            }
+            _ => assert_eq!(a, b, "{section} {key}: {got} vs {want}"),
+        }
+    }
+    assert_eq!(g, w, "{section}");
 }
 
 /// Labels of one kind as the test reads them: (rule or None, id) -> positive.
@@ -279,7 +299,13 @@ fn expected_section(
                 .copied()
                 .filter(|id| !flagged.contains(*id))
                 .collect();
-            let div = |a: u64, b: u64| if b == 0 { Value::Null } else { json!(a as f64 / b as f64) };
+            let div = |a: u64, b: u64| {
+                if b == 0 {
+                    Value::Null
+                } else {
+                    json!(a as f64 / b as f64)
+                }
+            };
             let found = (positives.len() - missed.len()) as u64;
             json!({
                 "rule_id": rule, "true_positives": tp, "false_positives": fp,
@@ -302,12 +328,18 @@ fn generated_labels(events: &Path, rule: &str) -> (String, LabelMap, LabelMap) {
         .iter()
         .map(|e| e["official_id"].as_str().unwrap())
         .collect();
-    let (mut lines, mut by_official, mut by_event) = (String::new(), LabelMap::new(), LabelMap::new());
-    let mut add = |map: &mut LabelMap, field: &str, id: &str, positive: bool, rule: Option<&str>| {
-        let scope = rule.map(|r| format!(", \"rule_id\": \"{r}\"")).unwrap_or_default();
-        lines.push_str(&format!("{{\"{field}\": \"{id}\", \"positive\": {positive}{scope}}}\n"));
-        map.insert((rule.map(str::to_string), id.to_string()), positive);
-    };
+    let (mut lines, mut by_official, mut by_event) =
+        (String::new(), LabelMap::new(), LabelMap::new());
+    let mut add =
+        |map: &mut LabelMap, field: &str, id: &str, positive: bool, rule: Option<&str>| {
+            let scope = rule
+                .map(|r| format!(", \"rule_id\": \"{r}\""))
+                .unwrap_or_default();
+            lines.push_str(&format!(
+                "{{\"{field}\": \"{id}\", \"positive\": {positive}{scope}}}\n"
+            ));
+            map.insert((rule.map(str::to_string), id.to_string()), positive);
+        };
     for (i, official) in officials.iter().enumerate() {
         match i % 3 {
             0 => add(&mut by_official, "official_id", official, true, None),
@@ -339,7 +371,17 @@ fn a_generated_workload_scores_as_computed_from_its_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     sunlight()
-        .args(["gen", "--events", "4000", "--officials", "60", "--days", "30", "--seed", "9"])
+        .args([
+            "gen",
+            "--events",
+            "4000",
+            "--officials",
+            "60",
+            "--days",
+            "30",
+            "--seed",
+            "9",
+        ])
         .arg("--output")
         .arg(&events)
         .assert()
@@ -363,14 +405,21 @@ fn a_generated_workload_scores_as_computed_from_its_warnings() {
         .assert()
         .success();
     let warnings = json_lines(&std::fs::read_to_string(&warnings_path).unwrap());
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
 
     let volume: Vec<Value> = rules
         .iter()
         .map(|rule| {
-            let mine: Vec<&Value> = warnings.iter().filter(|w| w["rule_id"] == rule.as_str()).collect();
+            let mine: Vec<&Value> = warnings
+                .iter()
+                .filter(|w| w["rule_id"] == rule.as_str())
+                .collect();
             let level = |l: &str| mine.iter().filter(|w| w["level"] == l).count();
-            let officials: BTreeSet<&str> = mine.iter().map(|w| w["official_id"].as_str().unwrap()).collect();
+            let officials: BTreeSet<&str> = mine
+                .iter()
+                .map(|w| w["official_id"].as_str().unwrap())
+                .collect();
             json!({"rule_id": rule, "warnings": mine.len(), "yellow": level("yellow"),
                    "red": level("red"), "officials_flagged": officials.len()})
         })
@@ -387,7 +436,21 @@ fn a_generated_workload_scores_as_computed_from_its_warnings() {
             ids
         }),
     });
-    assert_eq!(report, want);
+    assert_eq!(report["rules"], want["rules"]);
+    for section in ["by_official", "by_event"] {
+        assert_eq!(
+            report[section]["labelled"], want[section]["labelled"],
+            "{section}"
+        );
+        for (got, want) in report[section]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(want[section]["rules"].as_array().unwrap())
+        {
+            assert_same_score(got, want, section);
+        }
+    }
 
     // The workload exercises every outcome somewhere.
     let totals = |section: &str| {

@@ -175,7 +175,6 @@ impl<W: Write, E: Write> Replayer<W, E> {
 }
 
 impl<W: Write, E: Write, O: WarningObserver> Replayer<W, E, O> {
-
     /// Reads JSON lines until EOF. A line longer than the message limit is rejected
     /// (`too_large`) without ever being held in memory whole.
     pub fn json_lines<R: BufRead>(&mut self, mut input: R) -> io::Result<()> {

@@ -181,13 +181,16 @@ impl Labels {
         self.events.subjects.len()
     }
 
+    /// Applies one line (`number` is 1-based).
     fn line(&mut self, bytes: &[u8], number: u64) -> Result<(), String> {
         let text = std::str::from_utf8(bytes).map_err(|_| "is not valid UTF-8".to_string())?;
-        let text = text.trim_end();
+        // A byte-order mark some editors write is not part of the first object.
+        let text = text.trim_start_matches('\u{feff}').trim_end();
         if text.trim_start().is_empty() || text.trim_start().starts_with('#') {
             return Ok(());
         }
-        let example = "write one JSON object such as {\"official_id\": \"o-17\", \"positive\": true}";
+        let example =
+            "write one JSON object such as {\"official_id\": \"o-17\", \"positive\": true}";
         if !text.trim_start().starts_with('{') {
             return Err(format!("is not a JSON object; {example}"));
         }

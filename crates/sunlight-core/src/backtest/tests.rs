@@ -90,8 +90,22 @@ fn scores_the_hand_made_case_exactly() {
             labelled: 5,
             rules: vec![
                 // o1 is negative for `big` (its own label wins), o2 negative, o4 positive.
-                score("big", (1, 2, 0), Some(1.0 / 3.0), (2, 1), Some(0.5), &["o5"]),
-                score("burst", (2, 0, 0), Some(1.0), (3, 1), Some(1.0 / 3.0), &["o3", "o5"]),
+                score(
+                    "big",
+                    (1, 2, 0),
+                    Some(1.0 / 3.0),
+                    (2, 1),
+                    Some(0.5),
+                    &["o5"]
+                ),
+                score(
+                    "burst",
+                    (2, 0, 0),
+                    Some(1.0),
+                    (3, 1),
+                    Some(1.0 / 3.0),
+                    &["o3", "o5"]
+                ),
                 score("never", (0, 0, 0), None, (2, 0), Some(0.0), &["o1", "o5"]),
             ],
         })
@@ -175,8 +189,14 @@ fn malformed_lines_name_the_line_and_the_problem() {
         ),
         ("not json", "is not a JSON object"),
         ("[1, 2]", "is not a JSON object"),
-        ("{\"official_id\": \"o1\", ", "EOF while parsing a value (column 21)"),
-        ("{\"event_id\": \"\", \"positive\": true}", "the id is empty"),
+        (
+            "{\"official_id\": \"o1\", ",
+            "EOF while parsing a value (column 21)",
+        ),
+        (
+            "{\"event_id\": \"\", \"positive\": true}",
+            "the id is empty",
+        ),
         (
             "{\"official_id\": \"o1\", \"positive\": false}",
             "contradicts line 1",
@@ -192,8 +212,13 @@ fn malformed_lines_name_the_line_and_the_problem() {
         assert!(got.starts_with("labels line 3: "), "{got}");
         assert!(got.contains(want), "{got} lacks {want}");
     }
-    let got = error("{\"event_id\": \"e1\", \"positive\": true, \"rule_id\": \"big\"}\n{\"event_id\": \"e1\", \"positive\": false, \"rule_id\": \"big\"}");
-    assert!(got.starts_with("labels line 2: contradicts line 1"), "{got}");
+    let got = error(
+        "{\"event_id\": \"e1\", \"positive\": true, \"rule_id\": \"big\"}\n{\"event_id\": \"e1\", \"positive\": false, \"rule_id\": \"big\"}",
+    );
+    assert!(
+        got.starts_with("labels line 2: contradicts line 1"),
+        "{got}"
+    );
     let bad_utf8: &[u8] = b"\n\xff\n";
     let got = Labels::parse(bad_utf8, &RULES).unwrap_err().to_string();
     assert_eq!(got, "labels line 2: is not valid UTF-8");
