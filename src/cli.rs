@@ -191,6 +191,34 @@ pub struct ReplayArgs {
     /// (slows the replay: for memory measurements).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub state_sample_every: u64,
+    /// Backtest: score each rule against known outcomes (JSON lines) and print a
+    /// table after the summary (docs/RULES.md, "Backtesting").
+    ///
+    /// One object per line (blank lines and `#` lines ignored), labelling an
+    /// official or an event, for every rule or for one:
+    /// `{"official_id": "o-17", "positive": true}`,
+    /// `{"event_id": "e-123", "positive": false, "rule_id": "split-payment"}`.
+    /// A rule's own label for a subject wins over its all-rules label.
+    ///
+    /// By official: a warning is a true positive (TP) if its official is labelled
+    /// positive, a false positive (FP) if negative, else unlabelled; recall =
+    /// positive officials flagged / positive officials.
+    ///
+    /// By event: a warning is TP if its trigger or any listed evidence event is
+    /// positive, FP if none is positive and one is negative, else unlabelled;
+    /// recall = positive events that are the trigger or listed evidence of a
+    /// warning / positive events (only the evidence a warning lists counts: at
+    /// most the rule's `evidence_limit` ids).
+    ///
+    /// Precision = TP / (TP + FP); `-` (JSON null) when undefined, as is recall
+    /// without positives. A malformed line or unknown rule_id fails the command
+    /// before anything is replayed.
+    #[arg(long, value_name = "FILE", conflicts_with = "decode_only")]
+    pub labels: Option<PathBuf>,
+    /// With --labels: also write the backtest as one JSON document to FILE
+    /// (shape in docs/RULES.md, "Backtesting").
+    #[arg(long, value_name = "FILE", requires = "labels")]
+    pub report: Option<PathBuf>,
 }
 
 /// `sunlight gen`

@@ -1,5 +1,7 @@
-//! One module per subcommand; [`run`] dispatches.
+//! One module per subcommand; [`run`] dispatches. [`backtest`] serves
+//! `replay --labels`.
 
+pub mod backtest;
 pub mod demo;
 pub mod generate;
 pub mod replay;

@@ -27,6 +27,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         state_sample_every: args.state_sample_every,
         ..ReplayOptions::default()
     };
+    // Labels first: a bad labels file fails before any output is written.
+    let mut backtest = match &args.labels {
+        Some(path) => Some(super::backtest::load(path, &pack)?),
+        None => None,
+    };
     let warnings: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -53,7 +58,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         options,
         BufWriter::with_capacity(1 << 20, warnings),
         BufWriter::with_capacity(64 << 10, errors),
-    );
+    )
+    .with_observer(backtest.as_mut());
     match format {
         Format::Json => replayer.json_lines(BufReader::with_capacity(1 << 20, input))?,
         Format::Protobuf => {
@@ -69,6 +75,15 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             "{}",
             render_summary(&pack, &summary, &args.input.display().to_string(), elapsed)
         );
+    }
+    if let Some(backtest) = &backtest {
+        let report = backtest.report();
+        if !args.quiet {
+            eprint!("{}", super::backtest::render(&report));
+        }
+        if let Some(path) = &args.report {
+            super::backtest::write(path, &report)?;
+        }
     }
     let rejected: u64 = summary.rejected.values().sum();
     Ok(if args.strict && rejected > 0 {

@@ -13,9 +13,11 @@
 //! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
 //! | [`casework`] | the closed loop: risk codes, feedback, cases, escalation, suppression |
-//! | [`replay`] | replay a recorded file through the engine ([`replay::run`]) |
+//! | [`replay`] | replay a recorded file through the engine ([`replay::Replayer`]) |
+//! | [`backtest`] | score warnings against labelled outcomes: labels, precision, recall |
 //! | [`reference_model`] | a brute-force evaluator used as the test oracle |
 
+pub mod backtest;
 pub mod casework;
 pub mod codec;
 pub mod engine;

@@ -99,14 +99,45 @@ impl ReplaySummary {
     }
 }
 
-/// Feeds records to an engine and writes warnings and rejected records.
-pub struct Replayer<W: Write, E: Write> {
+/// Sees every warning a [`Replayer`] writes, in output order (e.g. a
+/// [`crate::backtest::Backtest`]). `()` sees nothing and costs nothing; `None` sees
+/// nothing either.
+pub trait WarningObserver {
+    /// Called once per warning, just before it is written.
+    fn on_warning(&mut self, warning: &Warning);
+}
+
+impl WarningObserver for () {
+    #[inline]
+    fn on_warning(&mut self, _: &Warning) {}
+}
+
+impl<T: WarningObserver + ?Sized> WarningObserver for &mut T {
+    #[inline]
+    fn on_warning(&mut self, warning: &Warning) {
+        (**self).on_warning(warning);
+    }
+}
+
+impl<T: WarningObserver> WarningObserver for Option<T> {
+    #[inline]
+    fn on_warning(&mut self, warning: &Warning) {
+        if let Some(observer) = self {
+            observer.on_warning(warning);
+        }
+    }
+}
+
+/// Feeds records to an engine and writes warnings and rejected records; every
+/// warning is also shown to the observer `O` (none by default).
+pub struct Replayer<W: Write, E: Write, O: WarningObserver = ()> {
     engine: Engine,
     options: ReplayOptions,
     warnings_out: W,
     errors_out: E,
     summary: ReplaySummary,
     batch: Vec<Warning>,
+    observer: O,
 }
 
 impl<W: Write, E: Write> Replayer<W, E> {
@@ -125,9 +156,25 @@ impl<W: Write, E: Write> Replayer<W, E> {
             errors_out,
             summary: ReplaySummary::default(),
             batch: Vec::new(),
+            observer: (),
         }
     }
 
+    /// The same replayer, showing every warning to `observer` before writing it.
+    pub fn with_observer<O: WarningObserver>(self, observer: O) -> Replayer<W, E, O> {
+        Replayer {
+            engine: self.engine,
+            options: self.options,
+            warnings_out: self.warnings_out,
+            errors_out: self.errors_out,
+            summary: self.summary,
+            batch: self.batch,
+            observer,
+        }
+    }
+}
+
+impl<W: Write, E: Write, O: WarningObserver> Replayer<W, E, O> {
     /// Reads JSON lines until EOF. A line longer than the message limit is rejected
     /// (`too_large`) without ever being held in memory whole.
     pub fn json_lines<R: BufRead>(&mut self, mut input: R) -> io::Result<()> {
@@ -234,6 +281,7 @@ impl<W: Write, E: Write> Replayer<W, E> {
 
     fn write_warnings(&mut self) -> io::Result<()> {
         for w in self.batch.drain(..) {
+            self.observer.on_warning(&w);
             serde_json::to_writer(&mut self.warnings_out, &w)?;
             self.warnings_out.write_all(b"\n")?;
             self.summary.warnings += 1;
