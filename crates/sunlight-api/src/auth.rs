@@ -22,7 +22,9 @@ use crate::scope::Scope;
 /// The claims Sunlight reads from a token (others are ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    /// Who: the inspector's identity, written to the audit log.
+    /// Who: the inspector's identity, written to the audit log. Required (a token
+    /// without it, or with an empty one, is refused as `missing_claim`).
+    #[serde(default)]
     pub sub: String,
     /// Regions whose officials are visible; `"*"` means every official.
     #[serde(default)]

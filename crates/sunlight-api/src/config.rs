@@ -153,6 +153,16 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file named by `setting` could not be opened for appending.
+    #[error("{setting}: cannot open {path} for appending: {source}")]
+    Open {
+        /// The setting, e.g. `api.audit_file`.
+        setting: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl ConfigError {

@@ -16,7 +16,7 @@ pub enum AuthError {
     #[error("an Authorization: Bearer <token> header is required")]
     MissingHeader,
     /// The header is not `Bearer <token>` (other scheme, not ASCII, empty token).
-    #[error("the Authorization header must be \"Bearer <token>\"")]
+    #[error("the Authorization header must be: Bearer <token>")]
     MalformedHeader,
     /// The token is not a JWT (three base64url parts with a JSON header and claims).
     #[error("the bearer token is not a well-formed JWT")]

@@ -86,7 +86,7 @@ impl Replacements {
     fn add(&mut self, raw: String, masked: String) {
         if !raw.is_empty() && !self.0.iter().any(|(r, _)| *r == raw) {
             self.0.push((raw, masked));
-            self.0.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.0.sort_by_key(|(raw, _)| std::cmp::Reverse(raw.len()));
         }
     }
 

@@ -77,7 +77,7 @@ impl Auditor {
     ) -> Result<Auditor, ConfigError> {
         let mut sinks: Vec<Arc<dyn AuditSink>> = Vec::new();
         if let Some(path) = &config.audit_file {
-            let sink = FileSink::open(path).map_err(|source| ConfigError::Read {
+            let sink = FileSink::open(path).map_err(|source| ConfigError::Open {
                 setting: "api.audit_file".into(),
                 path: path.clone(),
                 source,
