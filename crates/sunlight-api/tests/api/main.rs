@@ -3,6 +3,7 @@
 //! secrets, and the test-only RSA pair in tests/keys/).
 
 mod auditing;
+mod config_doc;
 mod authn;
 mod metrics;
 mod openapi;
