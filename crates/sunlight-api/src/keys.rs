@@ -222,4 +222,32 @@ mod tests {
             "api.keys[0].secret_file: an HS256 secret needs at least 32 bytes, this one has 4"
         );
     }
+
+    #[test]
+    fn rs256_key_must_be_a_pem_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        std::fs::write(&path, "not a pem").unwrap();
+        let config = ApiConfig {
+            keys: vec![KeyConfig {
+                kid: Some("r".into()),
+                algorithm: Algorithm::RS256,
+                secret: None,
+                secret_file: None,
+                public_key_file: Some(path.clone()),
+            }],
+            ..ApiConfig::default()
+        };
+        let err = KeySet::load(&config).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "api.keys[0].public_key_file: {} is not a PEM RSA public key (",
+                path.display()
+            )),
+            "{err}"
+        );
+        let public = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/rs256-public.pem");
+        std::fs::copy(public, &path).unwrap();
+        assert!(KeySet::load(&config).is_ok());
+    }
 }

@@ -3,8 +3,8 @@
 //! secrets, and the test-only RSA pair in tests/keys/).
 
 mod auditing;
-mod config_doc;
 mod authn;
+mod config_doc;
 mod metrics;
 mod openapi;
 mod scoping;
