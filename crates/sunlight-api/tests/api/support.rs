@@ -1,0 +1,304 @@
+//! Test fixtures: a fixed [`QuerySource`], keys (HS256 secrets, the committed test-only
+//! RSA pair under tests/keys/), token minting with jsonwebtoken's `encode`, and a
+//! `call` helper around `tower::ServiceExt::oneshot`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use serde_json::{Value, json};
+use sunlight_api::*;
+use tower::ServiceExt;
+
+pub const HS_KID: &str = "hs-1";
+pub const HS_SECRET: &str = "0123456789abcdef0123456789abcdef";
+/// A second HS256 key without kid, read from a file.
+pub const HS_SECRET_2: &str = "fedcba9876543210fedcba9876543210-second";
+pub const RS_KID: &str = "rs-1";
+pub const ISSUER: &str = "sunlight-idp";
+pub const AUDIENCE: &str = "sunlight-api";
+
+pub fn keys_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+}
+
+pub fn rsa_private_pem() -> Vec<u8> {
+    std::fs::read(keys_dir().join("rs256-private.pem")).unwrap()
+}
+
+pub fn rsa_public_pem() -> Vec<u8> {
+    std::fs::read(keys_dir().join("rs256-public.pem")).unwrap()
+}
+
+/// The fixture's officials and warnings.
+pub struct Fixture;
+
+pub fn official(id: &str, region: &str, org_unit: &str) -> OfficialView {
+    OfficialView {
+        official_id: id.into(),
+        region: region.into(),
+        org_unit: org_unit.into(),
+        risk: Risk {
+            code: RiskCode::Red,
+            score: 0.92,
+            computed_at: "2026-10-15T02:05:00Z".into(),
+        },
+        open_warnings: vec![WarningSummary {
+            warning_id: format!("W-{id}"),
+            rule_id: "relative-company".into(),
+            rule_version: 1,
+            level: Level::Red,
+            status: WarningStatus::Open,
+            occurred_at: "2026-10-15T02:00:00Z".into(),
+            key: KeyMap::from_pairs([
+                ("counterparty", "SUP-1443"),
+                ("national_id", "110101199003070011"),
+            ]),
+            title: "payment to SUP-1443, owned by relative 110101199003070011".into(),
+        }],
+        windows: vec![
+            WindowAggregate {
+                rule_id: "split-payment".into(),
+                key: KeyMap::from_pairs([("counterparty", "SUP-1443")]),
+                count: 2,
+                sum: Some(9_300_000),
+                window: TimeRange {
+                    start: "2026-09-15T02:00:00Z".into(),
+                    end: "2026-10-15T02:00:00Z".into(),
+                },
+            },
+            WindowAggregate {
+                rule_id: "calls".into(),
+                key: KeyMap::from_pairs([("phone", "13800138000")]),
+                count: 7,
+                sum: None,
+                window: TimeRange {
+                    start: "2026-10-14T02:00:00Z".into(),
+                    end: "2026-10-15T02:00:00Z".into(),
+                },
+            },
+        ],
+    }
+}
+
+pub fn warning(id: &str, official_id: &str, region: &str, org_unit: &str) -> WarningView {
+    WarningView {
+        warning_id: id.into(),
+        rule_id: "relative-company".into(),
+        rule_version: 1,
+        official_id: official_id.into(),
+        key: KeyMap::from_pairs([
+            ("counterparty", "SUP-1443"),
+            ("national_id", "110101199003070011"),
+        ]),
+        level: Level::Red,
+        trigger_event_id: "EV-9".into(),
+        occurred_at: "2026-10-15T02:00:00Z".into(),
+        window: TimeRange {
+            start: "2026-09-15T02:00:00Z".into(),
+            end: "2026-10-15T02:00:00Z".into(),
+        },
+        measures: Measures(vec![
+            ("count".into(), MeasureValue::Int(2)),
+            ("sum".into(), MeasureValue::Int(9_300_000)),
+        ]),
+        evidence: Evidence {
+            event_ids: vec!["EV-8".into(), "EV-9".into()],
+            total: 2,
+        },
+        title: "payment to SUP-1443, owned by relative 110101199003070011".into(),
+        detected_at: "2026-10-15T02:01:00Z".into(),
+        status: WarningStatus::Investigating,
+        history: vec![
+            HistoryEntry {
+                status: WarningStatus::Open,
+                handler: None,
+                note: None,
+                at: "2026-10-15T02:01:00Z".into(),
+            },
+            HistoryEntry {
+                status: WarningStatus::Investigating,
+                handler: Some("inspector-7".into()),
+                note: Some("relative 110101199003070011 confirmed".into()),
+                at: "2026-10-16T09:00:00Z".into(),
+            },
+        ],
+        case_id: Some("CASE-2026-001".into()),
+        escalated: true,
+        region: region.into(),
+        org_unit: org_unit.into(),
+    }
+}
+
+impl QuerySource for Fixture {
+    fn official(&self, id: &str) -> Option<OfficialView> {
+        match id {
+            "OF-1" => Some(official("OF-1", "north", "finance")),
+            "OF-2" => Some(official("OF-2", "south", "audit")),
+            _ => None,
+        }
+    }
+
+    fn warning(&self, id: &str) -> Option<WarningView> {
+        match id {
+            "W-OF-1" => Some(warning("W-OF-1", "OF-1", "north", "finance")),
+            "W-OF-2" => Some(warning("W-OF-2", "OF-2", "south", "audit")),
+            _ => None,
+        }
+    }
+
+    fn rules(&self) -> RulesView {
+        RulesView {
+            pack: "default".into(),
+            version: "2026.11.1".into(),
+            rules: vec![RuleInfo {
+                rule_id: "split-payment".into(),
+                version: 1,
+                title: Some("{count} payments to {counterparty}".into()),
+                description: Some("A payment split to dodge approval.".into()),
+                window: "30d".into(),
+            }],
+        }
+    }
+}
+
+/// The test configuration; secret and key files live in `dir`.
+pub fn config(dir: &Path) -> ApiConfig {
+    std::fs::write(dir.join("hs2.secret"), format!("{HS_SECRET_2}\n")).unwrap();
+    std::fs::write(dir.join("rs.pem"), rsa_public_pem()).unwrap();
+    serde_json::from_value(json!({
+        "keys": [
+            {"kid": HS_KID, "algorithm": "HS256", "secret": HS_SECRET},
+            {"algorithm": "HS256", "secret_file": dir.join("hs2.secret")},
+            {"kid": RS_KID, "algorithm": "RS256", "public_key_file": dir.join("rs.pem")},
+        ],
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "sensitive_attributes": ["national_id", "phone"],
+        "audit_file": dir.join("audit.jsonl"),
+    }))
+    .unwrap()
+}
+
+/// A test app: the router, its audit file and a channel receiver.
+pub struct App {
+    pub router: Router,
+    pub audit_file: PathBuf,
+    pub channel: tokio::sync::mpsc::Receiver<AuditRecord>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let (sink, channel) = ChannelSink::new(64);
+    let api = Api::new(&config, Arc::new(Fixture), vec![Arc::new(sink)]).unwrap();
+    App {
+        router: router(Arc::new(api)),
+        audit_file: dir.path().join("audit.jsonl"),
+        channel,
+        _dir: dir,
+    }
+}
+
+/// Claims valid for an hour, issuer and audience as configured.
+pub fn claims(sub: &str, regions: &[&str], org_units: &[&str], sensitive: bool) -> Value {
+    let now = get_current_timestamp();
+    json!({
+        "sub": sub, "iss": ISSUER, "aud": AUDIENCE,
+        "iat": now, "exp": now + 3600,
+        "regions": regions, "org_units": org_units, "sensitive": sensitive,
+    })
+}
+
+pub fn hs256(kid: Option<&str>, secret: &str, claims: &Value) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = kid.map(Into::into);
+    encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub fn rs256(kid: Option<&str>, claims: &Value) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = kid.map(Into::into);
+    let key = EncodingKey::from_rsa_pem(&rsa_private_pem()).unwrap();
+    encode(&header, claims, &key).unwrap()
+}
+
+/// A token for a region-north inspector without sensitive access.
+pub fn north_token() -> String {
+    hs256(
+        Some(HS_KID),
+        HS_SECRET,
+        &claims("inspector-1", &["north"], &[], false),
+    )
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).unwrap().to_str().unwrap()
+    }
+}
+
+/// `GET path` with an optional `Authorization` header value.
+pub async fn get(router: &Router, path: &str, authorization: Option<&str>) -> Answer {
+    let mut request = Request::get(path);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    call(router, request.body(Body::empty()).unwrap()).await
+}
+
+/// `GET path` with `Bearer token`.
+pub async fn get_with(router: &Router, path: &str, token: &str) -> Answer {
+    get(router, path, Some(&format!("Bearer {token}"))).await
+}
+
+pub async fn call(router: &Router, mut request: Request<Body>) -> Answer {
+    let peer: SocketAddr = "192.0.2.10:40000".parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The audit file's lines, parsed.
+pub fn audit_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
