@@ -1,6 +1,7 @@
 //! The HTTP endpoint of `run` and `demo` (axum): `/metrics` in Prometheus text
 //! format, `/healthz` (the process is alive), `/readyz` (rules loaded, a broker
-//! reachable, partitions assigned; otherwise 503 with the reasons as JSON).
+//! reachable, partitions assigned; otherwise 503 with the reasons as JSON), and the
+//! query API's `/v1` routes when it is configured (crate `sunlight-api`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
     health: Arc<Health>,
+    api: Option<Router>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -37,10 +39,18 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(AppState { metrics, health });
+    let app = match api {
+        Some(api) => app.merge(api),
+        None => app,
+    };
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        // The peer address goes into the query API's audit records.
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
         {
             tracing::error!(error = %e, "HTTP endpoint failed");
         }

@@ -14,9 +14,11 @@
 //! Exit codes: 0 success; 1 error (bad rule pack, unreadable file, bad flag);
 //! 3 `replay --strict` rejected some input.
 
+mod audit_topic;
 mod cli;
 mod commands;
 mod http;
+mod query;
 mod settings;
 mod telemetry;
 

@@ -25,6 +25,8 @@ pub struct FileSettings {
     pub http: HttpSection,
     /// The closed loop.
     pub casework: CaseworkSection,
+    /// The query API (served on the HTTP address when present).
+    pub api: Option<sunlight_api::ApiConfig>,
 }
 
 /// `[casework]`: the closed loop (off unless `enabled = true` or `--casework`).
@@ -112,6 +114,8 @@ pub struct RunSettings {
     pub allowed_lateness: Duration,
     /// HTTP endpoint address.
     pub http_addr: std::net::SocketAddr,
+    /// The query API's settings (key files relative to the settings file), if on.
+    pub api: Option<sunlight_api::ApiConfig>,
 }
 
 /// Resolves the layers for `sunlight run`.
@@ -125,6 +129,7 @@ pub fn resolve(
     let mut http_addr = (DEFAULT_HTTP_ADDR.to_string(), "default".to_string());
     let mut casework = CaseworkSection::default();
     let mut casework_origin = "default".to_string();
+    let mut api: Option<sunlight_api::ApiConfig> = None;
 
     // Layer 2: the file.
     if let Some(path) = &args.config {
@@ -149,6 +154,23 @@ pub fn resolve(
         }
         casework = file.casework;
         casework_origin = path.display().to_string();
+        if let Some(mut a) = file.api {
+            // Key and audit files relative to the settings file.
+            for k in &mut a.keys {
+                for f in [&mut k.secret_file, &mut k.public_key_file]
+                    .into_iter()
+                    .flatten()
+                {
+                    *f = base.join(&*f);
+                }
+            }
+            if let Some(f) = &mut a.audit_file {
+                *f = base.join(&*f);
+            }
+            a.validate()
+                .map_err(|e| anyhow::anyhow!("{}: api: {e}", path.display()))?;
+            api = Some(a);
+        }
     }
 
     // Layer 3: the environment.
@@ -282,6 +304,7 @@ pub fn resolve(
         rules,
         allowed_lateness: lateness,
         http_addr,
+        api,
     })
 }
 
@@ -521,7 +544,7 @@ mod tests {
         assert_eq!(c.tick_interval, Duration(250_000_000));
         assert_eq!(c.policy.half_life, Duration::from_secs(10 * 86_400));
         assert_eq!(c.policy.red_at, 5.0);
-        assert_eq!(c.policy.yellow_at, 1.0, "default kept");
+        assert_eq!(c.policy.yellow_at, 0.5, "default kept");
         assert_eq!(c.policy.rule_weights["split-payment"], 2.0);
         let on = resolve(&args(&["--rules", "p.toml", "--casework"]), env(&[])).unwrap();
         assert_eq!(
@@ -530,7 +553,7 @@ mod tests {
         );
         std::fs::write(
             &file,
-            "[casework]\nenabled = true\n[casework.policy]\nred_at = 0.5\n",
+            "[casework]\nenabled = true\n[casework.policy]\nred_at = 0.4\n",
         )
         .unwrap();
         let err = resolve(&args(&["--config", &config, "--rules", "p.toml"]), env(&[]))

@@ -62,11 +62,16 @@ async fn demo(
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let health = Arc::new(Health::default());
     let mut http_stop = stop_tx.subscribe();
-    let (addr, http) =
-        crate::http::serve(args.http_addr, metrics, Arc::clone(&health), async move {
+    let (addr, http) = crate::http::serve(
+        args.http_addr,
+        metrics,
+        Arc::clone(&health),
+        None,
+        async move {
             let _ = http_stop.recv().await;
-        })
-        .await?;
+        },
+    )
+    .await?;
     println!("  metrics: http://{addr}/metrics (also /healthz, /readyz)");
     println!("warnings as they are published (Ctrl-C to stop):");
     let config = KafkaConfig {

@@ -41,6 +41,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             ),
             None => println!("casework off"),
         }
+        match &settings.api {
+            Some(a) => println!(
+                "query API on: {} key(s), audit file {}, audit topic {}",
+                a.keys.len(),
+                a.audit_file
+                    .as_ref()
+                    .map_or("none".to_string(), |f| f.display().to_string()),
+                a.audit_topic
+            ),
+            None => println!("query API off"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let metrics = crate::telemetry::install_metrics()?;
@@ -70,20 +81,52 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     let stats = runtime.block_on(async {
         let health = Arc::new(Health::default());
-        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr, http) =
-            crate::http::serve(settings.http_addr, metrics, Arc::clone(&health), async {
-                let _ = http_stopped.await;
-            })
-            .await?;
-        eprintln!("sunlight: /metrics, /healthz and /readyz on http://{addr}");
         let services = Services {
             casebook: config
                 .casework
                 .as_ref()
                 .map(|c| SharedCasebook::new(c.policy.clone())),
-            ..Services::new(health)
+            ..Services::new(Arc::clone(&health))
         };
+        let mut audit_drain = None;
+        let api = match &settings.api {
+            Some(api_config) => {
+                let (channel, records) = sunlight_api::ChannelSink::new(4096);
+                let source = Arc::new(crate::query::EngineSource {
+                    views: services.views.clone(),
+                    casebook: services.casebook.clone(),
+                    clock: engine.clock,
+                });
+                let api = sunlight_api::Api::new(api_config, source, vec![Arc::new(channel)])
+                    .context("cannot start the query API")?;
+                audit_drain = Some(crate::audit_topic::spawn_drain(
+                    records,
+                    &config,
+                    api_config.audit_topic.clone(),
+                )?);
+                Some(sunlight_api::router(Arc::new(api)))
+            }
+            None => None,
+        };
+        let with_api = api.is_some();
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr, http) = crate::http::serve(
+            settings.http_addr,
+            metrics,
+            Arc::clone(&health),
+            api,
+            async {
+                let _ = http_stopped.await;
+            },
+        )
+        .await?;
+        if with_api {
+            eprintln!(
+                "sunlight: /metrics, /healthz, /readyz and the query API (/v1) on http://{addr}"
+            );
+        } else {
+            eprintln!("sunlight: /metrics, /healthz and /readyz on http://{addr}");
+        }
         let stats = sunlight_kafka::run_with(
             &config,
             pack,
@@ -95,6 +138,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .await;
         let _ = stop_http.send(());
         let _ = http.await;
+        if let Some(drain) = audit_drain {
+            // The API is gone with the server: the drain ends once the channel is empty.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+        }
         anyhow::Ok(stats?)
     })?;
     eprintln!(

@@ -81,15 +81,17 @@ pub enum Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningStatus {
-    /// Published, not yet looked at.
-    Open,
-    /// A handler has taken it.
-    Acknowledged,
-    /// Under investigation.
-    Investigating,
-    /// Handled; the concern stood.
-    Closed,
-    /// Handled; a false alarm.
+    /// Published; the case system has not answered yet.
+    Pushed,
+    /// The case system has it.
+    Received,
+    /// Someone is checking it.
+    Verifying,
+    /// The problem was corrected (closed).
+    Rectified,
+    /// The warning was right (closed).
+    Confirmed,
+    /// A false positive (closed; suppresses the rule and key for a while).
     Dismissed,
 }
 

@@ -125,7 +125,7 @@ fn schemas() -> Value {
         "Level": {"type": "string", "enum": ["yellow", "red"]},
         "WarningStatus": {
             "type": "string",
-            "enum": ["open", "acknowledged", "investigating", "closed", "dismissed"]
+            "enum": ["pushed", "received", "verifying", "rectified", "confirmed", "dismissed"]
         },
         "TimeRange": {
             "type": "object",

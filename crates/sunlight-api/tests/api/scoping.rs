@@ -129,7 +129,7 @@ async fn official_masked_exact_body() {
             "risk": {"code": "red", "score": 0.92, "computed_at": "2026-10-15T02:05:00Z"},
             "open_warnings": [{
                 "warning_id": "W-OF-1", "rule_id": "relative-company", "rule_version": 1,
-                "level": "red", "status": "open", "occurred_at": "2026-10-15T02:00:00Z",
+                "level": "red", "status": "pushed", "occurred_at": "2026-10-15T02:00:00Z",
                 "key": {"counterparty": "SUP-1443", "national_id": "***"},
                 "title": "payment to SUP-1443, owned by relative ***"
             }],
@@ -169,10 +169,10 @@ async fn warning_masking_follows_the_sensitive_claim() {
             "evidence": {"event_ids": ["EV-8", "EV-9"], "total": 2},
             "title": title,
             "detected_at": "2026-10-15T02:01:00Z",
-            "status": "investigating",
+            "status": "verifying",
             "history": [
-                {"status": "open", "handler": null, "note": null, "at": "2026-10-15T02:01:00Z"},
-                {"status": "investigating", "handler": "inspector-7", "note": note,
+                {"status": "pushed", "handler": null, "note": null, "at": "2026-10-15T02:01:00Z"},
+                {"status": "verifying", "handler": "inspector-7", "note": note,
                  "at": "2026-10-16T09:00:00Z"}
             ],
             "case_id": "CASE-2026-001",

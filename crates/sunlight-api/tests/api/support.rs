@@ -53,7 +53,7 @@ pub fn official(id: &str, region: &str, org_unit: &str) -> OfficialView {
             rule_id: "relative-company".into(),
             rule_version: 1,
             level: Level::Red,
-            status: WarningStatus::Open,
+            status: WarningStatus::Pushed,
             occurred_at: "2026-10-15T02:00:00Z".into(),
             key: KeyMap::from_pairs([
                 ("counterparty", "SUP-1443"),
@@ -113,16 +113,16 @@ pub fn warning(id: &str, official_id: &str, region: &str, org_unit: &str) -> War
         },
         title: "payment to SUP-1443, owned by relative 110101199003070011".into(),
         detected_at: "2026-10-15T02:01:00Z".into(),
-        status: WarningStatus::Investigating,
+        status: WarningStatus::Verifying,
         history: vec![
             HistoryEntry {
-                status: WarningStatus::Open,
+                status: WarningStatus::Pushed,
                 handler: None,
                 note: None,
                 at: "2026-10-15T02:01:00Z".into(),
             },
             HistoryEntry {
-                status: WarningStatus::Investigating,
+                status: WarningStatus::Verifying,
                 handler: Some("inspector-7".into()),
                 note: Some("relative 110101199003070011 confirmed".into()),
                 at: "2026-10-16T09:00:00Z".into(),

@@ -24,9 +24,13 @@ pub struct CaseworkPolicy {
     pub red_weight: f64,
     /// Per rule id, a factor on the level weight (default 1 for unlisted rules).
     pub rule_weights: BTreeMap<String, f64>,
-    /// Score at which an official is coded yellow (default 1).
+    /// Score at which an official is coded yellow (default 0.5: one yellow warning
+    /// for one half-life).
     pub yellow_at: f64,
-    /// Score at which an official is coded red (default 3).
+    /// Score at which an official is coded red (default 2.5: one fresh red warning,
+    /// or three fresh yellow ones, for about a quarter of a half-life). Thresholds
+    /// sit between the sums of whole weights, so a score does not start exactly on
+    /// a threshold and fall off it an instant later.
     pub red_at: f64,
     /// A yellow warning not `received` within this escalates (default 3 days).
     #[serde(with = "duration_text")]
@@ -60,8 +64,8 @@ impl Default for CaseworkPolicy {
             yellow_weight: 1.0,
             red_weight: 3.0,
             rule_weights: BTreeMap::new(),
-            yellow_at: 1.0,
-            red_at: 3.0,
+            yellow_at: 0.5,
+            red_at: 2.5,
             yellow_receive_within: Duration::from_secs(3 * DAY),
             red_receive_within: Duration::from_secs(DAY),
             yellow_resolve_within: Duration::from_secs(30 * DAY),
@@ -171,7 +175,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_setting() {
         let p = CaseworkPolicy {
-            red_at: 0.5,
+            red_at: 0.4,
             ..CaseworkPolicy::default()
         };
         assert_eq!(

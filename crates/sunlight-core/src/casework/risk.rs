@@ -100,9 +100,9 @@ mod tests {
     #[test]
     fn codes_follow_the_thresholds() {
         let p = CaseworkPolicy::default();
-        assert_eq!(RiskCode::of(0.99, &p), RiskCode::Green);
-        assert_eq!(RiskCode::of(1.0, &p), RiskCode::Yellow);
-        assert_eq!(RiskCode::of(2.99, &p), RiskCode::Yellow);
-        assert_eq!(RiskCode::of(3.0, &p), RiskCode::Red);
+        assert_eq!(RiskCode::of(0.49, &p), RiskCode::Green);
+        assert_eq!(RiskCode::of(0.5, &p), RiskCode::Yellow);
+        assert_eq!(RiskCode::of(2.49, &p), RiskCode::Yellow);
+        assert_eq!(RiskCode::of(2.5, &p), RiskCode::Red);
     }
 }

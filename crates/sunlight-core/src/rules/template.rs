@@ -24,6 +24,8 @@ enum Piece {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pieces: Vec<Piece>,
+    /// The text as written in the pack.
+    source: String,
 }
 
 /// What a template can refer to while rendering.
@@ -45,6 +47,11 @@ pub struct TemplateContext<'a> {
 }
 
 impl Template {
+    /// The template as written in the pack.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Compiles `text` for a rule with these measures and key field names.
     pub fn compile(
         text: &str,
@@ -127,7 +134,10 @@ impl Template {
         if !literal.is_empty() {
             pieces.push(Piece::Text(literal));
         }
-        Ok(Template { pieces })
+        Ok(Template {
+            pieces,
+            source: text.to_string(),
+        })
     }
 
     /// Renders the title.

@@ -1,0 +1,219 @@
+//! [`EngineSource`]: the query API's view of a running pipeline — the casebook (risk,
+//! open warnings, lifecycles) and the current engine's windows — translated into the
+//! API's answer types. Every call is an in-memory look-up under short locks.
+
+use sunlight_api::QuerySource;
+use sunlight_api::model::{
+    Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView, Risk, RiskCode,
+    RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView, WindowAggregate,
+};
+use sunlight_core::casework::{RiskCode as CoreCode, Status, Tracked};
+use sunlight_core::rules::measure::{Level as CoreLevel, MeasureValue as CoreValue};
+use sunlight_core::time::Timestamp;
+use sunlight_kafka::ViewSlot;
+use sunlight_kafka::casework::SharedCasebook;
+
+/// Reads the pipeline's shared state.
+pub struct EngineSource {
+    /// The current engine's windows and pack.
+    pub views: ViewSlot,
+    /// The closed loop's state (None when the loop is off: no risk, no lifecycles).
+    pub casebook: Option<SharedCasebook>,
+    /// Processing time (the engine's clock).
+    pub clock: fn() -> Timestamp,
+}
+
+fn status(s: Status) -> WarningStatus {
+    match s {
+        Status::Pushed => WarningStatus::Pushed,
+        Status::Received => WarningStatus::Received,
+        Status::Verifying => WarningStatus::Verifying,
+        Status::Rectified => WarningStatus::Rectified,
+        Status::Confirmed => WarningStatus::Confirmed,
+        Status::Dismissed => WarningStatus::Dismissed,
+    }
+}
+
+fn level(l: CoreLevel) -> Level {
+    match l {
+        CoreLevel::Yellow => Level::Yellow,
+        CoreLevel::Red => Level::Red,
+    }
+}
+
+fn code(c: CoreCode) -> RiskCode {
+    match c {
+        CoreCode::Green => RiskCode::Green,
+        CoreCode::Yellow => RiskCode::Yellow,
+        CoreCode::Red => RiskCode::Red,
+    }
+}
+
+fn key(pairs: &[(compact_str::CompactString, compact_str::CompactString)]) -> KeyMap {
+    KeyMap(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn summary(t: &Tracked) -> WarningSummary {
+    let w = &t.warning;
+    WarningSummary {
+        warning_id: w.warning_id.clone(),
+        rule_id: w.rule_id.clone(),
+        rule_version: w.rule_version,
+        level: level(t.effective_level()),
+        status: status(t.status),
+        occurred_at: w.occurred_at.to_string(),
+        key: key(&w.key),
+        title: w.title.clone(),
+    }
+}
+
+fn text(s: &Option<compact_str::CompactString>) -> String {
+    s.as_deref().unwrap_or_default().to_string()
+}
+
+impl QuerySource for EngineSource {
+    fn official(&self, id: &str) -> Option<OfficialView> {
+        let now = (self.clock)();
+        let windows = self.views.get().and_then(|v| v.official(id));
+        let (risk, open, scope) = match &self.casebook {
+            Some(book) => {
+                let book = book.lock();
+                match book.official(id, now) {
+                    Some(r) => {
+                        let open: Vec<WarningSummary> = r
+                            .open
+                            .iter()
+                            .filter_map(|w| book.warning(w))
+                            .map(summary)
+                            .collect();
+                        (Some((r.code, r.score)), open, Some(r.scope))
+                    }
+                    None => (None, Vec::new(), None),
+                }
+            }
+            None => (None, Vec::new(), None),
+        };
+        if risk.is_none() && windows.is_none() {
+            return None;
+        }
+        let scope = scope
+            .filter(|s| s.region.is_some() || s.org_unit.is_some())
+            .or_else(|| windows.as_ref().map(|w| w.scope.clone()))
+            .unwrap_or_default();
+        let (c, score) = risk.unwrap_or((CoreCode::Green, 0.0));
+        Some(OfficialView {
+            official_id: id.to_string(),
+            region: text(&scope.region),
+            org_unit: text(&scope.org_unit),
+            risk: Risk {
+                code: code(c),
+                score,
+                computed_at: now.to_string(),
+            },
+            open_warnings: open,
+            windows: windows
+                .map(|w| {
+                    w.windows
+                        .into_iter()
+                        .map(|a| WindowAggregate {
+                            rule_id: a.rule_id,
+                            key: KeyMap(a.key),
+                            count: a.count,
+                            sum: a.sum.map(|s| {
+                                i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
+                            }),
+                            window: TimeRange {
+                                start: a.start.to_string(),
+                                end: a.end.to_string(),
+                            },
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    fn warning(&self, id: &str) -> Option<WarningView> {
+        let book = self.casebook.as_ref()?.lock();
+        let t = book.warning(id)?;
+        let w = &t.warning;
+        Some(WarningView {
+            warning_id: w.warning_id.clone(),
+            rule_id: w.rule_id.clone(),
+            rule_version: w.rule_version,
+            official_id: w.official_id.to_string(),
+            key: key(&w.key),
+            level: level(t.effective_level()),
+            trigger_event_id: w.trigger_event_id.to_string(),
+            occurred_at: w.occurred_at.to_string(),
+            window: TimeRange {
+                start: w.window_start.to_string(),
+                end: w.window_end.to_string(),
+            },
+            measures: Measures(
+                w.measures
+                    .iter()
+                    .map(|(m, v)| {
+                        let v = match v {
+                            CoreValue::Int(i) => MeasureValue::Int(*i),
+                            CoreValue::Float(f) => MeasureValue::Float(*f),
+                        };
+                        (m.name().to_string(), v)
+                    })
+                    .collect(),
+            ),
+            evidence: Evidence {
+                event_ids: w.evidence.iter().map(|e| e.to_string()).collect(),
+                total: w.evidence_total,
+            },
+            title: w.title.clone(),
+            detected_at: w.detected_at.to_string(),
+            status: status(t.status),
+            history: t
+                .history
+                .iter()
+                .map(|h| HistoryEntry {
+                    status: status(h.status),
+                    handler: Some(h.handler.to_string()),
+                    note: (!h.note.is_empty()).then(|| h.note.clone()),
+                    at: h.at.to_string(),
+                })
+                .collect(),
+            case_id: Some(t.case_id.to_string()),
+            escalated: t.escalation.is_some(),
+            region: text(&w.scope.region),
+            org_unit: text(&w.scope.org_unit),
+        })
+    }
+
+    fn rules(&self) -> RulesView {
+        let Some(view) = self.views.get() else {
+            return RulesView {
+                pack: String::new(),
+                version: String::new(),
+                rules: Vec::new(),
+            };
+        };
+        let pack = view.pack();
+        RulesView {
+            pack: pack.name.clone(),
+            version: pack.version.clone(),
+            rules: pack
+                .rules
+                .iter()
+                .map(|r| RuleInfo {
+                    rule_id: r.id.clone(),
+                    version: r.version,
+                    title: Some(r.title.source().to_string()),
+                    description: (!r.description.is_empty()).then(|| r.description.clone()),
+                    window: r.window_text.clone(),
+                })
+                .collect(),
+        }
+    }
+}
