@@ -10,6 +10,7 @@ use sunlight_api::model::{
 use sunlight_core::casework::{RiskCode as CoreCode, Status, Tracked};
 use sunlight_core::rules::measure::{Level as CoreLevel, MeasureValue as CoreValue};
 use sunlight_core::time::Timestamp;
+use sunlight_core::warning::Scope;
 use sunlight_kafka::ViewSlot;
 use sunlight_kafka::casework::SharedCasebook;
 
@@ -142,6 +143,21 @@ impl QuerySource for EngineSource {
         let book = self.casebook.as_ref()?.lock();
         let t = book.warning(id)?;
         let w = &t.warning;
+        // The official's scope decides who may see the warning; an event without
+        // region and org_unit (some source systems omit them) inherits it.
+        let known = |s: &Scope| s.region.is_some() || s.org_unit.is_some();
+        let scope = book
+            .official(&w.official_id, (self.clock)())
+            .map(|r| r.scope)
+            .filter(known)
+            .or_else(|| Some(w.scope.clone()).filter(known))
+            .or_else(|| {
+                self.views
+                    .get()
+                    .and_then(|v| v.official(&w.official_id))
+                    .map(|o| o.scope)
+            })
+            .unwrap_or_default();
         Some(WarningView {
             warning_id: w.warning_id.clone(),
             rule_id: w.rule_id.clone(),
@@ -186,8 +202,8 @@ impl QuerySource for EngineSource {
                 .collect(),
             case_id: Some(t.case_id.to_string()),
             escalated: t.escalation.is_some(),
-            region: text(&w.scope.region),
-            org_unit: text(&w.scope.org_unit),
+            region: text(&scope.region),
+            org_unit: text(&scope.org_unit),
         })
     }
 

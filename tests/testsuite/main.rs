@@ -7,6 +7,7 @@ mod gen_command;
 mod live_run;
 mod metrics;
 mod parity;
+mod query_api;
 mod replay;
 mod rules_check;
 mod support;
