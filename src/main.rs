@@ -19,6 +19,7 @@ mod cli;
 mod commands;
 mod http;
 mod query;
+mod reload;
 mod settings;
 mod telemetry;
 

@@ -101,6 +101,8 @@ pub struct EngineSection {
     pub allowed_lateness: Option<String>,
     /// Largest accepted lead of event time over the clock, e.g. `1d`, or `off`.
     pub max_future_skew: Option<String>,
+    /// How often the rule pack file is checked for changes, e.g. `5s`, or `off`.
+    pub reload_interval: Option<String>,
 }
 
 /// The resolved settings.
@@ -116,7 +118,12 @@ pub struct RunSettings {
     pub http_addr: std::net::SocketAddr,
     /// The query API's settings (key files relative to the settings file), if on.
     pub api: Option<sunlight_api::ApiConfig>,
+    /// How often the rule pack file is checked for changes (None: only on SIGHUP).
+    pub reload_interval: Option<Duration>,
 }
+
+/// Default `engine.reload_interval`.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Resolves the layers for `sunlight run`.
 pub fn resolve(
@@ -130,6 +137,7 @@ pub fn resolve(
     let mut casework = CaseworkSection::default();
     let mut casework_origin = "default".to_string();
     let mut api: Option<sunlight_api::ApiConfig> = None;
+    let mut reload_interval = Some(DEFAULT_RELOAD_INTERVAL);
 
     // Layer 2: the file.
     if let Some(path) = &args.config {
@@ -144,6 +152,9 @@ pub fn resolve(
         }
         if let Some(l) = file.engine.allowed_lateness {
             lateness = duration(&l, &format!("{}: engine.allowed_lateness", path.display()))?;
+        }
+        if let Some(v) = file.engine.reload_interval {
+            reload_interval = skew(&v, &format!("{}: engine.reload_interval", path.display()))?;
         }
         if let Some(v) = file.engine.max_future_skew {
             kafka.max_future_skew =
@@ -220,6 +231,7 @@ pub fn resolve(
             "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
             "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
             "ENGINE__MAX_FUTURE_SKEW" => kafka.max_future_skew = skew(&value, &name)?,
+            "ENGINE__RELOAD_INTERVAL" => reload_interval = skew(&value, &name)?,
             other => match other.strip_prefix("KAFKA__PROPERTIES__") {
                 // SUNLIGHT__KAFKA__PROPERTIES__SECURITY_PROTOCOL -> security.protocol
                 Some(property) if !property.is_empty() => {
@@ -305,6 +317,7 @@ pub fn resolve(
         allowed_lateness: lateness,
         http_addr,
         api,
+        reload_interval: reload_interval.filter(|d| d.0 > 0),
     })
 }
 
@@ -388,7 +401,7 @@ fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow
     Ok(())
 }
 
-/// A skew limit: a duration, or `off`.
+/// A duration, or `off` (None).
 fn skew(text: &str, field: &str) -> anyhow::Result<Option<Duration>> {
     if text.eq_ignore_ascii_case("off") {
         return Ok(None);

@@ -30,6 +30,15 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// A reload replaced `old` with `new`: the info series moves to the new labels.
+pub fn rules_replaced(old: &CompiledPack, new: &CompiledPack) {
+    if (&old.name, &old.version) != (&new.name, &new.version) {
+        metrics::gauge!("sunlight_rules_info", "pack" => old.name.clone(), "version" => old.version.clone())
+            .set(0.0);
+    }
+    rules_loaded(new);
+}
+
 /// Publishes which rule pack is loaded (`sunlight_rules_info{pack, version} 1`).
 pub fn rules_loaded(pack: &CompiledPack) {
     metrics::describe_gauge!(

@@ -81,11 +81,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     let stats = runtime.block_on(async {
         let health = Arc::new(Health::default());
+        crate::reload::register();
+        let (pack_sender, packs) = tokio::sync::watch::channel(Arc::clone(&pack));
+        let watcher = tokio::spawn(crate::reload::watch_pack(
+            settings.rules.clone(),
+            settings
+                .reload_interval
+                .map(|d| std::time::Duration::from_nanos(d.0 as u64)),
+            crate::reload::Hangup::install(),
+            pack_sender,
+        ));
         let services = Services {
             casebook: config
                 .casework
                 .as_ref()
                 .map(|c| SharedCasebook::new(c.policy.clone())),
+            packs: Some(packs),
             ..Services::new(Arc::clone(&health))
         };
         let mut audit_drain = None;
@@ -136,6 +147,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             shutdown_signal(),
         )
         .await;
+        watcher.abort();
         let _ = stop_http.send(());
         let _ = http.await;
         if let Some(drain) = audit_drain {

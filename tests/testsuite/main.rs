@@ -9,5 +9,6 @@ mod metrics;
 mod parity;
 mod query_api;
 mod replay;
+mod rule_reload;
 mod rules_check;
 mod support;

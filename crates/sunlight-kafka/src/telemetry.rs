@@ -50,6 +50,9 @@ pub const PENDING_EVENTS: &str = "sunlight_pending_events";
 /// Approximate bytes of window state and duplicate-detection tables.
 pub const STATE_BYTES: &str = "sunlight_state_bytes";
 
+/// Rule packs swapped in while running.
+pub const RULE_SWAPS: &str = "sunlight_rule_swaps_total";
+
 /// Feedback records applied, by `status`.
 pub const FEEDBACK: &str = "sunlight_feedback_total";
 /// Feedback records refused (dead-lettered), by `reason`.
@@ -170,6 +173,10 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
         "Outputs waiting for broker acknowledgement."
     );
     describe_counter!(COMMITS, "Offset commits, by outcome.");
+    describe_counter!(
+        RULE_SWAPS,
+        "Rule-pack versions swapped in while running (window state carried over)."
+    );
     describe_counter!(REBALANCES, "Consumer-group assignment changes applied.");
     describe_gauge!(
         PARTITIONS_ASSIGNED,
@@ -228,6 +235,7 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
         KEY_MISMATCHES,
         FRAMED_RECORDS,
         REBALANCES,
+        RULE_SWAPS,
     ] {
         metrics::counter!(name).increment(0);
     }

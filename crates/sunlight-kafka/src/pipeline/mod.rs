@@ -204,6 +204,9 @@ pub struct Services {
     pub casebook: Option<SharedCasebook>,
     /// The current engine's state, for the query API (replaced on every rebalance).
     pub views: ViewSlot,
+    /// New rule-pack versions, compiled and validated by the sender; each one is
+    /// swapped in between two records, window state carrying over.
+    pub packs: Option<tokio::sync::watch::Receiver<Arc<CompiledPack>>>,
 }
 
 impl Services {
@@ -213,6 +216,7 @@ impl Services {
             health,
             casebook: None,
             views: ViewSlot::default(),
+            packs: None,
         }
     }
 }
@@ -387,6 +391,7 @@ pub async fn run_with(
     // One stream for the whole run (`recv()` registers a new waker per message).
     let mut messages = consumer.stream();
     let mut feedback = feedback_consumer.as_ref().map(|c| c.stream());
+    let mut packs = services.packs.clone();
     loop {
         let room = pipeline.in_flight.len() < config.max_in_flight;
         pipeline.backpressure(room);
@@ -394,6 +399,7 @@ pub async fn run_with(
             biased;
             () = &mut shutdown => break,
             Some(done) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => pipeline.delivered(done),
+            Some(new) = next_pack(&mut packs) => pipeline.swap_pack(new),
             // The tick before the records: under a backlog it must still get its turn.
             _ = tick.tick() => {
                 pipeline.apply_rebalance(&assignment);
@@ -444,6 +450,19 @@ pub async fn run_with(
     Ok(pipeline.stats)
 }
 
+/// The next rule pack sent, or never (no sender, or the sender is gone).
+async fn next_pack(
+    packs: &mut Option<tokio::sync::watch::Receiver<Arc<CompiledPack>>>,
+) -> Option<Arc<CompiledPack>> {
+    if let Some(rx) = packs {
+        if rx.changed().await.is_ok() {
+            return Some(Arc::clone(&rx.borrow_and_update()));
+        }
+        *packs = None;
+    }
+    std::future::pending().await
+}
+
 /// Per-partition metric handles.
 struct PartitionCounters {
     records: metrics::Counter,
@@ -481,6 +500,30 @@ struct Pipeline<'a> {
 }
 
 impl Pipeline<'_> {
+    /// A new rule-pack version takes over; window state carries over (see
+    /// [`Engine::swap_pack`]). Warnings it releases from now on carry its versions.
+    fn swap_pack(&mut self, new: Arc<CompiledPack>) {
+        let report = self.engine.swap_pack(Arc::clone(&new));
+        info!(
+            pack = %new.name,
+            version = %new.version,
+            slots_kept = report.slots_kept,
+            slots_new = report.slots_new,
+            slots_dropped = report.slots_dropped,
+            pending_rematched = report.pending_rematched,
+            "rule pack swapped in"
+        );
+        m::register(&new, &self.config.input_topics);
+        if self.config.casework.is_some() {
+            m::register_casework(&new);
+        }
+        self.kinds = new.kinds();
+        self.counters.clear();
+        self.pack = new;
+        self.views.set(self.engine.view());
+        metrics::counter!(m::RULE_SWAPS).increment(1);
+    }
+
     /// Applies an assignment change reported by the rebalance callbacks.
     fn apply_rebalance(&mut self, assignment: &Mutex<Assignment>) {
         let owned = {
