@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_api::AuditRecord;
@@ -30,32 +32,49 @@ pub fn spawn_drain(
         .set("linger.ms", "5")
         .create()?;
     Ok(tokio::spawn(async move {
-        while let Some(record) = records.recv().await {
-            let payload = record.to_json_line();
-            let key = record.sub.clone().unwrap_or_default();
-            let mut attempt = 0;
-            loop {
-                let sent = producer
-                    .send(
-                        FutureRecord::to(&topic).key(&key).payload(&payload),
-                        Duration::from_secs(10),
-                    )
-                    .await;
-                match sent {
-                    Ok(_) => break,
-                    Err((e, _)) if attempt + 1 < ATTEMPTS => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, attempt, "audit record refused; retrying");
-                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                    }
-                    Err((e, _)) => {
-                        tracing::error!(error = %e, request_id = %record.request_id, "audit record lost on the way to {topic}");
-                        metrics::counter!(sunlight_api::telemetry::AUDIT_FAILURES_TOTAL, "sink" => "kafka", "reason" => "produce")
-                            .increment(1);
-                        break;
-                    }
-                }
+        // Up to MAX_IN_FLIGHT records on their way at once: one at a time would cap
+        // the drain at one record per broker round trip and let the channel fill.
+        let mut in_flight = FuturesUnordered::new();
+        let mut open = true;
+        while open || !in_flight.is_empty() {
+            tokio::select! {
+                record = records.recv(), if open && in_flight.len() < MAX_IN_FLIGHT => match record {
+                    Some(record) => in_flight.push(deliver(producer.clone(), topic.clone(), record)),
+                    None => open = false,
+                },
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
             }
         }
     }))
+}
+
+/// Records being delivered at once.
+const MAX_IN_FLIGHT: usize = 512;
+
+async fn deliver(producer: FutureProducer, topic: String, record: AuditRecord) {
+    let payload = record.to_json_line();
+    let key = record.sub.clone().unwrap_or_default();
+    let mut attempt = 0;
+    loop {
+        let sent = producer
+            .send(
+                FutureRecord::to(&topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await;
+        match sent {
+            Ok(_) => return,
+            Err((e, _)) if attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "audit record refused; retrying");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            Err((e, _)) => {
+                tracing::error!(error = %e, request_id = %record.request_id, "audit record lost on the way to {topic}");
+                metrics::counter!(sunlight_api::telemetry::AUDIT_FAILURES_TOTAL, "sink" => "kafka", "reason" => "produce")
+                    .increment(1);
+                return;
+            }
+        }
+    }
 }

@@ -77,87 +77,46 @@ fn text(s: &Option<compact_str::CompactString>) -> String {
     s.as_deref().unwrap_or_default().to_string()
 }
 
-impl QuerySource for EngineSource {
-    fn official(&self, id: &str) -> Option<OfficialView> {
-        let now = (self.clock)();
-        let windows = self.views.get().and_then(|v| v.official(id));
-        let (risk, open, scope) = match &self.casebook {
-            Some(book) => {
-                let book = book.lock();
-                match book.official(id, now) {
-                    Some(r) => {
-                        let open: Vec<WarningSummary> = r
-                            .open
-                            .iter()
-                            .filter_map(|w| book.warning(w))
-                            .map(summary)
-                            .collect();
-                        (Some((r.code, r.score)), open, Some(r.scope))
-                    }
-                    None => (None, Vec::new(), None),
-                }
-            }
-            None => (None, Vec::new(), None),
-        };
-        if risk.is_none() && windows.is_none() {
-            return None;
-        }
-        let scope = scope
-            .filter(|s| s.region.is_some() || s.org_unit.is_some())
-            .or_else(|| windows.as_ref().map(|w| w.scope.clone()))
-            .unwrap_or_default();
-        let (c, score) = risk.unwrap_or((CoreCode::Green, 0.0));
-        Some(OfficialView {
-            official_id: id.to_string(),
-            region: text(&scope.region),
-            org_unit: text(&scope.org_unit),
-            risk: Risk {
-                code: code(c),
-                score,
-                computed_at: now.to_string(),
-            },
-            open_warnings: open,
-            windows: windows
-                .map(|w| {
-                    w.windows
-                        .into_iter()
-                        .map(|a| WindowAggregate {
-                            rule_id: a.rule_id,
-                            key: KeyMap(a.key),
-                            count: a.count,
-                            sum: a.sum.map(|s| {
-                                i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
-                            }),
-                            window: TimeRange {
-                                start: a.start.to_string(),
-                                end: a.end.to_string(),
-                            },
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
+fn view_scope(v: &WarningView) -> Scope {
+    let opt = |t: &str| (!t.is_empty()).then(|| compact_str::CompactString::from(t));
+    Scope {
+        region: opt(&v.region),
+        org_unit: opt(&v.org_unit),
     }
+}
 
-    fn warning(&self, id: &str) -> Option<WarningView> {
-        let book = self.casebook.as_ref()?.lock();
-        let t = book.warning(id)?;
-        let w = &t.warning;
-        // The official's scope decides who may see the warning; an event without
-        // region and org_unit (some source systems omit them) inherits it.
-        let known = |s: &Scope| s.region.is_some() || s.org_unit.is_some();
-        let scope = book
-            .official(&w.official_id, (self.clock)())
-            .map(|r| r.scope)
-            .filter(known)
-            .or_else(|| Some(w.scope.clone()).filter(known))
+fn known(s: &Scope) -> bool {
+    s.region.is_some() || s.org_unit.is_some()
+}
+
+impl EngineSource {
+    /// Where an official belongs, the one answer both endpoints use: the casebook's
+    /// (its latest warning with a scope), else the engine's (its latest event with
+    /// one), else `fallback` (a warning's own trigger event).
+    fn scope_of(&self, official_id: &str, fallback: Option<&Scope>) -> Scope {
+        let from_book = self.casebook.as_ref().and_then(|b| {
+            b.lock()
+                .official(official_id, (self.clock)())
+                .map(|r| r.scope)
+                .filter(known)
+        });
+        from_book
             .or_else(|| {
                 self.views
                     .get()
-                    .and_then(|v| v.official(&w.official_id))
+                    .and_then(|v| v.official(official_id))
                     .map(|o| o.scope)
+                    .filter(known)
             })
-            .unwrap_or_default();
+            .or_else(|| fallback.filter(|s| known(s)).cloned())
+            .unwrap_or_default()
+    }
+
+    /// The warning as the casebook holds it, with its trigger event's scope.
+    fn warning_view(&self, id: &str) -> Option<WarningView> {
+        let book = self.casebook.as_ref()?.lock();
+        let t = book.warning(id)?;
+        let w = &t.warning;
         Some(WarningView {
             warning_id: w.warning_id.clone(),
             rule_id: w.rule_id.clone(),
@@ -202,9 +161,77 @@ impl QuerySource for EngineSource {
                 .collect(),
             case_id: Some(t.case_id.to_string()),
             escalated: t.escalation.is_some(),
+            region: text(&w.scope.region),
+            org_unit: text(&w.scope.org_unit),
+        })
+    }
+}
+
+impl QuerySource for EngineSource {
+    fn official(&self, id: &str) -> Option<OfficialView> {
+        let now = (self.clock)();
+        let windows = self.views.get().and_then(|v| v.official(id));
+        let (risk, open) = match &self.casebook {
+            Some(book) => {
+                let book = book.lock();
+                match book.official(id, now) {
+                    Some(r) => {
+                        let open: Vec<WarningSummary> = r
+                            .open
+                            .iter()
+                            .filter_map(|w| book.warning(w))
+                            .map(summary)
+                            .collect();
+                        (Some((r.code, r.score)), open)
+                    }
+                    None => (None, Vec::new()),
+                }
+            }
+            None => (None, Vec::new()),
+        };
+        if risk.is_none() && windows.is_none() {
+            return None;
+        }
+        let scope = self.scope_of(id, None);
+        let (c, score) = risk.unwrap_or((CoreCode::Green, 0.0));
+        Some(OfficialView {
+            official_id: id.to_string(),
             region: text(&scope.region),
             org_unit: text(&scope.org_unit),
+            risk: Risk {
+                code: code(c),
+                score,
+                computed_at: now.to_string(),
+            },
+            open_warnings: open,
+            windows: windows
+                .map(|w| {
+                    w.windows
+                        .into_iter()
+                        .map(|a| WindowAggregate {
+                            rule_id: a.rule_id,
+                            key: KeyMap(a.key),
+                            count: a.count,
+                            sum: a.sum.map(|s| {
+                                i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
+                            }),
+                            window: TimeRange {
+                                start: a.start.to_string(),
+                                end: a.end.to_string(),
+                            },
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
+    }
+
+    fn warning(&self, id: &str) -> Option<WarningView> {
+        let mut view = self.warning_view(id)?;
+        let scope = self.scope_of(&view.official_id, Some(&view_scope(&view)));
+        view.region = text(&scope.region);
+        view.org_unit = text(&scope.org_unit);
+        Some(view)
     }
 
     fn rules(&self) -> RulesView {

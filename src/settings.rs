@@ -302,6 +302,23 @@ pub fn resolve(
         bail!("kafka.warnings_topic and kafka.dlq_topic must differ from the input topics");
     }
     if let Some(c) = &kafka.casework
+        && let Some(t) = [&c.risk_codes_topic, &c.audit_topic]
+            .into_iter()
+            .find(|t| kafka.input_topics.contains(t))
+    {
+        bail!(
+            "casework output topic {t:?} must differ from the input topics (its records would come back as events)"
+        );
+    }
+    if let Some(a) = &api
+        && kafka.input_topics.contains(&a.audit_topic)
+    {
+        bail!(
+            "api.audit_topic {:?} must differ from the input topics",
+            a.audit_topic
+        );
+    }
+    if let Some(c) = &kafka.casework
         && (kafka.input_topics.contains(&c.feedback_topic)
             || [&kafka.warnings_topic, &kafka.dlq_topic, &c.risk_codes_topic]
                 .contains(&&c.feedback_topic))

@@ -11,4 +11,5 @@ mod query_api;
 mod replay;
 mod rule_reload;
 mod rules_check;
+mod scale_out;
 mod support;

@@ -290,6 +290,17 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
     requests += 2;
     assert_eq!(hidden.0, 404);
     assert_eq!(hidden, unknown);
+    // The same for the official's warnings.
+    let their_warning = theirs[0]["warning_id"].as_str().unwrap();
+    let hidden = get(
+        &addr,
+        &format!("/v1/warnings/{their_warning}"),
+        Some(&elsewhere),
+    );
+    let unknown = get(&addr, "/v1/warnings/no-such-warning", Some(&elsewhere));
+    requests += 2;
+    assert_eq!(hidden.0, 404);
+    assert_eq!(hidden, unknown);
     // No token, an expired one, a tampered one.
     assert_eq!(get(&addr, "/v1/rules", None).0, 401);
     let expired = get(

@@ -40,6 +40,16 @@ impl GroupKey {
         self.0.push_str(part);
     }
 
+    /// The packed form (snapshots store it as is).
+    pub(crate) fn raw(&self) -> &str {
+        &self.0
+    }
+
+    /// From the packed form of [`GroupKey::raw`].
+    pub(crate) fn from_raw(raw: &str) -> GroupKey {
+        GroupKey(raw.into())
+    }
+
     /// The parts, in order.
     pub fn parts(&self) -> impl Iterator<Item = &str> {
         let mut rest = self.0.as_str();

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rdkafka::message::{Header, OwnedHeaders};
 use serde_json::json;
 use sunlight_core::casework::{
-    Admit, AuditEvent, Casebook, CaseworkPolicy, CodeChange, Feedback, FeedbackError, Outputs,
+    Admit, Applied, AuditEvent, Casebook, CaseworkPolicy, CodeChange, Feedback, FeedbackError,
+    Outputs,
 };
 use sunlight_core::time::{Duration, Timestamp};
 
@@ -164,10 +165,10 @@ pub fn apply_feedback(
     payload: &[u8],
     now: Timestamp,
     out: &mut Outputs,
-) -> Result<Feedback, FeedbackError> {
+) -> Result<(Feedback, Applied), FeedbackError> {
     let fb = Feedback::from_json(payload)?;
-    casebook.lock().feedback(&fb, now, out)?;
-    Ok(fb)
+    let applied = casebook.lock().feedback(&fb, now, out)?;
+    Ok((fb, applied))
 }
 
 /// The headers that link a published warning to its case.
@@ -185,6 +186,6 @@ pub fn case_headers(admit: &Admit, warning_id: &str) -> Option<[(&'static str, S
             ("sunlight.case_id", case_id.to_string()),
             ("sunlight.case", "repeat".into()),
         ]),
-        Admit::Suppressed { .. } => None,
+        Admit::Suppressed { .. } | Admit::Closed => None,
     }
 }

@@ -139,23 +139,49 @@ pub fn send(producer: &FutureProducer, output: Output, tag: Tag, attempt: u32) -
         if let Some(key) = &output.key {
             record = record.key(&key[..]);
         }
+        let mut permanent = false;
         let ok = match producer.send_result(record) {
             Ok(delivery) => match delivery.await {
                 Ok(Ok(_)) => true,
                 Ok(Err((e, _))) => {
-                    warn!(error = %e, attempt, topic = %output.topic, "the broker refused an output; retrying");
+                    permanent = tag.is_casework() && is_permanent(&e);
+                    warn!(error = %e, attempt, topic = %output.topic, permanent, "the broker refused an output");
                     false
                 }
                 Err(_) => false,
             },
             Err((e, _)) => {
-                warn!(error = %e, attempt, "cannot queue an output; retrying");
+                permanent = tag.is_casework() && is_permanent(&e);
+                warn!(error = %e, attempt, permanent, "cannot queue an output");
                 false
             }
         };
-        let retry = (!ok).then(|| (output, attempt + 1));
+        // The loop's own records hold no input back and are not re-produced by a
+        // re-read: one that can never succeed is given up (logged, counted as a
+        // produce error) instead of occupying an in-flight slot for ever. Warnings and
+        // dead letters are always retried: their input stays uncommitted meanwhile.
+        if permanent {
+            tracing::error!(topic = %output.topic, "a closed-loop record can never be delivered; dropped");
+        }
+        let retry = (!ok && !permanent).then(|| (output, attempt + 1));
         Delivery { tag, ok, retry }
     })
+}
+
+/// Errors no retry can fix: the record is too large, or the topic refuses us.
+fn is_permanent(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidRecord
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::InvalidTopic
+        )
+    )
 }
 
 #[cfg(test)]

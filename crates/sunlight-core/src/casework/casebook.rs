@@ -116,6 +116,9 @@ pub enum Admit {
         /// Its case.
         case_id: CompactString,
     },
+    /// Do not publish: this warning was pushed and closed before (a re-read after a
+    /// rebalance or restart emits it again); the case system has it.
+    Closed,
     /// Do not publish: a dismissal of this rule, official and key is in force.
     Suppressed {
         /// Until when.
@@ -238,6 +241,9 @@ pub struct Casebook {
     suppressions: FxHashMap<CaseKey, Suppression>,
     officials: FxHashMap<CompactString, OfficialBook>,
     outcomes: BTreeMap<String, RuleOutcomes>,
+    /// Closed warnings already forgotten (XXH3 of the id -> closed at), so a re-read
+    /// that emits them again does not reopen their case.
+    closed: FxHashMap<u64, Timestamp>,
 }
 
 /// The handler name Sunlight uses for its own transitions.
@@ -274,6 +280,11 @@ impl Casebook {
     /// Open warnings.
     pub fn open(&self) -> usize {
         self.officials.values().map(|o| o.open.len()).sum()
+    }
+
+    /// Closed warnings remembered by id hash only (forgotten otherwise).
+    pub fn remembered_closed(&self) -> usize {
+        self.closed.len()
     }
 
     /// Suppressions in force (some may have expired since the last tick).
@@ -316,9 +327,18 @@ impl Casebook {
     /// Decides what happens to a warning about to be published, and tracks it.
     pub fn admit(&mut self, warning: &Warning, now: Timestamp, out: &mut Outputs) -> Admit {
         if let Some(t) = self.warnings.get(warning.warning_id.as_str()) {
+            if t.status.is_closed() {
+                return Admit::Closed;
+            }
             return Admit::Repeat {
                 case_id: t.case_id.clone(),
             };
+        }
+        if self
+            .closed
+            .contains_key(&xxhash_rust::xxh3::xxh3_64(warning.warning_id.as_bytes()))
+        {
+            return Admit::Closed;
         }
         let key = CaseKey::of(warning);
         if let Some(s) = self.suppressions.get(&key) {
@@ -338,19 +358,42 @@ impl Casebook {
             self.suppressions.remove(&key);
         }
         let id = CompactString::from(warning.warning_id.as_str());
-        let (decision, case_id) = match self.cases.get_mut(&key) {
+        let mut history = vec![Transition {
+            status: Status::Pushed,
+            handler: SUNLIGHT.into(),
+            note: String::new(),
+            at: now,
+        }];
+        let (decision, case_id, status) = match self.cases.get_mut(&key) {
             Some((case_id, members)) => {
+                // A warning joining a case takes the case's progress: the case
+                // system handles the case, not each warning of it.
+                let status = members
+                    .iter()
+                    .filter_map(|m| self.warnings.get(m))
+                    .map(|t| t.status)
+                    .max_by_key(|s| s.stage())
+                    .unwrap_or(Status::Pushed);
                 members.push(id.clone());
+                if status != Status::Pushed {
+                    history.push(Transition {
+                        status,
+                        handler: SUNLIGHT.into(),
+                        note: format!("joined case {case_id}"),
+                        at: now,
+                    });
+                }
                 (
                     Admit::Attached {
                         case_id: case_id.clone(),
                     },
                     case_id.clone(),
+                    status,
                 )
             }
             None => {
                 self.cases.insert(key, (id.clone(), vec![id.clone()]));
-                (Admit::NewCase, id.clone())
+                (Admit::NewCase, id.clone(), Status::Pushed)
             }
         };
         self.warnings.insert(
@@ -358,13 +401,8 @@ impl Casebook {
             Tracked {
                 warning: warning.clone(),
                 pushed_at: now,
-                status: Status::Pushed,
-                history: vec![Transition {
-                    status: Status::Pushed,
-                    handler: SUNLIGHT.into(),
-                    note: String::new(),
-                    at: now,
-                }],
+                status,
+                history,
                 case_id,
                 escalation: None,
                 closed_at: None,
@@ -375,8 +413,11 @@ impl Casebook {
             .entry(warning.official_id.clone())
             .or_default();
         book.open.push(id);
-        if warning.scope.region.is_some() || warning.scope.org_unit.is_some() {
-            book.scope = warning.scope.clone();
+        if warning.scope.region.is_some() {
+            book.scope.region = warning.scope.region.clone();
+        }
+        if warning.scope.org_unit.is_some() {
+            book.scope.org_unit = warning.scope.org_unit.clone();
         }
         self.recode(warning.official_id.as_str(), now, out);
         decision
@@ -401,10 +442,7 @@ impl Casebook {
                 format!("no warning `{}` is known here", fb.warning_id),
             ));
         };
-        if named.status == fb.status {
-            return Ok(Applied::Unchanged);
-        }
-        if fb.status.stage() <= named.status.stage() {
+        if named.status != fb.status && fb.status.stage() <= named.status.stage() {
             return Err(FeedbackError::new(
                 FeedbackErrorKind::InvalidTransition,
                 format!(
@@ -441,6 +479,9 @@ impl Casebook {
             }
             changed.push(member);
         }
+        if changed.is_empty() {
+            return Ok(Applied::Unchanged);
+        }
         if fb.status.is_closed() {
             let outcome = self.outcomes.entry(key.rule_id.clone()).or_default();
             match fb.status {
@@ -458,7 +499,9 @@ impl Casebook {
                 }
             }
             if fb.status == Status::Dismissed {
-                let until = fb.at.saturating_add(self.policy.suppress_for);
+                // Processing time, like every deadline of the loop: the case
+                // system's clock does not decide how long a suppression lasts.
+                let until = now.saturating_add(self.policy.suppress_for);
                 self.suppressions.insert(key.clone(), Suppression { until });
                 out.audit.push(AuditEvent {
                     action: "suppression_created",
@@ -523,12 +566,19 @@ impl Casebook {
             .map(|(id, _)| id.clone())
             .collect();
         for id in forget {
-            if let Some(t) = self.warnings.remove(&id)
-                && let Some(e) = t.escalation
-            {
-                self.aliases.remove(e.warning_id.as_str());
+            if let Some(t) = self.warnings.remove(&id) {
+                if let Some(e) = t.escalation {
+                    self.aliases.remove(e.warning_id.as_str());
+                }
+                self.closed.insert(
+                    xxhash_rust::xxh3::xxh3_64(id.as_bytes()),
+                    t.closed_at.unwrap_or(now),
+                );
             }
         }
+        let remember = self.policy.remember_closed_for;
+        self.closed
+            .retain(|_, closed_at| now < closed_at.saturating_add(remember));
         self.suppressions.retain(|_, s| s.until > now);
     }
 
@@ -537,11 +587,13 @@ impl Casebook {
             .iter()
             .filter_map(|id| self.warnings.get(id))
             .map(|t| {
+                // An escalation re-pushes the warning: it counts as a fresh red.
+                let since = t.escalation.as_ref().map_or(t.pushed_at, |e| e.at);
                 decayed_weight(
                     &self.policy,
                     &t.warning.rule_id,
                     t.effective_level(),
-                    t.pushed_at,
+                    since,
                     now,
                 )
             })

@@ -53,6 +53,11 @@ pub struct CaseworkPolicy {
     /// long after closing (default 30 days); open ones until they close.
     #[serde(with = "duration_text")]
     pub keep_closed_for: Duration,
+    /// After that, a closed warning's id is still remembered (16 bytes) this long, so
+    /// a re-read that emits it again does not reopen its case (default 3650 days: the
+    /// longest window of the default pack).
+    #[serde(with = "duration_text")]
+    pub remember_closed_for: Duration,
 }
 
 const DAY: i64 = 86_400;
@@ -72,6 +77,7 @@ impl Default for CaseworkPolicy {
             red_resolve_within: Duration::from_secs(15 * DAY),
             suppress_for: Duration::from_secs(90 * DAY),
             keep_closed_for: Duration::from_secs(30 * DAY),
+            remember_closed_for: Duration::from_secs(3650 * DAY),
         }
     }
 }
@@ -94,6 +100,7 @@ impl CaseworkPolicy {
         for (name, d) in [
             ("suppress_for", self.suppress_for),
             ("keep_closed_for", self.keep_closed_for),
+            ("remember_closed_for", self.remember_closed_for),
         ] {
             if d.0 < 0 {
                 return Err(format!("casework.{name} must not be negative"));

@@ -292,14 +292,15 @@ fn dismissal_suppresses_the_rule_and_key_with_an_audit_trail() {
     assert_eq!(created.action, "suppression_created");
     assert_eq!(created.actor, "h1");
     assert_eq!(created.warning_id, "w1");
-    assert_eq!(created.until, day(32.0));
+    // On processing time (2.5), not the case system's clock (2.0).
+    assert_eq!(created.until, day(32.5));
     assert_eq!(created.at, day(2.5));
     assert_eq!(created.case_key.official_id, "o1");
     // Same rule, official and key: suppressed while the dismissal is in force.
     let again = warning("w2", "split", "o1", "C1", Level::Red);
     assert_eq!(
-        book.admit(&again, day(31.9), &mut out),
-        Admit::Suppressed { until: day(32.0) }
+        book.admit(&again, day(32.4), &mut out),
+        Admit::Suppressed { until: day(32.5) }
     );
     let suppressed = out.audit.remove(0);
     assert_eq!(
@@ -315,7 +316,7 @@ fn dismissal_suppresses_the_rule_and_key_with_an_audit_trail() {
     let other = warning("w3", "split", "o1", "C9", Level::Red);
     assert_eq!(book.admit(&other, day(3.0), &mut out), Admit::NewCase);
     // After it ends, the key opens a new case.
-    assert_eq!(book.admit(&again, day(32.0), &mut out), Admit::NewCase);
+    assert_eq!(book.admit(&again, day(32.5), &mut out), Admit::NewCase);
     let split = book.outcomes()["split"];
     assert_eq!((split.confirmed, split.dismissed), (1, 1));
     assert_eq!(split.precision(), Some(0.5));
@@ -347,9 +348,10 @@ fn overdue_warnings_escalate_once_with_a_deterministic_id() {
     assert_eq!(e.level, Level::Red);
     assert_eq!(e.title, "Escalated (not received within 3d): title of w1");
     assert_eq!(e.detected_at, day(3.0));
-    // Now it counts as red: 3 × 2^-1 = 1.5, still yellow.
-    assert_eq!(book.official("o1", day(3.0)).unwrap().score, 1.5);
-    assert!(out.codes.is_empty());
+    // Re-pushed as red: a fresh red weight (3), decaying from the escalation.
+    assert_eq!(book.official("o1", day(3.0)).unwrap().score, 3.0);
+    assert_eq!(codes(&mut out), vec![("o1".into(), "yellow", "red", 3.0)]);
+    assert_eq!(book.official("o1", day(6.0)).unwrap().score, 1.5);
     // Escalates once only.
     book.tick(day(20.0), &mut out);
     assert!(out.escalations.is_empty());
@@ -436,4 +438,86 @@ fn closed_warnings_are_forgotten_after_keep_closed_for() {
         )
         .unwrap_err();
     assert_eq!(late.kind, FeedbackErrorKind::UnknownWarning);
+}
+
+#[test]
+fn a_warning_joining_a_received_case_takes_its_status_and_does_not_escalate() {
+    let policy = CaseworkPolicy {
+        yellow_receive_within: days(1),
+        ..decay_policy()
+    };
+    let mut book = Casebook::new(policy);
+    let mut out = Outputs::default();
+    book.admit(
+        &warning("w1", "split", "o1", "C1", Level::Yellow),
+        day(0.0),
+        &mut out,
+    );
+    book.feedback(
+        &feedback("w1", Status::Received, day(0.5)),
+        day(0.5),
+        &mut out,
+    )
+    .unwrap();
+    let joined = book.admit(
+        &warning("w2", "split", "o1", "C1", Level::Yellow),
+        day(0.6),
+        &mut out,
+    );
+    assert_eq!(
+        joined,
+        Admit::Attached {
+            case_id: "w1".into()
+        }
+    );
+    let t = book.warning("w2").unwrap();
+    assert_eq!(t.status, Status::Received);
+    assert_eq!(t.history.last().unwrap().note, "joined case w1");
+    book.tick(day(5.0), &mut out);
+    assert!(out.escalations.is_empty(), "the case is being handled");
+    // `received` again for the first warning changes nothing; `verifying` moves both.
+    assert_eq!(
+        book.feedback(
+            &feedback("w1", Status::Received, day(6.0)),
+            day(6.0),
+            &mut out
+        ),
+        Ok(Applied::Unchanged)
+    );
+    assert_eq!(
+        book.feedback(
+            &feedback("w1", Status::Verifying, day(6.0)),
+            day(6.0),
+            &mut out
+        ),
+        Ok(Applied::Changed(vec!["w1".into(), "w2".into()]))
+    );
+}
+
+#[test]
+fn a_closed_warning_emitted_again_does_not_reopen_its_case() {
+    let policy = CaseworkPolicy {
+        keep_closed_for: days(1),
+        remember_closed_for: days(100),
+        ..decay_policy()
+    };
+    let mut book = Casebook::new(policy);
+    let mut out = Outputs::default();
+    let w = warning("w1", "split", "o1", "C1", Level::Red);
+    book.admit(&w, day(0.0), &mut out);
+    book.feedback(
+        &feedback("w1", Status::Rectified, day(1.0)),
+        day(1.0),
+        &mut out,
+    )
+    .unwrap();
+    // Still tracked: closed.
+    assert_eq!(book.admit(&w, day(1.5), &mut out), Admit::Closed);
+    book.tick(day(2.0), &mut out);
+    assert_eq!((book.tracked(), book.remembered_closed()), (0, 1));
+    // Forgotten, but remembered by id: still not reopened.
+    assert_eq!(book.admit(&w, day(50.0), &mut out), Admit::Closed);
+    book.tick(day(101.0), &mut out);
+    assert_eq!(book.remembered_closed(), 0);
+    assert_eq!(book.admit(&w, day(102.0), &mut out), Admit::NewCase);
 }

@@ -21,6 +21,7 @@
 //! producer error that the duplicate counter makes visible.
 
 mod evaluate;
+mod snapshot;
 mod swap;
 mod view;
 
@@ -41,6 +42,10 @@ use crate::state::{Entry as WindowEntry, OfficialState, SlotCell};
 use crate::time::{Duration, Timestamp};
 use crate::warning::Warning;
 use evaluate::{Trigger, evaluate, slot_input};
+pub use snapshot::{
+    CellSnapshot, EntrySnapshot, OfficialSnapshot, PendingSnapshot, RestoreError, RestoreReport,
+    SNAPSHOT_FORMAT, Snapshot,
+};
 pub use swap::SwapReport;
 pub use view::{OfficialWindows, StateView, WindowAggregate};
 

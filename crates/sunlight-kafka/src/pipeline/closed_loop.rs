@@ -11,7 +11,7 @@ use rdkafka::consumer::{Consumer, DefaultConsumerContext, MessageStream, StreamC
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use sunlight_core::Warning;
-use sunlight_core::casework::{Admit, Outputs, RiskCode, Status};
+use sunlight_core::casework::{Admit, Applied, Outputs, RiskCode, Status};
 use tracing::{debug, info, warn};
 
 use super::{Pipeline, PipelineError};
@@ -87,6 +87,9 @@ impl Pipeline<'_> {
             Admit::Attached { .. } => {
                 metrics::counter!(m::WARNINGS_ATTACHED, "rule_id" => rule).increment(1);
             }
+            Admit::Closed => {
+                debug!(warning_id = %warning.warning_id, "warning closed before; not published again");
+            }
             Admit::NewCase | Admit::Repeat { .. } => {}
         }
         self.send_casework(out);
@@ -102,9 +105,10 @@ impl Pipeline<'_> {
         let payload = message.payload().unwrap_or_default();
         let mut out = Outputs::default();
         match apply_feedback(&book, payload, now, &mut out) {
-            Ok(fb) => {
+            Ok((fb, Applied::Changed(_))) => {
                 metrics::counter!(m::FEEDBACK, "status" => fb.status.name()).increment(1);
             }
+            Ok((_, Applied::Unchanged)) => {}
             Err(e) => {
                 let reason = e.kind.code();
                 warn!(reason, detail = %e.detail, "feedback refused");
@@ -118,10 +122,26 @@ impl Pipeline<'_> {
                     partition: message.partition(),
                     offset: message.offset(),
                 });
+                let mut headers = headers;
+                let payload = if payload.len() > super::MAX_DEAD_LETTER_BYTES {
+                    let size = payload.len().to_string();
+                    for (key, value) in [
+                        ("sunlight.truncated", "true"),
+                        ("sunlight.original_bytes", size.as_str()),
+                    ] {
+                        headers = headers.insert(rdkafka::message::Header {
+                            key,
+                            value: Some(value),
+                        });
+                    }
+                    payload[..super::MAX_DEAD_LETTER_BYTES].to_vec()
+                } else {
+                    payload.to_vec()
+                };
                 let output = Output {
                     topic: self.config.dlq_topic.clone(),
                     key: message.key().map(<[u8]>::to_vec),
-                    payload: payload.to_vec(),
+                    payload,
                     headers,
                 };
                 self.in_flight.push(send(

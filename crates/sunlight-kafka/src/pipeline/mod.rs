@@ -182,7 +182,7 @@ impl ConsumerContext for PipelineContext {
 
 /// Largest dead-letter payload: below librdkafka's default `message.max.bytes`
 /// (1,000,000) with room for the headers.
-const MAX_DEAD_LETTER_BYTES: usize = 900_000;
+pub(super) const MAX_DEAD_LETTER_BYTES: usize = 900_000;
 
 /// The event time that bounds commits: the watermark, or an earlier unacknowledged
 /// warning's trigger time. A warning's window reaches back `span <= retention` from

@@ -1,0 +1,130 @@
+//! State benchmark (issue 5): what window state costs per official and per retained
+//! event with 1,000,000 officials and the default rule pack, and how long restoring
+//! it from a snapshot takes compared with rebuilding it by re-reading the events (the
+//! baseline, same run).
+//!
+//! ```text
+//! cargo run --release --example state_bench -- [OFFICIALS [EVENTS]]   # default 1000000 3000000
+//! ```
+//!
+//! 1. EVENTS generated events from OFFICIALS officials over a year go through an
+//!    engine with the default pack (every event stays in some window: the pack's
+//!    longest window is 10 years). Reported: officials and events held, bytes of
+//!    window state, bytes per official and per retained event, and the process's RSS
+//!    growth.
+//! 2. Snapshot: the whole state as a `Snapshot`, serialised as JSON (what the state
+//!    topic or a snapshot file carries): time and size.
+//! 3. Restore: parse the JSON and restore into a fresh engine; versus the baseline,
+//!    a fresh engine re-ingesting every event (what a restart without snapshots does).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sunlight_core::engine::Snapshot;
+use sunlight_core::time::Duration;
+use sunlight_core::{CompiledPack, Engine, EngineConfig};
+use sunlight_gen::{GenConfig, Generator};
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let officials: u32 = args
+        .get(1)
+        .map_or(1_000_000, |a| a.parse().expect("OFFICIALS"));
+    let events: u64 = args
+        .get(2)
+        .map_or(3_000_000, |a| a.parse().expect("EVENTS"));
+    let pack = Arc::new(
+        CompiledPack::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.toml"))
+            .expect("default pack"),
+    );
+    let started = Instant::now();
+    let generated: Vec<_> = Generator::new(GenConfig {
+        events,
+        officials,
+        days: 365,
+        seed: 5,
+        ..GenConfig::default()
+    })
+    .collect();
+    eprintln!(
+        "generated {} events in {:.1} s",
+        generated.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let config = EngineConfig {
+        allowed_lateness: Duration::from_secs(60),
+        ..EngineConfig::default()
+    };
+
+    // 1. Build the state (this is also the re-read baseline's work).
+    let rss_before = rss_mib();
+    let mut engine = Engine::new(Arc::clone(&pack), config);
+    let mut warnings = Vec::new();
+    let started = Instant::now();
+    for e in &generated {
+        engine.ingest(e.clone(), &mut warnings);
+        warnings.clear();
+    }
+    let last = generated.iter().map(|e| e.occurred_at.0).max().unwrap();
+    engine.advance_watermark(sunlight_core::time::Timestamp(last + 1), &mut warnings);
+    let rebuild = started.elapsed().as_secs_f64();
+    let rss_after = rss_mib();
+    let s = engine.state_stats();
+    println!(
+        "state: {} officials, {} retained events ({} window entries), window state {:.1} MiB, dedup tables {:.1} MiB",
+        s.officials,
+        s.retained_events,
+        s.window_entries,
+        s.window_bytes as f64 / 1048576.0,
+        s.dedup_bytes as f64 / 1048576.0
+    );
+    println!(
+        "  {:.0} bytes per official, {:.1} bytes per retained event (window state); RSS +{:.0} MiB ({:.0} bytes per official incl. dedup and allocator)",
+        s.window_bytes as f64 / s.officials.max(1) as f64,
+        s.window_bytes as f64 / s.retained_events.max(1) as f64,
+        rss_after - rss_before,
+        (rss_after - rss_before) * 1048576.0 / s.officials.max(1) as f64
+    );
+
+    // 2. Snapshot.
+    let started = Instant::now();
+    let snapshot = engine.snapshot(|_| true);
+    let json = serde_json::to_vec(&snapshot).expect("serialise");
+    let take = started.elapsed().as_secs_f64();
+    drop(snapshot);
+    println!(
+        "snapshot: {:.2} s to take and serialise, {:.1} MiB JSON ({:.1} bytes per retained event)",
+        take,
+        json.len() as f64 / 1048576.0,
+        json.len() as f64 / s.retained_events.max(1) as f64
+    );
+
+    // 3. Restore versus rebuild.
+    let started = Instant::now();
+    let parsed: Snapshot = serde_json::from_slice(&json).expect("parse");
+    let mut restored = Engine::new(Arc::clone(&pack), config);
+    let report = restored.restore(&parsed).expect("restore");
+    let restore = started.elapsed().as_secs_f64();
+    assert_eq!(restored.state_stats().retained_events, s.retained_events);
+    println!(
+        "restore: {:.2} s for {} officials and {} entries ({:.0} retained events/s); rebuild by re-ingesting {} events: {:.2} s; restore / rebuild = {:.2}",
+        restore,
+        report.officials,
+        report.entries,
+        s.retained_events as f64 / restore,
+        generated.len(),
+        rebuild,
+        restore / rebuild
+    );
+}

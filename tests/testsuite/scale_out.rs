@@ -1,0 +1,240 @@
+//! Several `sunlight run` processes in one consumer group on a real broker process
+//! (tansu), with events flowing: one instance is killed with SIGKILL mid-stream, a
+//! third joins, another leaves with SIGTERM, the killed one comes back. The warnings
+//! topic must then hold exactly the warning ids `sunlight replay` gives for the same
+//! events (nothing lost, nothing invented); repeats are only of identical warnings.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::Value;
+
+use crate::support::{json_lines, repo, sunlight, unique, without_detected_at};
+
+#[path = "../../crates/sunlight-kafka/tests/kafka/tansu.rs"]
+mod tansu;
+
+struct Instance(Child);
+
+impl Instance {
+    fn start(brokers: &str, group: &str, input: &str, warnings: &str, dlq: &str) -> Instance {
+        let child = Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
+            .arg("run")
+            .args([
+                "--brokers",
+                brokers,
+                "--group",
+                group,
+                "--idle-timeout",
+                "2s",
+            ])
+            .args([
+                "--input-topic",
+                input,
+                "--warnings-topic",
+                warnings,
+                "--dlq-topic",
+                dlq,
+            ])
+            .args(["--http-addr", "127.0.0.1:0", "--rules"])
+            .arg(repo("rules/default.toml"))
+            // Notice a killed member within seconds, not the default 45 s.
+            .args([
+                "-X",
+                "session.timeout.ms=6000",
+                "-X",
+                "heartbeat.interval.ms=500",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sunlight run");
+        Instance(child)
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One record per batch: tansu 0.6.0 serves nothing to a fetch that starts inside a
+/// record batch, and commit points land anywhere.
+async fn produce(brokers: &str, topic: &str, lines: &[(String, String)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    let sends = lines.iter().map(|(key, line)| {
+        let producer = &producer;
+        async move {
+            producer
+                .send(
+                    FutureRecord::to(topic).key(key).payload(line),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("produce");
+        }
+    });
+    futures::future::join_all(sends).await;
+}
+
+/// Every record on `topic` (one partition) until `done` or `timeout`.
+async fn read_all(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    reader.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done(&out) {
+        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
+            break;
+        };
+        out.push(serde_json::from_slice(m.payload().unwrap_or_default()).unwrap());
+    }
+    out
+}
+
+fn distinct(records: &[Value]) -> BTreeMap<String, Value> {
+    let mut by_id = BTreeMap::new();
+    for w in without_detected_at(records.to_vec()) {
+        let id = w["warning_id"].as_str().unwrap().to_string();
+        if let Some(first) = by_id.get(&id) {
+            assert_eq!(first, &w, "a repeat of {id} differs from the first copy");
+        } else {
+            by_id.insert(id, w);
+        }
+    }
+    by_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_killed_added_and_removed_mid_stream_lose_and_invent_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let generated = sunlight()
+        .args([
+            "gen",
+            "--events",
+            "3000",
+            "--officials",
+            "60",
+            "--days",
+            "120",
+        ])
+        .args(["--scenario-every", "3", "--seed", "17", "--output"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let replay = sunlight()
+        .args(["replay", "--quiet", "--rules"])
+        .arg(repo("rules/default.toml"))
+        .arg("--input")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let expected = distinct(&json_lines(&String::from_utf8(replay.stdout).unwrap()));
+    assert!(expected.len() > 20);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<(String, String)> = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["official_id"].as_str().unwrap().to_string(),
+                l.to_string(),
+            )
+        })
+        .collect();
+    let third = lines.len() / 3;
+
+    let broker = tansu::Tansu::start();
+    let (input, warnings, dlq, group) = (
+        unique("events"),
+        unique("warnings"),
+        unique("dlq"),
+        unique("group"),
+    );
+    broker
+        .create_topics(&[(&input, 4), (&warnings, 1), (&dlq, 1)])
+        .await;
+    let brokers = broker.brokers.clone();
+    let start = |g: &str| Instance::start(&brokers, g, &input, &warnings, &dlq);
+
+    let mut a = start(&group);
+    let mut b = start(&group);
+    produce(&brokers, &input, &lines[..third]).await;
+    // Some warnings are out: the instances are working.
+    let early = read_all(&brokers, &warnings, Duration::from_secs(60), |w| {
+        w.len() >= 3
+    })
+    .await;
+    assert!(early.len() >= 3, "the instances produce warnings");
+    a.signal("-KILL");
+    let mut c = start(&group);
+    produce(&brokers, &input, &lines[third..2 * third]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.signal("-TERM");
+    let _a2 = start(&group);
+    produce(&brokers, &input, &lines[2 * third..]).await;
+
+    let want = expected.len();
+    let all = read_all(&brokers, &warnings, Duration::from_secs(120), |w| {
+        distinct(w).len() >= want
+    })
+    .await;
+    // A little longer: anything beyond the expected set would be invented.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = read_all(&brokers, &warnings, Duration::from_secs(10), |w| {
+        w.len() >= all.len()
+    })
+    .await;
+    let got = distinct(&all);
+    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    let invented: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && invented.is_empty(),
+        "missing {missing:?}, invented {invented:?}"
+    );
+    assert_eq!(got, expected, "the same warnings, field by field");
+    eprintln!(
+        "{} warnings, {} records on the topic ({} repeats of identical warnings)",
+        expected.len(),
+        all.len(),
+        all.len() - expected.len()
+    );
+    c.signal("-TERM");
+}
