@@ -99,7 +99,7 @@ fn main() {
 
     // 2. Snapshot.
     let started = Instant::now();
-    let snapshot = engine.snapshot(|_| true);
+    let snapshot = engine.snapshot(|_, _| true);
     let json = serde_json::to_vec(&snapshot).expect("serialise");
     let take = started.elapsed().as_secs_f64();
     drop(snapshot);

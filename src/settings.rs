@@ -27,6 +27,20 @@ pub struct FileSettings {
     pub casework: CaseworkSection,
     /// The query API (served on the HTTP address when present).
     pub api: Option<sunlight_api::ApiConfig>,
+    /// Durable window state.
+    pub state: StateSection,
+}
+
+/// `[state]`: durable window state (off unless `enabled = true`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSection {
+    /// Turns snapshots on.
+    pub enabled: Option<bool>,
+    /// The state topic (default `sunlight.state`).
+    pub topic: Option<String>,
+    /// Snapshot interval (default `30s`).
+    pub interval: Option<String>,
 }
 
 /// `[casework]`: the closed loop (off unless `enabled = true` or `--casework`).
@@ -138,6 +152,7 @@ pub fn resolve(
     let mut casework_origin = "default".to_string();
     let mut api: Option<sunlight_api::ApiConfig> = None;
     let mut reload_interval = Some(DEFAULT_RELOAD_INTERVAL);
+    let mut state = StateSection::default();
 
     // Layer 2: the file.
     if let Some(path) = &args.config {
@@ -165,6 +180,7 @@ pub fn resolve(
         }
         casework = file.casework;
         casework_origin = path.display().to_string();
+        state = file.state;
         if let Some(mut a) = file.api {
             // Key and audit files relative to the settings file.
             for k in &mut a.keys {
@@ -228,6 +244,15 @@ pub fn resolve(
             "CASEWORK__RISK_CODES_TOPIC" => casework.risk_codes_topic = Some(value.clone()),
             "CASEWORK__AUDIT_TOPIC" => casework.audit_topic = Some(value.clone()),
             "CASEWORK__TICK_INTERVAL" => casework.tick_interval = Some(value.clone()),
+            "STATE__ENABLED" => {
+                state.enabled = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} must be true or false"))?,
+                )
+            }
+            "STATE__TOPIC" => state.topic = Some(value.clone()),
+            "STATE__INTERVAL" => state.interval = Some(value.clone()),
             "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
             "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
             "ENGINE__MAX_FUTURE_SKEW" => kafka.max_future_skew = skew(&value, &name)?,
@@ -278,6 +303,19 @@ pub fn resolve(
         casework.enabled = Some(true);
     }
     kafka.casework = casework_config(casework, &casework_origin)?;
+    if state.enabled == Some(true) {
+        let mut c = sunlight_kafka::StateConfig::default();
+        if let Some(t) = state.topic {
+            c.topic = t;
+        }
+        if let Some(i) = state.interval {
+            c.interval = duration(&i, "state.interval")?;
+            if c.interval.0 <= 0 {
+                bail!("state.interval must be longer than zero");
+            }
+        }
+        kafka.state = Some(c);
+    }
     let http_addr = http_addr.0.parse().map_err(|e| {
         anyhow::anyhow!(
             "{}: {:?} is not an address like 0.0.0.0:9464 ({e})",
@@ -308,6 +346,15 @@ pub fn resolve(
     {
         bail!(
             "casework output topic {t:?} must differ from the input topics (its records would come back as events)"
+        );
+    }
+    if let Some(st) = &kafka.state
+        && (kafka.input_topics.contains(&st.topic)
+            || [&kafka.warnings_topic, &kafka.dlq_topic].contains(&&st.topic))
+    {
+        bail!(
+            "state.topic {:?} must differ from the input, warnings and dead-letter topics",
+            st.topic
         );
     }
     if let Some(a) = &api

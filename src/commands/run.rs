@@ -52,6 +52,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             ),
             None => println!("query API off"),
         }
+        match &k.state {
+            Some(st) => println!(
+                "durable state on: snapshots to {} every {}",
+                st.topic, st.interval
+            ),
+            None => println!("durable state off (restarts rebuild windows by re-reading)"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let metrics = crate::telemetry::install_metrics()?;

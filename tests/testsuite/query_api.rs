@@ -153,33 +153,35 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
-        .arg("run")
-        .arg("--config")
-        .arg(&settings)
-        .args([
-            "--brokers",
-            &brokers,
-            "--group",
-            &unique("group"),
-            "--idle-timeout",
-            "1s",
-        ])
-        .args([
-            "--input-topic",
-            &input,
-            "--warnings-topic",
-            &warnings,
-            "--dlq-topic",
-            &dlq,
-        ])
-        .args(["--http-addr", "127.0.0.1:0", "--rules"])
-        .arg(repo("rules/default.toml"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::support::KillOnDrop(
+        Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
+            .arg("run")
+            .arg("--config")
+            .arg(&settings)
+            .args([
+                "--brokers",
+                &brokers,
+                "--group",
+                &unique("group"),
+                "--idle-timeout",
+                "1s",
+            ])
+            .args([
+                "--input-topic",
+                &input,
+                "--warnings-topic",
+                &warnings,
+                "--dlq-topic",
+                &dlq,
+            ])
+            .args(["--http-addr", "127.0.0.1:0", "--rules"])
+            .arg(repo("rules/default.toml"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -367,8 +369,8 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
     assert_eq!(audited[0]["official_id"], official.as_str());
     assert_eq!(audited[0]["status"], 200);
     assert_eq!(audited[2]["outcome"], "not_found");
-    assert_eq!(audited[4]["sub"], Value::Null);
-    assert_eq!(audited[4]["status"], 401);
+    assert_eq!(audited[6]["sub"], Value::Null);
+    assert_eq!(audited[6]["status"], 401);
     let on_topic = read_until(&brokers, "sunlight.audit", |r| r.len() >= requests).await;
     let ids = |records: &[Value]| -> BTreeSet<String> {
         records
@@ -379,9 +381,9 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
     assert_eq!(ids(&on_topic), ids(&audited));
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }

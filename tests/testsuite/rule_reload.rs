@@ -164,33 +164,35 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     for (topic, partitions) in [(input.as_str(), 2), (&warnings, 1), (&dlq, 1)] {
         cluster.create_topic(topic, partitions, 1).unwrap();
     }
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
-        .arg("run")
-        .args([
-            "--brokers",
-            &brokers,
-            "--group",
-            &unique("group"),
-            "--idle-timeout",
-            "1s",
-        ])
-        .args([
-            "--input-topic",
-            &input,
-            "--warnings-topic",
-            &warnings,
-            "--dlq-topic",
-            &dlq,
-        ])
-        .args(["--http-addr", "127.0.0.1:0", "--rules"])
-        .arg(&pack_path)
-        // Only SIGHUP reloads here, so the test decides when.
-        .env("SUNLIGHT__ENGINE__RELOAD_INTERVAL", "off")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::support::KillOnDrop(
+        Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
+            .arg("run")
+            .args([
+                "--brokers",
+                &brokers,
+                "--group",
+                &unique("group"),
+                "--idle-timeout",
+                "1s",
+            ])
+            .args([
+                "--input-topic",
+                &input,
+                "--warnings-topic",
+                &warnings,
+                "--dlq-topic",
+                &dlq,
+            ])
+            .args(["--http-addr", "127.0.0.1:0", "--rules"])
+            .arg(&pack_path)
+            // Only SIGHUP reloads here, so the test decides when.
+            .env("SUNLIGHT__ENGINE__RELOAD_INTERVAL", "off")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -223,12 +225,12 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
 
     // An invalid pack is rejected; the running pack stays.
     std::fs::write(&pack_path, "[pack]\nname = \"broken\"\n[[rule]]\nid = 3\n").unwrap();
-    hangup(&child);
+    hangup(&child.0);
     let rejected = "sunlight_rule_reloads_total{outcome=\"rejected\"}";
     assert_eq!(await_sample(&addr, rejected, 1.0).await, Some(1.0));
     // The new version is swapped in.
     std::fs::write(&pack_path, &v2_text).unwrap();
-    hangup(&child);
+    hangup(&child.0);
     assert_eq!(
         await_sample(&addr, "sunlight_rule_swaps_total", 1.0).await,
         Some(1.0)
@@ -261,11 +263,11 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     );
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }
 
 /// Distinct warning ids on `topic`, read until `want` distinct ids or 60 s.

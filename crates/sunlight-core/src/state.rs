@@ -274,6 +274,9 @@ pub(crate) struct OfficialState {
     pub fired: Vec<LastFired>,
     /// Region and org_unit of the latest event that had them (for scoped reads).
     pub scope: Option<Box<crate::warning::Scope>>,
+    /// The caller's source tag of the latest event applied (the live pipeline: its
+    /// partition), so a snapshot can be split by where officials' events come from.
+    pub last_source: u64,
 }
 
 impl OfficialState {

@@ -45,6 +45,26 @@ pub struct KafkaConfig {
     pub max_future_skew: Option<Duration>,
     /// The closed loop (feedback, risk codes, escalation, suppression); off when None.
     pub casework: Option<crate::casework::CaseworkConfig>,
+    /// Durable window state (snapshots on the state topic); off when None.
+    pub state: Option<StateConfig>,
+}
+
+/// Durable window state: where snapshots go and how often.
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    /// The state topic (`cleanup.policy=delete`; see [`crate::state_topic`]).
+    pub topic: String,
+    /// How often each partition's state is snapshotted (and its offset committed).
+    pub interval: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            topic: "sunlight.state".into(),
+            interval: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for KafkaConfig {
@@ -67,6 +87,7 @@ impl Default for KafkaConfig {
             state_report_interval: Duration::from_secs(15),
             max_future_skew: Some(Duration::from_secs(86_400)),
             casework: None,
+            state: None,
         }
     }
 }

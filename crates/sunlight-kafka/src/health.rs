@@ -8,6 +8,7 @@ pub struct Health {
     rules_loaded: AtomicBool,
     broker_reachable: AtomicBool,
     partitions: AtomicUsize,
+    restoring: AtomicBool,
     stopping: AtomicBool,
 }
 
@@ -28,6 +29,11 @@ impl Health {
         self.partitions.store(n, Ordering::Relaxed);
     }
 
+    /// Window state is being restored from the state topic (not ready meanwhile).
+    pub fn set_restoring(&self, restoring: bool) {
+        self.restoring.store(restoring, Ordering::Relaxed);
+    }
+
     /// Shutdown has begun.
     pub fn set_stopping(&self) {
         self.stopping.store(true, Ordering::Relaxed);
@@ -44,6 +50,9 @@ impl Health {
         }
         if self.partitions.load(Ordering::Relaxed) == 0 {
             reasons.push("no input partitions assigned");
+        }
+        if self.restoring.load(Ordering::Relaxed) {
+            reasons.push("restoring window state");
         }
         if self.stopping.load(Ordering::Relaxed) {
             reasons.push("shutting down");

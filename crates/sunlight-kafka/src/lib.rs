@@ -8,6 +8,7 @@
 //! | [`casework`] | the closed loop's records: feedback in, risk codes, escalations, audit out |
 //! | [`config`] | [`KafkaConfig`]: brokers, group, topics, librdkafka properties |
 //! | [`pipeline`] | [`run`]: consume, evaluate per partition, produce, commit |
+//! | [`state_topic`] | window state snapshots on the state topic: chunks, newest complete wins |
 //! | [`partitions`] | owned partitions and the watermark they allow together |
 //! | [`offsets`] | [`OffsetTracker`]: which offsets are safe to commit |
 //! | [`output`] | warnings (JSON or protobuf) and dead letters on their way out |
@@ -23,9 +24,10 @@ pub mod offsets;
 pub mod output;
 pub mod partitions;
 pub mod pipeline;
+pub mod state_topic;
 pub mod telemetry;
 
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, StateConfig};
 pub use health::Health;
 pub use offsets::OffsetTracker;
 pub use output::WarningFormat;

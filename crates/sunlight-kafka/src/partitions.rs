@@ -37,6 +37,8 @@ pub struct Partition {
     pub last_activity: Instant,
     /// Quiet for the idle timeout: not holding the watermark.
     pub idle: bool,
+    /// The next offset to read (`i64::MIN` before the first record).
+    pub next_offset: i64,
 }
 
 /// The partitions of one assignment, indexed in assignment order.
@@ -77,6 +79,16 @@ impl Partitions {
         set
     }
 
+    /// Partitions owned.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether none is owned.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// The index of a partition, adding it if it is new.
     pub fn index_of(&mut self, topic: &str, partition: i32, now: Instant) -> usize {
         let hit = |p: &Partition| p.partition == partition && p.topic == topic;
@@ -93,6 +105,7 @@ impl Partitions {
                     max_seen: i64::MIN,
                     last_activity: now,
                     idle: false,
+                    next_offset: i64::MIN,
                 });
                 self.list.len() - 1
             }

@@ -50,6 +50,51 @@ pub const PENDING_EVENTS: &str = "sunlight_pending_events";
 /// Approximate bytes of window state and duplicate-detection tables.
 pub const STATE_BYTES: &str = "sunlight_state_bytes";
 
+/// State snapshots written, by `outcome` (`ok`, `error`).
+pub const SNAPSHOTS: &str = "sunlight_state_snapshots_total";
+/// Bytes of the last state snapshot (all partitions).
+pub const SNAPSHOT_BYTES: &str = "sunlight_state_snapshot_bytes";
+/// Time the last restore from the state topic took, in seconds.
+pub const RESTORE_SECONDS: &str = "sunlight_state_restore_seconds";
+/// Window entries restored from the state topic.
+pub const RESTORED_ENTRIES: &str = "sunlight_state_restored_entries_total";
+/// Input records skipped because a restored snapshot already holds them.
+pub const RESTORE_SKIPPED: &str = "sunlight_state_restore_skipped_records_total";
+
+/// Describes the durable-state metrics and registers them at zero.
+pub fn register_state() {
+    use metrics::{Unit, describe_counter, describe_gauge};
+    describe_counter!(
+        SNAPSHOTS,
+        "State snapshots written to the state topic, by outcome."
+    );
+    describe_gauge!(
+        SNAPSHOT_BYTES,
+        Unit::Bytes,
+        "Bytes of the last state snapshot, all partitions."
+    );
+    describe_gauge!(
+        RESTORE_SECONDS,
+        Unit::Seconds,
+        "Time the last restore from the state topic took."
+    );
+    describe_counter!(
+        RESTORED_ENTRIES,
+        "Window entries restored from the state topic."
+    );
+    describe_counter!(
+        RESTORE_SKIPPED,
+        "Input records skipped because a restored snapshot already holds them."
+    );
+    for outcome in ["ok", "error"] {
+        metrics::counter!(SNAPSHOTS, "outcome" => outcome).increment(0);
+    }
+    metrics::counter!(RESTORED_ENTRIES).increment(0);
+    metrics::counter!(RESTORE_SKIPPED).increment(0);
+    metrics::gauge!(SNAPSHOT_BYTES).set(0.0);
+    metrics::gauge!(RESTORE_SECONDS).set(0.0);
+}
+
 /// Rule packs swapped in while running.
 pub const RULE_SWAPS: &str = "sunlight_rule_swaps_total";
 

@@ -475,6 +475,7 @@ impl Engine {
         let pack = Arc::clone(&self.pack);
         let official_id = &group[0].event.official_id;
         let mut official = self.officials.entry(official_id.clone()).or_default();
+        official.last_source = group[group.len() - 1].source;
         let latest = &group[group.len() - 1].event;
         if (latest.region.is_some() || latest.org_unit.is_some())
             && official

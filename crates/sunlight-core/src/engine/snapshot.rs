@@ -9,8 +9,9 @@
 //! pushes the entries again, which rebuilds them exactly. Slots are identified by
 //! their definition (filter, key fields, measured fields), as in
 //! [`Engine::swap_pack`]: a snapshot restores into a changed pack, keeping the slots
-//! both share. `select` picks which officials (e.g. those of some partitions) go into
-//! a snapshot, so state can be split by partition.
+//! both share. `select` picks, by official id and source tag (the official's latest
+//! event's, or a pending event's), what goes into a snapshot, so state can be split
+//! by partition.
 
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ pub struct OfficialSnapshot {
     pub cells: Vec<CellSnapshot>,
     /// Cooldowns: rule id, packed key, time, level (0 yellow, 1 red).
     pub fired: Vec<(String, String, i64, u8)>,
+    /// Source tag of the latest event applied.
+    pub last_source: u64,
 }
 
 /// One slot's entries for one official.
@@ -130,16 +133,17 @@ fn slot_definition(pack: &CompiledPack, index: usize) -> String {
 }
 
 impl Engine {
-    /// The state of the officials `select` accepts (all pending events whose official
-    /// it accepts, all released ids) as plain data.
-    pub fn snapshot(&self, select: impl Fn(&str) -> bool) -> Snapshot {
+    /// The state of the officials `select(official_id, source)` accepts (by their
+    /// latest event's source tag), the pending events it accepts (by theirs), and all
+    /// released ids, as plain data.
+    pub fn snapshot(&self, select: impl Fn(&str, u64) -> bool) -> Snapshot {
         let pack = &self.pack;
         let mut officials = Vec::new();
         for item in self.officials.iter() {
-            if !select(item.key()) {
+            let o = item.value();
+            if !select(item.key(), o.last_source) {
                 continue;
             }
-            let o = item.value();
             let cells = o
                 .slot_ids
                 .iter()
@@ -164,6 +168,7 @@ impl Engine {
                     )
                 }),
                 cells,
+                last_source: o.last_source,
                 fired: o
                     .fired
                     .iter()
@@ -182,7 +187,7 @@ impl Engine {
         let mut pending: Vec<PendingSnapshot> = self
             .pending
             .iter()
-            .filter(|p| select(&p.event.official_id))
+            .filter(|p| select(&p.event.official_id, p.source))
             .map(|p| {
                 let mut event = String::new();
                 json::encode(&p.event, &mut event);
@@ -212,8 +217,9 @@ impl Engine {
     }
 
     /// Adds a snapshot's state to this engine (a fresh one, or one holding other
-    /// officials: snapshots of different partitions combine). The watermark and
-    /// event-time bounds become the larger of the two.
+    /// officials: snapshots of different partitions combine). A fresh engine takes the
+    /// snapshot's watermark; combining takes the smaller one (no input of either side
+    /// turns late), and the larger largest-event-time.
     pub fn restore(&mut self, snap: &Snapshot) -> Result<RestoreReport, RestoreError> {
         if snap.format != SNAPSHOT_FORMAT {
             return Err(RestoreError::Format(snap.format));
@@ -238,7 +244,10 @@ impl Engine {
             })
             .collect();
         for o in &snap.officials {
-            let mut state = OfficialState::default();
+            let mut state = OfficialState {
+                last_source: o.last_source,
+                ..OfficialState::default()
+            };
             if let Some((region, org_unit)) = &o.scope {
                 state.scope = Some(Box::new(Scope {
                     region: region.as_deref().map(CompactString::from),
@@ -315,8 +324,13 @@ impl Engine {
             });
             report.pending += 1;
         }
+        let fresh = self.watermark == i64::MIN && self.max_seen == i64::MIN;
         self.max_seen = self.max_seen.max(snap.max_seen);
-        self.watermark = self.watermark.max(snap.watermark);
+        self.watermark = if fresh {
+            snap.watermark
+        } else {
+            self.watermark.min(snap.watermark)
+        };
         self.arrival = self.arrival.max(snap.arrival);
         self.shared_watermark
             .store(self.watermark, std::sync::atomic::Ordering::Relaxed);
@@ -407,12 +421,12 @@ mod tests {
             let mut got = Vec::new();
             run(&mut first, &events[..cut], &mut got);
             // Through JSON, as it would travel.
-            let text = serde_json::to_string(&first.snapshot(|_| true)).unwrap();
+            let text = serde_json::to_string(&first.snapshot(|_, _| true)).unwrap();
             let snap: Snapshot = serde_json::from_str(&text).unwrap();
             let mut second = Engine::new(Arc::clone(&pack), config());
             let report = second.restore(&snap).unwrap();
             assert_eq!(report.entries_dropped, 0);
-            assert_eq!(second.snapshot(|_| true), snap, "restore is lossless");
+            assert_eq!(second.snapshot(|_, _| true), snap, "restore is lossless");
             for (i, e) in events[cut..].iter().enumerate() {
                 second.ingest_from(e.clone(), (cut + i) as u64, &mut got);
             }
@@ -429,20 +443,20 @@ mod tests {
         let mut first = Engine::new(Arc::clone(&pack), config());
         let mut got = Vec::new();
         run(&mut first, &events[..cut], &mut got);
-        let even = |id: &str| id.bytes().map(u32::from).sum::<u32>() % 2 == 0;
+        let even = |id: &str, _: u64| id.bytes().map(u32::from).sum::<u32>() % 2 == 0;
         let a = first.snapshot(even);
-        let b = first.snapshot(|id| !even(id));
+        let b = first.snapshot(|id, s| !even(id, s));
         assert!(!a.officials.is_empty() && !b.officials.is_empty());
         let mut second = Engine::new(Arc::clone(&pack), config());
         second.restore(&a).unwrap();
         second.restore(&b).unwrap();
-        assert_eq!(second.snapshot(|_| true), first.snapshot(|_| true));
+        assert_eq!(second.snapshot(|_, _| true), first.snapshot(|_, _| true));
     }
 
     #[test]
     fn other_formats_are_refused() {
         let engine = Engine::new(default_pack(), config());
-        let mut snap = engine.snapshot(|_| true);
+        let mut snap = engine.snapshot(|_, _| true);
         snap.format = 99;
         let mut fresh = Engine::new(default_pack(), config());
         assert_eq!(fresh.restore(&snap), Err(RestoreError::Format(99)));

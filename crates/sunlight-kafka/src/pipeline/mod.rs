@@ -43,6 +43,7 @@ use sunlight_core::{
 use tracing::{debug, info, warn};
 
 mod closed_loop;
+mod snapshots;
 
 use crate::casework::SharedCasebook;
 use crate::config::KafkaConfig;
@@ -382,7 +383,15 @@ pub async fn run_with(
         casebook,
         views: services.views.clone(),
         last_casework_tick: None,
+        snapshot_due: false,
+        last_snapshot: None,
+        awaiting: 0,
+        skip_before: Vec::new(),
+        restore_pending: false,
     };
+    if config.state.is_some() {
+        m::register_state();
+    }
     pipeline.reset(Vec::new());
     let mut tick = tokio::time::interval(Duration::from_nanos(
         config.commit_interval.0.max(1_000_000) as u64,
@@ -393,7 +402,13 @@ pub async fn run_with(
     let mut feedback = feedback_consumer.as_ref().map(|c| c.stream());
     let mut packs = services.packs.clone();
     loop {
-        let room = pipeline.in_flight.len() < config.max_in_flight;
+        if pipeline.restore_pending {
+            pipeline.restore_state().await;
+        }
+        if pipeline.snapshot_ready() {
+            pipeline.take_snapshot(&consumer).await;
+        }
+        let room = pipeline.in_flight.len() < config.max_in_flight && !pipeline.snapshot_due;
         pipeline.backpressure(room);
         tokio::select! {
             biased;
@@ -444,6 +459,13 @@ pub async fn run_with(
                 warn!(outstanding = pipeline.in_flight.len(), "shutdown deadline passed with outputs unacknowledged; they will be re-produced after restart");
                 break;
             }
+        }
+    }
+    if config.state.is_some() {
+        // A last snapshot, if every output is acknowledged, so a restart resumes here.
+        pipeline.snapshot_due = true;
+        if pipeline.snapshot_ready() {
+            pipeline.take_snapshot(&consumer).await;
         }
     }
     pipeline.commit(&consumer, CommitMode::Sync);
@@ -497,6 +519,18 @@ struct Pipeline<'a> {
     views: ViewSlot,
     /// When the casebook last checked deadlines and decay.
     last_casework_tick: Option<Instant>,
+    /// Durable state: a snapshot is due (consumption pauses until the barrier).
+    snapshot_due: bool,
+    /// When the last snapshot was taken (or the interval started).
+    last_snapshot: Option<Instant>,
+    /// Outputs of this assignment's records not yet acknowledged (warnings and dead
+    /// letters; not the loop's own records).
+    awaiting: usize,
+    /// Per partition index, the position of the restored snapshot: earlier records
+    /// are in it already.
+    skip_before: Vec<i64>,
+    /// The new assignment's state must be restored before records are evaluated.
+    restore_pending: bool,
 }
 
 impl Pipeline<'_> {
@@ -559,6 +593,10 @@ impl Pipeline<'_> {
         self.warnings.clear();
         self.counters.clear();
         self.unacked_triggers.clear();
+        self.awaiting = 0;
+        self.skip_before.clear();
+        self.snapshot_due = false;
+        self.restore_pending = self.config.state.is_some() && !self.partitions.is_empty();
     }
 
     fn on_message(&mut self, message: &BorrowedMessage<'_>) {
@@ -568,6 +606,13 @@ impl Pipeline<'_> {
         let (partition, offset) = (message.partition(), message.offset());
         let index = self.partitions.index_of(topic, partition, now);
         self.counters(index).records.increment(1);
+        if let Some(p) = self.partitions.get_mut(index) {
+            p.next_offset = p.next_offset.max(offset + 1);
+        }
+        if self.restored_already(index, offset) {
+            metrics::counter!(m::RESTORE_SKIPPED).increment(1);
+            return;
+        }
         let appended = message.timestamp().to_millis();
         let payload = message.payload().unwrap_or_default();
         let format = if self.config.protobuf_topics.iter().any(|t| t == topic) {
@@ -748,6 +793,7 @@ impl Pipeline<'_> {
                 offset,
                 trigger_time: Some(trigger_time),
             };
+            self.awaiting += 1;
             self.in_flight.push(send(&self.producer, output, tag, 0));
         }
         self.warnings = warnings;
@@ -800,6 +846,7 @@ impl Pipeline<'_> {
             offset,
             trigger_time: None,
         };
+        self.awaiting += 1;
         self.in_flight.push(send(&self.producer, output, tag, 0));
     }
 
@@ -827,6 +874,9 @@ impl Pipeline<'_> {
         }
         if !current {
             return;
+        }
+        if !tag.is_casework() {
+            self.awaiting = self.awaiting.saturating_sub(1);
         }
         if let Some(t) = tag.trigger_time
             && let Some(n) = self.unacked_triggers.get_mut(&t)
@@ -874,6 +924,7 @@ impl Pipeline<'_> {
         self.advance();
         self.produce_warnings();
         self.casework_tick(now);
+        self.snapshot_tick(now);
         if let Some(w) = self.engine.watermark() {
             let delay = (Timestamp::now().0.saturating_sub(w.0)) as f64 / 1e9;
             metrics::gauge!(m::WATERMARK_DELAY).set(delay);
@@ -893,6 +944,10 @@ impl Pipeline<'_> {
     }
 
     fn commit<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>, mode: CommitMode) {
+        // With durable state, offsets are committed only with a snapshot.
+        if self.config.state.is_some() {
+            return;
+        }
         let retention = self.pack.retention().0;
         let watermark = commit_bound(
             self.engine.watermark().map(|w| w.0),

@@ -4,5 +4,6 @@
 mod casework;
 mod mock_cluster;
 mod real_broker;
+mod state;
 mod support;
 mod tansu;

@@ -1,0 +1,265 @@
+//! Durable window state in the pipeline (`KafkaConfig::state`).
+//!
+//! - **Snapshot** (every `state.interval`): consumption pauses until every output of
+//!   the records read so far is acknowledged (a barrier, as in Flink's aligned
+//!   checkpoints); then each owned partition's state — the officials whose latest
+//!   event came from it, its pending events, the duplicate-detection ids — goes to the
+//!   state topic with the partition's next offset, and once the broker has all of it,
+//!   those offsets are committed. Commits happen only here: the committed offset of a
+//!   partition is always one its snapshot covers.
+//! - **Restore** (after every assignment change): the state topic is read to its end;
+//!   for each owned partition the newest complete snapshot is restored into the fresh
+//!   engine before any of the partition's records is evaluated. Records before a
+//!   snapshot's position (a commit that failed after its snapshot was written) are
+//!   skipped. `/readyz` says `restoring window state` meanwhile.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+use sunlight_core::time::Timestamp;
+use tracing::{info, warn};
+
+use super::Pipeline;
+use crate::partitions::Partitions;
+use crate::state_topic::{self, Assembler, PartitionState};
+use crate::telemetry as m;
+
+/// How long a restore may read the state topic.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Pipeline<'_> {
+    /// Marks a snapshot due when the interval has passed.
+    pub(super) fn snapshot_tick(&mut self, now: Instant) {
+        let Some(state) = &self.config.state else {
+            return;
+        };
+        let every = Duration::from_nanos(state.interval.0.max(0) as u64);
+        match self.last_snapshot {
+            None => self.last_snapshot = Some(now),
+            Some(t) if now.duration_since(t) >= every => self.snapshot_due = true,
+            Some(_) => {}
+        }
+    }
+
+    /// Whether the barrier is reached: a snapshot is due and every output of the
+    /// records read so far is acknowledged.
+    pub(super) fn snapshot_ready(&self) -> bool {
+        self.snapshot_due && self.awaiting == 0 && !self.restore_pending
+    }
+
+    /// Writes every owned partition's state, then commits the positions.
+    pub(super) async fn take_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
+        let Some(state) = self.config.state.clone() else {
+            return;
+        };
+        self.snapshot_due = false;
+        self.last_snapshot = Some(Instant::now());
+        let epoch = Timestamp::now().0.max(0) as u64;
+        let mut records = Vec::new();
+        let mut commits = TopicPartitionList::new();
+        for (index, p) in self.partitions.iter_mut().enumerate() {
+            // Nothing read here in this assignment: the partition's last snapshot
+            // (restored, or none) and its committed offset still stand.
+            if p.next_offset == i64::MIN {
+                continue;
+            }
+            let snapshot = self
+                .engine
+                .snapshot(|_, source| Partitions::split_source(source).0 == index);
+            let ps = PartitionState {
+                position: p.next_offset,
+                max_seen: p.max_seen,
+                snapshot,
+            };
+            records.extend(state_topic::encode(
+                &self.config.group,
+                &p.topic,
+                p.partition,
+                epoch,
+                &ps,
+            ));
+            let _ =
+                commits.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset));
+        }
+        if records.is_empty() {
+            return;
+        }
+        let bytes: usize = records.iter().map(|(_, p, _)| p.len()).sum();
+        let sends = records.iter().map(|(key, payload, headers)| {
+            let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k,
+                    value: Some(v.as_str()),
+                })
+            });
+            self.producer.send(
+                FutureRecord::to(&state.topic)
+                    .key(key)
+                    .payload(payload)
+                    .headers(headers),
+                Duration::from_secs(30),
+            )
+        });
+        let results = futures::future::join_all(sends).await;
+        if let Some(Err((e, _))) = results.iter().find(|r| r.is_err()) {
+            warn!(error = %e, "state snapshot not written; offsets stay where the last one left them");
+            metrics::counter!(m::SNAPSHOTS, "outcome" => "error").increment(1);
+            return;
+        }
+        metrics::counter!(m::SNAPSHOTS, "outcome" => "ok").increment(1);
+        metrics::gauge!(m::SNAPSHOT_BYTES).set(bytes as f64);
+        match consumer.commit(&commits, CommitMode::Async) {
+            Ok(()) => {
+                self.stats.commits += 1;
+                metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
+            }
+            Err(e) => {
+                metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+                warn!(error = %e, "commit after a snapshot failed; the next snapshot commits again");
+            }
+        }
+    }
+
+    /// Restores the owned partitions' newest snapshots into the (fresh) engine.
+    pub(super) async fn restore_state(&mut self) {
+        self.restore_pending = false;
+        let Some(state) = self.config.state.clone() else {
+            return;
+        };
+        let started = Instant::now();
+        self.health.set_restoring(true);
+        let owned: Vec<(usize, String, i32)> = self
+            .partitions
+            .iter_mut()
+            .enumerate()
+            .map(|(i, p)| (i, p.topic.clone(), p.partition))
+            .collect();
+        let keys: Vec<String> = owned
+            .iter()
+            .map(|(_, t, p)| state_topic::key(&self.config.group, t, *p))
+            .collect();
+        let mut client = ClientConfig::new();
+        client.set("bootstrap.servers", &self.config.brokers);
+        for (k, v) in &self.config.properties {
+            client.set(k, v);
+        }
+        client
+            .set("group.id", format!("{}.state-reader", self.config.group))
+            .set("enable.auto.commit", "false");
+        let topic = state.topic.clone();
+        let read = tokio::task::spawn_blocking(move || read_state(&client, &topic, &keys)).await;
+        let found = match read {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read the state topic; rebuilding from the committed offsets");
+                HashMap::new()
+            }
+            Err(e) => {
+                warn!(error = %e, "state reader failed; rebuilding from the committed offsets");
+                HashMap::new()
+            }
+        };
+        let mut entries = 0;
+        for (index, topic, partition) in owned {
+            let key = state_topic::key(&self.config.group, &topic, partition);
+            let Some(found) = found.get(&key) else {
+                continue;
+            };
+            match found {
+                Ok(ps) => match self.engine.restore(&ps.snapshot) {
+                    Ok(report) => {
+                        entries += report.entries;
+                        if let Some(p) = self.partitions.get_mut(index) {
+                            p.max_seen = p.max_seen.max(ps.max_seen);
+                        }
+                        if self.skip_before.len() <= index {
+                            self.skip_before.resize(index + 1, i64::MIN);
+                        }
+                        self.skip_before[index] = ps.position;
+                        info!(%topic, partition, position = ps.position, officials = report.officials, entries = report.entries, "window state restored");
+                    }
+                    Err(e) => warn!(%topic, partition, error = %e, "snapshot not restored"),
+                },
+                Err(e) => warn!(%topic, partition, error = %e, "snapshot not restored"),
+            }
+        }
+        metrics::counter!(m::RESTORED_ENTRIES).increment(entries as u64);
+        metrics::gauge!(m::RESTORE_SECONDS).set(started.elapsed().as_secs_f64());
+        self.views.set(self.engine.view());
+        self.health.set_restoring(false);
+    }
+
+    /// Whether a record is already in a restored snapshot.
+    pub(super) fn restored_already(&self, index: usize, offset: i64) -> bool {
+        self.skip_before.get(index).is_some_and(|&p| offset < p)
+    }
+}
+
+/// Reads the state topic to its end; the newest complete snapshot of each of `keys`.
+fn read_state(
+    client: &ClientConfig,
+    topic: &str,
+    keys: &[String],
+) -> Result<HashMap<String, Result<PartitionState, String>>, rdkafka::error::KafkaError> {
+    let consumer: BaseConsumer = client.create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        if high > low {
+            remaining.insert(p, high);
+            assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+    }
+    let mut assembler = Assembler::default();
+    if !remaining.is_empty() {
+        consumer.assign(&assignment)?;
+        let deadline = Instant::now() + RESTORE_TIMEOUT;
+        while !remaining.is_empty() && Instant::now() < deadline {
+            let Some(result) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let m = result?;
+            let key = m.key().map(String::from_utf8_lossy).unwrap_or_default();
+            if keys.iter().any(|k| *k == key) {
+                let headers: Vec<(String, String)> = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_string(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                assembler.add(&key, &headers, m.payload().unwrap_or_default());
+            }
+            if remaining
+                .get(&m.partition())
+                .is_some_and(|high| m.offset() + 1 >= *high)
+            {
+                remaining.remove(&m.partition());
+            }
+        }
+    }
+    Ok(keys
+        .iter()
+        .filter_map(|k| assembler.latest(k).map(|s| (k.clone(), s)))
+        .collect())
+}
