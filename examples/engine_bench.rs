@@ -1,20 +1,24 @@
-//! Query-API benchmark (issue 6): the API's latency under a steady request rate
-//! while `sunlight run` works through a backlog, and what serving the API costs the
-//! engine's throughput — both runs in one command, same broker, same events.
+//! Benchmarks of `sunlight run` as a process against a real broker (tansu), each as
+//! two runs in one command over the same events, so the result is a ratio:
 //!
 //! ```text
 //! scripts/install-tools.sh            # tansu, once per machine
-//! cargo build --release --bin sunlight
-//! cargo run --release --example api_load -- [EVENTS [RATE]]   # default 1000000 200
+//! cargo build --release --bin sunlight --example engine_bench
+//! target/release/examples/engine_bench api [EVENTS [RATE]]        # default 1000000 200
+//! target/release/examples/engine_bench state [EVENTS [INTERVAL]]  # default 1000000 5s
 //! ```
 //!
-//! A tansu broker gets EVENTS generated events on 4 partitions. Then, each with a
-//! fresh consumer group: run A consumes the backlog with the API and the closed loop
-//! on but no requests; run B does the same while RATE requests per second (one new
-//! connection each, bearer JWT, `GET /v1/officials/{id}` over officials with and
-//! without warnings) hit the API. Throughput is records over the time from the first
-//! to the last record consumed (from `/metrics`). Everything shares this machine's
-//! cores: broker, engine, producer and load generator.
+//! A tansu broker gets EVENTS generated events on 4 partitions; each run consumes the
+//! backlog with a fresh consumer group. Throughput is records over the time from the
+//! first to the last record consumed (from `/metrics`). Everything shares this
+//! machine's cores: broker, engine, producer and load generator.
+//!
+//! - `api` (issue 6): run A with the query API and the closed loop on but no requests;
+//!   run B the same while RATE requests per second (one new connection each, bearer
+//!   JWT, `GET /v1/officials/{id}` over officials with and without warnings) hit the
+//!   API. Reports B / A and the API's latency during B.
+//! - `state` (issue 5): run A without durable state; run B with snapshots to the
+//!   state topic every INTERVAL. Reports B / A: what durable state costs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -220,10 +224,24 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("api");
+    assert!(
+        matches!(mode, "api" | "state"),
+        "usage: engine_bench api [EVENTS [RATE]] | state [EVENTS [INTERVAL]]"
+    );
     let events: usize = args
-        .get(1)
+        .get(2)
         .map_or(1_000_000, |a| a.parse().expect("EVENTS"));
-    let rate: u64 = args.get(2).map_or(200, |a| a.parse().expect("RATE"));
+    let rate: u64 = if mode == "api" {
+        args.get(3).map_or(200, |a| a.parse().expect("RATE"))
+    } else {
+        0
+    };
+    let interval = if mode == "state" {
+        args.get(3).cloned().unwrap_or_else(|| "5s".into())
+    } else {
+        String::new()
+    };
     let bin = std::env::var("SUNLIGHT_BIN").unwrap_or_else(|_| "target/release/sunlight".into());
     let broker = tansu::Tansu::start();
     let brokers = broker.brokers.clone();
@@ -236,6 +254,7 @@ async fn main() {
             ("sunlight.feedback", 1),
             ("sunlight.risk-codes", 1),
             ("sunlight.audit", 1),
+            ("sunlight.state", 1),
         ])
         .await;
     let generated: Vec<sunlight_core::PowerEvent> = Generator::new(GenConfig {
@@ -286,6 +305,47 @@ async fn main() {
     );
 
     let dir = tempfile::tempdir().unwrap();
+    if mode == "state" {
+        let plain = dir.path().join("plain.toml");
+        std::fs::write(&plain, "").unwrap();
+        let durable = dir.path().join("durable.toml");
+        std::fs::write(
+            &durable,
+            format!("[state]\nenabled = true\ninterval = \"{interval}\"\n"),
+        )
+        .unwrap();
+        let a = run(
+            &bin,
+            &plain,
+            &brokers,
+            &input,
+            events,
+            0,
+            Arc::clone(&officials),
+        )
+        .await;
+        let b = run(
+            &bin,
+            &durable,
+            &brokers,
+            &input,
+            events,
+            0,
+            Arc::clone(&officials),
+        )
+        .await;
+        println!("events {events}, snapshots every {interval}, 2 cores shared");
+        println!(
+            "run A (no durable state):   {:>10.0} events/s",
+            a.throughput
+        );
+        println!(
+            "run B (snapshots):          {:>10.0} events/s  = {:.2} of run A",
+            b.throughput,
+            b.throughput / a.throughput
+        );
+        return;
+    }
     let settings = dir.path().join("sunlight.toml");
     std::fs::write(
         &settings,
