@@ -461,4 +461,43 @@ mod tests {
         let mut fresh = Engine::new(default_pack(), config());
         assert_eq!(fresh.restore(&snap), Err(RestoreError::Format(99)));
     }
+
+    #[test]
+    fn a_snapshot_restores_into_a_changed_pack_keeping_the_slots_both_share() {
+        let text = |threshold: &str, approvals_window: &str| {
+            format!(
+                "[pack]\nname = \"t\"\nversion = \"v\"\n\
+                 [[rule]]\nid = \"burst\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1h\"\n\
+                 yellow = {{ count = \"{threshold}\" }}\nfilter = {{ kind = \"payment\" }}\n\
+                 [[rule]]\nid = \"approvals\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1h\"\n\
+                 yellow = {{ count = \">= 5\" }}\nfilter = {{ kind = \"approval\", counterparty = \"{approvals_window}\" }}\n"
+            )
+        };
+        let compile = |t: String| Arc::new(crate::rules::compile_pack(&t, Path::new("."), "t").unwrap());
+        let v1 = compile(text(">= 3", "C1"));
+        // v2: the payment rule's threshold changes (same slot); the approval rule's
+        // filter changes (another slot).
+        let v2 = compile(text(">= 2", "C2"));
+        let mut engine = Engine::new(Arc::clone(&v1), config());
+        let mut out = Vec::new();
+        let at = |m: i64| crate::time::Timestamp(m * 60_000_000_000);
+        let mut p1 = PowerEvent::new("p1", "o1", "payment", at(0));
+        p1.counterparty = Some("C1".into());
+        let mut a1 = PowerEvent::new("a1", "o1", "approval", at(1));
+        a1.counterparty = Some("C1".into());
+        engine.ingest(p1, &mut out);
+        engine.ingest(a1, &mut out);
+        engine.advance_watermark(at(2), &mut out);
+        let snap = engine.snapshot(|_, _| true);
+        let mut restarted = Engine::new(v2, config());
+        let report = restarted.restore(&snap).unwrap();
+        assert_eq!((report.entries, report.entries_dropped), (1, 1));
+        // The kept payment window: one more payment reaches v2's threshold of 2.
+        let mut p2 = PowerEvent::new("p2", "o1", "payment", at(3));
+        p2.counterparty = Some("C1".into());
+        restarted.ingest(p2, &mut out);
+        restarted.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].evidence, ["p1", "p2"]);
+    }
 }
