@@ -41,6 +41,35 @@ pub enum Command {
     /// Everything in one process: an embedded Kafka-protocol broker, synthetic
     /// source systems, the live engine, and the warnings printed as they come.
     Demo(DemoArgs),
+    /// Re-key input that is not keyed by official_id into an internal topic that is,
+    /// so several engines can share the work with each official's state in one place.
+    Repartition(RepartitionArgs),
+}
+
+/// `sunlight repartition`
+#[derive(Debug, Args)]
+pub struct RepartitionArgs {
+    /// Bootstrap servers.
+    #[arg(long)]
+    pub brokers: String,
+    /// Source topic with JSON events (repeatable).
+    #[arg(long = "from", value_name = "TOPIC", required_unless_present = "protobuf_from")]
+    pub from: Vec<String>,
+    /// Source topic with protobuf events (repeatable).
+    #[arg(long = "protobuf-from", value_name = "TOPIC")]
+    pub protobuf_from: Vec<String>,
+    /// The internal topic keyed by official_id (the engines' input topic).
+    #[arg(long, value_name = "TOPIC")]
+    pub to: String,
+    /// Consumer group of the repartitioner.
+    #[arg(long, default_value = "sunlight-repartition")]
+    pub group: String,
+    /// Where records without a readable official_id go.
+    #[arg(long, default_value = "sunlight.dlq")]
+    pub dlq_topic: String,
+    /// Extra librdkafka property for both clients (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub properties: Vec<(String, String)>,
 }
 
 /// `sunlight demo`

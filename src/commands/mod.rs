@@ -4,6 +4,7 @@
 pub mod backtest;
 pub mod demo;
 pub mod generate;
+pub mod repartition;
 pub mod replay;
 pub mod rules;
 pub mod run;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gen(args) => generate::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Repartition(args) => repartition::run(&args),
     }
 }
 

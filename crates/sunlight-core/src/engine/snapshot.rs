@@ -473,7 +473,8 @@ mod tests {
                  yellow = {{ count = \">= 5\" }}\nfilter = {{ kind = \"approval\", counterparty = \"{approvals_window}\" }}\n"
             )
         };
-        let compile = |t: String| Arc::new(crate::rules::compile_pack(&t, Path::new("."), "t").unwrap());
+        let compile =
+            |t: String| Arc::new(crate::rules::compile_pack(&t, Path::new("."), "t").unwrap());
         let v1 = compile(text(">= 3", "C1"));
         // v2: the payment rule's threshold changes (same slot); the approval rule's
         // filter changes (another slot).

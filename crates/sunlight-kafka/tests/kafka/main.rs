@@ -4,6 +4,7 @@
 mod casework;
 mod mock_cluster;
 mod real_broker;
+mod repartition;
 mod state;
 mod support;
 mod tansu;
