@@ -53,7 +53,11 @@ pub struct RepartitionArgs {
     #[arg(long)]
     pub brokers: String,
     /// Source topic with JSON events (repeatable).
-    #[arg(long = "from", value_name = "TOPIC", required_unless_present = "protobuf_from")]
+    #[arg(
+        long = "from",
+        value_name = "TOPIC",
+        required_unless_present = "protobuf_from"
+    )]
     pub from: Vec<String>,
     /// Source topic with protobuf events (repeatable).
     #[arg(long = "protobuf-from", value_name = "TOPIC")]

@@ -138,7 +138,7 @@ pub async fn run(
                 stats.consumed += 1;
                 let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
                 let payload = m.payload().unwrap_or_default();
-                let format = if config.protobuf_from.iter().any(|t| *t == topic) {
+                let format = if config.protobuf_from.contains(&topic) {
                     Format::Protobuf
                 } else {
                     Format::Json
