@@ -41,6 +41,8 @@ pub struct StateSection {
     pub topic: Option<String>,
     /// Snapshot interval (default `30s`).
     pub interval: Option<String>,
+    /// Kafka transactions around outputs, snapshots and offsets.
+    pub exactly_once: Option<bool>,
 }
 
 /// `[casework]`: the closed loop (off unless `enabled = true` or `--casework`).
@@ -253,6 +255,13 @@ pub fn resolve(
             }
             "STATE__TOPIC" => state.topic = Some(value.clone()),
             "STATE__INTERVAL" => state.interval = Some(value.clone()),
+            "STATE__EXACTLY_ONCE" => {
+                state.exactly_once = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} must be true or false"))?,
+                )
+            }
             "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
             "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
             "ENGINE__MAX_FUTURE_SKEW" => kafka.max_future_skew = skew(&value, &name)?,
@@ -314,7 +323,10 @@ pub fn resolve(
                 bail!("state.interval must be longer than zero");
             }
         }
+        c.exactly_once = state.exactly_once == Some(true);
         kafka.state = Some(c);
+    } else if state.exactly_once == Some(true) {
+        bail!("state.exactly_once needs state.enabled = true (transactions commit the snapshots)");
     }
     let http_addr = http_addr.0.parse().map_err(|e| {
         anyhow::anyhow!(

@@ -56,6 +56,10 @@ pub struct StateConfig {
     pub topic: String,
     /// How often each partition's state is snapshotted (and its offset committed).
     pub interval: Duration,
+    /// Kafka transactions: every output, the state snapshot and the input offsets of
+    /// one interval are committed atomically (read them with
+    /// `isolation.level=read_committed`). Needs a broker with transactions.
+    pub exactly_once: bool,
 }
 
 impl Default for StateConfig {
@@ -63,6 +67,7 @@ impl Default for StateConfig {
         StateConfig {
             topic: "sunlight.state".into(),
             interval: Duration::from_secs(30),
+            exactly_once: false,
         }
     }
 }

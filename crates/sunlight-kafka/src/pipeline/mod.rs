@@ -32,7 +32,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sunlight_core::codec::{self, DecodeError, DecodeLimits};
@@ -75,6 +75,10 @@ pub enum PipelineError {
     /// A setting the pipeline cannot honour.
     #[error("unsupported setting: {0}")]
     Unsupported(String),
+    /// A Kafka transaction failed (exactly-once mode stops; a restart resumes from
+    /// the last committed transaction).
+    #[error("transaction failed: {0}")]
+    Transaction(String),
 }
 
 /// Counters of one run.
@@ -326,14 +330,35 @@ pub async fn run_with(
             client: "consumer",
             source,
         })?;
-    let producer: FutureProducer = client
+    let transactional = config.state.as_ref().is_some_and(|s| s.exactly_once);
+    client
         .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .map_err(|source| PipelineError::Client {
-            client: "producer",
-            source,
-        })?;
+        .set("linger.ms", "5");
+    if transactional && !config.properties.contains_key("transactional.id") {
+        // Unique per process: fencing of zombies comes from the consumer group
+        // metadata sent with the offsets (KIP-447).
+        client.set(
+            "transactional.id",
+            format!(
+                "{}-{}-{}",
+                config.group,
+                std::process::id(),
+                Timestamp::now().0
+            ),
+        );
+    }
+    let producer: FutureProducer = client.create().map_err(|source| PipelineError::Client {
+        client: "producer",
+        source,
+    })?;
+    if transactional {
+        tokio::task::block_in_place(|| {
+            producer.init_transactions(Duration::from_secs(30))?;
+            producer.begin_transaction()
+        })
+        .map_err(|e| PipelineError::Transaction(format!("cannot start transactions: {e}")))?;
+        info!("exactly-once: outputs, state and offsets committed in Kafka transactions");
+    }
     let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
@@ -388,6 +413,8 @@ pub async fn run_with(
         awaiting: 0,
         skip_before: Vec::new(),
         restore_pending: false,
+        transactional,
+        fatal: None,
     };
     if config.state.is_some() {
         m::register_state();
@@ -402,11 +429,19 @@ pub async fn run_with(
     let mut feedback = feedback_consumer.as_ref().map(|c| c.stream());
     let mut packs = services.packs.clone();
     loop {
+        if let Some(reason) = pipeline.fatal.take() {
+            tokio::task::block_in_place(|| {
+                let _ = pipeline.producer.abort_transaction(Duration::from_secs(10));
+            });
+            health.set_stopping();
+            return Err(PipelineError::Transaction(reason));
+        }
         if pipeline.restore_pending {
             pipeline.restore_state().await;
         }
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
+            continue;
         }
         let room = pipeline.in_flight.len() < config.max_in_flight && !pipeline.snapshot_due;
         pipeline.backpressure(room);
@@ -466,6 +501,13 @@ pub async fn run_with(
         pipeline.snapshot_due = true;
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
+        }
+        if pipeline.transactional && pipeline.snapshot_due {
+            // Not everything acknowledged: the open transaction is abandoned and the
+            // next owner starts from the last committed one.
+            tokio::task::block_in_place(|| {
+                let _ = pipeline.producer.abort_transaction(Duration::from_secs(10));
+            });
         }
     }
     pipeline.commit(&consumer, CommitMode::Sync);
@@ -531,6 +573,10 @@ struct Pipeline<'a> {
     skip_before: Vec<i64>,
     /// The new assignment's state must be restored before records are evaluated.
     restore_pending: bool,
+    /// Outputs go in Kafka transactions (exactly-once).
+    transactional: bool,
+    /// A failure that stops the pipeline (exactly-once: an output refused mid-transaction).
+    fatal: Option<String>,
 }
 
 impl Pipeline<'_> {
@@ -579,6 +625,19 @@ impl Pipeline<'_> {
 
     /// A fresh engine and partition set for a new assignment.
     fn reset(&mut self, owned: Vec<(String, i32)>) {
+        if self.transactional && self.generation > 0 {
+            // The outputs since the last committed transaction belong to records the
+            // next owner re-reads from that transaction's offsets: abandon them.
+            let result = tokio::task::block_in_place(|| {
+                self.producer.abort_transaction(Duration::from_secs(30))?;
+                self.producer.begin_transaction()
+            });
+            if let Err(e) = result {
+                self.fatal = Some(format!(
+                    "cannot abort the transaction after a rebalance: {e}"
+                ));
+            }
+        }
         self.generation += 1;
         metrics::gauge!(m::PARTITIONS_ASSIGNED).set(owned.len() as f64);
         self.health.set_partitions(owned.len());
@@ -865,6 +924,14 @@ impl Pipeline<'_> {
                 "dead_letter"
             };
             metrics::counter!(m::PRODUCE_ERRORS, "output" => output).increment(1);
+            if self.transactional && current {
+                // A failed produce poisons the transaction: stop; a restart resumes
+                // from the last committed one.
+                self.fatal = Some(format!(
+                    "an output was refused inside a transaction ({output})"
+                ));
+                return;
+            }
             // The loop's own records are not re-produced by re-reading: always retry.
             if let (true, Some((output, attempt))) = (current || tag.is_casework(), retry) {
                 self.in_flight

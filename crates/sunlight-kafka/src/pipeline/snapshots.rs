@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::time::Timestamp;
 use tracing::{info, warn};
@@ -109,10 +109,46 @@ impl Pipeline<'_> {
         if let Some(Err((e, _))) = results.iter().find(|r| r.is_err()) {
             warn!(error = %e, "state snapshot not written; offsets stay where the last one left them");
             metrics::counter!(m::SNAPSHOTS, "outcome" => "error").increment(1);
+            if self.transactional {
+                self.fatal = Some(format!(
+                    "state snapshot not written in the transaction: {e}"
+                ));
+            }
             return;
         }
         metrics::counter!(m::SNAPSHOTS, "outcome" => "ok").increment(1);
         metrics::gauge!(m::SNAPSHOT_BYTES).set(bytes as f64);
+        tracing::debug!(
+            bytes,
+            partitions = commits.count(),
+            "state snapshot written"
+        );
+        if self.transactional {
+            // Outputs, state and offsets of the interval become visible together.
+            let result = tokio::task::block_in_place(|| {
+                let metadata = consumer
+                    .group_metadata()
+                    .ok_or_else(|| "no consumer group metadata".to_string())?;
+                self.producer
+                    .send_offsets_to_transaction(&commits, &metadata, Duration::from_secs(30))
+                    .map_err(|e| e.to_string())?;
+                self.producer
+                    .commit_transaction(Duration::from_secs(30))
+                    .map_err(|e| e.to_string())?;
+                self.producer.begin_transaction().map_err(|e| e.to_string())
+            });
+            match result {
+                Ok(()) => {
+                    self.stats.commits += 1;
+                    metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
+                }
+                Err(e) => {
+                    metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+                    self.fatal = Some(format!("cannot commit the transaction: {e}"));
+                }
+            }
+            return;
+        }
         match consumer.commit(&commits, CommitMode::Async) {
             Ok(()) => {
                 self.stats.commits += 1;
