@@ -105,6 +105,8 @@ pub struct KafkaSection {
     pub shutdown_timeout: Option<String>,
     /// librdkafka properties passed to both clients.
     pub properties: BTreeMap<String, String>,
+    /// Key fields masked in published warnings.
+    pub mask_in_warnings: Option<Vec<String>>,
 }
 
 /// `[engine]`.
@@ -227,6 +229,7 @@ pub fn resolve(
             "KAFKA__COMMIT_INTERVAL" => section.commit_interval = Some(value.clone()),
             "KAFKA__WARNINGS_FORMAT" => section.warnings_format = Some(value.clone()),
             "KAFKA__SHUTDOWN_TIMEOUT" => section.shutdown_timeout = Some(value.clone()),
+            "KAFKA__MASK_IN_WARNINGS" => section.mask_in_warnings = Some(list()),
             "HTTP__ADDR" => http_addr = (value.clone(), name.clone()),
             "KAFKA__MAX_IN_FLIGHT" => {
                 section.max_in_flight = Some(
@@ -297,6 +300,7 @@ pub fn resolve(
         warnings_format: args.warnings_format.clone(),
         shutdown_timeout: None,
         properties: args.properties.iter().cloned().collect(),
+        mask_in_warnings: None,
     };
     apply_kafka(&mut kafka, flags, "flags")?;
     if let Some(r) = &args.rules {
@@ -474,6 +478,9 @@ fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow
         kafka.max_in_flight = v;
     }
     kafka.properties.extend(s.properties);
+    if let Some(v) = s.mask_in_warnings {
+        kafka.mask_in_warnings = v;
+    }
     Ok(())
 }
 

@@ -149,7 +149,7 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
     std::fs::write(
         &settings,
         format!(
-            "[casework]\nenabled = true\ntick_interval = \"200ms\"\n\n[api]\naudit_file = \"audit.jsonl\"\nsensitive_attributes = [\"counterparty\"]\n[[api.keys]]\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n"
+            "[kafka]\nmask_in_warnings = [\"counterparty\"]\n\n[casework]\nenabled = true\ntick_interval = \"200ms\"\n\n[api]\naudit_file = \"audit.jsonl\"\nsensitive_attributes = [\"counterparty\"]\n[[api.keys]]\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n"
         ),
     )
     .unwrap();
@@ -214,6 +214,21 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
     }
     let published = read_until(&brokers, &warnings, |w| w.len() >= expected.len()).await;
     assert_eq!(published.len(), expected.len());
+    // Published warnings carry the masked key (mask_in_warnings), same ids.
+    for w in &published {
+        let want = expected
+            .iter()
+            .find(|e| e["warning_id"] == w["warning_id"])
+            .unwrap();
+        match want["key"].get("counterparty") {
+            Some(raw) => {
+                assert_eq!(w["key"]["counterparty"], "***");
+                let title = w["title"].as_str().unwrap();
+                assert!(!title.contains(raw.as_str().unwrap()), "{title}");
+            }
+            None => assert_eq!(w["key"], want["key"]),
+        }
+    }
     // The last code published for the official (the loop codes on every admission).
     let codes = read_until(&brokers, "sunlight.risk-codes", |c| {
         c.iter().any(|c| c["official_id"] == *official.as_str())

@@ -171,6 +171,26 @@ impl Serialize for Warning {
 }
 
 impl Warning {
+    /// A copy with the values of the `sensitive` key fields replaced by `fill`, in
+    /// the key and wherever they appear in the title (longest first). The id is the
+    /// warning's own (computed from the real values), so masked and unmasked copies
+    /// of one warning share it.
+    pub fn masked(&self, sensitive: &[String], fill: &str) -> Warning {
+        let mut w = self.clone();
+        let mut raw: Vec<String> = Vec::new();
+        for (name, value) in &mut w.key {
+            if sensitive.iter().any(|s| s == name.as_str()) && !value.is_empty() {
+                raw.push(value.to_string());
+                *value = fill.into();
+            }
+        }
+        raw.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in raw {
+            w.title = w.title.replace(&v, fill);
+        }
+        w
+    }
+
     /// One JSON object, no trailing newline.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("warnings always serialise")
@@ -217,6 +237,38 @@ impl Warning {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masking_hides_sensitive_key_values_in_the_key_and_the_title() {
+        let w = Warning {
+            warning_id: "id".into(),
+            rule_id: "r".into(),
+            rule_version: 1,
+            official_id: "o".into(),
+            key: vec![
+                ("counterparty".into(), "SUP-1".into()),
+                ("national_id".into(), "110101199003070011".into()),
+            ],
+            level: Level::Red,
+            trigger_event_id: "e".into(),
+            occurred_at: Timestamp(0),
+            window_start: Timestamp(0),
+            window_end: Timestamp(0),
+            measures: vec![],
+            evidence: vec![],
+            evidence_total: 0,
+            title: "paid SUP-1, id 110101199003070011".into(),
+            detected_at: Timestamp(0),
+            trigger_source: 0,
+            scope: Scope::default(),
+        };
+        let m = w.masked(&["national_id".to_string()], "***");
+        assert_eq!(m.key[0].1, "SUP-1");
+        assert_eq!(m.key[1].1, "***");
+        assert_eq!(m.title, "paid SUP-1, id ***");
+        assert_eq!(m.warning_id, w.warning_id);
+        assert_eq!(w.masked(&[], "***"), w);
+    }
 
     #[test]
     fn ids_are_deterministic_and_unambiguous() {

@@ -47,6 +47,9 @@ pub struct KafkaConfig {
     pub casework: Option<crate::casework::CaseworkConfig>,
     /// Durable window state (snapshots on the state topic); off when None.
     pub state: Option<StateConfig>,
+    /// Key fields whose values are masked (`***`) in published warnings, key and
+    /// title (the query API shows them to tokens allowed to see them).
+    pub mask_in_warnings: Vec<String>,
 }
 
 /// Durable window state: where snapshots go and how often.
@@ -93,6 +96,7 @@ impl Default for KafkaConfig {
             max_future_skew: Some(Duration::from_secs(86_400)),
             casework: None,
             state: None,
+            mask_in_warnings: Vec::new(),
         }
     }
 }

@@ -828,10 +828,17 @@ impl Pipeline<'_> {
                     None => continue,
                 }
             }
+            let payload = if self.config.mask_in_warnings.is_empty() {
+                self.config.warnings_format.encode(&warning)
+            } else {
+                self.config
+                    .warnings_format
+                    .encode(&warning.masked(&self.config.mask_in_warnings, "***"))
+            };
             let output = Output {
                 topic: self.config.warnings_topic.clone(),
                 key: Some(warning.official_id.as_bytes().to_vec()),
-                payload: self.config.warnings_format.encode(&warning),
+                payload,
                 headers,
             };
             if let Some(p) = self.partitions.get_mut(index) {
