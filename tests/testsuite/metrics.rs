@@ -2,8 +2,7 @@
 //! `promtool check metrics`, every metric docs/METRICS.md lists is present, counters
 //! show what happened, and readiness explains itself when there is no broker.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -70,26 +69,8 @@ impl Running {
     }
 }
 
-/// A plain HTTP/1.1 GET: (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP endpoint");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    crate::support::http_get(addr, path, None)
 }
 
 /// The value of a sample (`name{labels}` exactly as rendered), if present.

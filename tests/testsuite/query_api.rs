@@ -5,10 +5,7 @@
 //! history, and every request is audited in the file and on the audit topic.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
@@ -19,7 +16,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::support::{json_lines, repo, sunlight, unique};
+use crate::support::{http_get, json_lines, repo, spawn_engine, sunlight, unique};
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 
@@ -33,26 +30,8 @@ fn token(sub: &str, regions: &[&str], sensitive: bool, exp_offset: i64) -> Strin
     .unwrap()
 }
 
-/// A plain HTTP/1.1 GET with an optional bearer token: (status, body).
 fn get(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    // Chunked bodies: axum sends JSON with a content-length, so this is the body.
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-    );
-    (status, body.to_string())
+    http_get(addr, path, bearer)
 }
 
 fn json(body: &str) -> Value {
@@ -153,48 +132,30 @@ async fn the_query_api_answers_scoped_masked_and_audited() {
         ),
     )
     .unwrap();
-    let mut child = crate::support::KillOnDrop(
-        Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
-            .arg("run")
-            .arg("--config")
-            .arg(&settings)
-            .args([
-                "--brokers",
-                &brokers,
-                "--group",
-                &unique("group"),
-                "--idle-timeout",
-                "1s",
-            ])
-            .args([
-                "--input-topic",
-                &input,
-                "--warnings-topic",
-                &warnings,
-                "--dlq-topic",
-                &dlq,
-            ])
-            .args(["--http-addr", "127.0.0.1:0", "--rules"])
-            .arg(repo("rules/default.toml"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("HTTP address announced");
-        if let Some((_, a)) = line.split_once("(/v1) on http://") {
-            break a.trim().to_string();
-        }
-    };
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("sunlight"));
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(&settings)
+        .args([
+            "--brokers",
+            &brokers,
+            "--group",
+            &unique("group"),
+            "--idle-timeout",
+            "1s",
+        ])
+        .args([
+            "--input-topic",
+            &input,
+            "--warnings-topic",
+            &warnings,
+            "--dlq-topic",
+            &dlq,
+        ])
+        .args(["--http-addr", "127.0.0.1:0", "--rules"])
+        .arg(repo("rules/default.toml"));
+    let (mut child, addr) = spawn_engine(command);
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)

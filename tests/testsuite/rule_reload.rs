@@ -5,11 +5,8 @@
 //! half of the events with the old pack, swaps, and evaluates the rest with the new.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -21,18 +18,10 @@ use sunlight_core::codec::{DecodeLimits, Format, decode_message};
 use sunlight_core::time::Timestamp;
 use sunlight_core::{CompiledPack, Engine, EngineConfig};
 
-use crate::support::{repo, sunlight, unique};
+use crate::support::{http_get, repo, spawn_engine, sunlight, unique};
 
 fn scrape(addr: &str) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    http_get(addr, "/metrics", None).1
 }
 
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -164,48 +153,30 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     for (topic, partitions) in [(input.as_str(), 2), (&warnings, 1), (&dlq, 1)] {
         cluster.create_topic(topic, partitions, 1).unwrap();
     }
-    let mut child = crate::support::KillOnDrop(
-        Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
-            .arg("run")
-            .args([
-                "--brokers",
-                &brokers,
-                "--group",
-                &unique("group"),
-                "--idle-timeout",
-                "1s",
-            ])
-            .args([
-                "--input-topic",
-                &input,
-                "--warnings-topic",
-                &warnings,
-                "--dlq-topic",
-                &dlq,
-            ])
-            .args(["--http-addr", "127.0.0.1:0", "--rules"])
-            .arg(&pack_path)
-            // Only SIGHUP reloads here, so the test decides when.
-            .env("SUNLIGHT__ENGINE__RELOAD_INTERVAL", "off")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("HTTP address announced");
-        if let Some((_, a)) = line.split_once(" on http://") {
-            break a.trim().to_string();
-        }
-    };
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("sunlight"));
+    command
+        .arg("run")
+        .args([
+            "--brokers",
+            &brokers,
+            "--group",
+            &unique("group"),
+            "--idle-timeout",
+            "1s",
+        ])
+        .args([
+            "--input-topic",
+            &input,
+            "--warnings-topic",
+            &warnings,
+            "--dlq-topic",
+            &dlq,
+        ])
+        .args(["--http-addr", "127.0.0.1:0", "--rules"])
+        .arg(&pack_path)
+        // Only SIGHUP reloads here, so the test decides when.
+        .env("SUNLIGHT__ENGINE__RELOAD_INTERVAL", "off");
+    let (mut child, addr) = spawn_engine(command);
 
     let keyed = |half: &[(String, sunlight_core::PowerEvent)]| -> Vec<(String, String)> {
         half.iter()

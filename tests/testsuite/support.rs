@@ -63,3 +63,57 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A plain HTTP/1.1 GET, with a bearer token if given: (status, body).
+pub fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the HTTP endpoint");
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Starts `command` (a `sunlight run` with `--http-addr 127.0.0.1:0`) with stderr
+/// piped; returns it and the HTTP address it announces.
+pub fn spawn_engine(mut command: std::process::Command) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = KillOnDrop(
+        command
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sunlight run"),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.0.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("HTTP address announced");
+        if let Some((_, a)) = line.split_once(" on http://") {
+            return (child, a.trim().to_string());
+        }
+    }
+}

@@ -61,3 +61,27 @@ pub fn dead_letter_headers(origin: &DeadLetterOrigin<'_>) -> OwnedHeaders {
         })
     })
 }
+
+/// Largest dead-letter payload: below librdkafka's default `message.max.bytes`
+/// (1,000,000) with room for the headers.
+pub const MAX_DEAD_LETTER_BYTES: usize = 900_000;
+
+/// A dead letter's payload cut to [`MAX_DEAD_LETTER_BYTES`]: the producer refuses
+/// records above `message.max.bytes`, so an oversized input keeps its head and says
+/// so (`sunlight.truncated`, `sunlight.original_bytes`) rather than fail for ever.
+pub fn cut_to_size(original: &[u8], mut headers: OwnedHeaders) -> (Vec<u8>, OwnedHeaders) {
+    if original.len() <= MAX_DEAD_LETTER_BYTES {
+        return (original.to_vec(), headers);
+    }
+    let size = original.len().to_string();
+    for (key, value) in [
+        ("sunlight.truncated", "true"),
+        ("sunlight.original_bytes", size.as_str()),
+    ] {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    (original[..MAX_DEAD_LETTER_BYTES].to_vec(), headers)
+}

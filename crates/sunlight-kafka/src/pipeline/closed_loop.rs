@@ -122,22 +122,7 @@ impl Pipeline<'_> {
                     partition: message.partition(),
                     offset: message.offset(),
                 });
-                let mut headers = headers;
-                let payload = if payload.len() > super::MAX_DEAD_LETTER_BYTES {
-                    let size = payload.len().to_string();
-                    for (key, value) in [
-                        ("sunlight.truncated", "true"),
-                        ("sunlight.original_bytes", size.as_str()),
-                    ] {
-                        headers = headers.insert(rdkafka::message::Header {
-                            key,
-                            value: Some(value),
-                        });
-                    }
-                    payload[..super::MAX_DEAD_LETTER_BYTES].to_vec()
-                } else {
-                    payload.to_vec()
-                };
+                let (payload, headers) = crate::headers::cut_to_size(payload, headers);
                 let output = Output {
                     topic: self.config.dlq_topic.clone(),
                     key: message.key().map(<[u8]>::to_vec),

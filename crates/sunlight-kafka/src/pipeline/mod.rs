@@ -185,10 +185,6 @@ impl ConsumerContext for PipelineContext {
     }
 }
 
-/// Largest dead-letter payload: below librdkafka's default `message.max.bytes`
-/// (1,000,000) with room for the headers.
-pub(super) const MAX_DEAD_LETTER_BYTES: usize = 900_000;
-
 /// The event time that bounds commits: the watermark, or an earlier unacknowledged
 /// warning's trigger time. A warning's window reaches back `span <= retention` from
 /// its trigger, so until the broker acknowledges it, every event of that window must
@@ -878,25 +874,8 @@ impl Pipeline<'_> {
             partition,
             offset,
         });
-        let original = message.payload().unwrap_or_default();
-        let mut headers = headers;
-        let payload = if original.len() > MAX_DEAD_LETTER_BYTES {
-            // The producer refuses records above message.max.bytes: keep the head of
-            // an oversized input and say so, rather than fail on it forever.
-            let size = original.len().to_string();
-            for (key, value) in [
-                ("sunlight.truncated", "true"),
-                ("sunlight.original_bytes", size.as_str()),
-            ] {
-                headers = headers.insert(rdkafka::message::Header {
-                    key,
-                    value: Some(value),
-                });
-            }
-            original[..MAX_DEAD_LETTER_BYTES].to_vec()
-        } else {
-            original.to_vec()
-        };
+        let (payload, headers) =
+            crate::headers::cut_to_size(message.payload().unwrap_or_default(), headers);
         let output = Output {
             topic: self.config.dlq_topic.clone(),
             key: message.key().map(<[u8]>::to_vec),
