@@ -207,7 +207,7 @@ impl Pipeline<'_> {
                 continue;
             };
             match found {
-                Ok(ps) => match self.engine.restore(&ps.snapshot) {
+                Ok(ps) => match self.engine.restore(&retag(&ps.snapshot, index)) {
                     Ok(report) => {
                         entries += report.entries;
                         if let Some(p) = self.partitions.get_mut(index) {
@@ -234,6 +234,24 @@ impl Pipeline<'_> {
     pub(super) fn restored_already(&self, index: usize, offset: i64) -> bool {
         self.skip_before.get(index).is_some_and(|&p| offset < p)
     }
+}
+
+/// The snapshot with its source tags moved to partition index `index` of this
+/// assignment: the instance that took it numbered its partitions its own way, and
+/// the next snapshot of this partition selects officials and pending events by tag.
+fn retag(
+    snapshot: &sunlight_core::engine::Snapshot,
+    index: usize,
+) -> sunlight_core::engine::Snapshot {
+    let mut s = snapshot.clone();
+    let moved = |tag: u64| Partitions::source(index, Partitions::split_source(tag).1);
+    for o in &mut s.officials {
+        o.last_source = moved(o.last_source);
+    }
+    for p in &mut s.pending {
+        p.source = moved(p.source);
+    }
+    s
 }
 
 /// Reads the state topic to its end; the newest complete snapshot of each of `keys`.
@@ -298,4 +316,49 @@ fn read_state(
         .iter()
         .filter_map(|k| assembler.latest(k).map(|s| (k.clone(), s)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sunlight_core::event::PowerEvent;
+    use sunlight_core::time::Timestamp;
+    use sunlight_core::{Engine, EngineConfig};
+
+    use super::*;
+
+    /// A snapshot taken where the partition was index 3 and restored where it is
+    /// index 0 must be found again when selecting index 0.
+    #[test]
+    fn restored_state_is_attributed_to_the_partition_s_index_here() {
+        let pack = sunlight_core::rules::compile_pack(
+            "[pack]\nname = \"t\"\nversion = \"1\"\n[[rule]]\nid = \"r\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1d\"\nyellow = { count = \">= 9\" }\nfilter = { kind = \"payment\" }\n",
+            std::path::Path::new("."),
+            "t",
+        )
+        .unwrap();
+        let pack = Arc::new(pack);
+        let mut there = Engine::new(Arc::clone(&pack), EngineConfig::default());
+        let mut out = Vec::new();
+        for (i, minute) in [0i64, 5].iter().enumerate() {
+            there.ingest_from(
+                PowerEvent::new(
+                    &format!("e{i}"),
+                    "o1",
+                    "payment",
+                    Timestamp(minute * 60_000_000_000),
+                ),
+                Partitions::source(3, i as u64 as i64),
+                &mut out,
+            );
+        }
+        let snap = there.snapshot(|_, s| Partitions::split_source(s).0 == 3);
+        assert_eq!((snap.officials.len(), snap.pending.len()), (1, 1));
+        let mut here = Engine::new(Arc::clone(&pack), EngineConfig::default());
+        here.restore(&retag(&snap, 0)).unwrap();
+        let again = here.snapshot(|_, s| Partitions::split_source(s).0 == 0);
+        assert_eq!((again.officials.len(), again.pending.len()), (1, 1));
+        assert_eq!(Partitions::split_source(again.pending[0].source), (0, 1));
+    }
 }
