@@ -270,6 +270,11 @@ async fn scenario(durable: bool) {
     .await;
     let got = distinct(&all);
     let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    if !missing.is_empty() {
+        // For the open problem's diagnosis: what went to the dead-letter topic.
+        let dead = read_raw_headers(&brokers, &dlq).await;
+        eprintln!("dead letters by reason: {dead:?}");
+    }
     let invented: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(
         missing.is_empty() && invented.is_empty(),
@@ -283,4 +288,32 @@ async fn scenario(durable: bool) {
         all.len() - expected.len()
     );
     c.signal("-TERM");
+}
+
+/// Dead-letter records on `topic` (one partition), counted by `sunlight.reason`.
+async fn read_raw_headers(brokers: &str, topic: &str) -> BTreeMap<String, usize> {
+    use rdkafka::message::Headers;
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("dlq-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    reader.assign(&tpl).unwrap();
+    let mut by_reason = BTreeMap::new();
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
+        let reason = m
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == "sunlight.reason")
+                    .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).to_string())
+            })
+            .unwrap_or_default();
+        *by_reason.entry(reason).or_insert(0) += 1;
+    }
+    by_reason
 }
