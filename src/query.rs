@@ -89,27 +89,30 @@ fn known(s: &Scope) -> bool {
     s.region.is_some() || s.org_unit.is_some()
 }
 
+/// Where an official belongs, the one rule both endpoints use: the casebook's
+/// scope, else the engine's (asked only when needed), else `fallback` (a warning's
+/// own trigger event).
+fn resolve_scope(
+    book: Option<Scope>,
+    engine: impl FnOnce() -> Option<Scope>,
+    fallback: Option<Scope>,
+) -> Scope {
+    book.filter(known)
+        .or_else(|| engine().filter(known))
+        .or_else(|| fallback.filter(known))
+        .unwrap_or_default()
+}
+
 impl EngineSource {
-    /// Where an official belongs, the one answer both endpoints use: the casebook's
-    /// (its latest warning with a scope), else the engine's (its latest event with
-    /// one), else `fallback` (a warning's own trigger event).
-    fn scope_of(&self, official_id: &str, fallback: Option<&Scope>) -> Scope {
-        let from_book = self.casebook.as_ref().and_then(|b| {
-            b.lock()
-                .official(official_id, (self.clock)())
-                .map(|r| r.scope)
-                .filter(known)
-        });
-        from_book
-            .or_else(|| {
-                self.views
-                    .get()
-                    .and_then(|v| v.official(official_id))
-                    .map(|o| o.scope)
-                    .filter(known)
-            })
-            .or_else(|| fallback.filter(|s| known(s)).cloned())
-            .unwrap_or_default()
+    /// The casebook's scope of an official (its latest warning with one).
+    fn book_scope(&self, official_id: &str) -> Option<Scope> {
+        let book = self.casebook.as_ref()?.lock();
+        book.official(official_id, (self.clock)()).map(|r| r.scope)
+    }
+
+    /// The engine's scope of an official (its latest event with one).
+    fn engine_scope(&self, official_id: &str) -> Option<Scope> {
+        self.views.get()?.official(official_id).map(|o| o.scope)
     }
 
     /// The warning as the casebook holds it, with its trigger event's scope.
@@ -171,7 +174,7 @@ impl QuerySource for EngineSource {
     fn official(&self, id: &str) -> Option<OfficialView> {
         let now = (self.clock)();
         let windows = self.views.get().and_then(|v| v.official(id));
-        let (risk, open) = match &self.casebook {
+        let (risk, open, book_scope) = match &self.casebook {
             Some(book) => {
                 let book = book.lock();
                 match book.official(id, now) {
@@ -182,17 +185,18 @@ impl QuerySource for EngineSource {
                             .filter_map(|w| book.warning(w))
                             .map(summary)
                             .collect();
-                        (Some((r.code, r.score)), open)
+                        (Some((r.code, r.score)), open, Some(r.scope))
                     }
-                    None => (None, Vec::new()),
+                    None => (None, Vec::new(), None),
                 }
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), None),
         };
         if risk.is_none() && windows.is_none() {
             return None;
         }
-        let scope = self.scope_of(id, None);
+        let engine_scope = windows.as_ref().map(|w| w.scope.clone());
+        let scope = resolve_scope(book_scope, || engine_scope, None);
         let (c, score) = risk.unwrap_or((CoreCode::Green, 0.0));
         Some(OfficialView {
             official_id: id.to_string(),
@@ -228,7 +232,12 @@ impl QuerySource for EngineSource {
 
     fn warning(&self, id: &str) -> Option<WarningView> {
         let mut view = self.warning_view(id)?;
-        let scope = self.scope_of(&view.official_id, Some(&view_scope(&view)));
+        let official = view.official_id.clone();
+        let scope = resolve_scope(
+            self.book_scope(&official),
+            || self.engine_scope(&official),
+            Some(view_scope(&view)),
+        );
         view.region = text(&scope.region);
         view.org_unit = text(&scope.org_unit);
         Some(view)

@@ -121,13 +121,8 @@ async fn produce(brokers: &str, topic: &str, lines: &[(String, String)]) {
     futures::future::join_all(sends).await;
 }
 
-/// Every record on `topic` (one partition) until `done` or `timeout`.
-async fn read_all(
-    brokers: &str,
-    topic: &str,
-    timeout: Duration,
-    done: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
+/// A consumer of partition 0 of `topic` from its beginning (no group join).
+fn reader(brokers: &str, topic: &str) -> StreamConsumer {
     let reader: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -138,6 +133,17 @@ async fn read_all(
     tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
         .unwrap();
     reader.assign(&tpl).unwrap();
+    reader
+}
+
+/// Every record on `topic` (one partition) until `done` or `timeout`.
+async fn read_all(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let reader = reader(brokers, topic);
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
     while !done(&out) {
@@ -293,16 +299,7 @@ async fn scenario(durable: bool) {
 /// Dead-letter records on `topic` (one partition), counted by `sunlight.reason`.
 async fn read_raw_headers(brokers: &str, topic: &str) -> BTreeMap<String, usize> {
     use rdkafka::message::Headers;
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("dlq-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
-        .unwrap();
-    reader.assign(&tpl).unwrap();
+    let reader = reader(brokers, topic);
     let mut by_reason = BTreeMap::new();
     while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
         let reason = m

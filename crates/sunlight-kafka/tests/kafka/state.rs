@@ -36,10 +36,17 @@ fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crashed_engine_is_replaced_from_its_snapshot_without_re_reading() {
+/// A mock cluster with input (3 partitions), warnings, dead-letter and state topics,
+/// and a group name.
+fn topics() -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    String,
+    String,
+    String,
+    String,
+    String,
+) {
     let cluster = MockCluster::new(1).expect("mock cluster");
-    let brokers = cluster.bootstrap_servers();
     let (input, warnings, dlq, state, group) = (
         unique("events"),
         unique("warnings"),
@@ -51,6 +58,13 @@ async fn a_crashed_engine_is_replaced_from_its_snapshot_without_re_reading() {
     for t in [&warnings, &dlq, &state] {
         cluster.create_topic(t, 1, 1).unwrap();
     }
+    (cluster, input, warnings, dlq, state, group)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_engine_is_replaced_from_its_snapshot_without_re_reading() {
+    let (cluster, input, warnings, dlq, state, group) = topics();
+    let brokers = cluster.bootstrap_servers();
     let (pack, events, expected) = workload(29);
     let half = events.len() / 2;
     let mut config = config(&brokers, &group, &input, &warnings, &dlq);
@@ -102,19 +116,8 @@ async fn a_crashed_engine_is_replaced_from_its_snapshot_without_re_reading() {
 /// start here, as no offset is visible) and publishes no warning twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_commits_outputs_state_and_offsets_together() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
+    let (cluster, input, warnings, dlq, state, group) = topics();
     let brokers = cluster.bootstrap_servers();
-    let (input, warnings, dlq, state, group) = (
-        unique("events"),
-        unique("warnings"),
-        unique("dlq"),
-        unique("state"),
-        unique("group"),
-    );
-    cluster.create_topic(&input, 3, 1).unwrap();
-    for t in [&warnings, &dlq, &state] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
     let (pack, events, expected) = workload(31);
     let half = events.len() / 2;
     let mut config = config(&brokers, &group, &input, &warnings, &dlq);
