@@ -7,7 +7,10 @@
 //! broker's default 1 MB record limit). Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
 //! and `sunlight.state.chunks`. The newest epoch whose chunks are all present wins,
-//! so a snapshot cut short by a crash is ignored and the previous one is used. A
+//! so a snapshot cut short by a crash is ignored and the previous one is used. The
+//! offset commit that goes with a snapshot names its epoch in the commit metadata
+//! ([`commit_metadata`]), so a restore can tell a snapshot it has not found yet from
+//! one that never existed. A
 //! compacted topic would keep only the newest chunk per key, so the topic must use
 //! `cleanup.policy=delete` with a retention longer than a few snapshot intervals.
 
@@ -98,33 +101,59 @@ impl Assembler {
         ) else {
             return;
         };
-        let e = self
-            .keys
-            .entry(key.to_string())
-            .or_default()
-            .entry(epoch)
-            .or_default();
+        let epochs = self.keys.entry(key.to_string()).or_default();
+        let e = epochs.entry(epoch).or_default();
         e.chunks = chunks as usize;
         e.parts.insert(chunk as usize, payload.to_vec());
+        if e.is_complete() {
+            // Older snapshots are never used once a newer one is whole: keep the
+            // reader's memory to one snapshot per key (plus newer partial ones).
+            if let Some(newest) = epochs
+                .iter()
+                .rev()
+                .find(|(_, e)| e.is_complete())
+                .map(|(n, _)| *n)
+            {
+                *epochs = epochs.split_off(&newest);
+            }
+        }
     }
 
-    /// The newest complete state of `key`, or the error of the newest complete one
-    /// that does not parse (older ones are not used: they are behind the commit).
-    pub fn latest(&self, key: &str) -> Option<Result<PartitionState, String>> {
+    /// The newest complete state of `key` with its epoch, or the error of the newest
+    /// complete one that does not parse (older ones are not used: they are behind
+    /// the commit).
+    pub fn latest(&self, key: &str) -> Option<(u64, Result<PartitionState, String>)> {
         let epochs = self.keys.get(key)?;
-        let (epoch, e) = epochs
-            .iter()
-            .rev()
-            .find(|(_, e)| e.chunks > 0 && (0..e.chunks).all(|i| e.parts.contains_key(&i)))?;
+        let (epoch, e) = epochs.iter().rev().find(|(_, e)| e.is_complete())?;
         let body: Vec<u8> = (0..e.chunks)
             .flat_map(|i| e.parts[&i].iter().copied())
             .collect();
-        Some(
+        Some((
+            *epoch,
             serde_json::from_slice(&body)
                 .map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}")),
-        )
+        ))
     }
 }
+
+impl Epoch {
+    fn is_complete(&self) -> bool {
+        self.chunks > 0 && (0..self.chunks).all(|i| self.parts.contains_key(&i))
+    }
+}
+
+/// Commit metadata naming the snapshot an offset commit goes with.
+pub fn commit_metadata(epoch: u64) -> String {
+    format!("{COMMIT_METADATA_PREFIX}{epoch}")
+}
+
+/// The snapshot epoch named by an offset commit's metadata (None: the commit was not
+/// made with a snapshot, e.g. by a run without durable state).
+pub fn epoch_of_commit(metadata: &str) -> Option<u64> {
+    metadata.strip_prefix(COMMIT_METADATA_PREFIX)?.parse().ok()
+}
+
+const COMMIT_METADATA_PREFIX: &str = "sunlight.state epoch=";
 
 #[cfg(test)]
 mod tests {
@@ -164,16 +193,27 @@ mod tests {
         };
         let records = encode("g", "t", 3, 20, &newer);
         assert_eq!(records.len(), 1);
-        assert_eq!(a.latest("g|t|3"), Some(Ok(s.clone())));
+        assert_eq!(a.latest("g|t|3"), Some((10, Ok(s.clone()))));
         // A newer epoch whose chunks are not all there is ignored.
         let (k, p, mut h) = records[0].clone();
         h[2].1 = "2".into();
         a.add(&k, &headers(&h), &p);
-        assert_eq!(a.latest("g|t|3").unwrap().unwrap().position, 42);
+        assert_eq!(a.latest("g|t|3").unwrap().1.unwrap().position, 42);
         for (k, p, h) in records {
             a.add(&k, &headers(&h), &p);
         }
-        assert_eq!(a.latest("g|t|3").unwrap().unwrap().position, 99);
+        let (epoch, newest) = a.latest("g|t|3").unwrap();
+        assert_eq!((epoch, newest.unwrap().position), (20, 99));
+        assert_eq!(
+            a.keys["g|t|3"].keys().copied().collect::<Vec<_>>(),
+            vec![20],
+            "the older snapshot is dropped once a newer one is whole"
+        );
+        // An older snapshot completing late (a slow writer) changes nothing.
+        for (k, p, h) in encode("g", "t", 3, 15, &s) {
+            a.add(&k, &headers(&h), &p);
+        }
+        assert_eq!(a.latest("g|t|3").unwrap().0, 20);
         assert_eq!(a.latest("g|t|4"), None);
     }
 
@@ -189,6 +229,17 @@ mod tests {
         for (k, p, h) in records.iter().rev() {
             a.add(k, &headers(h), p);
         }
-        assert_eq!(a.latest("g|t|0"), Some(Ok(s)));
+        assert_eq!(a.latest("g|t|0"), Some((1, Ok(s))));
+    }
+
+    #[test]
+    fn commit_metadata_names_the_snapshot_epoch() {
+        assert_eq!(
+            epoch_of_commit(&commit_metadata(1_795_793_717)),
+            Some(1_795_793_717)
+        );
+        assert_eq!(epoch_of_commit(""), None, "a commit without durable state");
+        assert_eq!(epoch_of_commit("sunlight.state epoch=x"), None);
+        assert_eq!(epoch_of_commit("other tool"), None);
     }
 }

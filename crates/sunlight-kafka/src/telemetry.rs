@@ -60,6 +60,9 @@ pub const RESTORE_SECONDS: &str = "sunlight_state_restore_seconds";
 pub const RESTORED_ENTRIES: &str = "sunlight_state_restored_entries_total";
 /// Input records skipped because a restored snapshot already holds them.
 pub const RESTORE_SKIPPED: &str = "sunlight_state_restore_skipped_records_total";
+/// Partitions whose state was rebuilt from their oldest retained input because the
+/// snapshot their committed offset goes with was missing or unreadable.
+pub const STATE_REWINDS: &str = "sunlight_state_rewinds_total";
 
 /// Describes the durable-state metrics and registers them at zero.
 pub fn register_state() {
@@ -86,11 +89,16 @@ pub fn register_state() {
         RESTORE_SKIPPED,
         "Input records skipped because a restored snapshot already holds them."
     );
+    describe_counter!(
+        STATE_REWINDS,
+        "Partitions rebuilt from their oldest retained input: the snapshot their committed offset goes with was missing or unreadable."
+    );
     for outcome in ["ok", "error"] {
         metrics::counter!(SNAPSHOTS, "outcome" => outcome).increment(0);
     }
     metrics::counter!(RESTORED_ENTRIES).increment(0);
     metrics::counter!(RESTORE_SKIPPED).increment(0);
+    metrics::counter!(STATE_REWINDS).increment(0);
     metrics::gauge!(SNAPSHOT_BYTES).set(0.0);
     metrics::gauge!(RESTORE_SECONDS).set(0.0);
 }

@@ -31,7 +31,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -79,6 +79,10 @@ pub enum PipelineError {
     /// the last committed transaction).
     #[error("transaction failed: {0}")]
     Transaction(String),
+    /// Restored state and input position could not be made to meet (the pipeline
+    /// stops rather than evaluate with a gap; a restart restores again).
+    #[error("durable state: {0}")]
+    State(String),
 }
 
 /// Counters of one run.
@@ -409,6 +413,7 @@ pub async fn run_with(
         awaiting: 0,
         skip_before: Vec::new(),
         restore_pending: false,
+        moved: Vec::new(),
         transactional,
         fatal: None,
     };
@@ -425,15 +430,22 @@ pub async fn run_with(
     let mut feedback = feedback_consumer.as_ref().map(|c| c.stream());
     let mut packs = services.packs.clone();
     loop {
-        if let Some(reason) = pipeline.fatal.take() {
-            tokio::task::block_in_place(|| {
-                let _ = pipeline.producer.abort_transaction(Duration::from_secs(10));
-            });
+        if let Some(error) = pipeline.fatal.take() {
+            if pipeline.transactional {
+                tokio::task::block_in_place(|| {
+                    let _ = pipeline.producer.abort_transaction(Duration::from_secs(10));
+                });
+            }
             health.set_stopping();
-            return Err(PipelineError::Transaction(reason));
+            return Err(error);
         }
         if pipeline.restore_pending {
-            pipeline.restore_state().await;
+            pipeline.restore_state(&consumer).await;
+        }
+        if pipeline.snapshot_due {
+            // A revoke reported since the last record must not see a snapshot of
+            // partitions this instance no longer owns.
+            pipeline.apply_rebalance(&assignment);
         }
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
@@ -463,6 +475,18 @@ pub async fn run_with(
             }
             Some(message) = messages.next(), if room => {
                 pipeline.apply_rebalance(&assignment);
+                if pipeline.restore_pending {
+                    // The first record of a new assignment: the state must be restored
+                    // (and positions moved) before it, or anything, is evaluated.
+                    let held = message.map(|m| m.detach());
+                    pipeline.restore_state(&consumer).await;
+                    if let Ok(m) = held
+                        && !pipeline.moved(&m)
+                    {
+                        pipeline.on_message(&m);
+                    }
+                    continue;
+                }
                 match message {
                     Ok(m) => {
                         pipeline.health.set_broker_reachable(true);
@@ -569,10 +593,13 @@ struct Pipeline<'a> {
     skip_before: Vec<i64>,
     /// The new assignment's state must be restored before records are evaluated.
     restore_pending: bool,
+    /// Partitions whose position the last restore moved (to where their snapshot
+    /// ends, or to their oldest input): a record fetched before the move is read again.
+    moved: Vec<(String, i32)>,
     /// Outputs go in Kafka transactions (exactly-once).
     transactional: bool,
     /// A failure that stops the pipeline (exactly-once: an output refused mid-transaction).
-    fatal: Option<String>,
+    fatal: Option<PipelineError>,
 }
 
 impl Pipeline<'_> {
@@ -629,9 +656,9 @@ impl Pipeline<'_> {
                 self.producer.begin_transaction()
             });
             if let Err(e) = result {
-                self.fatal = Some(format!(
+                self.fatal = Some(PipelineError::Transaction(format!(
                     "cannot abort the transaction after a rebalance: {e}"
-                ));
+                )));
             }
         }
         self.generation += 1;
@@ -654,7 +681,14 @@ impl Pipeline<'_> {
         self.restore_pending = self.config.state.is_some() && !self.partitions.is_empty();
     }
 
-    fn on_message(&mut self, message: &BorrowedMessage<'_>) {
+    /// Whether `message` was fetched before the last restore moved its partition.
+    fn moved(&self, message: &impl Message) -> bool {
+        self.moved
+            .iter()
+            .any(|(t, p)| *p == message.partition() && t == message.topic())
+    }
+
+    fn on_message(&mut self, message: &impl Message) {
         let now = Instant::now();
         self.stats.consumed += 1;
         let topic = message.topic();
@@ -862,7 +896,7 @@ impl Pipeline<'_> {
         metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
     }
 
-    fn dead_letter(&mut self, e: &DecodeError, message: &BorrowedMessage<'_>, index: usize) {
+    fn dead_letter(&mut self, e: &DecodeError, message: &impl Message, index: usize) {
         let reason = e.reason.code();
         *self.stats.rejected.entry(reason.to_string()).or_default() += 1;
         metrics::counter!(m::BAD_INPUT, "reason" => reason).increment(1);
@@ -913,9 +947,9 @@ impl Pipeline<'_> {
             if self.transactional && current {
                 // A failed produce poisons the transaction: stop; a restart resumes
                 // from the last committed one.
-                self.fatal = Some(format!(
+                self.fatal = Some(PipelineError::Transaction(format!(
                     "an output was refused inside a transaction ({output})"
-                ));
+                )));
                 return;
             }
             // The loop's own records are not re-produced by re-reading: always retry.

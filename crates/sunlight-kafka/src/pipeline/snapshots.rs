@@ -24,13 +24,17 @@ use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::time::Timestamp;
 use tracing::{info, warn};
 
-use super::Pipeline;
+use super::{Pipeline, PipelineError};
 use crate::partitions::Partitions;
 use crate::state_topic::{self, Assembler, PartitionState};
 use crate::telemetry as m;
 
 /// How long a restore may read the state topic.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the state topic is read while a snapshot named by a commit is missing.
+const READ_ATTEMPTS: u32 = 5;
+/// The pause between two such reads.
+const READ_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 impl Pipeline<'_> {
     /// Marks a snapshot due when the interval has passed.
@@ -83,8 +87,13 @@ impl Pipeline<'_> {
                 epoch,
                 &ps,
             ));
-            let _ =
-                commits.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset));
+            if commits
+                .add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset))
+                .is_ok()
+                && let Some(mut e) = commits.find_partition(&p.topic, p.partition)
+            {
+                e.set_metadata(state_topic::commit_metadata(epoch));
+            }
         }
         if records.is_empty() {
             return;
@@ -110,9 +119,9 @@ impl Pipeline<'_> {
             warn!(error = %e, "state snapshot not written; offsets stay where the last one left them");
             metrics::counter!(m::SNAPSHOTS, "outcome" => "error").increment(1);
             if self.transactional {
-                self.fatal = Some(format!(
+                self.fatal = Some(PipelineError::Transaction(format!(
                     "state snapshot not written in the transaction: {e}"
-                ));
+                )));
             }
             return;
         }
@@ -144,7 +153,9 @@ impl Pipeline<'_> {
                 }
                 Err(e) => {
                     metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
-                    self.fatal = Some(format!("cannot commit the transaction: {e}"));
+                    self.fatal = Some(PipelineError::Transaction(format!(
+                        "cannot commit the transaction: {e}"
+                    )));
                 }
             }
             return;
@@ -161,9 +172,12 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Restores the owned partitions' newest snapshots into the (fresh) engine.
-    pub(super) async fn restore_state(&mut self) {
+    /// Restores the owned partitions' newest snapshots into the (fresh) engine and
+    /// moves each partition's consumer position to where its snapshot ends, so the
+    /// state and the input always meet exactly, whatever the committed offset says.
+    pub(super) async fn restore_state<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
         self.restore_pending = false;
+        self.moved.clear();
         let Some(state) = self.config.state.clone() else {
             return;
         };
@@ -175,6 +189,7 @@ impl Pipeline<'_> {
             .enumerate()
             .map(|(i, p)| (i, p.topic.clone(), p.partition))
             .collect();
+        let committed = committed_positions(consumer, &owned);
         let keys: Vec<String> = owned
             .iter()
             .map(|(_, t, p)| state_topic::key(&self.config.group, t, *p))
@@ -187,27 +202,45 @@ impl Pipeline<'_> {
         client
             .set("group.id", format!("{}.state-reader", self.config.group))
             .set("enable.auto.commit", "false");
-        let topic = state.topic.clone();
-        let read = tokio::task::spawn_blocking(move || read_state(&client, &topic, &keys)).await;
-        let found = match read {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => {
-                warn!(error = %e, "cannot read the state topic; rebuilding from the committed offsets");
-                HashMap::new()
+        // A commit names its snapshot: until every named snapshot (or a newer one) is
+        // read, the state topic is read again; a snapshot written just before the
+        // commit may not be visible to every reader at once.
+        let mut attempt = 1;
+        let found = loop {
+            let found = read_state_blocking(&client, &state.topic, &keys).await;
+            let missing: Vec<&String> = keys
+                .iter()
+                .zip(&owned)
+                .filter(|(key, (_, t, p))| {
+                    committed
+                        .get(&(t.clone(), *p))
+                        .and_then(|c| c.epoch)
+                        .is_some_and(|named| {
+                            found.get(*key).is_none_or(|(epoch, _)| *epoch < named)
+                        })
+                })
+                .map(|(key, _)| key)
+                .collect();
+            if missing.is_empty() || attempt >= READ_ATTEMPTS {
+                break found;
             }
-            Err(e) => {
-                warn!(error = %e, "state reader failed; rebuilding from the committed offsets");
-                HashMap::new()
-            }
+            warn!(
+                ?missing,
+                attempt,
+                "the snapshots named by the committed offsets are not on the state topic yet; reading it again"
+            );
+            attempt += 1;
+            tokio::time::sleep(READ_RETRY_DELAY).await;
         };
         let mut entries = 0;
         for (index, topic, partition) in owned {
             let key = state_topic::key(&self.config.group, &topic, partition);
-            let Some(found) = found.get(&key) else {
-                continue;
-            };
-            match found {
-                Ok(ps) => match self.engine.restore(&retag(&ps.snapshot, index)) {
+            let commit = committed
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or_default();
+            let restored = match found.get(&key) {
+                Some((epoch, Ok(ps))) => match self.engine.restore(&retag(&ps.snapshot, index)) {
                     Ok(report) => {
                         entries += report.entries;
                         if let Some(p) = self.partitions.get_mut(index) {
@@ -217,11 +250,42 @@ impl Pipeline<'_> {
                             self.skip_before.resize(index + 1, i64::MIN);
                         }
                         self.skip_before[index] = ps.position;
-                        info!(%topic, partition, position = ps.position, officials = report.officials, entries = report.entries, "window state restored");
+                        info!(%topic, partition, position = ps.position, epoch, committed = ?commit.offset, officials = report.officials, entries = report.entries, "window state restored");
+                        Some(ps.position)
                     }
-                    Err(e) => warn!(%topic, partition, error = %e, "snapshot not restored"),
+                    Err(e) => {
+                        warn!(%topic, partition, error = %e, "snapshot not restored");
+                        None
+                    }
                 },
-                Err(e) => warn!(%topic, partition, error = %e, "snapshot not restored"),
+                Some((_, Err(e))) => {
+                    warn!(%topic, partition, error = %e, "snapshot not restored");
+                    None
+                }
+                None => None,
+            };
+            let start = match (restored, commit) {
+                // The input continues exactly where the snapshot ends.
+                (Some(position), c) if c.offset != Some(position) => Offset::Offset(position),
+                (Some(_), _) => continue,
+                // Offsets were committed with a snapshot that cannot be had: the
+                // windows are rebuilt from the oldest retained input instead.
+                (None, Committed { epoch: Some(_), .. }) => {
+                    warn!(%topic, partition, committed = ?commit.offset, "the snapshot the committed offset goes with is missing or unreadable; rebuilding the partition's state from its oldest retained input");
+                    metrics::counter!(m::STATE_REWINDS).increment(1);
+                    Offset::Beginning
+                }
+                // No snapshot and no commit made with one: the committed offset (or
+                // auto.offset.reset) stands, as without durable state.
+                (None, _) => continue,
+            };
+            match seek(consumer, &topic, partition, start) {
+                Ok(()) => self.moved.push((topic, partition)),
+                Err(e) => {
+                    self.fatal = Some(PipelineError::State(format!(
+                        "cannot move {topic}/{partition} to where its restored state ends ({start:?}): {e}"
+                    )))
+                }
             }
         }
         metrics::counter!(m::RESTORED_ENTRIES).increment(entries as u64);
@@ -254,12 +318,101 @@ fn retag(
     s
 }
 
+/// Per state key, the newest complete snapshot's epoch and contents (or why they
+/// do not parse).
+type Found = HashMap<String, (u64, Result<PartitionState, String>)>;
+
+/// A partition's committed offset and the snapshot epoch its commit names.
+#[derive(Debug, Clone, Copy, Default)]
+struct Committed {
+    offset: Option<i64>,
+    epoch: Option<u64>,
+}
+
+/// The committed offsets of the owned partitions (empty if the coordinator does not
+/// answer: every partition is then restored from its newest snapshot).
+fn committed_positions<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    owned: &[(usize, String, i32)],
+) -> HashMap<(String, i32), Committed> {
+    let mut list = TopicPartitionList::new();
+    for (_, topic, partition) in owned {
+        list.add_partition(topic, *partition);
+    }
+    let answer =
+        tokio::task::block_in_place(|| consumer.committed_offsets(list, Duration::from_secs(10)));
+    match answer {
+        Ok(list) => list
+            .elements()
+            .iter()
+            .map(|e| {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                // rdkafka panics on metadata that is not UTF-8 (another tool's).
+                let epoch = std::panic::catch_unwind(|| e.metadata().to_string())
+                    .ok()
+                    .and_then(|m| state_topic::epoch_of_commit(&m));
+                (
+                    (e.topic().to_string(), e.partition()),
+                    Committed { offset, epoch },
+                )
+            })
+            .collect(),
+        Err(e) => {
+            warn!(error = %e, "cannot fetch the committed offsets; restoring the newest snapshots");
+            HashMap::new()
+        }
+    }
+}
+
+/// Moves the consumer's position in one partition (a few tries: right after an
+/// assignment the partition's fetcher may still be starting).
+fn seek<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    partition: i32,
+    to: Offset,
+) -> Result<(), rdkafka::error::KafkaError> {
+    tokio::task::block_in_place(|| {
+        let mut tries = 0;
+        loop {
+            match consumer.seek(topic, partition, to, Duration::from_secs(10)) {
+                Ok(()) => return Ok(()),
+                Err(e) if tries >= 5 => return Err(e),
+                Err(e) => {
+                    warn!(%topic, partition, error = %e, "seek failed; retrying");
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    })
+}
+
+/// [`read_state`] on a blocking thread; a failure reads as "no snapshots".
+async fn read_state_blocking(client: &ClientConfig, topic: &str, keys: &[String]) -> Found {
+    let (client, topic, keys) = (client.clone(), topic.to_string(), keys.to_vec());
+    match tokio::task::spawn_blocking(move || read_state(&client, &topic, &keys)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot read the state topic; rebuilding from the committed offsets");
+            HashMap::new()
+        }
+        Err(e) => {
+            warn!(error = %e, "state reader failed; rebuilding from the committed offsets");
+            HashMap::new()
+        }
+    }
+}
+
 /// Reads the state topic to its end; the newest complete snapshot of each of `keys`.
 fn read_state(
     client: &ClientConfig,
     topic: &str,
     keys: &[String],
-) -> Result<HashMap<String, Result<PartitionState, String>>, rdkafka::error::KafkaError> {
+) -> Result<Found, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = client.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions: Vec<i32> = metadata
