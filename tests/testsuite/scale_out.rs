@@ -29,6 +29,7 @@ impl Instance {
         warnings: &str,
         dlq: &str,
         state: Option<&str>,
+        cooperative: bool,
     ) -> Instance {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("sunlight"));
         if let Some(topic) = state {
@@ -64,6 +65,11 @@ impl Instance {
                 "-X",
                 "heartbeat.interval.ms=500",
             ])
+            .args(if cooperative {
+                &["-X", "partition.assignment.strategy=cooperative-sticky"][..]
+            } else {
+                &[]
+            })
             .env(
                 "RUST_LOG",
                 std::env::var("SCALE_OUT_LOG").unwrap_or_else(|_| "warn".into()),
@@ -171,7 +177,7 @@ fn distinct(records: &[Value]) -> BTreeMap<String, Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "open problem (docs/STATE.md): loses warnings under CPU contention; run with --ignored"]
 async fn instances_killed_added_and_removed_mid_stream_lose_and_invent_nothing() {
-    scenario(false).await;
+    scenario(false, false).await;
 }
 
 /// The same with durable state: each new owner restores the partitions' snapshots
@@ -179,14 +185,21 @@ async fn instances_killed_added_and_removed_mid_stream_lose_and_invent_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "open problem (docs/STATE.md): loses warnings under CPU contention; run with --ignored"]
 async fn with_durable_state_the_same_scenario_loses_and_invents_nothing() {
-    scenario(true).await;
+    scenario(true, false).await;
+}
+
+/// The same with durable state and cooperative-sticky assignment: partitions that
+/// stay are not revoked; the state is handed over through a snapshot at each change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cooperative_sticky_assignment_the_same_scenario_loses_and_invents_nothing() {
+    scenario(true, true).await;
 }
 
 /// The two scenarios start a broker and up to three engines each: one at a time, so
 /// that on a loaded 2-core machine heartbeats are not missed into rebalance storms.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn scenario(durable: bool) {
+async fn scenario(durable: bool, cooperative: bool) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.jsonl");
@@ -242,7 +255,7 @@ async fn scenario(durable: bool) {
         .await;
     let brokers = broker.brokers.clone();
     let state = durable.then_some(state.as_str());
-    let start = |g: &str| Instance::start(&brokers, g, &input, &warnings, &dlq, state);
+    let start = |g: &str| Instance::start(&brokers, g, &input, &warnings, &dlq, state, cooperative);
 
     // Each batch of events is produced before the membership change that follows
     // it, so every instance meets records on (re)assignment.

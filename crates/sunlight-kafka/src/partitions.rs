@@ -39,6 +39,11 @@ pub struct Partition {
     pub idle: bool,
     /// The next offset to read (`i64::MIN` before the first record).
     pub next_offset: i64,
+    /// The watermark of the snapshot this partition's state was restored from
+    /// (`i64::MIN`: none): its later events behind it are late, as they were for the
+    /// instance that took the snapshot, even when the engine's own watermark is
+    /// lower because another partition is rebuilt from its start.
+    pub floor: i64,
 }
 
 /// The partitions of one assignment, indexed in assignment order.
@@ -106,6 +111,7 @@ impl Partitions {
                     last_activity: now,
                     idle: false,
                     next_offset: i64::MIN,
+                    floor: i64::MIN,
                 });
                 self.list.len() - 1
             }

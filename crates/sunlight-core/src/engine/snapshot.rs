@@ -338,6 +338,16 @@ impl Engine {
         self.next_sweep = i64::MIN;
         Ok(report)
     }
+
+    /// Lowers the watermark of a freshly restored engine back to "none": input
+    /// without a snapshot is about to be read from its start, and its events must
+    /// not be taken for late. Whoever calls this keeps restored sources from going
+    /// back behind their own snapshot's watermark (the pipeline does, per partition).
+    pub fn forget_watermark(&mut self) {
+        self.watermark = i64::MIN;
+        self.shared_watermark
+            .store(self.watermark, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn entries_of(s: &SlotState) -> Vec<EntrySnapshot> {
@@ -451,6 +461,43 @@ mod tests {
         second.restore(&a).unwrap();
         second.restore(&b).unwrap();
         assert_eq!(second.snapshot(|_, _| true), first.snapshot(|_, _| true));
+    }
+
+    /// A restored engine joined by input without a snapshot: once the watermark is
+    /// forgotten, that input's old events are evaluated, not taken for late, and
+    /// the restored official's warning still comes out.
+    #[test]
+    fn a_forgotten_watermark_admits_input_read_from_its_start() {
+        let at = |m: i64| Timestamp(m * 60_000_000_000);
+        let mut engine = Engine::new(default_pack(), config());
+        let mut out = Vec::new();
+        engine.ingest(
+            PowerEvent::new("a1", "restored", "payment", at(100)),
+            &mut out,
+        );
+        engine.advance_watermark(at(101), &mut out);
+        let snap = engine.snapshot(|_, _| true);
+
+        let mut late = Engine::new(default_pack(), config());
+        late.restore(&snap).unwrap();
+        assert!(matches!(
+            late.ingest(PowerEvent::new("b1", "rebuilt", "payment", at(5)), &mut out),
+            crate::engine::Admission::Late(_)
+        ));
+
+        let mut joined = Engine::new(default_pack(), config());
+        joined.restore(&snap).unwrap();
+        joined.forget_watermark();
+        assert_eq!(joined.watermark(), None);
+        assert!(matches!(
+            joined.ingest(PowerEvent::new("b1", "rebuilt", "payment", at(5)), &mut out),
+            crate::engine::Admission::Accepted
+        ));
+        assert_eq!(
+            joined.state_stats().retained_events,
+            1,
+            "the restored window stays"
+        );
     }
 
     #[test]

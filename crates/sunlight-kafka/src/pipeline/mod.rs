@@ -28,7 +28,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
+    StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
@@ -117,6 +118,9 @@ pub struct RunStats {
 struct Assignment {
     owned: Vec<(String, i32)>,
     changed: bool,
+    /// The group assigns incrementally (cooperative): an assignment adds to what is
+    /// owned instead of replacing it.
+    incremental: bool,
 }
 
 /// Rebalance and statistics callbacks (they run inside the consumer's poll).
@@ -176,14 +180,27 @@ impl ConsumerContext for PipelineContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
             let mut a = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
-            a.owned = list
+            let listed: Vec<(String, i32)> = list
                 .elements()
                 .iter()
                 .map(|e| (e.topic().to_string(), e.partition()))
                 .collect();
+            a.incremental = matches!(
+                consumer.rebalance_protocol(),
+                RebalanceProtocol::Cooperative
+            );
+            if a.incremental {
+                for tp in listed {
+                    if !a.owned.contains(&tp) {
+                        a.owned.push(tp);
+                    }
+                }
+            } else {
+                a.owned = listed;
+            }
             a.changed = true;
         }
     }
@@ -273,13 +290,14 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunStats, PipelineError> {
     let health = Arc::clone(&services.health);
-    if config
-        .properties
-        .get("partition.assignment.strategy")
-        .is_some_and(|s| s.contains("cooperative"))
+    if config.state.is_none()
+        && config
+            .properties
+            .get("partition.assignment.strategy")
+            .is_some_and(|s| s.contains("cooperative"))
     {
         return Err(PipelineError::Unsupported(
-            "partition.assignment.strategy=cooperative-sticky: window state is rebuilt from committed offsets on every rebalance, which needs an eager assignor (range, roundrobin)".into(),
+            "partition.assignment.strategy=cooperative-sticky needs durable state ([state] enabled): without it, window state is rebuilt from committed offsets on every rebalance, which needs an eager assignor (range, roundrobin)".into(),
         ));
     }
     if config
@@ -414,6 +432,8 @@ pub async fn run_with(
         skip_before: Vec::new(),
         restore_pending: false,
         moved: Vec::new(),
+        held: None,
+        handover: false,
         transactional,
         fatal: None,
     };
@@ -449,7 +469,19 @@ pub async fn run_with(
         }
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
+            if pipeline.handover {
+                pipeline.handover = false;
+                pipeline.switch_assignment(&assignment);
+            }
             continue;
+        }
+        if !pipeline.restore_pending
+            && !pipeline.handover
+            && let Some(m) = pipeline.held.take()
+            && !pipeline.moved(&m)
+            && pipeline.owns(&m)
+        {
+            pipeline.on_message(&m);
         }
         let room = pipeline.in_flight.len() < config.max_in_flight && !pipeline.snapshot_due;
         pipeline.backpressure(room);
@@ -475,16 +507,10 @@ pub async fn run_with(
             }
             Some(message) = messages.next(), if room => {
                 pipeline.apply_rebalance(&assignment);
-                if pipeline.restore_pending {
-                    // The first record of a new assignment: the state must be restored
-                    // (and positions moved) before it, or anything, is evaluated.
-                    let held = message.map(|m| m.detach());
-                    pipeline.restore_state(&consumer).await;
-                    if let Ok(m) = held
-                        && !pipeline.moved(&m)
-                    {
-                        pipeline.on_message(&m);
-                    }
+                if pipeline.restore_pending || pipeline.handover {
+                    // The first record of a new assignment waits until the state is
+                    // handed over and restored (and positions moved).
+                    pipeline.held = message.ok().map(|m| m.detach());
                     continue;
                 }
                 match message {
@@ -596,6 +622,12 @@ struct Pipeline<'a> {
     /// Partitions whose position the last restore moved (to where their snapshot
     /// ends, or to their oldest input): a record fetched before the move is read again.
     moved: Vec<(String, i32)>,
+    /// A record that arrived with an assignment change, held until the state is
+    /// restored.
+    held: Option<rdkafka::message::OwnedMessage>,
+    /// A handover snapshot is due before the assignment changes (incremental
+    /// assignment with durable state).
+    handover: bool,
     /// Outputs go in Kafka transactions (exactly-once).
     transactional: bool,
     /// A failure that stops the pipeline (exactly-once: an output refused mid-transaction).
@@ -627,19 +659,46 @@ impl Pipeline<'_> {
         metrics::counter!(m::RULE_SWAPS).increment(1);
     }
 
-    /// Applies an assignment change reported by the rebalance callbacks.
+    /// Applies an assignment change reported by the rebalance callbacks. With
+    /// durable state and an incremental (cooperative) assignment, the state read so
+    /// far is first snapshotted (a handover: the partitions that leave take their
+    /// state along, the ones that stay are restored from it).
     fn apply_rebalance(&mut self, assignment: &Mutex<Assignment>) {
-        let owned = {
-            let mut a = assignment.lock().unwrap_or_else(|p| p.into_inner());
+        if self.handover {
+            return;
+        }
+        let incremental = {
+            let a = assignment.lock().unwrap_or_else(|p| p.into_inner());
             if !a.changed {
                 return;
             }
+            a.incremental
+        };
+        if incremental
+            && self.config.state.is_some()
+            && self
+                .partitions
+                .iter_mut()
+                .any(|p| p.next_offset != i64::MIN)
+        {
+            info!("assignment changed; snapshotting the state before the handover");
+            self.handover = true;
+            self.snapshot_due = true;
+            return;
+        }
+        self.switch_assignment(assignment);
+    }
+
+    /// Starts the assignment the rebalance callbacks last reported.
+    fn switch_assignment(&mut self, assignment: &Mutex<Assignment>) {
+        let owned = {
+            let mut a = assignment.lock().unwrap_or_else(|p| p.into_inner());
             a.changed = false;
             a.owned.clone()
         };
         info!(
             partitions = owned.len(),
-            "assignment changed; window state restarts from the committed offsets"
+            "assignment changed; window state restarts from the snapshots or committed offsets"
         );
         self.stats.rebalances += 1;
         metrics::counter!(m::REBALANCES).increment(1);
@@ -679,6 +738,13 @@ impl Pipeline<'_> {
         self.skip_before.clear();
         self.snapshot_due = false;
         self.restore_pending = self.config.state.is_some() && !self.partitions.is_empty();
+    }
+
+    /// Whether `message`'s partition belongs to the current assignment.
+    fn owns(&mut self, message: &impl Message) -> bool {
+        self.partitions
+            .iter_mut()
+            .any(|p| p.partition == message.partition() && p.topic == message.topic())
     }
 
     /// Whether `message` was fetched before the last restore moved its partition.
@@ -748,6 +814,28 @@ impl Pipeline<'_> {
                 format!(
                     "occurred_at {} is more than {skew} ahead of this engine's clock (max_future_skew)",
                     event.occurred_at
+                ),
+            );
+            self.partition(index)
+                .offsets
+                .consumed(offset, None, appended);
+            self.dead_letter(&e, message, index);
+            return;
+        }
+        let floor = self.partition(index).floor;
+        if time < floor {
+            // Behind the watermark of the snapshot this partition was restored from:
+            // late, as it was for the instance that took the snapshot.
+            metrics::counter!(m::LATE_EVENTS).increment(1);
+            let e = DecodeError::new(
+                sunlight_core::codec::Reason::Late,
+                format!(
+                    "event `{}` at {} is behind the watermark {} restored for partition {} (allowed lateness {})",
+                    event.event_id,
+                    event.occurred_at,
+                    Timestamp(floor),
+                    partition,
+                    self.engine_config.allowed_lateness
                 ),
             );
             self.partition(index)

@@ -212,12 +212,11 @@ impl Pipeline<'_> {
                 .iter()
                 .zip(&owned)
                 .filter(|(key, (_, t, p))| {
-                    committed
-                        .get(&(t.clone(), *p))
-                        .and_then(|c| c.epoch)
-                        .is_some_and(|named| {
-                            found.get(*key).is_none_or(|(epoch, _)| *epoch < named)
-                        })
+                    let commit = committed.get(&(t.clone(), *p)).copied().unwrap_or_default();
+                    let newest = found.get(*key).map(|(epoch, ps)| {
+                        (*epoch, ps.as_ref().map_or(i64::MAX, |ps| ps.position))
+                    });
+                    behind_the_commit(commit, newest)
                 })
                 .map(|(key, _)| key)
                 .collect();
@@ -227,12 +226,13 @@ impl Pipeline<'_> {
             warn!(
                 ?missing,
                 attempt,
-                "the snapshots named by the committed offsets are not on the state topic yet; reading it again"
+                "the snapshots the committed offsets go with are not on the state topic yet; reading it again"
             );
             attempt += 1;
             tokio::time::sleep(READ_RETRY_DELAY).await;
         };
         let mut entries = 0;
+        let mut unrestored = 0;
         for (index, topic, partition) in owned {
             let key = state_topic::key(&self.config.group, &topic, partition);
             let commit = committed
@@ -245,6 +245,7 @@ impl Pipeline<'_> {
                         entries += report.entries;
                         if let Some(p) = self.partitions.get_mut(index) {
                             p.max_seen = p.max_seen.max(ps.max_seen);
+                            p.floor = ps.snapshot.watermark;
                         }
                         if self.skip_before.len() <= index {
                             self.skip_before.resize(index + 1, i64::MIN);
@@ -264,20 +265,17 @@ impl Pipeline<'_> {
                 }
                 None => None,
             };
-            let start = match (restored, commit) {
-                // The input continues exactly where the snapshot ends.
-                (Some(position), c) if c.offset != Some(position) => Offset::Offset(position),
-                (Some(_), _) => continue,
-                // Offsets were committed with a snapshot that cannot be had: the
-                // windows are rebuilt from the oldest retained input instead.
-                (None, Committed { epoch: Some(_), .. }) => {
-                    warn!(%topic, partition, committed = ?commit.offset, "the snapshot the committed offset goes with is missing or unreadable; rebuilding the partition's state from its oldest retained input");
+            if restored.is_none() {
+                unrestored += 1;
+            }
+            let start = match start_position(restored, commit) {
+                Some(Offset::Beginning) => {
+                    warn!(%topic, partition, committed = ?commit.offset, "no readable snapshot for a partition with committed offsets; rebuilding its state from its oldest retained input");
                     metrics::counter!(m::STATE_REWINDS).increment(1);
                     Offset::Beginning
                 }
-                // No snapshot and no commit made with one: the committed offset (or
-                // auto.offset.reset) stands, as without durable state.
-                (None, _) => continue,
+                Some(start) => start,
+                None => continue,
             };
             match seek(consumer, &topic, partition, start) {
                 Ok(()) => self.moved.push((topic, partition)),
@@ -287,6 +285,11 @@ impl Pipeline<'_> {
                     )))
                 }
             }
+        }
+        if unrestored > 0 {
+            // Those partitions are read from their start: the engine must not take
+            // their events for late. Restored partitions keep their own floor.
+            self.engine.forget_watermark();
         }
         metrics::counter!(m::RESTORED_ENTRIES).increment(entries as u64);
         metrics::gauge!(m::RESTORE_SECONDS).set(started.elapsed().as_secs_f64());
@@ -327,6 +330,38 @@ type Found = HashMap<String, (u64, Result<PartitionState, String>)>;
 struct Committed {
     offset: Option<i64>,
     epoch: Option<u64>,
+}
+
+/// Whether the newest snapshot found for a partition (epoch, position) is older
+/// than its committed offset says it should be: the commit names a newer epoch, or
+/// points past the snapshot's position, or there is no snapshot at all. With durable
+/// state every commit goes with a snapshot written before it, so this means the
+/// state topic has not shown that snapshot (yet).
+fn behind_the_commit(commit: Committed, newest: Option<(u64, i64)>) -> bool {
+    match (newest, commit.offset) {
+        (None, Some(_)) => true,
+        (None, None) => commit.epoch.is_some(),
+        (Some((epoch, position)), offset) => {
+            commit.epoch.is_some_and(|named| epoch < named) || offset.is_some_and(|c| position < c)
+        }
+    }
+}
+
+/// Where a partition's input must continue after a restore (None: where the
+/// consumer already is, i.e. the committed offset or `auto.offset.reset`):
+/// - a snapshot was restored: exactly where it ends, whatever the committed
+///   offset says (behind it after a failed commit, ahead of it when the newest
+///   snapshot could not be read);
+/// - none, but offsets were committed (with a snapshot that is missing, expired or
+///   unreadable, or by a run without durable state): from the oldest retained
+///   input, so the windows are rebuilt rather than left with a gap.
+fn start_position(restored: Option<i64>, commit: Committed) -> Option<Offset> {
+    match restored {
+        Some(position) if commit.offset == Some(position) => None,
+        Some(position) => Some(Offset::Offset(position)),
+        None if commit.offset.is_some() || commit.epoch.is_some() => Some(Offset::Beginning),
+        None => None,
+    }
 }
 
 /// The committed offsets of the owned partitions (empty if the coordinator does not
@@ -480,6 +515,48 @@ mod tests {
     use sunlight_core::{Engine, EngineConfig};
 
     use super::*;
+
+    fn commit(offset: Option<i64>, epoch: Option<u64>) -> Committed {
+        Committed { offset, epoch }
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_commit_is_read_again() {
+        // Nothing committed, nothing found: a new group.
+        assert!(!behind_the_commit(commit(None, None), None));
+        // The commit's snapshot is the newest found.
+        assert!(!behind_the_commit(commit(Some(10), Some(7)), Some((7, 10))));
+        // A failed commit after a newer snapshot: the snapshot is ahead, fine.
+        assert!(!behind_the_commit(commit(Some(10), Some(7)), Some((9, 15))));
+        // The commit names a newer snapshot, or points past the one found.
+        assert!(behind_the_commit(commit(Some(10), Some(8)), Some((7, 10))));
+        assert!(behind_the_commit(commit(Some(12), None), Some((7, 10))));
+        // Offsets committed and no snapshot at all.
+        assert!(behind_the_commit(commit(Some(12), None), None));
+    }
+
+    #[test]
+    fn the_input_continues_where_the_restored_snapshot_ends() {
+        assert_eq!(start_position(Some(10), commit(Some(10), None)), None);
+        assert_eq!(
+            start_position(Some(10), commit(Some(4), None)),
+            Some(Offset::Offset(10))
+        );
+        assert_eq!(
+            start_position(Some(10), commit(Some(15), None)),
+            Some(Offset::Offset(10)),
+            "back to the snapshot, not on from the commit"
+        );
+        assert_eq!(
+            start_position(None, commit(Some(15), Some(3))),
+            Some(Offset::Beginning)
+        );
+        assert_eq!(
+            start_position(None, commit(Some(15), None)),
+            Some(Offset::Beginning)
+        );
+        assert_eq!(start_position(None, commit(None, None)), None);
+    }
 
     /// A snapshot taken where the partition was index 3 and restored where it is
     /// index 0 must be found again when selecting index 0.
