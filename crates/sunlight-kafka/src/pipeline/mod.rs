@@ -11,8 +11,11 @@
 //!   the assignment changes, the engine starts afresh; with the eager assignors the
 //!   consumer resumes every partition at its committed offset, which is early enough
 //!   to rebuild every window, so nothing is lost (warnings already sent are sent again
-//!   with the same ids). Incremental (cooperative) assignment would keep positions, so
-//!   it is refused until durable state lands.
+//!   with the same ids). With durable state ([`snapshots`]) the new engine restores
+//!   each partition's snapshot and moves the partition's input to where it ends;
+//!   incremental (cooperative-sticky) assignment is then allowed, with a handover
+//!   snapshot before each change. Without durable state it is refused: it keeps
+//!   positions, which a rebuild from committed offsets cannot use.
 //! - **Backpressure**: at most `max_in_flight` outputs wait for the broker; beyond
 //!   that, consumption pauses. The producer's own queue is bounded by librdkafka.
 //! - **Shutdown**: stop consuming, wait for outstanding outputs (up to a deadline),
