@@ -293,6 +293,10 @@ async fn scenario(durable: bool, cooperative: bool) {
         // For the open problem's diagnosis: what went to the dead-letter topic.
         let dead = read_raw_headers(&brokers, &dlq).await;
         eprintln!("dead letters by reason: {dead:?}");
+        eprintln!(
+            "group as the broker describes it: {}",
+            describe_group(&brokers, &group)
+        );
     }
     let invented: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(
@@ -309,21 +313,104 @@ async fn scenario(durable: bool, cooperative: bool) {
     c.signal("-TERM");
 }
 
-/// Dead-letter records on `topic` (one partition), counted by `sunlight.reason`.
+/// Dead-letter records on `topic` (one partition), counted by `sunlight.reason`;
+/// late ones also by source partition, with the first and last detail of each.
 async fn read_raw_headers(brokers: &str, topic: &str) -> BTreeMap<String, usize> {
     use rdkafka::message::Headers;
     let reader = reader(brokers, topic);
     let mut by_reason = BTreeMap::new();
+    let mut late: BTreeMap<String, (usize, String, String)> = BTreeMap::new();
     while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), reader.recv()).await {
-        let reason = m
-            .headers()
-            .and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == "sunlight.reason")
-                    .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).to_string())
-            })
-            .unwrap_or_default();
+        let header = |name: &str| {
+            m.headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == name)
+                        .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).to_string())
+                })
+                .unwrap_or_default()
+        };
+        let reason = header("sunlight.reason");
+        if reason == "late" {
+            let at = format!(
+                "partition {} offset {}",
+                header("sunlight.source.partition"),
+                header("sunlight.source.offset")
+            );
+            let entry = late
+                .entry(header("sunlight.source.partition"))
+                .or_insert_with(|| {
+                    (
+                        0,
+                        format!("{at}: {}", header("sunlight.detail")),
+                        String::new(),
+                    )
+                });
+            entry.0 += 1;
+            entry.2 = format!("{at}: {}", header("sunlight.detail"));
+        }
         *by_reason.entry(reason).or_insert(0) += 1;
     }
+    for (partition, (n, first, last)) in late {
+        eprintln!("late on partition {partition}: {n}; first {first}; last {last}");
+    }
     by_reason
+}
+
+/// The group's state and each member's assigned partitions, as the broker reports
+/// them (for the diagnosis of a failed run).
+fn describe_group(brokers: &str, group: &str) -> String {
+    let client: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let list = match client.fetch_group_list(Some(group), Duration::from_secs(10)) {
+        Ok(list) => list,
+        Err(e) => return format!("not available: {e}"),
+    };
+    let mut out = String::new();
+    for g in list.groups() {
+        out.push_str(&format!("state {} protocol {}; ", g.state(), g.protocol()));
+        for m in g.members() {
+            let partitions = m.assignment().map(assigned_partitions).unwrap_or_default();
+            out.push_str(&format!(
+                "member {} ({}): {partitions:?}; ",
+                m.id(),
+                m.client_host()
+            ));
+        }
+    }
+    out
+}
+
+/// The partitions in a consumer-protocol assignment (version, then per topic: name
+/// and partition numbers; user data ignored).
+fn assigned_partitions(bytes: &[u8]) -> Vec<i32> {
+    let mut at = 2; // version
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let slice = bytes.get(at..at + n)?;
+        at += n;
+        Some(slice)
+    };
+    let mut out = Vec::new();
+    let int = |b: &[u8]| i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let Some(topics) = take(4).map(int) else {
+        return out;
+    };
+    for _ in 0..topics.max(0) {
+        let Some(len) = take(2).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
+            break;
+        };
+        if take(len.max(0) as usize).is_none() {
+            break;
+        }
+        let Some(n) = take(4).map(int) else { break };
+        for _ in 0..n.max(0) {
+            match take(4).map(int) {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    out
 }

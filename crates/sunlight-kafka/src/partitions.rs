@@ -13,6 +13,9 @@
 //! pending is released. A partition that has not delivered anything since it was
 //! assigned holds the watermark until it does or until it goes idle, so a partition
 //! that is merely slower to fetch does not see its first events dead-lettered as late.
+//! A quiet partition goes idle only if it is also caught up (the caller asks the
+//! broker): one whose fetch stalls with records still unread keeps holding, or its
+//! records would turn late once they arrive.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,9 @@ pub struct Partition {
     /// instance that took the snapshot, even when the engine's own watermark is
     /// lower because another partition is rebuilt from its start.
     pub floor: i64,
+    /// Where reading starts, if known (a restore moved the partition there, or it is
+    /// the committed offset): the position of a partition that has delivered nothing.
+    pub start: Option<i64>,
 }
 
 /// The partitions of one assignment, indexed in assignment order.
@@ -112,6 +118,7 @@ impl Partitions {
                     idle: false,
                     next_offset: i64::MIN,
                     floor: i64::MIN,
+                    start: None,
                 });
                 self.list.len() - 1
             }
@@ -155,16 +162,36 @@ impl Partitions {
         }
     }
 
-    /// Marks partitions quiet for the idle timeout; returns how many became idle.
-    pub fn mark_idle(&mut self, now: Instant) -> usize {
+    /// Marks partitions quiet for the idle timeout and `caught_up` (nothing unread
+    /// on the broker) as idle; returns how many became idle. A quiet partition that
+    /// is not caught up is slow, not idle: its quiet time starts again.
+    pub fn mark_idle(
+        &mut self,
+        now: Instant,
+        mut caught_up: impl FnMut(&Partition) -> bool,
+    ) -> usize {
         let mut n = 0;
         for p in &mut self.list {
             if !p.idle && now.duration_since(p.last_activity) >= self.idle_after {
-                p.idle = true;
-                n += 1;
+                if caught_up(p) {
+                    p.idle = true;
+                    n += 1;
+                } else {
+                    p.last_activity = now;
+                }
             }
         }
         n
+    }
+
+    /// The offset a partition reads next, if known: after its last delivered record,
+    /// or where reading starts.
+    pub fn position(p: &Partition) -> Option<i64> {
+        if p.next_offset == i64::MIN {
+            p.start
+        } else {
+            Some(p.next_offset)
+        }
     }
 
     /// The watermark the partitions allow together (see the module docs).
@@ -245,9 +272,9 @@ mod tests {
         set.observe(0, Some(1_000), now);
         let later = now + Duration::from_secs(6);
         set.observe(0, Some(2_000), later);
-        assert_eq!(set.mark_idle(later), 1);
+        assert_eq!(set.mark_idle(later, |_| true), 1);
         assert_eq!(set.allowed(), Allowed::Until(1_990));
-        assert_eq!(set.mark_idle(later + Duration::from_secs(5)), 1);
+        assert_eq!(set.mark_idle(later + Duration::from_secs(5), |_| true), 1);
         assert_eq!(set.allowed(), Allowed::Everything);
         // A message wakes a partition up again.
         set.observe(1, Some(50), later + Duration::from_secs(6));
@@ -255,8 +282,32 @@ mod tests {
         // A pause of the pipeline's own making does not count as quiet time.
         let resumed = later + Duration::from_secs(6) + Duration::from_secs(60);
         set.resume_after(Duration::from_secs(60));
-        assert_eq!(set.mark_idle(resumed + Duration::from_secs(4)), 0);
+        assert_eq!(set.mark_idle(resumed + Duration::from_secs(4), |_| true), 0);
         assert_eq!(set.allowed(), Allowed::Until(40));
+    }
+
+    #[test]
+    fn a_quiet_partition_with_records_still_unread_is_slow_not_idle() {
+        let now = Instant::now();
+        let mut set = two(now);
+        set.observe(0, Some(1_000), now);
+        set.get_mut(0).unwrap().next_offset = 8;
+        set.get_mut(1).unwrap().start = Some(3);
+        let later = now + Duration::from_secs(6);
+        // Partition 1 delivered nothing but the broker holds records from its start;
+        // partition 0 has read everything there is.
+        let high = [8, 5];
+        let unread = |p: &Partition| Partitions::position(p) < Some(high[p.partition as usize]);
+        assert_eq!(set.mark_idle(later, |p| !unread(p)), 1);
+        assert_eq!(
+            set.allowed(),
+            Allowed::Until(i64::MIN),
+            "the stalled partition still holds the watermark"
+        );
+        // Its quiet time started again: not re-checked before another timeout.
+        assert_eq!(set.mark_idle(later + Duration::from_secs(4), |_| true), 0);
+        assert_eq!(set.mark_idle(later + Duration::from_secs(5), |_| true), 1);
+        assert_eq!(set.allowed(), Allowed::Everything);
     }
 
     #[test]

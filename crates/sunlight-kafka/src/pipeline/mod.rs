@@ -499,7 +499,7 @@ pub async fn run_with(
                 if commit_failed.swap(false, Ordering::Relaxed) {
                     pipeline.commit_failed();
                 }
-                pipeline.on_tick();
+                pipeline.on_tick(&consumer);
                 pipeline.commit(&consumer, CommitMode::Async);
             }
             Some(message) = closed_loop::next(&mut feedback), if room => {
@@ -561,6 +561,40 @@ pub async fn run_with(
     }
     pipeline.commit(&consumer, CommitMode::Sync);
     Ok(pipeline.stats)
+}
+
+/// Whether a quiet partition has nothing unread on the broker (asked only when it
+/// is about to be declared idle, so the network calls are rare). When the broker
+/// cannot say, the time-based rule alone decides (true).
+fn caught_up<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    p: &crate::partitions::Partition,
+    earliest: bool,
+) -> bool {
+    let timeout = Duration::from_secs(1);
+    tokio::task::block_in_place(|| {
+        let Ok((low, high)) = consumer.fetch_watermarks(&p.topic, p.partition, timeout) else {
+            return true;
+        };
+        let position = Partitions::position(p).or_else(|| {
+            // Nothing delivered and no known start: the committed offset, else where
+            // auto.offset.reset starts.
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&p.topic, p.partition);
+            let committed = consumer.committed_offsets(list, timeout).ok()?;
+            let element = committed.elements().into_iter().next()?;
+            match element.offset() {
+                Offset::Offset(o) => Some(o),
+                _ if earliest => Some(low),
+                _ => Some(high),
+            }
+        });
+        let caught_up = position.is_none_or(|at| at >= high);
+        if !caught_up {
+            debug!(topic = %p.topic, partition = p.partition, ?position, high, "quiet but not caught up: still holding the watermark");
+        }
+        caught_up
+    })
 }
 
 /// The next rule pack sent, or never (no sender, or the sender is gone).
@@ -1094,9 +1128,15 @@ impl Pipeline<'_> {
     }
 
     /// Idle detection, watermark progress on processing time, and state gauges.
-    fn on_tick(&mut self) {
+    fn on_tick<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
         let now = Instant::now();
-        if self.paused_since.is_none() && self.partitions.mark_idle(now) > 0 {
+        let earliest = self.config.auto_offset_reset != "latest";
+        if self.paused_since.is_none()
+            && self
+                .partitions
+                .mark_idle(now, |p| caught_up(consumer, p, earliest))
+                > 0
+        {
             debug!("partitions went idle");
         }
         self.advance();

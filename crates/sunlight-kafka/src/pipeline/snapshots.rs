@@ -31,8 +31,11 @@ use crate::telemetry as m;
 
 /// How long a restore may read the state topic.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
-/// How often the state topic is read while a snapshot named by a commit is missing.
-const READ_ATTEMPTS: u32 = 5;
+/// How long the state topic is read again while a snapshot a commit goes with is
+/// missing (tansu 0.6.0 was seen to show a written snapshot only seconds later).
+/// Giving up is safe (the input moves back to an older snapshot, or to the oldest
+/// input), just more re-reading.
+const READ_AGAIN_FOR: Duration = Duration::from_secs(30);
 /// The pause between two such reads.
 const READ_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -220,7 +223,7 @@ impl Pipeline<'_> {
                 })
                 .map(|(key, _)| key)
                 .collect();
-            if missing.is_empty() || attempt >= READ_ATTEMPTS {
+            if missing.is_empty() || started.elapsed() >= READ_AGAIN_FOR {
                 break found;
             }
             warn!(
@@ -267,6 +270,18 @@ impl Pipeline<'_> {
             };
             if restored.is_none() {
                 unrestored += 1;
+            }
+            if let Some(p) = self.partitions.get_mut(index) {
+                p.start = match start_position(restored, commit) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    // From the oldest retained record.
+                    Some(_) => tokio::task::block_in_place(|| {
+                        consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                    })
+                    .ok()
+                    .map(|(low, _)| low),
+                    None => commit.offset,
+                };
             }
             let start = match start_position(restored, commit) {
                 Some(Offset::Beginning) => {
