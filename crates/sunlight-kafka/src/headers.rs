@@ -1,7 +1,7 @@
 //! Record headers: CloudEvents Kafka-binding headers on warnings, provenance and
 //! reason on dead letters.
 
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use sunlight_core::Warning;
 
 /// `ce_type` of warnings.
@@ -26,6 +26,23 @@ pub fn warning_headers(warning: &Warning, source: &str, content_type: &str) -> O
             value: Some(value),
         })
     })
+}
+
+/// A record's headers as (key, value) text pairs (values read lossily as UTF-8).
+pub fn header_pairs(message: &impl Message) -> Vec<(String, String)> {
+    message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Why a record is in the dead-letter topic, and where it came from.

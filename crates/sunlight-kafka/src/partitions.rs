@@ -52,6 +52,18 @@ pub struct Partition {
     pub start: Option<i64>,
 }
 
+impl Partition {
+    /// The offset this partition reads next, if known: after its last delivered
+    /// record, or where reading starts.
+    pub fn position(&self) -> Option<i64> {
+        if self.next_offset == i64::MIN {
+            self.start
+        } else {
+            Some(self.next_offset)
+        }
+    }
+}
+
 /// The partitions of one assignment, indexed in assignment order.
 #[derive(Debug)]
 pub struct Partitions {
@@ -132,6 +144,11 @@ impl Partitions {
         self.list.get_mut(index)
     }
 
+    /// Every partition.
+    pub fn iter(&self) -> impl Iterator<Item = &Partition> {
+        self.list.iter()
+    }
+
     /// Every partition, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Partition> {
         self.list.iter_mut()
@@ -182,16 +199,6 @@ impl Partitions {
             }
         }
         n
-    }
-
-    /// The offset a partition reads next, if known: after its last delivered record,
-    /// or where reading starts.
-    pub fn position(p: &Partition) -> Option<i64> {
-        if p.next_offset == i64::MIN {
-            p.start
-        } else {
-            Some(p.next_offset)
-        }
     }
 
     /// The watermark the partitions allow together (see the module docs).
@@ -297,7 +304,7 @@ mod tests {
         // Partition 1 delivered nothing but the broker holds records from its start;
         // partition 0 has read everything there is.
         let high = [8, 5];
-        let unread = |p: &Partition| Partitions::position(p) < Some(high[p.partition as usize]);
+        let unread = |p: &Partition| p.position() < Some(high[p.partition as usize]);
         assert_eq!(set.mark_idle(later, |p| !unread(p)), 1);
         assert_eq!(
             set.allowed(),

@@ -576,7 +576,7 @@ fn caught_up<C: ConsumerContext>(
         let Ok((low, high)) = consumer.fetch_watermarks(&p.topic, p.partition, timeout) else {
             return true;
         };
-        let position = Partitions::position(p).or_else(|| {
+        let position = p.position().or_else(|| {
             // Nothing delivered and no known start: the committed offset, else where
             // auto.offset.reset starts.
             let mut list = TopicPartitionList::new();
@@ -713,10 +713,7 @@ impl Pipeline<'_> {
         };
         if incremental
             && self.config.state.is_some()
-            && self
-                .partitions
-                .iter_mut()
-                .any(|p| p.next_offset != i64::MIN)
+            && self.partitions.iter().any(|p| p.next_offset != i64::MIN)
         {
             info!("assignment changed; snapshotting the state before the handover");
             self.handover = true;
@@ -778,9 +775,9 @@ impl Pipeline<'_> {
     }
 
     /// Whether `message`'s partition belongs to the current assignment.
-    fn owns(&mut self, message: &impl Message) -> bool {
+    fn owns(&self, message: &impl Message) -> bool {
         self.partitions
-            .iter_mut()
+            .iter()
             .any(|p| p.partition == message.partition() && p.topic == message.topic())
     }
 
@@ -817,10 +814,7 @@ impl Pipeline<'_> {
             Err(e) => {
                 // Not activity: a partition carrying only bad input must still go
                 // idle, or it would hold the watermark forever.
-                self.partition(index)
-                    .offsets
-                    .consumed(offset, None, appended);
-                self.dead_letter(&e, message, index);
+                self.refuse(&e, message, index, appended);
                 return;
             }
         };
@@ -853,10 +847,7 @@ impl Pipeline<'_> {
                     event.occurred_at
                 ),
             );
-            self.partition(index)
-                .offsets
-                .consumed(offset, None, appended);
-            self.dead_letter(&e, message, index);
+            self.refuse(&e, message, index, appended);
             return;
         }
         let floor = self.partition(index).floor;
@@ -875,10 +866,7 @@ impl Pipeline<'_> {
                     self.engine_config.allowed_lateness
                 ),
             );
-            self.partition(index)
-                .offsets
-                .consumed(offset, None, appended);
-            self.dead_letter(&e, message, index);
+            self.refuse(&e, message, index, appended);
             return;
         }
         let moved = self.partitions.observe(index, Some(time), now);
@@ -1019,6 +1007,21 @@ impl Pipeline<'_> {
         }
         self.warnings = warnings;
         metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
+    }
+
+    /// A record refused before it reached the engine: it is in no window, so only
+    /// its dead letter holds its offset back.
+    fn refuse(
+        &mut self,
+        e: &DecodeError,
+        message: &impl Message,
+        index: usize,
+        appended: Option<i64>,
+    ) {
+        self.partition(index)
+            .offsets
+            .consumed(message.offset(), None, appended);
+        self.dead_letter(e, message, index);
     }
 
     fn dead_letter(&mut self, e: &DecodeError, message: &impl Message, index: usize) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::time::Timestamp;
@@ -235,7 +235,7 @@ impl Pipeline<'_> {
             tokio::time::sleep(READ_RETRY_DELAY).await;
         };
         let mut entries = 0;
-        let mut unrestored = 0;
+        let mut any_unrestored = false;
         for (index, topic, partition) in owned {
             let key = state_topic::key(&self.config.group, &topic, partition);
             let commit = committed
@@ -268,11 +268,10 @@ impl Pipeline<'_> {
                 }
                 None => None,
             };
-            if restored.is_none() {
-                unrestored += 1;
-            }
+            any_unrestored |= restored.is_none();
+            let start = start_position(restored, commit);
             if let Some(p) = self.partitions.get_mut(index) {
-                p.start = match start_position(restored, commit) {
+                p.start = match start {
                     Some(Offset::Offset(o)) => Some(o),
                     // From the oldest retained record.
                     Some(_) => tokio::task::block_in_place(|| {
@@ -283,15 +282,13 @@ impl Pipeline<'_> {
                     None => commit.offset,
                 };
             }
-            let start = match start_position(restored, commit) {
-                Some(Offset::Beginning) => {
-                    warn!(%topic, partition, committed = ?commit.offset, "no readable snapshot for a partition with committed offsets; rebuilding its state from its oldest retained input");
-                    metrics::counter!(m::STATE_REWINDS).increment(1);
-                    Offset::Beginning
-                }
-                Some(start) => start,
-                None => continue,
+            let Some(start) = start else {
+                continue;
             };
+            if start == Offset::Beginning {
+                warn!(%topic, partition, committed = ?commit.offset, "no readable snapshot for a partition with committed offsets; rebuilding its state from its oldest retained input");
+                metrics::counter!(m::STATE_REWINDS).increment(1);
+            }
             match seek(consumer, &topic, partition, start) {
                 Ok(()) => self.moved.push((topic, partition)),
                 Err(e) => {
@@ -301,7 +298,7 @@ impl Pipeline<'_> {
                 }
             }
         }
-        if unrestored > 0 {
+        if any_unrestored {
             // Those partitions are read from their start: the engine must not take
             // their events for late. Restored partitions keep their own floor.
             self.engine.forget_watermark();
@@ -491,20 +488,7 @@ fn read_state(
             let m = result?;
             let key = m.key().map(String::from_utf8_lossy).unwrap_or_default();
             if keys.iter().any(|k| *k == key) {
-                let headers: Vec<(String, String)> = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                (
-                                    h.key.to_string(),
-                                    String::from_utf8_lossy(h.value.unwrap_or_default())
-                                        .to_string(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let headers = crate::headers::header_pairs(&m);
                 assembler.add(&key, &headers, m.payload().unwrap_or_default());
             }
             if remaining

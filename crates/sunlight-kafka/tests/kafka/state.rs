@@ -202,48 +202,24 @@ async fn a_commit_ahead_of_its_snapshot_moves_the_input_back_to_the_snapshot() {
 
 /// Copies each key's oldest complete snapshot from `from` to `to`; their positions.
 async fn copy_oldest_snapshots(brokers: &str, from: &str, to: &str) -> Vec<i64> {
-    use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+    use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     use std::collections::BTreeMap;
-    let reader: rdkafka::consumer::StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("copier"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(from, 0, rdkafka::Offset::Beginning)
-        .unwrap();
-    reader.assign(&tpl).unwrap();
-    // key -> epoch -> records (payload, headers)
-    type Records = Vec<(Vec<u8>, Vec<(String, String)>)>;
-    let mut by_key: BTreeMap<String, BTreeMap<u64, Records>> = BTreeMap::new();
-    while let Ok(Ok(m)) = tokio::time::timeout(StdDuration::from_secs(3), reader.recv()).await {
-        let headers: Vec<(String, String)> = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let epoch: u64 = headers
+    // key -> epoch -> its records
+    let mut by_key: BTreeMap<String, BTreeMap<u64, Vec<Record>>> = BTreeMap::new();
+    for record in read_records(brokers, from, usize::MAX, StdDuration::from_secs(5)).await {
+        let epoch: u64 = record
+            .2
             .iter()
             .find(|(k, _)| k == "sunlight.state.epoch")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap();
-        let key = String::from_utf8_lossy(m.key().unwrap()).to_string();
         by_key
-            .entry(key)
+            .entry(record.0.clone())
             .or_default()
             .entry(epoch)
             .or_default()
-            .push((m.payload().unwrap_or_default().to_vec(), headers));
+            .push(record);
     }
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -253,7 +229,7 @@ async fn copy_oldest_snapshots(brokers: &str, from: &str, to: &str) -> Vec<i64> 
     for (key, epochs) in &by_key {
         let (_, records) = epochs.iter().next().unwrap();
         let mut assembler = sunlight_kafka::state_topic::Assembler::default();
-        for (payload, headers) in records {
+        for (_, payload, headers) in records {
             assembler.add(key, headers, payload);
             let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
                 h.insert(Header {

@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_core::codec::DecodeLimits;
 use sunlight_core::time::Duration;
@@ -77,6 +77,9 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
+/// A record read back: key (lossy text), payload, headers.
+pub type Record = (String, Vec<u8>, Vec<(String, String)>);
+
 /// Reads partition 0 of `topic` from the start until `want` records arrived or
 /// `timeout` passed, payloads as text.
 pub async fn read_topic(
@@ -93,13 +96,28 @@ pub async fn read_topic(
 }
 
 /// Reads partition 0 of `topic` from the start until `want` records arrived or
-/// `timeout` passed. Assigns the partition directly: no group join to wait for.
+/// `timeout` passed: payloads and headers.
 pub async fn read_raw(
     brokers: &str,
     topic: &str,
     want: usize,
     timeout: StdDuration,
 ) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
+    read_records(brokers, topic, want, timeout)
+        .await
+        .into_iter()
+        .map(|(_, payload, headers)| (payload, headers))
+        .collect()
+}
+
+/// Like [`read_raw`], with each record's key. Assigns the partition directly: no
+/// group join to wait for.
+pub async fn read_records(
+    brokers: &str,
+    topic: &str,
+    want: usize,
+    timeout: StdDuration,
+) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -117,20 +135,11 @@ pub async fn read_raw(
         let Ok(Ok(m)) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
             break;
         };
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push((m.payload().unwrap_or_default().to_vec(), headers));
+        out.push((
+            String::from_utf8_lossy(m.key().unwrap_or_default()).to_string(),
+            m.payload().unwrap_or_default().to_vec(),
+            sunlight_kafka::headers::header_pairs(&m),
+        ));
     }
     out
 }
