@@ -3,12 +3,16 @@
 #   - tansu 0.6.0: a real Kafka-protocol broker process (cargo install into
 #     ~/.cargo/bin; about 8 minutes on 2 cores, once per machine),
 #   - the Python confluent-kafka client: an independent Kafka client for the tests,
-#   - promtool (Debian's prometheus package): checks metrics output and alert rules.
+#   - promtool (Debian's prometheus package): checks metrics output and alert rules,
+#   - cargo-nextest: runs every test binary in one schedule, each test in its own
+#     process, and reports per-test times (machines of this kind come with it; it is
+#     built from crates.io only where missing).
 # scripts/test.sh runs this first; it is safe to run again.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
 CONFLUENT_KAFKA_VERSION=2.16.1
+NEXTEST_VERSION=0.9.143
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if ! tansu --version 2>/dev/null | grep -q " $TANSU_VERSION\$"; then
@@ -30,4 +34,9 @@ if ! command -v promtool >/dev/null; then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "install-tools: building cargo-nextest $NEXTEST_VERSION (a few minutes, once)" >&2
+    cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked --quiet
 fi

@@ -2,16 +2,19 @@
 //!
 //! | command | module |
 //! |---|---|
-//! | `sunlight replay` | [`commands::replay`] |
+//! | `sunlight replay` | [`commands::replay`] (`--labels`: [`commands::backtest`]) |
 //! | `sunlight rules check` | [`commands::rules`] |
 //! | `sunlight gen` | [`commands::generate`] |
 //! | `sunlight run` | [`commands::run`] |
 //! | `sunlight demo` | [`commands::demo`] |
+//! | `sunlight repartition` | [`commands::repartition`] |
 //!
 //! [`http`] serves /metrics, /healthz and /readyz; [`telemetry`] installs the metrics
 //! recorder; [`settings`] resolves the layered settings of `run`.
 //!
-//! Exit codes: 0 success; 1 error (bad rule pack, unreadable file, bad flag);
+//! Exit codes: 0 success; 1 error (bad rule pack, unreadable file, invalid setting,
+//! including `run` flag values checked with the settings); 2 usage error reported by
+//! clap (unknown flag, missing argument, a value the flag's parser refuses);
 //! 3 `replay --strict` rejected some input.
 
 mod audit_topic;

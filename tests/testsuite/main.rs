@@ -5,6 +5,7 @@ mod demo;
 mod deploy;
 mod gen_command;
 mod live_run;
+mod masking;
 mod metrics;
 mod parity;
 mod query_api;

@@ -191,8 +191,12 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     );
     let got = read_ids(&brokers, &warnings, first_ids.len()).await;
     assert_eq!(got, first_ids, "the first half under v1");
-    // Let the idle timeout release every pending event of the first half under v1.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The idle timeout releases every pending event of the first half under v1 (the
+    // gauge is current after every record, so it counts the last one already).
+    assert_eq!(
+        await_sample(&addr, "sunlight_pending_events", 0.0).await,
+        Some(0.0)
+    );
 
     // An invalid pack is rejected; the running pack stays.
     std::fs::write(&pack_path, "[pack]\nname = \"broken\"\n[[rule]]\nid = 3\n").unwrap();

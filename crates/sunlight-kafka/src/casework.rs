@@ -13,6 +13,7 @@ use sunlight_core::casework::{
 };
 use sunlight_core::time::{Duration, Timestamp};
 
+use crate::masking::{FILL, Masking, warning_record};
 use crate::output::Output;
 
 /// Where the loop reads and writes.
@@ -66,6 +67,8 @@ pub struct Encoder<'a> {
     pub warnings_topic: &'a str,
     /// `ce_source`.
     pub source: &'a str,
+    /// What is masked in escalations and audit records.
+    pub masking: Masking<'a>,
 }
 
 fn headers(pairs: &[(&str, &str)]) -> OwnedHeaders {
@@ -82,17 +85,14 @@ impl Encoder<'_> {
     pub fn records(&self, outputs: Outputs, format: crate::WarningFormat) -> Vec<Output> {
         let mut records = Vec::new();
         for w in &outputs.escalations {
-            let mut h = crate::headers::warning_headers(w, self.source, format.content_type());
-            h = h.insert(Header {
-                key: "sunlight.escalation",
-                value: Some("true"),
-            });
-            records.push(Output {
-                topic: self.warnings_topic.to_string(),
-                key: Some(w.official_id.as_bytes().to_vec()),
-                payload: format.encode(w),
-                headers: h,
-            });
+            records.push(warning_record(
+                self.warnings_topic,
+                w,
+                self.source,
+                format,
+                self.masking,
+                &[("sunlight.escalation", "true")],
+            ));
         }
         for change in &outputs.codes {
             records.push(self.code_change(change));
@@ -117,7 +117,7 @@ impl Encoder<'_> {
         Output {
             topic: self.config.audit_topic.clone(),
             key: Some(e.case_key.official_id.as_bytes().to_vec()),
-            payload: audit_json(e).to_string().into_bytes(),
+            payload: audit_json(e, self.masking).to_string().into_bytes(),
             headers: headers(&[("content-type", "application/json")]),
         }
     }
@@ -138,13 +138,22 @@ pub fn code_change_json(c: &CodeChange) -> serde_json::Value {
     })
 }
 
-/// The loop's audit record (same envelope as the query API's: `at`, `actor`, `action`).
-pub fn audit_json(e: &AuditEvent) -> serde_json::Value {
+/// The loop's audit record (same envelope as the query API's: `at`, `actor`, `action`),
+/// with masked key values also masked where the note quotes them.
+pub fn audit_json(e: &AuditEvent, masking: Masking<'_>) -> serde_json::Value {
+    let raw = masking.raw_values(e.case_key.key.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let key: serde_json::Map<String, serde_json::Value> = e
         .case_key
         .key
         .iter()
-        .map(|(k, v)| (k.to_string(), json!(v.as_str())))
+        .map(|(k, v)| {
+            let value = if masking.masks(k) && !v.is_empty() {
+                FILL
+            } else {
+                v.as_str()
+            };
+            (k.to_string(), json!(value))
+        })
         .collect();
     json!({
         "at": e.at.to_string(),
@@ -155,7 +164,7 @@ pub fn audit_json(e: &AuditEvent) -> serde_json::Value {
         "official_id": e.case_key.official_id.as_str(),
         "key": key,
         "until": e.until.to_string(),
-        "note": e.note,
+        "note": masking.text(&e.note, &raw),
     })
 }
 

@@ -15,12 +15,14 @@
 //! | [`output`] | warnings (JSON or protobuf) and dead letters on their way out |
 //! | [`health`] | [`Health`]: readiness facts for `/readyz` |
 //! | [`headers`] | CloudEvents headers on warnings, provenance on dead letters |
+//! | [`masking`] | sensitive key values masked in every record written; the one warning-record builder |
 //! | [`telemetry`] | metric names |
 
 pub mod casework;
 pub mod config;
 pub mod headers;
 pub mod health;
+pub mod masking;
 pub mod offsets;
 pub mod output;
 pub mod partitions;

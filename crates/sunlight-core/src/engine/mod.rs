@@ -616,6 +616,11 @@ impl Engine {
         });
     }
 
+    /// Events admitted and waiting for the watermark (constant time).
+    pub fn pending_events(&self) -> usize {
+        self.pending.len()
+    }
+
     /// What the engine holds now. Walks all state: call it for reports, not per event.
     pub fn state_stats(&self) -> StateStats {
         let id_table = |capacity: usize, entry: usize| capacity * (entry + 1);

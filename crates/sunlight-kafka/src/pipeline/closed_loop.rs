@@ -122,7 +122,10 @@ impl Pipeline<'_> {
                     partition: message.partition(),
                     offset: message.offset(),
                 });
-                let (payload, headers) = crate::headers::cut_to_size(payload, headers);
+                // The case system's note may quote a masked value: masked by field
+                // name, like every other record written.
+                let masked = self.masking().json_bytes(payload);
+                let (payload, headers) = crate::headers::cut_to_size(&masked, headers);
                 let output = Output {
                     topic: self.config.dlq_topic.clone(),
                     key: message.key().map(<[u8]>::to_vec),
@@ -204,6 +207,7 @@ impl Pipeline<'_> {
             config,
             warnings_topic: &self.config.warnings_topic,
             source: &self.config.source_name,
+            masking: self.masking(),
         };
         for record in encoder.records(out, self.config.warnings_format) {
             self.in_flight.push(send(

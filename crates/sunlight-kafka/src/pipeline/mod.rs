@@ -51,8 +51,9 @@ mod snapshots;
 
 use crate::casework::SharedCasebook;
 use crate::config::KafkaConfig;
-use crate::headers::{DeadLetterOrigin, dead_letter_headers, warning_headers};
+use crate::headers::{DeadLetterOrigin, dead_letter_headers};
 use crate::health::Health;
+use crate::masking::{Masking, warning_record};
 use crate::output::{Delivery, InFlight, Output, Tag, send};
 use crate::partitions::{Allowed, Partitions};
 use crate::telemetry as m;
@@ -439,6 +440,7 @@ pub async fn run_with(
         handover: false,
         transactional,
         fatal: None,
+        pending_gauge: metrics::gauge!(m::PENDING_EVENTS),
     };
     if config.state.is_some() {
         m::register_state();
@@ -669,6 +671,8 @@ struct Pipeline<'a> {
     transactional: bool,
     /// A failure that stops the pipeline (exactly-once: an output refused mid-transaction).
     fatal: Option<PipelineError>,
+    /// `sunlight_pending_events`, kept current after every record and tick.
+    pending_gauge: metrics::Gauge,
 }
 
 impl Pipeline<'_> {
@@ -789,18 +793,26 @@ impl Pipeline<'_> {
     }
 
     fn on_message(&mut self, message: &impl Message) {
+        let index = self.process(message);
+        // The pending gauge before the records counter: a scrape that counts a record
+        // as consumed also sees the pending events it left (tests wait on both).
+        self.pending_gauge.set(self.engine.pending_events() as f64);
+        self.counters(index).records.increment(1);
+    }
+
+    /// Decodes, admits and evaluates one record; returns its partition's index.
+    fn process(&mut self, message: &impl Message) -> usize {
         let now = Instant::now();
         self.stats.consumed += 1;
         let topic = message.topic();
         let (partition, offset) = (message.partition(), message.offset());
         let index = self.partitions.index_of(topic, partition, now);
-        self.counters(index).records.increment(1);
         if let Some(p) = self.partitions.get_mut(index) {
             p.next_offset = p.next_offset.max(offset + 1);
         }
         if self.restored_already(index, offset) {
             metrics::counter!(m::RESTORE_SKIPPED).increment(1);
-            return;
+            return index;
         }
         let appended = message.timestamp().to_millis();
         let payload = message.payload().unwrap_or_default();
@@ -815,7 +827,7 @@ impl Pipeline<'_> {
                 // Not activity: a partition carrying only bad input must still go
                 // idle, or it would hold the watermark forever.
                 self.refuse(&e, message, index, appended);
-                return;
+                return index;
             }
         };
         if schema_id.is_some() {
@@ -848,7 +860,7 @@ impl Pipeline<'_> {
                 ),
             );
             self.refuse(&e, message, index, appended);
-            return;
+            return index;
         }
         let floor = self.partition(index).floor;
         if time < floor {
@@ -867,7 +879,7 @@ impl Pipeline<'_> {
                 ),
             );
             self.refuse(&e, message, index, appended);
-            return;
+            return index;
         }
         let moved = self.partitions.observe(index, Some(time), now);
         let admission =
@@ -894,6 +906,7 @@ impl Pipeline<'_> {
             self.advance();
         }
         self.produce_warnings();
+        index
     }
 
     /// The metric handles of partition `index` (registered once, not per record).
@@ -944,6 +957,13 @@ impl Pipeline<'_> {
         metrics::histogram!(m::EVALUATION_TIME).record(started.elapsed().as_secs_f64());
     }
 
+    /// What `[kafka] mask_in_warnings` hides in every record written.
+    fn masking(&self) -> Masking<'_> {
+        Masking {
+            fields: &self.config.mask_in_warnings,
+        }
+    }
+
     fn produce_warnings(&mut self) {
         if self.warnings.is_empty() {
             return;
@@ -952,38 +972,28 @@ impl Pipeline<'_> {
         let mut warnings = std::mem::take(&mut self.warnings);
         for warning in warnings.drain(..) {
             let (index, offset) = Partitions::split_source(warning.trigger_source);
-            let mut headers = warning_headers(
-                &warning,
-                &self.config.source_name,
-                self.config.warnings_format.content_type(),
-            );
-            if self.casebook.is_some() {
+            let case = if self.casebook.is_some() {
                 match self.admit(&warning) {
-                    Some(case) => {
-                        headers = case.into_iter().fold(headers, |h, (key, value)| {
-                            h.insert(rdkafka::message::Header {
-                                key,
-                                value: Some(&value),
-                            })
-                        })
-                    }
+                    Some(case) => Some(case),
                     // Suppressed: nothing to publish, nothing holds the input back.
                     None => continue,
                 }
-            }
-            let payload = if self.config.mask_in_warnings.is_empty() {
-                self.config.warnings_format.encode(&warning)
             } else {
-                self.config
-                    .warnings_format
-                    .encode(&warning.masked(&self.config.mask_in_warnings, "***"))
+                None
             };
-            let output = Output {
-                topic: self.config.warnings_topic.clone(),
-                key: Some(warning.official_id.as_bytes().to_vec()),
-                payload,
-                headers,
-            };
+            let extra: Vec<(&str, &str)> = case
+                .iter()
+                .flatten()
+                .map(|(key, value)| (*key, value.as_str()))
+                .collect();
+            let output = warning_record(
+                &self.config.warnings_topic,
+                &warning,
+                &self.config.source_name,
+                self.config.warnings_format,
+                self.masking(),
+                &extra,
+            );
             if let Some(p) = self.partitions.get_mut(index) {
                 p.offsets.produced(offset);
                 if let Some(appended) = p.offsets.appended_at(offset) {
@@ -1144,6 +1154,7 @@ impl Pipeline<'_> {
         }
         self.advance();
         self.produce_warnings();
+        self.pending_gauge.set(self.engine.pending_events() as f64);
         self.casework_tick(now);
         self.snapshot_tick(now);
         if let Some(w) = self.engine.watermark() {
@@ -1159,7 +1170,6 @@ impl Pipeline<'_> {
             let s = self.engine.state_stats();
             metrics::gauge!(m::STATE_OFFICIALS).set(s.officials as f64);
             metrics::gauge!(m::STATE_EVENTS).set(s.retained_events as f64);
-            metrics::gauge!(m::PENDING_EVENTS).set(s.pending_events as f64);
             metrics::gauge!(m::STATE_BYTES).set((s.window_bytes + s.dedup_bytes) as f64);
         }
     }
