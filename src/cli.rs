@@ -107,7 +107,8 @@ pub struct DemoArgs {
 /// (docs/CONFIG.md).
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Configuration file (TOML, sections `[kafka]` and `[engine]`).
+    /// Configuration file (TOML, sections `[kafka]`, `[engine]`, `[http]`, `[state]`,
+    /// `[casework]` and `[api]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The rule pack (TOML). Required here, in the file or in the environment.

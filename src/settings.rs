@@ -13,7 +13,8 @@ use sunlight_kafka::KafkaConfig;
 
 use crate::cli::RunArgs;
 
-/// The settings file: `[kafka]`, `[engine]` and `[http]`.
+/// The settings file: `[kafka]`, `[engine]`, `[http]`, `[state]`, `[casework]` and
+/// `[api]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileSettings {

@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
 use crate::support::{json_lines, repo, spawn_engine, sunlight, unique};
@@ -37,13 +37,18 @@ impl Record {
 
 /// Reads `topic` from the start until `done` says so (or 60 s), then 1 s more.
 async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
+    // Assigned, not subscribed: no group to join (each topic has one partition).
     let reader: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    reader.subscribe(&[topic]).unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&partitions).unwrap();
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut quiet = tokio::time::Instant::now() + Duration::from_secs(3600);

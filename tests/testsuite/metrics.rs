@@ -20,10 +20,11 @@ struct Running {
     stderr: mpsc::Receiver<String>,
 }
 
-fn spawn(args: &[&str]) -> Running {
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("sunlight"))
         .arg("run")
         .args(args)
+        .envs(env.iter().copied())
         .args(["--http-addr", "127.0.0.1:0", "--rules"])
         .arg(repo("rules/default.toml"))
         .stderr(Stdio::piped())
@@ -171,6 +172,9 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
     for topic in ["sunlight.feedback", "sunlight.risk-codes", "sunlight.audit"] {
         cluster.create_topic(topic, 1, 1).expect("topic");
     }
+    // Durable state on too (as compose and Kubernetes run it), so its metrics show.
+    let state = unique("state");
+    cluster.create_topic(&state, 1, 1).expect("topic");
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -233,23 +237,31 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
         .write_stdin(replay_input)
         .output()
         .unwrap();
-    let expected_warnings = json_lines(&String::from_utf8(replayed.stdout).unwrap()).len();
+    let replayed = json_lines(&String::from_utf8(replayed.stdout).unwrap());
+    let expected_warnings = replayed.len();
 
-    let running = spawn(&[
-        "--brokers",
-        &brokers,
-        "--group",
-        &unique("group"),
-        "--idle-timeout",
-        "1s",
-        "--input-topic",
-        &input,
-        "--warnings-topic",
-        &warnings,
-        "--dlq-topic",
-        &dlq,
-        "--casework",
-    ]);
+    let running = spawn(
+        &[
+            "--brokers",
+            &brokers,
+            "--group",
+            &unique("group"),
+            "--idle-timeout",
+            "1s",
+            "--input-topic",
+            &input,
+            "--warnings-topic",
+            &warnings,
+            "--dlq-topic",
+            &dlq,
+            "--casework",
+        ],
+        &[
+            ("SUNLIGHT__STATE__ENABLED", "true"),
+            ("SUNLIGHT__STATE__TOPIC", &state),
+            ("SUNLIGHT__STATE__INTERVAL", "1s"),
+        ],
+    );
     // Wait for final counts: everything consumed, and every warning the same input
     // gives in replay published (a warning is counted when it is handed to the
     // producer; pending events are released only once the partitions go idle, so
@@ -271,6 +283,27 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // One case decision, so the precision per rule is exported too.
+    let decided = &replayed[0];
+    let feedback = serde_json::json!({"warning_id": decided["warning_id"], "status": "confirmed",
+        "handler": "desk-1", "at": "2026-11-27T09:00:00Z"})
+    .to_string();
+    producer
+        .send(
+            FutureRecord::<str, str>::to("sunlight.feedback").payload(&feedback),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce feedback");
+    let precision = format!(
+        "sunlight_rule_precision{{rule_id=\"{}\"}}",
+        decided["rule_id"].as_str().unwrap()
+    );
+    while std::time::Instant::now() < deadline && sample(&scrape, &precision).is_none() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        scrape = get(&running.addr, "/metrics").1;
+    }
+    assert_eq!(sample(&scrape, &precision), Some(1.0), "{scrape}");
     assert_eq!(get(&running.addr, "/healthz"), (200, "ok\n".to_string()));
     let (status, ready) = get(&running.addr, "/readyz");
     let (success, stderr) = running.terminate();
@@ -362,7 +395,10 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
 #[test]
 fn readiness_names_what_is_missing_without_a_broker() {
     // Nothing listens on port 1: no broker, so no assignment either.
-    let running = spawn(&["--brokers", "127.0.0.1:1", "--group", &unique("group")]);
+    let running = spawn(
+        &["--brokers", "127.0.0.1:1", "--group", &unique("group")],
+        &[],
+    );
     let expected =
         "{\"ready\":false,\"reasons\":[\"no broker reachable\",\"no input partitions assigned\"]}";
     // Until librdkafka has given up on the broker (a condition, not a fixed sleep).

@@ -9,8 +9,9 @@
 //!
 //! The committed offset is therefore the first record that still matters. Re-read
 //! records re-produce identical warnings (deterministic ids) for the case system to
-//! drop. Durable state (changelog or snapshots) will let the commit point move
-//! closer to the head; until then long windows mean long re-reads.
+//! drop. This tracker decides commits without durable state; with durable state
+//! (`[state]`, docs/STATE.md) offsets are committed only with each snapshot, which
+//! covers the window contents, so long windows no longer mean long re-reads.
 
 use std::collections::{BTreeMap, VecDeque};
 

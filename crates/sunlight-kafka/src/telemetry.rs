@@ -122,6 +122,12 @@ pub const CODE_CHANGES: &str = "sunlight_risk_code_changes_total";
 pub const CODED_OFFICIALS: &str = "sunlight_coded_officials";
 /// Warnings open (pushed, received or verifying).
 pub const OPEN_WARNINGS: &str = "sunlight_open_warnings";
+/// Open warnings that escalated and are still open.
+pub const OVERDUE_WARNINGS: &str = "sunlight_overdue_warnings";
+/// The casebook's size, by `kind`: `tracked` (warnings held, closed ones while they
+/// stay queryable), `closed_ids` (closed warnings remembered by id only),
+/// `suppressions`.
+pub const CASEBOOK_ENTRIES: &str = "sunlight_casebook_entries";
 /// Per rule, confirmed / (confirmed + dismissed) over the decisions seen (absent
 /// before the first decision).
 pub const RULE_PRECISION: &str = "sunlight_rule_precision";
@@ -150,6 +156,14 @@ pub fn register_casework(pack: &sunlight_core::CompiledPack) {
     describe_gauge!(CODED_OFFICIALS, "Officials coded yellow or red, by code.");
     describe_gauge!(OPEN_WARNINGS, "Warnings pushed and not yet closed.");
     describe_gauge!(
+        OVERDUE_WARNINGS,
+        "Open warnings that missed a deadline and escalated."
+    );
+    describe_gauge!(
+        CASEBOOK_ENTRIES,
+        "The casebook's size: tracked warnings, remembered closed ids, suppressions."
+    );
+    describe_gauge!(
         RULE_PRECISION,
         "confirmed / (confirmed + dismissed) per rule, from case-system feedback."
     );
@@ -176,6 +190,10 @@ pub fn register_casework(pack: &sunlight_core::CompiledPack) {
         metrics::gauge!(CODED_OFFICIALS, "code" => code.name()).set(0.0);
     }
     metrics::gauge!(OPEN_WARNINGS).set(0.0);
+    metrics::gauge!(OVERDUE_WARNINGS).set(0.0);
+    for kind in ["tracked", "closed_ids", "suppressions"] {
+        metrics::gauge!(CASEBOOK_ENTRIES, "kind" => kind).set(0.0);
+    }
     metrics::counter!(PRODUCE_ERRORS, "output" => "casework").increment(0);
 }
 

@@ -282,6 +282,19 @@ impl Casebook {
         self.officials.values().map(|o| o.open.len()).sum()
     }
 
+    /// Open warnings that escalated (missed a deadline) and are still open.
+    pub fn overdue(&self) -> usize {
+        self.officials
+            .values()
+            .flat_map(|o| &o.open)
+            .filter(|id| {
+                self.warnings
+                    .get(*id)
+                    .is_some_and(|t| t.escalation.is_some())
+            })
+            .count()
+    }
+
     /// Closed warnings remembered by id hash only (forgotten otherwise).
     pub fn remembered_closed(&self) -> usize {
         self.closed.len()

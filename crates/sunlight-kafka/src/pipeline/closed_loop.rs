@@ -162,6 +162,14 @@ impl Pipeline<'_> {
             let mut book = book.lock();
             book.tick((self.engine_config.clock)(), &mut out);
             metrics::gauge!(m::OPEN_WARNINGS).set(book.open() as f64);
+            metrics::gauge!(m::OVERDUE_WARNINGS).set(book.overdue() as f64);
+            for (kind, n) in [
+                ("tracked", book.tracked()),
+                ("closed_ids", book.remembered_closed()),
+                ("suppressions", book.suppressions()),
+            ] {
+                metrics::gauge!(m::CASEBOOK_ENTRIES, "kind" => kind).set(n as f64);
+            }
             let (mut yellow, mut red) = (0u64, 0u64);
             for (_, code) in book.coded() {
                 match code {
