@@ -47,7 +47,7 @@ fn prometheus_config_and_alert_rules_pass_promtool() {
             "docs/OPERATIONS.md does not explain {alert}"
         );
     }
-    assert_eq!(alerts.len(), 9);
+    assert_eq!(alerts.len(), 13);
 }
 
 #[test]
