@@ -217,33 +217,40 @@ pub struct OfficialRisk {
 }
 
 #[derive(Debug, Default)]
-struct OfficialBook {
-    scope: Scope,
+pub(super) struct OfficialBook {
+    pub(super) scope: Scope,
     /// Open warning ids, in push order.
-    open: Vec<CompactString>,
-    code: Option<RiskCode>,
+    pub(super) open: Vec<CompactString>,
+    pub(super) code: Option<RiskCode>,
 }
 
 #[derive(Debug, Clone)]
-struct Suppression {
-    until: Timestamp,
+pub(super) struct Suppression {
+    pub(super) until: Timestamp,
 }
 
-/// The closed loop's state. See the module docs.
+/// The closed loop's state. See the module docs. Everything in it belongs to one
+/// official, so it can be snapshotted and restored by official (`snapshot.rs`).
 #[derive(Debug, Default)]
 pub struct Casebook {
-    policy: CaseworkPolicy,
-    warnings: FxHashMap<CompactString, Tracked>,
+    pub(super) policy: CaseworkPolicy,
+    pub(super) warnings: FxHashMap<CompactString, Tracked>,
     /// Escalation id -> original warning id.
-    aliases: FxHashMap<CompactString, CompactString>,
+    pub(super) aliases: FxHashMap<CompactString, CompactString>,
     /// Open cases: key -> (case id, open member ids).
-    cases: FxHashMap<CaseKey, (CompactString, Vec<CompactString>)>,
-    suppressions: FxHashMap<CaseKey, Suppression>,
-    officials: FxHashMap<CompactString, OfficialBook>,
-    outcomes: BTreeMap<String, RuleOutcomes>,
-    /// Closed warnings already forgotten (XXH3 of the id -> closed at), so a re-read
-    /// that emits them again does not reopen their case.
-    closed: FxHashMap<u64, Timestamp>,
+    pub(super) cases: FxHashMap<CaseKey, (CompactString, Vec<CompactString>)>,
+    pub(super) suppressions: FxHashMap<CaseKey, Suppression>,
+    pub(super) officials: FxHashMap<CompactString, OfficialBook>,
+    /// Decisions per rule, over every official held (the sum of `official_outcomes`).
+    pub(super) outcomes: BTreeMap<String, RuleOutcomes>,
+    /// Decisions per official and rule (what a snapshot of the official carries).
+    pub(super) official_outcomes: FxHashMap<CompactString, BTreeMap<String, RuleOutcomes>>,
+    /// Closed warnings already forgotten (XXH3 of the id -> closed at, official), so a
+    /// re-read that emits them again does not reopen their case.
+    pub(super) closed: FxHashMap<u64, (Timestamp, CompactString)>,
+    /// Per official, the source tag of the latest warning admitted (the caller's
+    /// partition bookkeeping, as [`Warning::trigger_source`]).
+    pub(super) sources: FxHashMap<CompactString, u64>,
 }
 
 /// The handler name Sunlight uses for its own transitions.
@@ -421,6 +428,8 @@ impl Casebook {
                 closed_at: None,
             },
         );
+        self.sources
+            .insert(warning.official_id.clone(), warning.trigger_source);
         let book = self
             .officials
             .entry(warning.official_id.clone())
@@ -496,11 +505,16 @@ impl Casebook {
             return Ok(Applied::Unchanged);
         }
         if fb.status.is_closed() {
-            let outcome = self.outcomes.entry(key.rule_id.clone()).or_default();
-            match fb.status {
-                Status::Confirmed => outcome.confirmed += 1,
-                Status::Dismissed => outcome.dismissed += 1,
-                _ => outcome.rectified += 1,
+            let by_official = self.official_outcomes.entry(official.clone()).or_default();
+            for outcome in [
+                self.outcomes.entry(key.rule_id.clone()).or_default(),
+                by_official.entry(key.rule_id.clone()).or_default(),
+            ] {
+                match fb.status {
+                    Status::Confirmed => outcome.confirmed += 1,
+                    Status::Dismissed => outcome.dismissed += 1,
+                    _ => outcome.rectified += 1,
+                }
             }
             if let Some(book) = self.officials.get_mut(&official) {
                 book.open.retain(|w| !changed.contains(w));
@@ -585,13 +599,13 @@ impl Casebook {
                 }
                 self.closed.insert(
                     xxhash_rust::xxh3::xxh3_64(id.as_bytes()),
-                    t.closed_at.unwrap_or(now),
+                    (t.closed_at.unwrap_or(now), t.warning.official_id.clone()),
                 );
             }
         }
         let remember = self.policy.remember_closed_for;
         self.closed
-            .retain(|_, closed_at| now < closed_at.saturating_add(remember));
+            .retain(|_, (closed_at, _)| now < closed_at.saturating_add(remember));
         self.suppressions.retain(|_, s| s.until > now);
     }
 

@@ -7,6 +7,7 @@
 //! | [`risk`] | risk scores and green / yellow / red codes (the formula is documented there) |
 //! | [`feedback`] | the case system's messages and why one is refused |
 //! | [`casebook`] | [`Casebook`]: lifecycle, cases, escalation, suppression, re-coding |
+//! | [`snapshot`] | the casebook of some officials as plain data, and its restore |
 //!
 //! Everything here runs on processing time passed in by the caller; the engine's
 //! windows run on event time. docs/CASEWORK.md describes the loop for operators.
@@ -15,6 +16,9 @@ pub mod casebook;
 pub mod feedback;
 pub mod policy;
 pub mod risk;
+pub mod snapshot;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;
 
@@ -25,3 +29,4 @@ pub use casebook::{
 pub use feedback::{Feedback, FeedbackError, FeedbackErrorKind, Status};
 pub use policy::CaseworkPolicy;
 pub use risk::RiskCode;
+pub use snapshot::{CASEBOOK_FORMAT, CasebookRestoreError, CasebookSnapshot};

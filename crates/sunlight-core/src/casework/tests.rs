@@ -9,15 +9,15 @@ use crate::warning::{Scope, Warning};
 
 const DAY: i64 = 86_400;
 
-fn day(d: f64) -> Timestamp {
+pub(super) fn day(d: f64) -> Timestamp {
     Timestamp((d * DAY as f64 * 1e9) as i64)
 }
 
-fn days(d: i64) -> Duration {
+pub(super) fn days(d: i64) -> Duration {
     Duration::from_secs(d * DAY)
 }
 
-fn warning(id: &str, rule: &str, official: &str, key: &str, level: Level) -> Warning {
+pub(super) fn warning(id: &str, rule: &str, official: &str, key: &str, level: Level) -> Warning {
     Warning {
         warning_id: id.into(),
         rule_id: rule.into(),
@@ -46,7 +46,7 @@ fn warning(id: &str, rule: &str, official: &str, key: &str, level: Level) -> War
     }
 }
 
-fn feedback(id: &str, status: Status, at: Timestamp) -> Feedback {
+pub(super) fn feedback(id: &str, status: Status, at: Timestamp) -> Feedback {
     Feedback {
         warning_id: id.into(),
         status,

@@ -32,6 +32,21 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// Every measure.
+    pub const ALL: [Measure; 11] = [
+        Measure::Count,
+        Measure::Sum,
+        Measure::Avg,
+        Measure::Min,
+        Measure::Max,
+        Measure::Distinct,
+        Measure::Numerator,
+        Measure::Denominator,
+        Measure::Ratio,
+        Measure::BaselineCount,
+        Measure::Expected,
+    ];
+
     /// The name used in rule files, titles and warnings.
     pub fn name(self) -> &'static str {
         match self {

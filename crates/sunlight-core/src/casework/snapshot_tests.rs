@@ -1,0 +1,241 @@
+//! Casebook snapshots are exact: a casebook restored from a snapshot taken after
+//! operation `k` (admit, feedback, tick) gives, for every later operation, the same
+//! outputs and results as the casebook that was never interrupted; snapshots split
+//! by official and restored side by side equal the whole.
+
+use super::tests::{day, days, feedback, warning};
+use super::*;
+use crate::rules::measure::{Level, Measure, MeasureValue};
+use crate::warning::Warning;
+
+#[derive(Clone)]
+enum Op {
+    Admit(Warning, f64),
+    Feedback(Feedback, f64),
+    Tick(f64),
+}
+
+/// Short deadlines, suppressions and memories, so a month of operations escalates,
+/// closes, forgets, suppresses and expires.
+fn busy_policy() -> CaseworkPolicy {
+    CaseworkPolicy {
+        half_life: days(5),
+        yellow_receive_within: days(2),
+        red_receive_within: days(1),
+        yellow_resolve_within: days(8),
+        red_resolve_within: days(4),
+        suppress_for: days(6),
+        keep_closed_for: days(3),
+        remember_closed_for: days(12),
+        ..CaseworkPolicy::default()
+    }
+}
+
+/// A deterministic month: six officials, two rules, two keys; warnings (some
+/// re-emitted), feedback of every kind (some refused), ticks twice a day.
+fn script() -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut pushed: Vec<String> = Vec::new();
+    let mut emitted: Vec<Warning> = Vec::new();
+    for step in 0..240u64 {
+        let t = step as f64 / 8.0;
+        match next(6) {
+            0 | 1 | 2 => {
+                let o = next(6);
+                let id = format!("w{step}");
+                let mut w = warning(
+                    &id,
+                    ["r1", "r2"][next(2) as usize],
+                    &format!("o{o}"),
+                    ["k1", "k2", ""][next(3) as usize],
+                    if next(3) == 0 { Level::Red } else { Level::Yellow },
+                );
+                w.trigger_source = (o % 3 + 1) << 40 | step;
+                w.measures = vec![
+                    (Measure::Count, MeasureValue::Int(step as i64)),
+                    (Measure::Ratio, MeasureValue::Float(step as f64 / 7.0)),
+                ];
+                w.evidence = vec![format!("e{step}").into()];
+                w.evidence_total = 3;
+                ops.push(Op::Admit(w.clone(), t));
+                pushed.push(id);
+                emitted.push(w);
+                if next(4) == 0 {
+                    // A re-read emits an earlier warning again.
+                    let again = emitted[next(emitted.len() as u64) as usize].clone();
+                    ops.push(Op::Admit(again, t));
+                }
+            }
+            3 | 4 if !pushed.is_empty() => {
+                let id = pushed[next(pushed.len() as u64) as usize].clone();
+                let status = Status::ALL[1 + next(5) as usize];
+                let id = if next(6) == 0 { escalation_id(&id) } else { id };
+                ops.push(Op::Feedback(feedback(&id, status, day(t)), t));
+            }
+            _ => ops.push(Op::Tick(t)),
+        }
+    }
+    ops
+}
+
+/// Applies `op`; what it returned and produced, as text (every field, exactly).
+fn apply(book: &mut Casebook, op: &Op) -> String {
+    let mut out = Outputs::default();
+    let result = match op {
+        Op::Admit(w, t) => format!("{:?}", book.admit(w, day(*t), &mut out)),
+        Op::Feedback(f, t) => format!("{:?}", book.feedback(f, day(*t), &mut out)),
+        Op::Tick(t) => {
+            book.tick(day(*t), &mut out);
+            String::new()
+        }
+    };
+    format!("{result} {out:?}")
+}
+
+fn observe(book: &Casebook, t: f64) -> String {
+    let mut officials: Vec<String> = (0..6)
+        .map(|o| format!("{:?}", book.official(&format!("o{o}"), day(t))))
+        .collect();
+    officials.push(format!("{:?}", book.outcomes()));
+    officials.push(format!(
+        "{} {} {} {}",
+        book.tracked(),
+        book.open(),
+        book.remembered_closed(),
+        book.suppressions()
+    ));
+    officials.join("\n")
+}
+
+#[test]
+fn a_restored_casebook_continues_exactly_like_the_uninterrupted_one() {
+    let ops = script();
+    let mut whole = Casebook::new(busy_policy());
+    let mut whole_log = Vec::new();
+    for op in &ops {
+        whole_log.push(apply(&mut whole, op));
+    }
+    assert!(
+        whole_log.iter().any(|l| l.contains("escalations: [Warning")),
+        "the script escalates"
+    );
+    assert!(whole_log.iter().any(|l| l.contains("suppression_created")));
+    assert!(whole_log.iter().any(|l| l.contains("Closed")), "re-reads of closed warnings");
+    assert!(whole.remembered_closed() > 0, "closed ids remembered");
+    for cut in (0..ops.len()).step_by(17) {
+        let mut first = Casebook::new(busy_policy());
+        for op in &ops[..cut] {
+            apply(&mut first, op);
+        }
+        let snapshot = first.snapshot(|_, _| true);
+        // Through JSON, as it travels on the state topic.
+        let text = serde_json::to_string(&snapshot).unwrap();
+        let read: CasebookSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(read, snapshot);
+        let mut restored = Casebook::new(busy_policy());
+        restored.restore(&read).unwrap();
+        assert_eq!(restored.snapshot(|_, _| true), snapshot, "cut {cut}");
+        for (i, op) in ops.iter().enumerate().skip(cut) {
+            assert_eq!(apply(&mut restored, op), whole_log[i], "cut {cut}, op {i}");
+        }
+        assert_eq!(observe(&restored, 31.0), observe(&whole, 31.0), "cut {cut}");
+        assert_eq!(restored.snapshot(|_, _| true), whole.snapshot(|_, _| true));
+    }
+}
+
+#[test]
+fn snapshots_split_by_source_and_restored_side_by_side_equal_the_whole() {
+    let ops = script();
+    let cut = ops.len() / 2;
+    let mut book = Casebook::new(busy_policy());
+    for op in &ops[..cut] {
+        apply(&mut book, op);
+    }
+    let partition = |source: u64| source >> 40;
+    let parts: Vec<CasebookSnapshot> = (1..=3)
+        .map(|p| book.snapshot(|_, source| partition(source) == p))
+        .collect();
+    assert!(parts.iter().all(|p| !p.officials.is_empty()));
+    let total: usize = parts.iter().map(|p| p.officials.len()).sum();
+    assert_eq!(total, book.snapshot(|_, _| true).officials.len(), "disjoint");
+    let mut joined = Casebook::new(busy_policy());
+    for part in parts.iter().rev() {
+        joined.restore(part).unwrap();
+    }
+    assert_eq!(joined.snapshot(|_, _| true), book.snapshot(|_, _| true));
+    for op in &ops[cut..] {
+        assert_eq!(apply(&mut joined, op), apply(&mut book, op));
+    }
+    assert_eq!(observe(&joined, 31.0), observe(&book, 31.0));
+}
+
+#[test]
+fn forgetting_a_partition_leaves_the_others_and_their_precision_intact() {
+    let ops = script();
+    let mut book = Casebook::new(busy_policy());
+    for op in &ops {
+        apply(&mut book, op);
+    }
+    let partition = |source: u64| source >> 40;
+    let kept = book.snapshot(|_, source| partition(source) != 2);
+    let mut only_kept = Casebook::new(busy_policy());
+    only_kept.restore(&kept).unwrap();
+    let forgotten = book.forget_officials(|_, source| partition(source) == 2);
+    assert!(forgotten > 0);
+    assert_eq!(book.snapshot(|_, _| true), kept);
+    assert_eq!(book.outcomes(), only_kept.outcomes(), "precision of the rest");
+    assert_eq!(observe(&book, 31.0), observe(&only_kept, 31.0));
+}
+
+#[test]
+fn restore_refuses_other_formats_and_unknown_names_and_changes_nothing() {
+    let ops = script();
+    let mut book = Casebook::new(busy_policy());
+    for op in &ops[..100] {
+        apply(&mut book, op);
+    }
+    let good = book.snapshot(|_, _| true);
+    let mut other = good.clone();
+    other.format = 2;
+    assert_eq!(
+        Casebook::new(busy_policy()).restore(&other),
+        Err(CasebookRestoreError::Format(2))
+    );
+    let mut bad = good.clone();
+    let official = bad
+        .officials
+        .iter_mut()
+        .find(|o| !o.warnings.is_empty())
+        .unwrap();
+    official.warnings[0].status = "lost".into();
+    let name = official.official_id.clone();
+    let mut target = Casebook::new(busy_policy());
+    target.restore(&good).unwrap();
+    assert_eq!(
+        target.restore(&bad),
+        Err(CasebookRestoreError::Unknown {
+            official: name,
+            what: "status",
+            name: "lost".into()
+        })
+    );
+    assert_eq!(target.snapshot(|_, _| true), good, "nothing changed");
+}
+
+#[test]
+fn retag_moves_sources_and_trigger_sources() {
+    let mut book = Casebook::new(busy_policy());
+    let mut w = warning("w1", "r1", "o1", "k1", Level::Red);
+    w.trigger_source = 5 << 40 | 9;
+    book.admit(&w, day(0.0), &mut Outputs::default());
+    book.retag(|s| (s & ((1 << 40) - 1)) | 7 << 40);
+    assert_eq!(book.source_of("o1"), 7 << 40 | 9);
+    assert_eq!(book.warning("w1").unwrap().warning.trigger_source, 7 << 40 | 9);
+}
