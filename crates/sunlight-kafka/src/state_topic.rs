@@ -31,6 +31,10 @@ pub struct PartitionState {
     pub max_seen: i64,
     /// The engine state of the partition's officials and pending events.
     pub snapshot: Snapshot,
+    /// The closed loop's cases of the partition's officials (with casework on;
+    /// absent in snapshots written without it or by earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub casebook: Option<sunlight_core::casework::CasebookSnapshot>,
 }
 
 /// A record to write: key, payload, headers.
@@ -173,6 +177,9 @@ mod tests {
             position: 42,
             max_seen: 7,
             snapshot: engine.snapshot(|_, _| true),
+            casebook: Some(
+                sunlight_core::casework::Casebook::new(Default::default()).snapshot(|_, _| true),
+            ),
         }
     }
 

@@ -13,12 +13,12 @@ use compact_str::CompactString;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
+use super::RuleOutcomes;
 use super::casebook::{
     CaseKey, Casebook, Escalation, OfficialBook, Suppression, Tracked, Transition,
 };
 use super::feedback::Status;
 use super::risk::RiskCode;
-use super::RuleOutcomes;
 use crate::rules::measure::{Level, Measure, MeasureValue};
 use crate::time::Timestamp;
 use crate::warning::{Scope, Warning};
@@ -126,7 +126,9 @@ pub struct WarningSnapshot {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CasebookRestoreError {
     /// Written by another format.
-    #[error("casebook snapshot format {0} is not supported (this build reads format {CASEBOOK_FORMAT})")]
+    #[error(
+        "casebook snapshot format {0} is not supported (this build reads format {CASEBOOK_FORMAT})"
+    )]
     Format(u32),
     /// A name that this build does not know (status, level, measure, code).
     #[error("casebook snapshot of official `{official}`: unknown {what} `{name}`")]
@@ -325,7 +327,9 @@ impl Casebook {
                             .map(|by_rule| {
                                 by_rule
                                     .iter()
-                                    .map(|(r, o)| (r.clone(), o.confirmed, o.dismissed, o.rectified))
+                                    .map(|(r, o)| {
+                                        (r.clone(), o.confirmed, o.dismissed, o.rectified)
+                                    })
                                     .collect()
                             })
                             .unwrap_or_default(),
@@ -342,7 +346,14 @@ impl Casebook {
                     history: t
                         .history
                         .iter()
-                        .map(|h| (h.status.name().to_string(), s(&h.handler), h.note.clone(), h.at.0))
+                        .map(|h| {
+                            (
+                                h.status.name().to_string(),
+                                s(&h.handler),
+                                h.note.clone(),
+                                h.at.0,
+                            )
+                        })
                         .collect(),
                     case_id: s(&t.case_id),
                     escalation: t
@@ -355,8 +366,11 @@ impl Casebook {
         }
         for (key, (case_id, members)) in &self.cases {
             if let Some(o) = per.get_mut(key.official_id.as_str()) {
-                o.cases
-                    .push((key_snapshot(key), s(case_id), members.iter().map(s).collect()));
+                o.cases.push((
+                    key_snapshot(key),
+                    s(case_id),
+                    members.iter().map(s).collect(),
+                ));
             }
         }
         for (key, sup) in &self.suppressions {
@@ -400,7 +414,8 @@ impl Casebook {
         let held = |o: &CompactString| !gone.contains(o);
         self.warnings.retain(|_, t| held(&t.warning.official_id));
         let warnings = &self.warnings;
-        self.aliases.retain(|_, original| warnings.contains_key(original));
+        self.aliases
+            .retain(|_, original| warnings.contains_key(original));
         self.cases.retain(|k, _| held(&k.official_id));
         self.suppressions.retain(|k, _| held(&k.official_id));
         self.officials.retain(|o, _| held(o));
@@ -485,10 +500,13 @@ impl Casebook {
             }
             for t in tracked {
                 if let Some(e) = &t.escalation {
-                    self.aliases
-                        .insert(e.warning_id.as_str().into(), t.warning.warning_id.as_str().into());
+                    self.aliases.insert(
+                        e.warning_id.as_str().into(),
+                        t.warning.warning_id.as_str().into(),
+                    );
                 }
-                self.warnings.insert(t.warning.warning_id.as_str().into(), t);
+                self.warnings
+                    .insert(t.warning.warning_id.as_str().into(), t);
             }
             for (key, case_id, members) in &o.cases {
                 self.cases.insert(
@@ -529,16 +547,18 @@ impl Casebook {
         }
         Ok(snapshot.officials.len())
     }
+}
 
-    /// Re-tags every official's source (and its warnings' trigger sources) with
-    /// `retag`, after a restore into a new assignment whose partition indexes differ.
+impl CasebookSnapshot {
+    /// Re-tags every official's source and its warnings' trigger sources with
+    /// `retag`, for a restore into an assignment whose partition indexes differ.
     pub fn retag(&mut self, retag: impl Fn(u64) -> u64) {
-        for source in self.sources.values_mut() {
-            *source = retag(*source);
-        }
-        for t in self.warnings.values_mut() {
-            if t.warning.trigger_source != 0 {
-                t.warning.trigger_source = retag(t.warning.trigger_source);
+        for o in &mut self.officials {
+            o.source = retag(o.source);
+            for t in &mut o.warnings {
+                if t.warning.trigger_source != 0 {
+                    t.warning.trigger_source = retag(t.warning.trigger_source);
+                }
             }
         }
     }

@@ -7,11 +7,16 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, DefaultConsumerContext, MessageStream, StreamConsumer};
+use rdkafka::consumer::{
+    CommitMode, Consumer, DefaultConsumerContext, MessageStream, StreamConsumer,
+};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::Warning;
-use sunlight_core::casework::{Admit, Applied, Outputs, RiskCode, Status};
+use sunlight_core::casework::{
+    Admit, Applied, Feedback, FeedbackErrorKind, Outputs, RiskCode, Status, escalation_id,
+};
 use tracing::{debug, info, warn};
 
 use super::{Pipeline, PipelineError};
@@ -21,9 +26,12 @@ use crate::headers::{DeadLetterOrigin, dead_letter_headers};
 use crate::output::{Output, Tag, send};
 use crate::telemetry as m;
 
-/// The feedback consumer: group `<group>.casework`, committing automatically (the
-/// casebook lives in memory, so re-reading feedback after a restart would find no
-/// warnings to apply it to).
+/// How long after a restore feedback for a warning not held yet waits for the
+/// re-read input to re-emit it before it is refused as `unknown_warning`.
+pub(super) const PARK_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The feedback consumer: group `<group>.casework`; it commits automatically without
+/// durable state, and only after snapshots with it.
 pub(super) fn feedback_consumer(
     config: &KafkaConfig,
     casework: &CaseworkConfig,
@@ -34,9 +42,14 @@ pub(super) fn feedback_consumer(
         client.set(k, v);
     }
     let group = format!("{}.casework", config.group);
+    // With durable state the casebook is in the snapshots, and feedback positions are
+    // committed only after a snapshot (`commit_feedback`): a restart re-applies the
+    // feedback that came after the snapshot it restores. Without it the casebook
+    // lives in memory and re-reading feedback after a restart would find nothing.
+    let durable = config.state.is_some();
     client
         .set("group.id", &group)
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", if durable { "false" } else { "true" })
         .set("auto.offset.reset", "earliest");
     for (key, value) in [
         ("fetch.wait.max.ms", "10"),
@@ -93,11 +106,22 @@ impl Pipeline<'_> {
             Admit::NewCase | Admit::Repeat { .. } => {}
         }
         self.send_casework(out);
+        if matches!(
+            admit,
+            Admit::NewCase | Admit::Attached { .. } | Admit::Repeat { .. }
+        ) {
+            self.unpark(&warning.warning_id);
+        }
         case_headers(&admit, &warning.warning_id)
     }
 
-    /// Applies one feedback record, or dead-letters it with the reason.
-    pub(super) fn on_feedback(&mut self, message: &BorrowedMessage<'_>) {
+    /// Applies one feedback record, or dead-letters it with the reason. Right after a
+    /// restore, feedback for a warning not held (yet) is parked instead: the re-read
+    /// of the input re-emits the warnings pushed after the snapshot, and the feedback
+    /// is applied when its warning is admitted (or dead-lettered after
+    /// [`PARK_GRACE`]).
+    pub(super) fn on_feedback(&mut self, message: &impl Message) {
+        self.feedback_read(message);
         let Some(book) = self.casebook.clone() else {
             return;
         };
@@ -109,6 +133,23 @@ impl Pipeline<'_> {
                 metrics::counter!(m::FEEDBACK, "status" => fb.status.name()).increment(1);
             }
             Ok((_, Applied::Unchanged)) => {}
+            Err(e)
+                if e.kind == FeedbackErrorKind::UnknownWarning
+                    && self
+                        .cases_restored_at
+                        .is_some_and(|t| t.elapsed() < PARK_GRACE) =>
+            {
+                debug!(detail = %e.detail, "feedback for a warning not re-emitted yet: parked");
+                self.parked.push(OwnedMessage::new(
+                    message.payload().map(<[u8]>::to_vec),
+                    message.key().map(<[u8]>::to_vec),
+                    message.topic().to_string(),
+                    message.timestamp(),
+                    message.partition(),
+                    message.offset(),
+                    None,
+                ));
+            }
             Err(e) => {
                 let reason = e.kind.code();
                 warn!(reason, detail = %e.detail, "feedback refused");
@@ -132,6 +173,7 @@ impl Pipeline<'_> {
                     payload,
                     headers,
                 };
+                self.awaiting += 1;
                 self.in_flight.push(send(
                     &self.producer,
                     output,
@@ -197,6 +239,84 @@ impl Pipeline<'_> {
         self.send_casework(out);
     }
 
+    /// Whether feedback may be applied: always without durable state; with it, once
+    /// the cases of the owned partitions are restored (and not while a handover or
+    /// restore is under way).
+    pub(super) fn cases_ready(&self) -> bool {
+        self.config.state.is_none()
+            || (self.cases_restored_at.is_some() && !self.restore_pending && !self.handover)
+    }
+
+    /// Feedback parked for `warning_id`, applied now that its warning is admitted.
+    pub(super) fn unpark(&mut self, warning_id: &str) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let (due, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.parked).into_iter().partition(|m| {
+                Feedback::from_json(m.payload().unwrap_or_default()).is_ok_and(|fb| {
+                    fb.warning_id == warning_id || fb.warning_id == escalation_id(warning_id)
+                })
+            });
+        self.parked = keep;
+        for m in due {
+            self.apply_parked(&m);
+        }
+    }
+
+    /// After [`PARK_GRACE`] since the restore, parked feedback is applied or refused
+    /// for good.
+    pub(super) fn release_parked(&mut self) {
+        if self.parked.is_empty()
+            || self
+                .cases_restored_at
+                .is_some_and(|t| t.elapsed() < PARK_GRACE)
+        {
+            return;
+        }
+        for m in std::mem::take(&mut self.parked) {
+            self.apply_parked(&m);
+        }
+    }
+
+    fn apply_parked(&mut self, m: &OwnedMessage) {
+        let restored_at = self.cases_restored_at.take();
+        self.on_feedback(m);
+        self.cases_restored_at = restored_at;
+    }
+
+    /// Bookkeeping of the feedback read: the next offset per partition, for the
+    /// commit after the next snapshot.
+    fn feedback_read(&mut self, message: &impl Message) {
+        let next = self
+            .feedback_positions
+            .entry((message.topic().to_string(), message.partition()))
+            .or_insert(0);
+        *next = (*next).max(message.offset() + 1);
+    }
+
+    /// With durable state, after a snapshot: commits the feedback read so far, but
+    /// not past any parked record (a crash must not lose it).
+    pub(super) fn commit_feedback(&mut self, consumer: &StreamConsumer) {
+        if !std::mem::take(&mut self.feedback_commit_due) || self.feedback_positions.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.feedback_positions {
+            let parked = self
+                .parked
+                .iter()
+                .filter(|m| m.topic() == topic && m.partition() == *partition)
+                .map(|m| m.offset())
+                .min();
+            let offset = parked.map_or(*next, |p| p.min(*next));
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(offset));
+        }
+        if let Err(e) = consumer.commit(&list, CommitMode::Async) {
+            warn!(error = %e, "feedback positions not committed; the next snapshot commits them");
+        }
+    }
+
     /// Publishes the loop's records.
     fn send_casework(&mut self, out: Outputs) {
         let Some(config) = self.config.casework.as_ref() else {
@@ -218,6 +338,9 @@ impl Pipeline<'_> {
             masking: self.masking(),
         };
         for record in encoder.records(out, self.config.warnings_format) {
+            // In the snapshot barrier: a snapshot's casebook must not be ahead of
+            // the loop records it caused.
+            self.awaiting += 1;
             self.in_flight.push(send(
                 &self.producer,
                 record,

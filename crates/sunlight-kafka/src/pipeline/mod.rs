@@ -441,6 +441,10 @@ pub async fn run_with(
         transactional,
         fatal: None,
         pending_gauge: metrics::gauge!(m::PENDING_EVENTS),
+        parked: Vec::new(),
+        feedback_positions: BTreeMap::new(),
+        feedback_commit_due: false,
+        cases_restored_at: None,
     };
     if config.state.is_some() {
         m::register_state();
@@ -474,6 +478,9 @@ pub async fn run_with(
         }
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
+            if let Some(fc) = &feedback_consumer {
+                pipeline.commit_feedback(fc);
+            }
             if pipeline.handover {
                 pipeline.handover = false;
                 pipeline.switch_assignment(&assignment);
@@ -502,9 +509,11 @@ pub async fn run_with(
                     pipeline.commit_failed();
                 }
                 pipeline.on_tick(&consumer);
+                pipeline.release_parked();
                 pipeline.commit(&consumer, CommitMode::Async);
             }
-            Some(message) = closed_loop::next(&mut feedback), if room => {
+            // Feedback waits until the cases of the owned partitions are restored.
+            Some(message) = closed_loop::next(&mut feedback), if room && pipeline.cases_ready() => {
                 match message {
                     Ok(m) => pipeline.on_feedback(&m),
                     Err(e) => warn!(error = %e, "feedback consume error; retrying"),
@@ -552,6 +561,9 @@ pub async fn run_with(
         pipeline.snapshot_due = true;
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
+            if let Some(fc) = &feedback_consumer {
+                pipeline.commit_feedback(fc);
+            }
         }
         if pipeline.transactional && pipeline.snapshot_due {
             // Not everything acknowledged: the open transaction is abandoned and the
@@ -673,6 +685,14 @@ struct Pipeline<'a> {
     fatal: Option<PipelineError>,
     /// `sunlight_pending_events`, kept current after every record and tick.
     pending_gauge: metrics::Gauge,
+    /// Feedback for warnings not held yet, right after a restore (closed_loop.rs).
+    parked: Vec<rdkafka::message::OwnedMessage>,
+    /// Next feedback offset per (topic, partition) read.
+    feedback_positions: BTreeMap<(String, i32), i64>,
+    /// A snapshot was committed: the feedback read so far may be committed too.
+    feedback_commit_due: bool,
+    /// When cases were last restored (durable state with casework).
+    cases_restored_at: Option<Instant>,
 }
 
 impl Pipeline<'_> {
@@ -1091,18 +1111,22 @@ impl Pipeline<'_> {
                 return;
             }
             // The loop's own records are not re-produced by re-reading: always retry.
-            if let (true, Some((output, attempt))) = (current || tag.is_casework(), retry) {
-                self.in_flight
-                    .push(send(&self.producer, output, tag, attempt));
+            match (current || tag.is_casework(), retry) {
+                (true, Some((output, attempt))) => {
+                    self.in_flight
+                        .push(send(&self.producer, output, tag, attempt));
+                }
+                // Given up (a loop record the broker can never take): it no longer
+                // holds the snapshot barrier.
+                _ if current => self.awaiting = self.awaiting.saturating_sub(1),
+                _ => {}
             }
             return;
         }
         if !current {
             return;
         }
-        if !tag.is_casework() {
-            self.awaiting = self.awaiting.saturating_sub(1);
-        }
+        self.awaiting = self.awaiting.saturating_sub(1);
         if let Some(t) = tag.trigger_time
             && let Some(n) = self.unacked_triggers.get_mut(&t)
         {

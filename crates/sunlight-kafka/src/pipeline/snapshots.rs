@@ -78,10 +78,15 @@ impl Pipeline<'_> {
             let snapshot = self
                 .engine
                 .snapshot(|_, source| Partitions::split_source(source).0 == index);
+            let casebook = self.casebook.as_ref().map(|book| {
+                book.lock()
+                    .snapshot(|_, source| Partitions::split_source(source).0 == index)
+            });
             let ps = PartitionState {
                 position: p.next_offset,
                 max_seen: p.max_seen,
                 snapshot,
+                casebook,
             };
             records.extend(state_topic::encode(
                 &self.config.group,
@@ -151,6 +156,7 @@ impl Pipeline<'_> {
             });
             match result {
                 Ok(()) => {
+                    self.feedback_commit_due = true;
                     self.stats.commits += 1;
                     metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
                 }
@@ -163,6 +169,7 @@ impl Pipeline<'_> {
             }
             return;
         }
+        self.feedback_commit_due = true;
         match consumer.commit(&commits, CommitMode::Async) {
             Ok(()) => {
                 self.stats.commits += 1;
@@ -172,6 +179,20 @@ impl Pipeline<'_> {
                 metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
                 warn!(error = %e, "commit after a snapshot failed; the next snapshot commits again");
             }
+        }
+    }
+
+    /// Puts a restored partition's cases back into the casebook, re-tagged to the
+    /// partition's index in this assignment.
+    fn restore_cases(&mut self, ps: &PartitionState, index: usize, topic: &str, partition: i32) {
+        let (Some(book), Some(cases)) = (self.casebook.as_ref(), ps.casebook.as_ref()) else {
+            return;
+        };
+        let mut cases = cases.clone();
+        cases.retag(|tag| Partitions::source(index, Partitions::split_source(tag).1));
+        match book.lock().restore(&cases) {
+            Ok(officials) => info!(%topic, partition, officials, "cases restored"),
+            Err(e) => warn!(%topic, partition, error = %e, "cases not restored"),
         }
     }
 
@@ -186,6 +207,11 @@ impl Pipeline<'_> {
         };
         let started = Instant::now();
         self.health.set_restoring(true);
+        if let Some(book) = &self.casebook {
+            // Like the engine, the casebook holds exactly the owned partitions'
+            // restored cases afterwards (the handover snapshot has the kept ones).
+            book.lock().forget_officials(|_, _| true);
+        }
         let owned: Vec<(usize, String, i32)> = self
             .partitions
             .iter_mut()
@@ -246,6 +272,7 @@ impl Pipeline<'_> {
                 Some((epoch, Ok(ps))) => match self.engine.restore(&retag(&ps.snapshot, index)) {
                     Ok(report) => {
                         entries += report.entries;
+                        self.restore_cases(ps, index, &topic, partition);
                         if let Some(p) = self.partitions.get_mut(index) {
                             p.max_seen = p.max_seen.max(ps.max_seen);
                             p.floor = ps.snapshot.watermark;
@@ -303,6 +330,7 @@ impl Pipeline<'_> {
             // their events for late. Restored partitions keep their own floor.
             self.engine.forget_watermark();
         }
+        self.cases_restored_at = Some(Instant::now());
         metrics::counter!(m::RESTORED_ENTRIES).increment(entries as u64);
         metrics::gauge!(m::RESTORE_SECONDS).set(started.elapsed().as_secs_f64());
         self.views.set(self.engine.view());

@@ -2,6 +2,7 @@
 //! mock cluster (fast, failure injection) and a real broker process (tansu).
 
 mod casework;
+mod durable_cases;
 mod mock_cluster;
 mod real_broker;
 mod repartition;

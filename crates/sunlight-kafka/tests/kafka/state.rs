@@ -6,35 +6,11 @@
 use std::time::Duration as StdDuration;
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use sunlight_core::time::Duration;
 use sunlight_kafka::StateConfig;
 
 use crate::support::*;
-
-/// The group's committed offsets on `topic`, summed (0 for none).
-fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = consumer
-        .committed_offsets(tpl, StdDuration::from_secs(10))
-        .unwrap();
-    got.elements()
-        .iter()
-        .map(|e| match e.offset() {
-            rdkafka::Offset::Offset(o) => o,
-            _ => 0,
-        })
-        .sum()
-}
 
 /// A mock cluster with input (3 partitions), warnings, dead-letter and state topics,
 /// and a group name.

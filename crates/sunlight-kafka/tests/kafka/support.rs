@@ -308,3 +308,26 @@ pub fn distinct_ids(records: &[(String, Vec<(String, String)>)]) -> BTreeSet<Str
         })
         .collect()
 }
+
+/// The group's committed offsets on `topic`, summed (0 for none).
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, StdDuration::from_secs(10))
+        .unwrap();
+    got.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,364 @@
+//! The closed loop survives a crash with durable state on (mock cluster): an engine
+//! with casework is killed (no shutdown, no final snapshot) after warnings were
+//! pushed and feedback applied; while it is down the receive deadline passes; a new
+//! engine restores the cases from the state topic. Then feedback on a warning pushed
+//! before the crash is accepted (nothing is `unknown_warning`), every status and
+//! history is there, every overdue warning escalates exactly once, codes, scores and
+//! precision per rule equal a casebook that never stopped, and the risk-codes topic
+//! reports no change that casebook did not make (no red -> green -> red flicker).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration as StdDuration;
+
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sunlight_core::casework::{Casebook, CaseworkPolicy, Feedback, Outputs, Status};
+use sunlight_core::time::{Duration, Timestamp};
+use sunlight_core::{Engine, EngineConfig, PowerEvent, Warning};
+use sunlight_kafka::StateConfig;
+use sunlight_kafka::casework::{CaseworkConfig, SharedCasebook};
+use sunlight_kafka::{Health, Services};
+
+use crate::support::*;
+
+/// 2026-06-01T00:00:00Z, moved forward by the test (its own clock: tests of one
+/// binary may run in parallel).
+static NOW: AtomicI64 = AtomicI64::new(1_780_272_000_000_000_000);
+
+fn clock() -> Timestamp {
+    Timestamp(NOW.load(Ordering::SeqCst))
+}
+
+fn replay(pack: &Arc<sunlight_core::CompiledPack>, events: &[PowerEvent]) -> Vec<Warning> {
+    let mut engine = Engine::new(Arc::clone(pack), EngineConfig::default());
+    let mut warnings = Vec::new();
+    for e in events {
+        engine.ingest(e.clone(), &mut warnings);
+    }
+    engine.flush(&mut warnings);
+    warnings
+}
+
+fn feedback_json(warning_id: &str, status: &str) -> String {
+    serde_json::json!({
+        "warning_id": warning_id, "status": status, "handler": "inspector-7",
+        "note": format!("{status} by desk"), "at": "2026-06-01T08:00:00Z",
+    })
+    .to_string()
+}
+
+/// Polls the shared casebook until `done` holds (or 30 s pass).
+async fn until(book: &SharedCasebook, done: impl Fn(&Casebook) -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if done(&book.lock()) {
+            return true;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Per official, the (previous, code) changes in order, repeats of the same change
+/// in a row dropped (a record re-sent after the crash is the same change).
+fn changes(records: &[serde_json::Value]) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut per: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for r in records {
+        let list = per
+            .entry(r["official_id"].as_str().unwrap().to_string())
+            .or_default();
+        let change = (
+            r["previous"].as_str().unwrap().to_string(),
+            r["code"].as_str().unwrap().to_string(),
+        );
+        if list.last() != Some(&change) {
+            list.push(change);
+        }
+    }
+    per
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_survive_a_crash_and_deadlines_keep_running() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let [
+        input,
+        warnings_topic,
+        dlq,
+        feedback_topic,
+        risk,
+        audit,
+        state,
+        group,
+    ] = [
+        "events", "warnings", "dlq", "feedback", "risk", "audit", "state", "group",
+    ]
+    .map(unique);
+    cluster.create_topic(&input, 3, 1).expect("topic");
+    for t in [
+        &warnings_topic,
+        &dlq,
+        &feedback_topic,
+        &risk,
+        &audit,
+        &state,
+    ] {
+        cluster.create_topic(t, 1, 1).expect("topic");
+    }
+    let (pack, events, expected_ids) = workload(23);
+    let replayed = replay(&pack, &events);
+    assert!(replayed.len() >= 6, "enough warnings for the scenario");
+
+    let policy = CaseworkPolicy {
+        yellow_receive_within: Duration::from_secs(3_600),
+        red_receive_within: Duration::from_secs(3_600),
+        suppress_for: Duration::from_secs(86_400),
+        ..CaseworkPolicy::default()
+    };
+    let mut config = config(&brokers, &group, &input, &warnings_topic, &dlq);
+    config.casework = Some(CaseworkConfig {
+        policy: policy.clone(),
+        feedback_topic: feedback_topic.clone(),
+        risk_codes_topic: risk.clone(),
+        audit_topic: audit.clone(),
+        tick_interval: Duration(100_000_000),
+    });
+    config.state = Some(StateConfig {
+        topic: state.clone(),
+        interval: Duration(1_000_000_000),
+        exactly_once: false,
+    });
+    for (key, value) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ] {
+        config.properties.insert(key.into(), value.into());
+    }
+    let engine = EngineConfig {
+        clock,
+        ..EngineConfig::default()
+    };
+    let start_engine = |book: &SharedCasebook| {
+        start_with(
+            config.clone(),
+            &pack,
+            engine,
+            Services {
+                casebook: Some(book.clone()),
+                ..Services::new(Arc::new(Health::default()))
+            },
+        )
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    let send_feedback = |records: Vec<String>| {
+        let producer = producer.clone();
+        let topic = feedback_topic.clone();
+        async move {
+            for r in records {
+                producer
+                    .send(
+                        FutureRecord::<str, str>::to(&topic).payload(&r),
+                        StdDuration::from_secs(5),
+                    )
+                    .await
+                    .expect("produce feedback");
+            }
+        }
+    };
+
+    // The casebook that never stops, fed what the engines are fed.
+    let t0 = clock();
+    let mut model = Casebook::new(policy.clone());
+    let mut model_out = Outputs::default();
+    for w in &replayed {
+        model.admit(w, t0, &mut model_out);
+    }
+    // Three officials' warnings: received, dismissed (suppression), confirmed.
+    let mut officials = replayed
+        .iter()
+        .map(|w| w.official_id.clone())
+        .collect::<Vec<_>>();
+    officials.dedup();
+    let pick = |n: usize| {
+        replayed
+            .iter()
+            .find(|w| w.official_id == officials[n % officials.len()])
+            .expect("a warning")
+    };
+    let (received, dismissed, confirmed) = (pick(0), pick(1), pick(2));
+    let later_received = replayed
+        .iter()
+        .rev()
+        .find(|w| {
+            ![
+                &received.official_id,
+                &dismissed.official_id,
+                &confirmed.official_id,
+            ]
+            .contains(&&w.official_id)
+        })
+        .expect("a fourth official's warning");
+    let before_snapshot = vec![
+        feedback_json(&received.warning_id, "received"),
+        feedback_json(&dismissed.warning_id, "dismissed"),
+    ];
+    let after_snapshot = vec![feedback_json(&confirmed.warning_id, "confirmed")];
+    let after_restart = vec![feedback_json(&later_received.warning_id, "received")];
+    for r in before_snapshot.iter().chain(&after_snapshot) {
+        let fb = Feedback::from_json(r.as_bytes()).unwrap();
+        model.feedback(&fb, t0, &mut model_out).expect("applies");
+    }
+
+    // 1. The first engine pushes every warning, applies feedback, snapshots, crashes.
+    produce_all(&brokers, &input, &events).await;
+    let first_book = SharedCasebook::new(policy.clone());
+    let (_stop, first) = start_engine(&first_book);
+    let got = await_warning_ids(
+        &brokers,
+        &warnings_topic,
+        &expected_ids,
+        StdDuration::from_secs(60),
+    )
+    .await;
+    assert_eq!(got, expected_ids);
+    send_feedback(before_snapshot.clone()).await;
+    assert!(
+        until(&first_book, |b| {
+            b.warning(&dismissed.warning_id)
+                .is_some_and(|t| t.status == Status::Dismissed)
+        })
+        .await
+    );
+    // A snapshot after that feedback: its position is committed with it.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
+    while committed(&brokers, &format!("{group}.casework"), &feedback_topic, 1) < 2
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert_eq!(
+        committed(&brokers, &format!("{group}.casework"), &feedback_topic, 1),
+        2
+    );
+    send_feedback(after_snapshot).await;
+    assert!(
+        until(&first_book, |b| {
+            b.warning(&confirmed.warning_id)
+                .is_some_and(|t| t.status == Status::Confirmed)
+        })
+        .await
+    );
+    first.abort();
+    let _ = first.await;
+
+    // 2. Down for two hours: every warning still only pushed is overdue.
+    let later = t0.saturating_add(Duration::from_secs(7_200));
+    NOW.store(later.0, Ordering::SeqCst);
+    let second_book = SharedCasebook::new(policy.clone());
+    let (stop, second) = start_engine(&second_book);
+    model.tick(later, &mut model_out);
+    let expected_escalations: BTreeSet<String> = model_out
+        .escalations
+        .iter()
+        .map(|w| w.warning_id.clone())
+        .collect();
+    assert!(!expected_escalations.is_empty());
+
+    // 3. Escalations: each overdue warning exactly once (also those whose deadline
+    // passed while no engine was up).
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+    let mut escalated: BTreeMap<String, usize> = BTreeMap::new();
+    while tokio::time::Instant::now() < deadline {
+        escalated.clear();
+        for (payload, headers) in &read_topic(
+            &brokers,
+            &warnings_topic,
+            usize::MAX,
+            StdDuration::from_secs(2),
+        )
+        .await
+        {
+            if headers
+                .iter()
+                .any(|(k, v)| k == "sunlight.escalation" && v == "true")
+            {
+                let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+                *escalated
+                    .entry(v["warning_id"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+        if escalated.len() >= expected_escalations.len() {
+            break;
+        }
+    }
+    assert_eq!(
+        escalated.keys().cloned().collect::<BTreeSet<_>>(),
+        expected_escalations
+    );
+    assert!(escalated.values().all(|n| *n == 1), "{escalated:?}");
+
+    // Feedback on a warning pushed before the crash is accepted.
+    send_feedback(after_restart.clone()).await;
+    let fb = Feedback::from_json(after_restart[0].as_bytes()).unwrap();
+    model.feedback(&fb, later, &mut model_out).expect("applies");
+    assert!(
+        until(&second_book, |b| {
+            b.warning(&later_received.warning_id)
+                .is_some_and(|t| t.status == Status::Received)
+        })
+        .await,
+        "feedback on a warning pushed before the crash is accepted"
+    );
+
+    // 4. Statuses, histories, codes, scores and precision as if nothing happened.
+    {
+        let book = second_book.lock();
+        for w in &replayed {
+            let (got, want) = (
+                book.warning(&w.warning_id).expect("restored"),
+                model.warning(&w.warning_id).expect("model"),
+            );
+            assert_eq!(got.status, want.status, "{}", w.warning_id);
+            assert_eq!(got.history, want.history, "{}", w.warning_id);
+            assert_eq!(got.case_id, want.case_id);
+            assert_eq!(
+                got.escalation.as_ref().map(|e| &e.warning_id),
+                want.escalation.as_ref().map(|e| &e.warning_id)
+            );
+        }
+        for o in &officials {
+            assert_eq!(book.official(o, later), model.official(o, later), "{o}");
+        }
+        assert_eq!(book.outcomes(), model.outcomes(), "precision continues");
+    }
+    let _ = stop.send(());
+    let stats = second.await.expect("task").expect("pipeline ran");
+    assert_eq!(stats.dead_letters, 0, "no feedback refused: {stats:?}");
+    assert!(
+        read_topic(&brokers, &dlq, usize::MAX, StdDuration::from_secs(2))
+            .await
+            .is_empty()
+    );
+
+    // 5. The risk-codes topic: exactly the changes of the casebook that never stopped.
+    let published: Vec<serde_json::Value> =
+        read_topic(&brokers, &risk, usize::MAX, StdDuration::from_secs(3))
+            .await
+            .iter()
+            .map(|(p, _)| serde_json::from_str(p).unwrap())
+            .collect();
+    let modelled: Vec<serde_json::Value> = model_out
+        .codes
+        .iter()
+        .map(sunlight_kafka::casework::code_change_json)
+        .collect();
+    assert_eq!(changes(&published), changes(&modelled));
+}
