@@ -169,7 +169,11 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
         cluster.create_topic(topic, partitions, 1).expect("topic");
     }
     // The closed loop's topics, under their default names (this cluster is the test's own).
-    for topic in ["sunlight.feedback", "sunlight.risk-codes", "sunlight.audit"] {
+    // The feedback topic co-partitioned with the input (durable state is on).
+    cluster
+        .create_topic("sunlight.feedback", 2, 1)
+        .expect("topic");
+    for topic in ["sunlight.risk-codes", "sunlight.audit"] {
         cluster.create_topic(topic, 1, 1).expect("topic");
     }
     // Durable state on too (as compose and Kubernetes run it), so its metrics show.
@@ -290,7 +294,9 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
     .to_string();
     producer
         .send(
-            FutureRecord::<str, str>::to("sunlight.feedback").payload(&feedback),
+            FutureRecord::<str, str>::to("sunlight.feedback")
+                .key(decided["official_id"].as_str().unwrap())
+                .payload(&feedback),
             Duration::from_secs(10),
         )
         .await

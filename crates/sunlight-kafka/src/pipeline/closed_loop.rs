@@ -63,6 +63,13 @@ pub(super) fn feedback_consumer(
         client: "feedback consumer",
         source,
     })?;
+    if durable {
+        // Co-partitioned with the input: assigned the partitions of the input this
+        // instance owns, after each restore (`assign_feedback`).
+        check_co_partitioned(&consumer, config, casework)?;
+        info!(topic = %casework.feedback_topic, group = %group, "case-system feedback co-partitioned with the input");
+        return Ok(consumer);
+    }
     consumer
         .subscribe(&[casework.feedback_topic.as_str()])
         .map_err(|source| PipelineError::Subscribe {
@@ -71,6 +78,64 @@ pub(super) fn feedback_consumer(
         })?;
     info!(topic = %casework.feedback_topic, group = %group, "consuming case-system feedback");
     Ok(consumer)
+}
+
+/// The routing contract of feedback with durable state: the feedback topic has as
+/// many partitions as every input topic (feedback keyed by the warning's official_id
+/// then lands on the partition number of the official's events), and with several
+/// input topics the assignor must give one member the same partition numbers of
+/// each (range). Refuses to start otherwise; when the broker cannot say (not
+/// reachable yet), the check is skipped with a warning.
+fn check_co_partitioned(
+    consumer: &StreamConsumer,
+    config: &KafkaConfig,
+    casework: &CaseworkConfig,
+) -> Result<(), PipelineError> {
+    if config.input_topics.len() > 1
+        && config
+            .properties
+            .get("partition.assignment.strategy")
+            .is_some_and(|s| !s.trim_start().starts_with("range"))
+    {
+        return Err(PipelineError::Unsupported(format!(
+            "casework with durable state and several input topics needs partition.assignment.strategy=range, so that one instance owns the same partition numbers of every input topic and of the feedback topic `{}`",
+            casework.feedback_topic
+        )));
+    }
+    let timeout = std::time::Duration::from_secs(10);
+    let mut counts = Vec::new();
+    for topic in config
+        .input_topics
+        .iter()
+        .chain(std::iter::once(&casework.feedback_topic))
+    {
+        let metadata =
+            tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), timeout));
+        match metadata {
+            Ok(m) => {
+                let n = m
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .filter(|t| t.error().is_none())
+                    .map_or(0, |t| t.partitions().len());
+                counts.push((topic.clone(), n));
+            }
+            Err(e) => {
+                warn!(%topic, error = %e, "cannot read topic metadata; the co-partitioning check of the feedback topic is skipped");
+                return Ok(());
+            }
+        }
+    }
+    let feedback = counts.last().map_or(0, |(_, n)| *n);
+    if feedback == 0 || counts.iter().any(|(_, n)| *n != feedback) {
+        let list: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+        return Err(PipelineError::Unsupported(format!(
+            "with casework and durable state the feedback topic must have as many partitions as the input (feedback keyed by official_id reaches the instance that owns the official); partitions: {}",
+            list.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// The next feedback record, or never when the loop is off.
@@ -245,6 +310,35 @@ impl Pipeline<'_> {
     pub(super) fn cases_ready(&self) -> bool {
         self.config.state.is_none()
             || (self.cases_restored_at.is_some() && !self.restore_pending && !self.handover)
+    }
+
+    /// With durable state, after a restore: the feedback consumer takes the same
+    /// partition numbers of the feedback topic as the input partitions owned, from
+    /// their committed positions; positions and parked records of partitions no
+    /// longer owned are dropped (their new owner reads them).
+    pub(super) fn assign_feedback(&mut self, consumer: &StreamConsumer) {
+        let (Some(casework), Some(_)) = (self.config.casework.as_ref(), &self.config.state) else {
+            return;
+        };
+        let mut numbers: Vec<i32> = self.partitions.iter_mut().map(|p| p.partition).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let topic = casework.feedback_topic.clone();
+        let mut list = TopicPartitionList::new();
+        for n in &numbers {
+            let _ = list.add_partition_offset(&topic, *n, Offset::Stored);
+        }
+        if let Err(e) = consumer.assign(&list) {
+            warn!(error = %e, "cannot assign the feedback partitions");
+            self.fatal = Some(PipelineError::State(format!(
+                "cannot assign feedback partitions {numbers:?} of {topic}: {e}"
+            )));
+            return;
+        }
+        self.feedback_positions
+            .retain(|(t, p), _| *t == topic && numbers.contains(p));
+        self.parked.retain(|m| numbers.contains(&m.partition()));
+        debug!(?numbers, "feedback partitions assigned");
     }
 
     /// Feedback parked for `warning_id`, applied now that its warning is admitted.

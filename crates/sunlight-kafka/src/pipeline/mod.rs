@@ -470,6 +470,9 @@ pub async fn run_with(
         }
         if pipeline.restore_pending {
             pipeline.restore_state(&consumer).await;
+            if let Some(fc) = &feedback_consumer {
+                pipeline.assign_feedback(fc);
+            }
         }
         if pipeline.snapshot_due {
             // A revoke reported since the last record must not see a snapshot of

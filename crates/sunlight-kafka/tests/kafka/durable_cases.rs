@@ -98,15 +98,10 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
         "events", "warnings", "dlq", "feedback", "risk", "audit", "state", "group",
     ]
     .map(unique);
+    // The feedback topic co-partitioned with the input.
     cluster.create_topic(&input, 3, 1).expect("topic");
-    for t in [
-        &warnings_topic,
-        &dlq,
-        &feedback_topic,
-        &risk,
-        &audit,
-        &state,
-    ] {
+    cluster.create_topic(&feedback_topic, 3, 1).expect("topic");
+    for t in [&warnings_topic, &dlq, &risk, &audit, &state] {
         cluster.create_topic(t, 1, 1).expect("topic");
     }
     let (pack, events, expected_ids) = workload(23);
@@ -157,14 +152,15 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
         .set("bootstrap.servers", &brokers)
         .create()
         .expect("producer");
-    let send_feedback = |records: Vec<String>| {
+    // Keyed by the warning's official, as the routing contract says.
+    let send_feedback = |records: Vec<(String, String)>| {
         let producer = producer.clone();
         let topic = feedback_topic.clone();
         async move {
-            for r in records {
+            for (key, r) in records {
                 producer
                     .send(
-                        FutureRecord::<str, str>::to(&topic).payload(&r),
+                        FutureRecord::<str, str>::to(&topic).key(&key).payload(&r),
                         StdDuration::from_secs(5),
                     )
                     .await
@@ -205,13 +201,16 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
             .contains(&&w.official_id)
         })
         .expect("a fourth official's warning");
-    let before_snapshot = vec![
-        feedback_json(&received.warning_id, "received"),
-        feedback_json(&dismissed.warning_id, "dismissed"),
-    ];
-    let after_snapshot = vec![feedback_json(&confirmed.warning_id, "confirmed")];
-    let after_restart = vec![feedback_json(&later_received.warning_id, "received")];
-    for r in before_snapshot.iter().chain(&after_snapshot) {
+    let keyed = |w: &Warning, status: &str| {
+        (
+            w.official_id.to_string(),
+            feedback_json(&w.warning_id, status),
+        )
+    };
+    let before_snapshot = vec![keyed(received, "received"), keyed(dismissed, "dismissed")];
+    let after_snapshot = vec![keyed(confirmed, "confirmed")];
+    let after_restart = vec![keyed(later_received, "received")];
+    for (_, r) in before_snapshot.iter().chain(&after_snapshot) {
         let fb = Feedback::from_json(r.as_bytes()).unwrap();
         model.feedback(&fb, t0, &mut model_out).expect("applies");
     }
@@ -238,13 +237,13 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
     );
     // A snapshot after that feedback: its position is committed with it.
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
-    while committed(&brokers, &format!("{group}.casework"), &feedback_topic, 1) < 2
+    while committed(&brokers, &format!("{group}.casework"), &feedback_topic, 3) < 2
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert_eq!(
-        committed(&brokers, &format!("{group}.casework"), &feedback_topic, 1),
+        committed(&brokers, &format!("{group}.casework"), &feedback_topic, 3),
         2
     );
     send_feedback(after_snapshot).await;
@@ -307,7 +306,7 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
 
     // Feedback on a warning pushed before the crash is accepted.
     send_feedback(after_restart.clone()).await;
-    let fb = Feedback::from_json(after_restart[0].as_bytes()).unwrap();
+    let fb = Feedback::from_json(after_restart[0].1.as_bytes()).unwrap();
     model.feedback(&fb, later, &mut model_out).expect("applies");
     assert!(
         until(&second_book, |b| {
@@ -361,4 +360,236 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
         .map(sunlight_kafka::casework::code_change_json)
         .collect();
     assert_eq!(changes(&published), changes(&modelled));
+}
+
+/// Two instances, feedback co-partitioned with the input: each feedback record keyed
+/// by the warning's official reaches the instance that owns the official's cases; one
+/// instance crashes, the other takes its partition over with its cases, and later
+/// feedback is still accepted; the crashed instance comes back and every case is
+/// held exactly once, with every status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let [
+        input,
+        warnings_topic,
+        dlq,
+        feedback_topic,
+        risk,
+        audit,
+        state,
+        group,
+    ] = [
+        "events", "warnings", "dlq", "feedback", "risk", "audit", "state", "group",
+    ]
+    .map(unique);
+    cluster.create_topic(&input, 2, 1).expect("topic");
+    cluster.create_topic(&feedback_topic, 2, 1).expect("topic");
+    for t in [&warnings_topic, &dlq, &risk, &audit, &state] {
+        cluster.create_topic(t, 1, 1).expect("topic");
+    }
+    let (pack, events, expected_ids) = workload(29);
+    let replayed = replay(&pack, &events);
+    let policy = CaseworkPolicy::default();
+    let mut config = config(&brokers, &group, &input, &warnings_topic, &dlq);
+    config.casework = Some(CaseworkConfig {
+        policy: policy.clone(),
+        feedback_topic: feedback_topic.clone(),
+        risk_codes_topic: risk.clone(),
+        audit_topic: audit.clone(),
+        tick_interval: Duration(100_000_000),
+    });
+    config.state = Some(StateConfig {
+        topic: state.clone(),
+        interval: Duration(500_000_000),
+        exactly_once: false,
+    });
+    for (key, value) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ] {
+        config.properties.insert(key.into(), value.into());
+    }
+    let start_engine = |book: &SharedCasebook| {
+        start_with(
+            config.clone(),
+            &pack,
+            EngineConfig::default(),
+            Services {
+                casebook: Some(book.clone()),
+                ..Services::new(Arc::new(Health::default()))
+            },
+        )
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    let feedback_for_all = |status: &'static str| {
+        let producer = producer.clone();
+        let topic = feedback_topic.clone();
+        let records: Vec<(String, String)> = replayed
+            .iter()
+            .map(|w| {
+                (
+                    w.official_id.to_string(),
+                    feedback_json(&w.warning_id, status),
+                )
+            })
+            .collect();
+        async move {
+            for (key, r) in records {
+                producer
+                    .send(
+                        FutureRecord::<str, str>::to(&topic).key(&key).payload(&r),
+                        StdDuration::from_secs(5),
+                    )
+                    .await
+                    .expect("produce feedback");
+            }
+        }
+    };
+    // Every warning held by exactly one of `books`, each with `status`.
+    let all_at = |books: &[&SharedCasebook], status: Status| {
+        replayed.iter().all(|w| {
+            books
+                .iter()
+                .filter(|b| {
+                    b.lock()
+                        .warning(&w.warning_id)
+                        .is_some_and(|t| t.status == status)
+                })
+                .count()
+                == 1
+        }) && books.iter().map(|b| b.lock().tracked()).sum::<usize>() == replayed.len()
+    };
+    let wait = |books: Vec<SharedCasebook>, status: Status| {
+        let all_at = &all_at;
+        async move {
+            let deadline = tokio::time::Instant::now() + StdDuration::from_secs(90);
+            let refs: Vec<&SharedCasebook> = books.iter().collect();
+            while !all_at(&refs, status) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(StdDuration::from_millis(100)).await;
+            }
+            all_at(&refs, status)
+        }
+    };
+
+    produce_all(&brokers, &input, &events).await;
+    let (a_book, b_book) = (
+        SharedCasebook::new(policy.clone()),
+        SharedCasebook::new(policy.clone()),
+    );
+    let (_a_stop, a) = start_engine(&a_book);
+    let (b_stop, b) = start_engine(&b_book);
+    let got = await_warning_ids(
+        &brokers,
+        &warnings_topic,
+        &expected_ids,
+        StdDuration::from_secs(90),
+    )
+    .await;
+    assert_eq!(got, expected_ids);
+    assert!(
+        wait(vec![a_book.clone(), b_book.clone()], Status::Pushed).await,
+        "every case held once"
+    );
+    assert!(
+        a_book.lock().tracked() > 0 && b_book.lock().tracked() > 0,
+        "both instances hold cases"
+    );
+
+    // 1. Feedback keyed by official reaches the owner: all received, none refused.
+    feedback_for_all("received").await;
+    assert!(wait(vec![a_book.clone(), b_book.clone()], Status::Received).await);
+    // Snapshots with that feedback are committed (both feedback partitions).
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
+    while committed(&brokers, &format!("{group}.casework"), &feedback_topic, 2)
+        < replayed.len() as i64
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+
+    // 2. A crashes; B takes over A's partition with its cases.
+    a.abort();
+    let _ = a.await;
+    feedback_for_all("confirmed").await;
+    assert!(
+        wait(vec![b_book.clone()], Status::Confirmed).await,
+        "B holds every case, all confirmed"
+    );
+
+    // 3. A comes back: every case held once, all confirmed, precision intact.
+    let a_book = SharedCasebook::new(policy.clone());
+    let (a_stop, a) = start_engine(&a_book);
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+    while a_book.lock().tracked() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(
+        a_book.lock().tracked() > 0,
+        "A owns a partition again, with its cases"
+    );
+    assert!(wait(vec![a_book.clone(), b_book.clone()], Status::Confirmed).await);
+    let confirmed: u64 = [&a_book, &b_book]
+        .iter()
+        .flat_map(|b| {
+            b.lock()
+                .outcomes()
+                .values()
+                .map(|o| o.confirmed)
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    let mut cases = BTreeSet::new();
+    for w in &replayed {
+        for b in [&a_book, &b_book] {
+            if let Some(t) = b.lock().warning(&w.warning_id) {
+                cases.insert(t.case_id.to_string());
+            }
+        }
+    }
+    assert_eq!(confirmed, cases.len() as u64, "one decision per case");
+    let _ = a_stop.send(());
+    let _ = b_stop.send(());
+    let (a_stats, b_stats) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert!(
+        read_topic(&brokers, &dlq, usize::MAX, StdDuration::from_secs(2))
+            .await
+            .is_empty(),
+        "no feedback refused: {a_stats:?} {b_stats:?}"
+    );
+}
+
+/// A feedback topic that is not co-partitioned with the input is refused at start,
+/// naming the partition counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feedback_topic_with_other_partition_counts_is_refused() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let [input, warnings_topic, dlq, feedback_topic, state, group] =
+        ["events", "warnings", "dlq", "feedback", "state", "group"].map(unique);
+    cluster.create_topic(&input, 2, 1).expect("topic");
+    for t in [&warnings_topic, &dlq, &feedback_topic, &state] {
+        cluster.create_topic(t, 1, 1).expect("topic");
+    }
+    let (pack, _, _) = workload(3);
+    let mut config = config(&brokers, &group, &input, &warnings_topic, &dlq);
+    config.casework = Some(CaseworkConfig {
+        feedback_topic: feedback_topic.clone(),
+        ..CaseworkConfig::default()
+    });
+    config.state = Some(StateConfig {
+        topic: state,
+        interval: Duration(500_000_000),
+        exactly_once: false,
+    });
+    let (_stop, task) = start(config, &pack);
+    let error = task.await.expect("task").expect_err("refused").to_string();
+    assert!(
+        error.contains(&format!("partitions: {input}: 2, {feedback_topic}: 1")),
+        "{error}"
+    );
 }
