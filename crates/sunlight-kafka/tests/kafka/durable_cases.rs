@@ -32,6 +32,11 @@ fn clock() -> Timestamp {
     Timestamp(NOW.load(Ordering::SeqCst))
 }
 
+/// A clock that does not move (2026-06-01T00:00:00Z).
+fn fixed_clock() -> Timestamp {
+    Timestamp(1_780_272_000_000_000_000)
+}
+
 fn replay(pack: &Arc<sunlight_core::CompiledPack>, events: &[PowerEvent]) -> Vec<Warning> {
     let mut engine = Engine::new(Arc::clone(pack), EngineConfig::default());
     let mut warnings = Vec::new();
@@ -411,11 +416,15 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     ] {
         config.properties.insert(key.into(), value.into());
     }
+    let engine = EngineConfig {
+        clock: fixed_clock,
+        ..EngineConfig::default()
+    };
     let start_engine = |book: &SharedCasebook| {
         start_with(
             config.clone(),
             &pack,
-            EngineConfig::default(),
+            engine,
             Services {
                 casebook: Some(book.clone()),
                 ..Services::new(Arc::new(Health::default()))
@@ -426,11 +435,28 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
         .set("bootstrap.servers", &brokers)
         .create()
         .expect("producer");
+    // Officials in first-seen order; the second round confirms the even ones' cases.
+    let mut officials: Vec<String> = Vec::new();
+    for w in &replayed {
+        if !officials.contains(&w.official_id.to_string()) {
+            officials.push(w.official_id.to_string());
+        }
+    }
+    let chosen = |w: &Warning, status: &str| {
+        status == "received"
+            || officials
+                .iter()
+                .position(|o| *o == w.official_id.as_str())
+                .unwrap()
+                % 2
+                == 0
+    };
     let feedback_for_all = |status: &'static str| {
         let producer = producer.clone();
         let topic = feedback_topic.clone();
         let records: Vec<(String, String)> = replayed
             .iter()
+            .filter(|w| chosen(w, status))
             .map(|w| {
                 (
                     w.official_id.to_string(),
@@ -450,15 +476,21 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
             }
         }
     };
-    // Every warning held by exactly one of `books`, each with `status`.
+    // Every warning held by exactly one of `books`, each with `status` (or, for
+    // `confirmed`, with what the second round gave it).
     let all_at = |books: &[&SharedCasebook], status: Status| {
         replayed.iter().all(|w| {
+            let want = if status == Status::Confirmed && !chosen(w, "confirmed") {
+                Status::Received
+            } else {
+                status
+            };
             books
                 .iter()
                 .filter(|b| {
                     b.lock()
                         .warning(&w.warning_id)
-                        .is_some_and(|t| t.status == status)
+                        .is_some_and(|t| t.status == want)
                 })
                 .count()
                 == 1
@@ -551,7 +583,39 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
             }
         }
     }
-    assert_eq!(confirmed, cases.len() as u64, "one decision per case");
+    let decided: BTreeSet<String> = replayed
+        .iter()
+        .filter(|w| chosen(w, "confirmed"))
+        .map(|w| {
+            let (a, b) = (a_book.lock(), b_book.lock());
+            a.warning(&w.warning_id)
+                .or(b.warning(&w.warning_id))
+                .map(|t| t.case_id.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(decided.len() < cases.len(), "some cases stay open");
+    assert_eq!(confirmed, decided.len() as u64, "one decision per case");
+    // Codes and scores equal one casebook that saw everything, without instances.
+    let mut single = Casebook::new(policy.clone());
+    let mut out = Outputs::default();
+    let t0 = fixed_clock();
+    for w in &replayed {
+        single.admit(w, t0, &mut out);
+    }
+    for status in ["received", "confirmed"] {
+        for w in replayed.iter().filter(|w| chosen(w, status)) {
+            let fb = Feedback::from_json(feedback_json(&w.warning_id, status).as_bytes()).unwrap();
+            single.feedback(&fb, t0, &mut out).expect("applies");
+        }
+    }
+    for o in &officials {
+        let held = {
+            let (a, b) = (a_book.lock(), b_book.lock());
+            a.official(o, t0).or(b.official(o, t0))
+        };
+        assert_eq!(held, single.official(o, t0), "{o}");
+    }
     let _ = a_stop.send(());
     let _ = b_stop.send(());
     let (a_stats, b_stats) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
