@@ -116,14 +116,18 @@ pub enum FeedbackErrorKind {
     /// The status would move the warning backwards (e.g. `received` after
     /// `rectified`), or change how a closed warning was closed.
     InvalidTransition,
+    /// Feedback that cannot reach the instance holding its warning: with durable
+    /// state, a record without a key (feedback is routed by official_id).
+    UnroutableFeedback,
 }
 
 impl FeedbackErrorKind {
     /// Every kind (metrics).
-    pub const ALL: [FeedbackErrorKind; 3] = [
+    pub const ALL: [FeedbackErrorKind; 4] = [
         FeedbackErrorKind::InvalidFeedback,
         FeedbackErrorKind::UnknownWarning,
         FeedbackErrorKind::InvalidTransition,
+        FeedbackErrorKind::UnroutableFeedback,
     ];
 
     /// The snake_case code used in dead-letter headers and metric labels.
@@ -132,12 +136,14 @@ impl FeedbackErrorKind {
             FeedbackErrorKind::InvalidFeedback => "invalid_feedback",
             FeedbackErrorKind::UnknownWarning => "unknown_warning",
             FeedbackErrorKind::InvalidTransition => "invalid_transition",
+            FeedbackErrorKind::UnroutableFeedback => "unroutable_feedback",
         }
     }
 }
 
 impl FeedbackError {
-    pub(crate) fn new(kind: FeedbackErrorKind, detail: impl Into<String>) -> Self {
+    /// An error of `kind` with what exactly was wrong.
+    pub fn new(kind: FeedbackErrorKind, detail: impl Into<String>) -> Self {
         FeedbackError {
             kind,
             detail: detail.into(),

@@ -15,7 +15,8 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::Warning;
 use sunlight_core::casework::{
-    Admit, Applied, Feedback, FeedbackErrorKind, Outputs, RiskCode, Status, escalation_id,
+    Admit, Applied, Feedback, FeedbackError, FeedbackErrorKind, Outputs, RiskCode, Status,
+    escalation_id,
 };
 use tracing::{debug, info, warn};
 
@@ -193,7 +194,15 @@ impl Pipeline<'_> {
         let now = (self.engine_config.clock)();
         let payload = message.payload().unwrap_or_default();
         let mut out = Outputs::default();
-        match apply_feedback(&book, payload, now, &mut out) {
+        let result = if self.config.state.is_some() && message.key().is_none() {
+            Err(FeedbackError::new(
+                FeedbackErrorKind::UnroutableFeedback,
+                "feedback without a key: with durable state it must be keyed by the warning's official_id, so that it reaches the instance holding the official's cases (docs/CASEWORK.md, routing contract)",
+            ))
+        } else {
+            apply_feedback(&book, payload, now, &mut out)
+        };
+        match result {
             Ok((fb, Applied::Changed(_))) => {
                 metrics::counter!(m::FEEDBACK, "status" => fb.status.name()).increment(1);
             }

@@ -616,15 +616,36 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
         };
         assert_eq!(held, single.official(o, t0), "{o}");
     }
-    let _ = a_stop.send(());
-    let _ = b_stop.send(());
-    let (a_stats, b_stats) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    // Nothing refused so far; then one record without a key cannot be routed.
     assert!(
         read_topic(&brokers, &dlq, usize::MAX, StdDuration::from_secs(2))
             .await
             .is_empty(),
-        "no feedback refused: {a_stats:?} {b_stats:?}"
+        "no feedback refused"
     );
+    let unkeyed = feedback_json(&replayed[0].warning_id, "verifying");
+    producer
+        .send(
+            FutureRecord::<str, str>::to(&feedback_topic).payload(&unkeyed),
+            StdDuration::from_secs(5),
+        )
+        .await
+        .expect("produce feedback");
+    let refused = read_topic(&brokers, &dlq, 1, StdDuration::from_secs(30)).await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, unkeyed, "original bytes");
+    assert!(
+        refused[0].1.contains(&(
+            "sunlight.reason".to_string(),
+            "unroutable_feedback".to_string()
+        )),
+        "{:?}",
+        refused[0].1
+    );
+    let _ = a_stop.send(());
+    let _ = b_stop.send(());
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
 }
 
 /// A feedback topic that is not co-partitioned with the input is refused at start,
