@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -60,19 +60,7 @@ async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Record]) -> bool
         let Ok(Ok(m)) = tokio::time::timeout_at(until, reader.recv()).await else {
             break;
         };
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = sunlight_kafka::headers::header_pairs(&m);
         out.push(Record {
             payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
             headers,

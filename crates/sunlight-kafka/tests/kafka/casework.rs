@@ -11,9 +11,9 @@ use std::time::Duration as StdDuration;
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use sunlight_core::EngineConfig;
 use sunlight_core::casework::{Casebook, CaseworkPolicy, Feedback, Outputs, Status};
 use sunlight_core::time::{Duration, Timestamp};
-use sunlight_core::{CompiledPack, Engine, EngineConfig, PowerEvent, Warning};
 use sunlight_kafka::casework::{CaseworkConfig, SharedCasebook, code_change_json};
 use sunlight_kafka::{Health, Services};
 
@@ -24,16 +24,6 @@ static NOW: AtomicI64 = AtomicI64::new(1_780_272_000_000_000_000);
 
 fn clock() -> Timestamp {
     Timestamp(NOW.load(Ordering::SeqCst))
-}
-
-fn replay_warnings(pack: &Arc<CompiledPack>, events: &[PowerEvent]) -> Vec<Warning> {
-    let mut engine = Engine::new(Arc::clone(pack), EngineConfig::default());
-    let mut warnings = Vec::new();
-    for e in events {
-        engine.ingest(e.clone(), &mut warnings);
-    }
-    engine.flush(&mut warnings);
-    warnings
 }
 
 fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {

@@ -17,7 +17,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_core::casework::{Casebook, CaseworkPolicy, Feedback, Outputs, Status};
 use sunlight_core::time::{Duration, Timestamp};
-use sunlight_core::{Engine, EngineConfig, PowerEvent, Warning};
+use sunlight_core::{EngineConfig, Warning};
 use sunlight_kafka::StateConfig;
 use sunlight_kafka::casework::{CaseworkConfig, SharedCasebook};
 use sunlight_kafka::{Health, Services};
@@ -35,16 +35,6 @@ fn clock() -> Timestamp {
 /// A clock that does not move (2026-06-01T00:00:00Z).
 fn fixed_clock() -> Timestamp {
     Timestamp(1_780_272_000_000_000_000)
-}
-
-fn replay(pack: &Arc<sunlight_core::CompiledPack>, events: &[PowerEvent]) -> Vec<Warning> {
-    let mut engine = Engine::new(Arc::clone(pack), EngineConfig::default());
-    let mut warnings = Vec::new();
-    for e in events {
-        engine.ingest(e.clone(), &mut warnings);
-    }
-    engine.flush(&mut warnings);
-    warnings
 }
 
 fn feedback_json(warning_id: &str, status: &str) -> String {
@@ -86,58 +76,102 @@ fn changes(records: &[serde_json::Value]) -> BTreeMap<String, Vec<(String, Strin
     per
 }
 
+/// A mock cluster with the topics of the loop (input and feedback with
+/// `partitions`, the others with one), a group, and the settings of an engine with
+/// casework and durable state that notices a crashed peer within seconds.
+struct Setup {
+    _cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    brokers: String,
+    input: String,
+    warnings_topic: String,
+    dlq: String,
+    feedback_topic: String,
+    risk: String,
+    group: String,
+    config: sunlight_kafka::KafkaConfig,
+}
+
+impl Setup {
+    fn new(partitions: i32, policy: &CaseworkPolicy, interval: Duration) -> Setup {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let brokers = cluster.bootstrap_servers();
+        let [
+            input,
+            warnings_topic,
+            dlq,
+            feedback_topic,
+            risk,
+            audit,
+            state,
+            group,
+        ] = [
+            "events", "warnings", "dlq", "feedback", "risk", "audit", "state", "group",
+        ]
+        .map(unique);
+        // The feedback topic co-partitioned with the input.
+        cluster.create_topic(&input, partitions, 1).expect("topic");
+        cluster
+            .create_topic(&feedback_topic, partitions, 1)
+            .expect("topic");
+        for t in [&warnings_topic, &dlq, &risk, &audit, &state] {
+            cluster.create_topic(t, 1, 1).expect("topic");
+        }
+        let mut config = config(&brokers, &group, &input, &warnings_topic, &dlq);
+        config.casework = Some(CaseworkConfig {
+            policy: policy.clone(),
+            feedback_topic: feedback_topic.clone(),
+            risk_codes_topic: risk.clone(),
+            audit_topic: audit,
+            tick_interval: Duration(100_000_000),
+        });
+        config.state = Some(StateConfig {
+            topic: state,
+            interval,
+            exactly_once: false,
+        });
+        for (key, value) in [
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ] {
+            config.properties.insert(key.into(), value.into());
+        }
+        Setup {
+            _cluster: cluster,
+            brokers,
+            input,
+            warnings_topic,
+            dlq,
+            feedback_topic,
+            risk,
+            group,
+            config,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cases_survive_a_crash_and_deadlines_keep_running() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let brokers = cluster.bootstrap_servers();
-    let [
-        input,
-        warnings_topic,
-        dlq,
-        feedback_topic,
-        risk,
-        audit,
-        state,
-        group,
-    ] = [
-        "events", "warnings", "dlq", "feedback", "risk", "audit", "state", "group",
-    ]
-    .map(unique);
-    // The feedback topic co-partitioned with the input.
-    cluster.create_topic(&input, 3, 1).expect("topic");
-    cluster.create_topic(&feedback_topic, 3, 1).expect("topic");
-    for t in [&warnings_topic, &dlq, &risk, &audit, &state] {
-        cluster.create_topic(t, 1, 1).expect("topic");
-    }
-    let (pack, events, expected_ids) = workload(23);
-    let replayed = replay(&pack, &events);
-    assert!(replayed.len() >= 6, "enough warnings for the scenario");
-
     let policy = CaseworkPolicy {
         yellow_receive_within: Duration::from_secs(3_600),
         red_receive_within: Duration::from_secs(3_600),
         suppress_for: Duration::from_secs(86_400),
         ..CaseworkPolicy::default()
     };
-    let mut config = config(&brokers, &group, &input, &warnings_topic, &dlq);
-    config.casework = Some(CaseworkConfig {
-        policy: policy.clone(),
-        feedback_topic: feedback_topic.clone(),
-        risk_codes_topic: risk.clone(),
-        audit_topic: audit.clone(),
-        tick_interval: Duration(100_000_000),
-    });
-    config.state = Some(StateConfig {
-        topic: state.clone(),
-        interval: Duration(1_000_000_000),
-        exactly_once: false,
-    });
-    for (key, value) in [
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "500"),
-    ] {
-        config.properties.insert(key.into(), value.into());
-    }
+    let Setup {
+        _cluster,
+        brokers,
+        input,
+        warnings_topic,
+        dlq,
+        feedback_topic,
+        group,
+        config,
+        risk,
+        ..
+    } = Setup::new(3, &policy, Duration(1_000_000_000));
+    let (pack, events, expected_ids) = workload(23);
+    let replayed = replay_warnings(&pack, &events);
+    assert!(replayed.len() >= 6, "enough warnings for the scenario");
     let engine = EngineConfig {
         clock,
         ..EngineConfig::default()
@@ -374,48 +408,20 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
 /// held exactly once, with every status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let brokers = cluster.bootstrap_servers();
-    let [
+    let policy = CaseworkPolicy::default();
+    let Setup {
+        _cluster,
+        brokers,
         input,
         warnings_topic,
         dlq,
         feedback_topic,
-        risk,
-        audit,
-        state,
         group,
-    ] = [
-        "events", "warnings", "dlq", "feedback", "risk", "audit", "state", "group",
-    ]
-    .map(unique);
-    cluster.create_topic(&input, 2, 1).expect("topic");
-    cluster.create_topic(&feedback_topic, 2, 1).expect("topic");
-    for t in [&warnings_topic, &dlq, &risk, &audit, &state] {
-        cluster.create_topic(t, 1, 1).expect("topic");
-    }
+        config,
+        ..
+    } = Setup::new(2, &policy, Duration(500_000_000));
     let (pack, events, expected_ids) = workload(29);
-    let replayed = replay(&pack, &events);
-    let policy = CaseworkPolicy::default();
-    let mut config = config(&brokers, &group, &input, &warnings_topic, &dlq);
-    config.casework = Some(CaseworkConfig {
-        policy: policy.clone(),
-        feedback_topic: feedback_topic.clone(),
-        risk_codes_topic: risk.clone(),
-        audit_topic: audit.clone(),
-        tick_interval: Duration(100_000_000),
-    });
-    config.state = Some(StateConfig {
-        topic: state.clone(),
-        interval: Duration(500_000_000),
-        exactly_once: false,
-    });
-    for (key, value) in [
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "500"),
-    ] {
-        config.properties.insert(key.into(), value.into());
-    }
+    let replayed = replay_warnings(&pack, &events);
     let engine = EngineConfig {
         clock: fixed_clock,
         ..EngineConfig::default()

@@ -178,15 +178,26 @@ pub fn workload(seed: u64) -> (Arc<CompiledPack>, Vec<PowerEvent>, BTreeSet<Stri
     (pack, events, expected)
 }
 
-/// The warning ids a replay of `events` gives (what `sunlight replay` computes).
-pub fn replay_ids(pack: &Arc<CompiledPack>, events: &[PowerEvent]) -> BTreeSet<String> {
+/// The warnings a replay of `events` gives (what `sunlight replay` computes).
+pub fn replay_warnings(
+    pack: &Arc<CompiledPack>,
+    events: &[PowerEvent],
+) -> Vec<sunlight_core::Warning> {
     let mut engine = Engine::new(Arc::clone(pack), EngineConfig::default());
     let mut warnings = Vec::new();
     for e in events {
         engine.ingest(e.clone(), &mut warnings);
     }
     engine.flush(&mut warnings);
-    warnings.into_iter().map(|w| w.warning_id).collect()
+    warnings
+}
+
+/// The warning ids a replay of `events` gives.
+pub fn replay_ids(pack: &Arc<CompiledPack>, events: &[PowerEvent]) -> BTreeSet<String> {
+    replay_warnings(pack, events)
+        .into_iter()
+        .map(|w| w.warning_id)
+        .collect()
 }
 
 pub async fn produce_all(brokers: &str, topic: &str, events: &[PowerEvent]) {
