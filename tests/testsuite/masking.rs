@@ -178,6 +178,10 @@ red_receive_within = "2s"
         json!({"warning_id": "no-such-warning", "status": "received", "handler": "desk-1",
                "counterparty": secret, "note": format!("about {secret}"),
                "at": "2026-11-27T09:00:00Z"}),
+        // Refused later (the warning is dismissed by then): the note quotes its key
+        // value, with no field of that name.
+        json!({"warning_id": dismissed_id, "status": "received", "handler": "desk-1",
+               "note": format!("again {secret}"), "at": "2026-11-27T10:00:00Z"}),
     ];
     for record in &feedback_records {
         producer
@@ -202,7 +206,7 @@ red_receive_within = "2s"
             .any(|r| r.json()["action"] == "suppression_created")
     })
     .await;
-    let dlq_read = read_until(&brokers, &dlq, |r| !r.is_empty()).await;
+    let dlq_read = read_until(&brokers, &dlq, |r| r.len() >= 2).await;
     let codes_read = read_until(&brokers, &codes, |r| !r.is_empty()).await;
 
     // The masked places show the fill.
@@ -221,7 +225,7 @@ red_receive_within = "2s"
         .json();
     assert_eq!(suppression["key"]["counterparty"], "***");
     assert_eq!(suppression["note"], "payee *** checked");
-    assert_eq!(dlq_read.len(), 1, "the refused feedback");
+    assert_eq!(dlq_read.len(), 2, "the refused feedback");
     assert_eq!(
         dlq_read[0].header("sunlight.reason"),
         Some("unknown_warning")
@@ -229,6 +233,11 @@ red_receive_within = "2s"
     let refused = dlq_read[0].json();
     assert_eq!(refused["counterparty"], "***");
     assert_eq!(refused["note"], "about ***");
+    assert_eq!(
+        dlq_read[1].header("sunlight.reason"),
+        Some("invalid_transition")
+    );
+    assert_eq!(dlq_read[1].json()["note"], "again ***");
     assert!(!codes_read.is_empty(), "risk codes are published");
 
     // And no raw value anywhere.

@@ -305,6 +305,7 @@ async fn a_live_scrape_passes_promtool_and_has_every_documented_metric() {
         "sunlight_rule_precision{{rule_id=\"{}\"}}",
         decided["rule_id"].as_str().unwrap()
     );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while std::time::Instant::now() < deadline && sample(&scrape, &precision).is_none() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         scrape = get(&running.addr, "/metrics").1;

@@ -1,8 +1,12 @@
-//! Masking of sensitive key values in every record Sunlight writes: published
+//! Masking of sensitive key values in the records Sunlight publishes for others:
 //! warnings and escalations (one builder, [`warning_record`]), the loop's audit
 //! records and refused feedback copied to the dead-letter topic. The names come from
 //! `[kafka] mask_in_warnings`; values are replaced by [`FILL`]. Risk-code records
 //! carry no key values (official id, code, score, warning ids and scope only).
+//! Two outputs keep values in clear by design: refused *input* on the dead-letter
+//! topic (the source's own bytes, for reprocessing) and the state topic (Sunlight's
+//! own snapshots, which a restore needs whole); restrict access to both like the
+//! input topics.
 
 use rdkafka::message::{Header, OwnedHeaders};
 use serde_json::Value;
@@ -55,17 +59,22 @@ impl Masking<'_> {
     }
 
     /// A JSON document with the string values of masked fields replaced, at any
-    /// depth, and every masked value found that way also replaced in the other
-    /// strings (a note quoting it). Bytes that are not JSON are returned as they are:
-    /// nothing in them can be found by name.
-    pub fn json_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+    /// depth, and every masked value found that way, or given in `known` (the key
+    /// values of the warning it is about), also replaced in the other strings (a note
+    /// quoting it). Bytes that are not JSON get `known` replaced in their text.
+    pub fn json_bytes(&self, bytes: &[u8], known: &[&str]) -> Vec<u8> {
         if self.fields.is_empty() {
             return bytes.to_vec();
         }
         let Ok(mut doc) = serde_json::from_slice::<Value>(bytes) else {
-            return bytes.to_vec();
+            if known.is_empty() {
+                return bytes.to_vec();
+            }
+            return self
+                .text(&String::from_utf8_lossy(bytes), known)
+                .into_bytes();
         };
-        let mut raw = Vec::new();
+        let mut raw: Vec<String> = known.iter().map(|v| v.to_string()).collect();
         self.mask_fields(&mut doc, &mut raw);
         if raw.is_empty() {
             return bytes.to_vec();
@@ -148,7 +157,7 @@ mod tests {
         let fields = vec!["national_id".to_string()];
         let m = masking(&fields);
         let doc = br#"{"warning_id":"w1","note":"see 110101199001011234","key":{"national_id":"110101199001011234"},"list":[{"national_id":"X9"}],"n":3}"#;
-        let out: Value = serde_json::from_slice(&m.json_bytes(doc)).unwrap();
+        let out: Value = serde_json::from_slice(&m.json_bytes(doc, &[])).unwrap();
         assert_eq!(
             out,
             serde_json::json!({"warning_id":"w1","note":"see ***","key":{"national_id":"***"},"list":[{"national_id":"***"}],"n":3})
@@ -159,11 +168,18 @@ mod tests {
     fn bytes_that_are_not_json_or_hold_nothing_masked_are_unchanged() {
         let fields = vec!["national_id".to_string()];
         let m = masking(&fields);
-        assert_eq!(m.json_bytes(b"not json"), b"not json");
+        assert_eq!(m.json_bytes(b"not json", &[]), b"not json");
+        assert_eq!(m.json_bytes(b"not json: X9", &["X9"]), b"not json: ***");
         let plain = br#"{"warning_id": "w1"}"#;
-        assert_eq!(m.json_bytes(plain), plain.to_vec(), "byte for byte");
+        assert_eq!(m.json_bytes(plain, &[]), plain.to_vec(), "byte for byte");
+        let quoted = br#"{"warning_id":"w1","note":"paid X9 twice"}"#;
+        let out: Value = serde_json::from_slice(&m.json_bytes(quoted, &["X9"])).unwrap();
         assert_eq!(
-            masking(&[]).json_bytes(br#"{"national_id":"1"}"#),
+            out,
+            serde_json::json!({"warning_id":"w1","note":"paid *** twice"})
+        );
+        assert_eq!(
+            masking(&[]).json_bytes(br#"{"national_id":"1"}"#, &["1"]),
             br#"{"national_id":"1"}"#
         );
     }

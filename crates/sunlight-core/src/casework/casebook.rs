@@ -464,6 +464,13 @@ impl Casebook {
                 format!("no warning `{}` is known here", fb.warning_id),
             ));
         };
+        if named.history.iter().any(|h| {
+            h.status == fb.status && h.handler == fb.handler && h.at == fb.at && h.note == fb.note
+        }) {
+            // The same message again (a redelivery, or feedback read again after a
+            // restore): already applied.
+            return Ok(Applied::Unchanged);
+        }
         if named.status != fb.status && fb.status.stage() <= named.status.stage() {
             return Err(FeedbackError::new(
                 FeedbackErrorKind::InvalidTransition,

@@ -521,3 +521,36 @@ fn a_closed_warning_emitted_again_does_not_reopen_its_case() {
     assert_eq!(book.remembered_closed(), 0);
     assert_eq!(book.admit(&w, day(102.0), &mut out), Admit::NewCase);
 }
+
+#[test]
+fn the_same_feedback_again_changes_nothing_and_is_not_refused() {
+    let mut book = Casebook::new(decay_policy());
+    let mut out = Outputs::default();
+    let w = warning("w1", "r1", "o1", "k1", Level::Red);
+    book.admit(&w, day(0.0), &mut out);
+    let received = feedback("w1", Status::Received, day(0.1));
+    let verifying = feedback("w1", Status::Verifying, day(0.2));
+    assert!(matches!(
+        book.feedback(&received, day(0.1), &mut out),
+        Ok(Applied::Changed(_))
+    ));
+    assert!(matches!(
+        book.feedback(&verifying, day(0.2), &mut out),
+        Ok(Applied::Changed(_))
+    ));
+    // Read again after a restore: the older message is no backwards move.
+    assert_eq!(
+        book.feedback(&received, day(0.3), &mut out),
+        Ok(Applied::Unchanged)
+    );
+    // A different message with the older status still is.
+    let other = Feedback {
+        note: "again".into(),
+        ..received
+    };
+    assert_eq!(
+        book.feedback(&other, day(0.3), &mut out).unwrap_err().kind,
+        FeedbackErrorKind::InvalidTransition
+    );
+    assert_eq!(book.warning("w1").unwrap().history.len(), 3);
+}

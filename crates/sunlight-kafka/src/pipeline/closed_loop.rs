@@ -16,7 +16,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::Warning;
 use sunlight_core::casework::{
     Admit, Applied, Feedback, FeedbackError, FeedbackErrorKind, Outputs, RiskCode, Status,
-    escalation_id,
 };
 use tracing::{debug, info, warn};
 
@@ -238,8 +237,17 @@ impl Pipeline<'_> {
                     offset: message.offset(),
                 });
                 // The case system's note may quote a masked value: masked by field
-                // name, like every other record written.
-                let masked = self.masking().json_bytes(payload);
+                // name and, for a warning held here, by its key values.
+                let key = Feedback::from_json(payload).ok().and_then(|fb| {
+                    book.lock()
+                        .warning(&fb.warning_id)
+                        .map(|t| t.warning.key.clone())
+                });
+                let masking = self.masking();
+                let known = key.as_ref().map_or_else(Vec::new, |key| {
+                    masking.raw_values(key.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                });
+                let masked = masking.json_bytes(payload, &known);
                 let (payload, headers) = crate::headers::cut_to_size(&masked, headers);
                 let output = Output {
                     topic: self.config.dlq_topic.clone(),
@@ -265,6 +273,9 @@ impl Pipeline<'_> {
         else {
             return;
         };
+        if !self.feedback_caught_up() {
+            return;
+        }
         let every = std::time::Duration::from_nanos(config.tick_interval.0.max(0) as u64);
         if self
             .last_casework_tick
@@ -310,7 +321,15 @@ impl Pipeline<'_> {
                 }
             }
         }
+        let escalated: Vec<String> = out
+            .escalations
+            .iter()
+            .map(|w| w.warning_id.clone())
+            .collect();
         self.send_casework(out);
+        for id in escalated {
+            self.unpark(&id);
+        }
     }
 
     /// Whether feedback may be applied: always without durable state; with it, once
@@ -344,10 +363,22 @@ impl Pipeline<'_> {
             )));
             return;
         }
-        self.feedback_positions
-            .retain(|(t, p), _| *t == topic && numbers.contains(p));
-        self.parked.retain(|m| numbers.contains(&m.partition()));
-        debug!(?numbers, "feedback partitions assigned");
+        // Read again from the committed positions: what was read or parked before
+        // comes again.
+        self.feedback_positions.clear();
+        self.parked.clear();
+        self.feedback_backlog = feedback_backlog(consumer, &topic, &numbers);
+        debug!(?numbers, backlog = ?self.feedback_backlog, "feedback partitions assigned");
+    }
+
+    /// Whether the feedback sent before the restore has been read (or the grace is
+    /// over): deadlines are checked only then, so a warning whose closing feedback is
+    /// already on the topic does not escalate.
+    fn feedback_caught_up(&self) -> bool {
+        self.feedback_backlog.is_empty()
+            || self
+                .cases_restored_at
+                .is_none_or(|t| t.elapsed() >= PARK_GRACE)
     }
 
     /// Feedback parked for `warning_id`, applied now that its warning is admitted.
@@ -357,9 +388,8 @@ impl Pipeline<'_> {
         }
         let (due, keep): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.parked).into_iter().partition(|m| {
-                Feedback::from_json(m.payload().unwrap_or_default()).is_ok_and(|fb| {
-                    fb.warning_id == warning_id || fb.warning_id == escalation_id(warning_id)
-                })
+                Feedback::from_json(m.payload().unwrap_or_default())
+                    .is_ok_and(|fb| fb.warning_id == warning_id)
             });
         self.parked = keep;
         for m in due {
@@ -396,6 +426,14 @@ impl Pipeline<'_> {
             .entry((message.topic().to_string(), message.partition()))
             .or_insert(0);
         *next = (*next).max(message.offset() + 1);
+        let next = *next;
+        if self
+            .feedback_backlog
+            .get(&message.partition())
+            .is_some_and(|high| next >= *high)
+        {
+            self.feedback_backlog.remove(&message.partition());
+        }
     }
 
     /// With durable state, after a snapshot: commits the feedback read so far, but
@@ -406,6 +444,10 @@ impl Pipeline<'_> {
         }
         let mut list = TopicPartitionList::new();
         for ((topic, partition), next) in &self.feedback_positions {
+            if !self.feedback_committable.contains(partition) {
+                // Its input partition was not in the snapshot: nor are its cases.
+                continue;
+            }
             let parked = self
                 .parked
                 .iter()
@@ -414,6 +456,9 @@ impl Pipeline<'_> {
                 .min();
             let offset = parked.map_or(*next, |p| p.min(*next));
             let _ = list.add_partition_offset(topic, *partition, Offset::Offset(offset));
+        }
+        if list.count() == 0 {
+            return;
         }
         if let Err(e) = consumer.commit(&list, CommitMode::Async) {
             warn!(error = %e, "feedback positions not committed; the next snapshot commits them");
@@ -453,4 +498,37 @@ impl Pipeline<'_> {
         }
         metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
     }
+}
+
+/// Per feedback partition among `numbers`, the high watermark when it is behind it
+/// (its committed position, or its start without one): what must be read before
+/// deadlines are checked. A partition the broker cannot describe is left out.
+fn feedback_backlog(
+    consumer: &StreamConsumer,
+    topic: &str,
+    numbers: &[i32],
+) -> std::collections::BTreeMap<i32, i64> {
+    let timeout = std::time::Duration::from_secs(5);
+    tokio::task::block_in_place(|| {
+        let mut list = TopicPartitionList::new();
+        for n in numbers {
+            list.add_partition(topic, *n);
+        }
+        let committed = consumer.committed_offsets(list, timeout).ok();
+        numbers
+            .iter()
+            .filter_map(|n| {
+                let (low, high) = consumer.fetch_watermarks(topic, *n, timeout).ok()?;
+                let from = committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(topic, *n))
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+                    .unwrap_or(low);
+                (from < high).then_some((*n, high))
+            })
+            .collect()
+    })
 }

@@ -445,6 +445,9 @@ pub async fn run_with(
         feedback_positions: BTreeMap::new(),
         feedback_commit_due: false,
         cases_restored_at: None,
+        feedback_assign_due: false,
+        feedback_committable: Vec::new(),
+        feedback_backlog: BTreeMap::new(),
     };
     if config.state.is_some() {
         m::register_state();
@@ -470,9 +473,11 @@ pub async fn run_with(
         }
         if pipeline.restore_pending {
             pipeline.restore_state(&consumer).await;
-            if let Some(fc) = &feedback_consumer {
-                pipeline.assign_feedback(fc);
-            }
+        }
+        if std::mem::take(&mut pipeline.feedback_assign_due)
+            && let Some(fc) = &feedback_consumer
+        {
+            pipeline.assign_feedback(fc);
         }
         if pipeline.snapshot_due {
             // A revoke reported since the last record must not see a snapshot of
@@ -665,8 +670,8 @@ struct Pipeline<'a> {
     snapshot_due: bool,
     /// When the last snapshot was taken (or the interval started).
     last_snapshot: Option<Instant>,
-    /// Outputs of this assignment's records not yet acknowledged (warnings and dead
-    /// letters; not the loop's own records).
+    /// Outputs of this assignment not yet acknowledged: warnings, dead letters and
+    /// the loop's own records (the snapshot barrier waits for all of them).
     awaiting: usize,
     /// Per partition index, the position of the restored snapshot: earlier records
     /// are in it already.
@@ -696,6 +701,14 @@ struct Pipeline<'a> {
     feedback_commit_due: bool,
     /// When cases were last restored (durable state with casework).
     cases_restored_at: Option<Instant>,
+    /// The feedback consumer must take the partitions of a new assignment.
+    feedback_assign_due: bool,
+    /// Feedback partitions whose input partitions the last snapshot wrote: only
+    /// their positions may be committed with it.
+    feedback_committable: Vec<i32>,
+    /// After a restore, per feedback partition, the high watermark to read up to
+    /// before deadlines are checked (feedback already sent must apply first).
+    feedback_backlog: BTreeMap<i32, i64>,
 }
 
 impl Pipeline<'_> {
@@ -799,6 +812,13 @@ impl Pipeline<'_> {
         self.skip_before.clear();
         self.snapshot_due = false;
         self.restore_pending = self.config.state.is_some() && !self.partitions.is_empty();
+        if self.config.state.is_some() && self.partitions.is_empty() {
+            // Nothing owned: no cases either, and no feedback partitions to read.
+            if let Some(book) = &self.casebook {
+                book.lock().forget_officials(|_, _| true);
+            }
+            self.feedback_assign_due = true;
+        }
     }
 
     /// Whether `message`'s partition belongs to the current assignment.

@@ -106,6 +106,20 @@ impl Pipeline<'_> {
         if records.is_empty() {
             return;
         }
+        // Feedback partition `n` may be committed with this snapshot only if every
+        // owned input partition numbered `n` is in it (its cases are).
+        let mut numbers: Vec<i32> = self.partitions.iter_mut().map(|p| p.partition).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let written: Vec<i32> = numbers
+            .into_iter()
+            .filter(|n| {
+                self.partitions
+                    .iter_mut()
+                    .filter(|p| p.partition == *n)
+                    .all(|p| p.next_offset != i64::MIN)
+            })
+            .collect();
         let bytes: usize = records.iter().map(|(_, p, _)| p.len()).sum();
         let sends = records.iter().map(|(key, payload, headers)| {
             let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
@@ -157,6 +171,7 @@ impl Pipeline<'_> {
             match result {
                 Ok(()) => {
                     self.feedback_commit_due = true;
+                    self.feedback_committable = written;
                     self.stats.commits += 1;
                     metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
                 }
@@ -170,6 +185,7 @@ impl Pipeline<'_> {
             return;
         }
         self.feedback_commit_due = true;
+        self.feedback_committable = written;
         match consumer.commit(&commits, CommitMode::Async) {
             Ok(()) => {
                 self.stats.commits += 1;
@@ -331,6 +347,7 @@ impl Pipeline<'_> {
             self.engine.forget_watermark();
         }
         self.cases_restored_at = Some(Instant::now());
+        self.feedback_assign_due = true;
         metrics::counter!(m::RESTORED_ENTRIES).increment(entries as u64);
         metrics::gauge!(m::RESTORE_SECONDS).set(started.elapsed().as_secs_f64());
         self.views.set(self.engine.view());

@@ -529,13 +529,17 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     )
     .await;
     assert_eq!(got, expected_ids);
+    // Both instances joined and hold their partition's cases (one may briefly hold
+    // everything before the other joins).
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(90);
+    let both = || a_book.lock().tracked() > 0 && b_book.lock().tracked() > 0;
+    while !both() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(both(), "both instances hold cases");
     assert!(
         wait(vec![a_book.clone(), b_book.clone()], Status::Pushed).await,
         "every case held once"
-    );
-    assert!(
-        a_book.lock().tracked() > 0 && b_book.lock().tracked() > 0,
-        "both instances hold cases"
     );
 
     // 1. Feedback keyed by official reaches the owner: all received, none refused.
@@ -549,6 +553,10 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
+    assert_eq!(
+        committed(&brokers, &format!("{group}.casework"), &feedback_topic, 2),
+        replayed.len() as i64
+    );
 
     // 2. A crashes; B takes over A's partition with its cases.
     a.abort();
