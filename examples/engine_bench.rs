@@ -5,7 +5,7 @@
 //! scripts/install-tools.sh            # tansu, once per machine
 //! cargo build --release --bin sunlight --example engine_bench
 //! target/release/examples/engine_bench api [EVENTS [RATE]]        # default 1000000 200
-//! target/release/examples/engine_bench state [EVENTS [INTERVAL]]  # default 1000000 5s
+//! target/release/examples/engine_bench state [EVENTS [INTERVAL [casework]]]  # default 1000000 5s
 //! ```
 //!
 //! A tansu broker gets EVENTS generated events on 4 partitions; each run consumes the
@@ -18,7 +18,9 @@
 //!   JWT, `GET /v1/officials/{id}` over officials with and without warnings) hit the
 //!   API. Reports B / A and the API's latency during B.
 //! - `state` (issue 5): run A without durable state; run B with snapshots to the
-//!   state topic every INTERVAL. Reports B / A: what durable state costs.
+//!   state topic every INTERVAL. Reports B / A: what durable state costs. With
+//!   `casework` (issue 13) both runs have the closed loop on, so B's snapshots carry
+//!   the cases too (the feedback topic is co-partitioned with the input).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -251,7 +253,8 @@ async fn main() {
             (input.as_str(), 4),
             ("sunlight.warnings", 1),
             ("sunlight.dlq", 1),
-            ("sunlight.feedback", 1),
+            // Co-partitioned with the input (required with casework and state).
+            ("sunlight.feedback", 4),
             ("sunlight.risk-codes", 1),
             ("sunlight.audit", 1),
             ("sunlight.state", 1),
@@ -306,12 +309,18 @@ async fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     if mode == "state" {
+        let casework = args.get(4).is_some_and(|a| a == "casework");
+        let lp = if casework {
+            "[casework]\nenabled = true\n\n"
+        } else {
+            ""
+        };
         let plain = dir.path().join("plain.toml");
-        std::fs::write(&plain, "").unwrap();
+        std::fs::write(&plain, lp).unwrap();
         let durable = dir.path().join("durable.toml");
         std::fs::write(
             &durable,
-            format!("[state]\nenabled = true\ninterval = \"{interval}\"\n"),
+            format!("{lp}[state]\nenabled = true\ninterval = \"{interval}\"\n"),
         )
         .unwrap();
         let a = run(
@@ -334,7 +343,10 @@ async fn main() {
             Arc::clone(&officials),
         )
         .await;
-        println!("events {events}, snapshots every {interval}, 2 cores shared");
+        println!(
+            "events {events}, snapshots every {interval}, closed loop {}, 2 cores shared",
+            if casework { "on" } else { "off" }
+        );
         println!(
             "run A (no durable state):   {:>10.0} events/s",
             a.throughput
