@@ -4,7 +4,7 @@
 //! baseline, same run).
 //!
 //! ```text
-//! cargo run --release --example state_bench -- [OFFICIALS [EVENTS]]   # default 1000000 3000000
+//! cargo run --release --example state_bench -- [OFFICIALS [EVENTS [CASES]]]   # default 1000000 3000000 100000
 //! ```
 //!
 //! 1. EVENTS generated events from OFFICIALS officials over a year go through an
@@ -16,11 +16,18 @@
 //!    topic or a snapshot file carries): time and size.
 //! 3. Restore: parse the JSON and restore into a fresh engine; versus the baseline,
 //!    a fresh engine re-ingesting every event (what a restart without snapshots does).
+//! 4. Cases (issue 13): a casebook with CASES tracked warnings (the run's own
+//!    warnings, repeated under new ids when there are fewer), each received, as a
+//!    `CasebookSnapshot` in JSON: time to take, size, time to parse and restore; and
+//!    window state plus cases restored together.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sunlight_core::casework::{
+    Casebook, CasebookSnapshot, CaseworkPolicy, Feedback, Outputs, Status,
+};
 use sunlight_core::engine::Snapshot;
 use sunlight_core::time::Duration;
 use sunlight_core::{CompiledPack, Engine, EngineConfig};
@@ -70,10 +77,15 @@ fn main() {
     // 1. Build the state (this is also the re-read baseline's work).
     let rss_before = rss_mib();
     let mut engine = Engine::new(Arc::clone(&pack), config);
+    let cases: usize = args.get(3).map_or(100_000, |a| a.parse().expect("CASES"));
     let mut warnings = Vec::new();
+    let mut sample = Vec::new();
     let started = Instant::now();
     for e in &generated {
         engine.ingest(e.clone(), &mut warnings);
+        if sample.len() < cases {
+            sample.append(&mut warnings);
+        }
         warnings.clear();
     }
     let last = generated.iter().map(|e| e.occurred_at.0).max().unwrap();
@@ -126,5 +138,44 @@ fn main() {
         generated.len(),
         rebuild,
         restore / rebuild
+    );
+
+    // 4. Cases.
+    assert!(!sample.is_empty(), "the workload warns");
+    let now = sunlight_core::time::Timestamp(last);
+    let mut book = Casebook::new(CaseworkPolicy::default());
+    let mut out = Outputs::default();
+    for n in 0..cases {
+        let mut w = sample[n % sample.len()].clone();
+        if n >= sample.len() {
+            w.warning_id = format!("{}-{n}", w.warning_id);
+        }
+        book.admit(&w, now, &mut out);
+        let fb = Feedback {
+            warning_id: w.warning_id.as_str().into(),
+            status: Status::Received,
+            handler: "desk-1".into(),
+            note: "assigned".into(),
+            at: now,
+        };
+        let _ = book.feedback(&fb, now, &mut out);
+    }
+    let started = Instant::now();
+    let cases_json = serde_json::to_vec(&book.snapshot(|_, _| true)).expect("serialise");
+    let take_cases = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let parsed: CasebookSnapshot = serde_json::from_slice(&cases_json).expect("parse");
+    let mut restored_book = Casebook::new(CaseworkPolicy::default());
+    restored_book.restore(&parsed).expect("restore cases");
+    let restore_cases = started.elapsed().as_secs_f64();
+    assert_eq!(restored_book.tracked(), book.tracked());
+    println!(
+        "cases: {} tracked warnings of {} officials; snapshot {:.2} s, {:.1} MiB JSON; restore {:.2} s; window state and cases restored together: {:.2} s",
+        book.tracked(),
+        parsed.officials.len(),
+        take_cases,
+        cases_json.len() as f64 / 1048576.0,
+        restore_cases,
+        restore + restore_cases
     );
 }
