@@ -91,7 +91,7 @@ impl Encoder<'_> {
                 self.source,
                 format,
                 self.masking,
-                &[("sunlight.escalation", "true")],
+                [("sunlight.escalation", "true")],
             ));
         }
         for change in &outputs.codes {

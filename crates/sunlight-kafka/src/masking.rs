@@ -115,20 +115,20 @@ impl Masking<'_> {
 /// The one builder of a warning record, for warnings from the engine and escalations
 /// from the casebook alike: keyed by official_id, CloudEvents headers plus `extra`,
 /// payload in `format`, masked as `masking` says.
-pub fn warning_record(
+pub fn warning_record<'h>(
     topic: &str,
     warning: &Warning,
     source: &str,
     format: WarningFormat,
     masking: Masking<'_>,
-    extra: &[(&str, &str)],
+    extra: impl IntoIterator<Item = (&'h str, &'h str)>,
 ) -> Output {
-    let headers = extra.iter().fold(
+    let headers = extra.into_iter().fold(
         crate::headers::warning_headers(warning, source, format.content_type()),
         |h: OwnedHeaders, (key, value)| {
             h.insert(Header {
                 key,
-                value: Some(*value),
+                value: Some(value),
             })
         },
     );

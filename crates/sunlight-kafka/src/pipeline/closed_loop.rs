@@ -213,7 +213,10 @@ impl Pipeline<'_> {
                         .is_some_and(|t| t.elapsed() < PARK_GRACE) =>
             {
                 debug!(detail = %e.detail, "feedback for a warning not re-emitted yet: parked");
-                self.parked.push(OwnedMessage::new(
+                let warning_id = Feedback::from_json(payload)
+                    .map(|fb| fb.warning_id.to_string())
+                    .unwrap_or_default();
+                let copy = OwnedMessage::new(
                     message.payload().map(<[u8]>::to_vec),
                     message.key().map(<[u8]>::to_vec),
                     message.topic().to_string(),
@@ -221,7 +224,8 @@ impl Pipeline<'_> {
                     message.partition(),
                     message.offset(),
                     None,
-                ));
+                );
+                self.parked.push((warning_id, copy));
             }
             Err(e) => {
                 let reason = e.kind.code();
@@ -386,13 +390,11 @@ impl Pipeline<'_> {
         if self.parked.is_empty() {
             return;
         }
-        let (due, keep): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.parked).into_iter().partition(|m| {
-                Feedback::from_json(m.payload().unwrap_or_default())
-                    .is_ok_and(|fb| fb.warning_id == warning_id)
-            });
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(id, _)| id == warning_id);
         self.parked = keep;
-        for m in due {
+        for (_, m) in due {
             self.apply_parked(&m);
         }
     }
@@ -407,7 +409,7 @@ impl Pipeline<'_> {
         {
             return;
         }
-        for m in std::mem::take(&mut self.parked) {
+        for (_, m) in std::mem::take(&mut self.parked) {
             self.apply_parked(&m);
         }
     }
@@ -423,7 +425,7 @@ impl Pipeline<'_> {
     fn feedback_read(&mut self, message: &impl Message) {
         let next = self
             .feedback_positions
-            .entry((message.topic().to_string(), message.partition()))
+            .entry(message.partition())
             .or_insert(0);
         *next = (*next).max(message.offset() + 1);
         let next = *next;
@@ -439,23 +441,29 @@ impl Pipeline<'_> {
     /// With durable state, after a snapshot: commits the feedback read so far, but
     /// not past any parked record (a crash must not lose it).
     pub(super) fn commit_feedback(&mut self, consumer: &StreamConsumer) {
-        if !std::mem::take(&mut self.feedback_commit_due) || self.feedback_positions.is_empty() {
+        let (Some(unwritten), Some(casework)) =
+            (self.feedback_commit.take(), self.config.casework.as_ref())
+        else {
             return;
-        }
+        };
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.feedback_positions {
-            if !self.feedback_committable.contains(partition) {
+        for (partition, next) in &self.feedback_positions {
+            if unwritten.contains(partition) {
                 // Its input partition was not in the snapshot: nor are its cases.
                 continue;
             }
             let parked = self
                 .parked
                 .iter()
-                .filter(|m| m.topic() == topic && m.partition() == *partition)
-                .map(|m| m.offset())
+                .filter(|(_, m)| m.partition() == *partition)
+                .map(|(_, m)| m.offset())
                 .min();
             let offset = parked.map_or(*next, |p| p.min(*next));
-            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(offset));
+            let _ = list.add_partition_offset(
+                &casework.feedback_topic,
+                *partition,
+                Offset::Offset(offset),
+            );
         }
         if list.count() == 0 {
             return;

@@ -443,10 +443,9 @@ pub async fn run_with(
         pending_gauge: metrics::gauge!(m::PENDING_EVENTS),
         parked: Vec::new(),
         feedback_positions: BTreeMap::new(),
-        feedback_commit_due: false,
+        feedback_commit: None,
         cases_restored_at: None,
         feedback_assign_due: false,
-        feedback_committable: Vec::new(),
         feedback_backlog: BTreeMap::new(),
     };
     if config.state.is_some() {
@@ -693,19 +692,18 @@ struct Pipeline<'a> {
     fatal: Option<PipelineError>,
     /// `sunlight_pending_events`, kept current after every record and tick.
     pending_gauge: metrics::Gauge,
-    /// Feedback for warnings not held yet, right after a restore (closed_loop.rs).
-    parked: Vec<rdkafka::message::OwnedMessage>,
-    /// Next feedback offset per (topic, partition) read.
-    feedback_positions: BTreeMap<(String, i32), i64>,
-    /// A snapshot was committed: the feedback read so far may be committed too.
-    feedback_commit_due: bool,
+    /// Feedback for warnings not held yet, right after a restore, with the warning
+    /// id it names (closed_loop.rs).
+    parked: Vec<(String, rdkafka::message::OwnedMessage)>,
+    /// Next offset read per feedback partition.
+    feedback_positions: BTreeMap<i32, i64>,
+    /// A snapshot was committed: the feedback read so far may be committed too,
+    /// except on the partition numbers it did not write.
+    feedback_commit: Option<Vec<i32>>,
     /// When cases were last restored (durable state with casework).
     cases_restored_at: Option<Instant>,
     /// The feedback consumer must take the partitions of a new assignment.
     feedback_assign_due: bool,
-    /// Feedback partitions whose input partitions the last snapshot wrote: only
-    /// their positions may be committed with it.
-    feedback_committable: Vec<i32>,
     /// After a restore, per feedback partition, the high watermark to read up to
     /// before deadlines are checked (feedback already sent must apply first).
     feedback_backlog: BTreeMap<i32, i64>,
@@ -1024,18 +1022,15 @@ impl Pipeline<'_> {
             } else {
                 None
             };
-            let extra: Vec<(&str, &str)> = case
-                .iter()
-                .flatten()
-                .map(|(key, value)| (*key, value.as_str()))
-                .collect();
             let output = warning_record(
                 &self.config.warnings_topic,
                 &warning,
                 &self.config.source_name,
                 self.config.warnings_format,
                 self.masking(),
-                &extra,
+                case.iter()
+                    .flatten()
+                    .map(|(key, value)| (*key, value.as_str())),
             );
             if let Some(p) = self.partitions.get_mut(index) {
                 p.offsets.produced(offset);

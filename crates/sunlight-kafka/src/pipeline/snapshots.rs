@@ -69,10 +69,14 @@ impl Pipeline<'_> {
         let epoch = Timestamp::now().0.max(0) as u64;
         let mut records = Vec::new();
         let mut commits = TopicPartitionList::new();
+        // Partition numbers whose state (and cases) this snapshot does not write: the
+        // feedback of those numbers is not committed with it.
+        let mut unwritten = Vec::new();
         for (index, p) in self.partitions.iter_mut().enumerate() {
             // Nothing read here in this assignment: the partition's last snapshot
             // (restored, or none) and its committed offset still stand.
             if p.next_offset == i64::MIN {
+                unwritten.push(p.partition);
                 continue;
             }
             let snapshot = self
@@ -106,20 +110,6 @@ impl Pipeline<'_> {
         if records.is_empty() {
             return;
         }
-        // Feedback partition `n` may be committed with this snapshot only if every
-        // owned input partition numbered `n` is in it (its cases are).
-        let mut numbers: Vec<i32> = self.partitions.iter_mut().map(|p| p.partition).collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        let written: Vec<i32> = numbers
-            .into_iter()
-            .filter(|n| {
-                self.partitions
-                    .iter_mut()
-                    .filter(|p| p.partition == *n)
-                    .all(|p| p.next_offset != i64::MIN)
-            })
-            .collect();
         let bytes: usize = records.iter().map(|(_, p, _)| p.len()).sum();
         let sends = records.iter().map(|(key, payload, headers)| {
             let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
@@ -170,8 +160,7 @@ impl Pipeline<'_> {
             });
             match result {
                 Ok(()) => {
-                    self.feedback_commit_due = true;
-                    self.feedback_committable = written;
+                    self.feedback_commit = Some(unwritten);
                     self.stats.commits += 1;
                     metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
                 }
@@ -184,8 +173,7 @@ impl Pipeline<'_> {
             }
             return;
         }
-        self.feedback_commit_due = true;
-        self.feedback_committable = written;
+        self.feedback_commit = Some(unwritten);
         match consumer.commit(&commits, CommitMode::Async) {
             Ok(()) => {
                 self.stats.commits += 1;

@@ -33,14 +33,6 @@ fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn feedback_json(warning_id: &str, status: &str, at: Timestamp) -> String {
-    serde_json::json!({
-        "warning_id": warning_id, "status": status, "handler": "inspector-7",
-        "note": "checked", "at": at.to_string(),
-    })
-    .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_closed_loop_codes_officials_applies_feedback_and_escalates() {
     let cluster = MockCluster::new(1).expect("mock cluster");

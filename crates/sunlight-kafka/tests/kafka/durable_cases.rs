@@ -37,12 +37,25 @@ fn fixed_clock() -> Timestamp {
     Timestamp(1_780_272_000_000_000_000)
 }
 
-fn feedback_json(warning_id: &str, status: &str) -> String {
-    serde_json::json!({
-        "warning_id": warning_id, "status": status, "handler": "inspector-7",
-        "note": format!("{status} by desk"), "at": "2026-06-01T08:00:00Z",
-    })
-    .to_string()
+/// An engine with the closed loop on `config`, its clock and casebook.
+fn start_loop(
+    config: &sunlight_kafka::KafkaConfig,
+    pack: &Arc<sunlight_core::CompiledPack>,
+    clock: fn() -> Timestamp,
+    book: &SharedCasebook,
+) -> Running {
+    start_with(
+        config.clone(),
+        pack,
+        EngineConfig {
+            clock,
+            ..EngineConfig::default()
+        },
+        Services {
+            casebook: Some(book.clone()),
+            ..Services::new(Arc::new(Health::default()))
+        },
+    )
 }
 
 /// Polls the shared casebook until `done` holds (or 30 s pass).
@@ -172,21 +185,7 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
     let (pack, events, expected_ids) = workload(23);
     let replayed = replay_warnings(&pack, &events);
     assert!(replayed.len() >= 6, "enough warnings for the scenario");
-    let engine = EngineConfig {
-        clock,
-        ..EngineConfig::default()
-    };
-    let start_engine = |book: &SharedCasebook| {
-        start_with(
-            config.clone(),
-            &pack,
-            engine,
-            Services {
-                casebook: Some(book.clone()),
-                ..Services::new(Arc::new(Health::default()))
-            },
-        )
-    };
+    let start_engine = |book: &SharedCasebook| start_loop(&config, &pack, clock, book);
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -243,7 +242,7 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
     let keyed = |w: &Warning, status: &str| {
         (
             w.official_id.to_string(),
-            feedback_json(&w.warning_id, status),
+            feedback_json(&w.warning_id, status, fixed_clock()),
         )
     };
     let before_snapshot = vec![keyed(received, "received"), keyed(dismissed, "dismissed")];
@@ -422,21 +421,7 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     } = Setup::new(2, &policy, Duration(500_000_000));
     let (pack, events, expected_ids) = workload(29);
     let replayed = replay_warnings(&pack, &events);
-    let engine = EngineConfig {
-        clock: fixed_clock,
-        ..EngineConfig::default()
-    };
-    let start_engine = |book: &SharedCasebook| {
-        start_with(
-            config.clone(),
-            &pack,
-            engine,
-            Services {
-                casebook: Some(book.clone()),
-                ..Services::new(Arc::new(Health::default()))
-            },
-        )
-    };
+    let start_engine = |book: &SharedCasebook| start_loop(&config, &pack, fixed_clock, book);
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -466,7 +451,7 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
             .map(|w| {
                 (
                     w.official_id.to_string(),
-                    feedback_json(&w.warning_id, status),
+                    feedback_json(&w.warning_id, status, fixed_clock()),
                 )
             })
             .collect();
@@ -619,7 +604,9 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     }
     for status in ["received", "confirmed"] {
         for w in replayed.iter().filter(|w| chosen(w, status)) {
-            let fb = Feedback::from_json(feedback_json(&w.warning_id, status).as_bytes()).unwrap();
+            let fb =
+                Feedback::from_json(feedback_json(&w.warning_id, status, fixed_clock()).as_bytes())
+                    .unwrap();
             single.feedback(&fb, t0, &mut out).expect("applies");
         }
     }
@@ -637,7 +624,7 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
             .is_empty(),
         "no feedback refused"
     );
-    let unkeyed = feedback_json(&replayed[0].warning_id, "verifying");
+    let unkeyed = feedback_json(&replayed[0].warning_id, "verifying", fixed_clock());
     producer
         .send(
             FutureRecord::<str, str>::to(&feedback_topic).payload(&unkeyed),

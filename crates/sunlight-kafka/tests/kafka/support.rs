@@ -342,3 +342,12 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> i6
         })
         .sum()
 }
+
+/// A case-system feedback record.
+pub fn feedback_json(warning_id: &str, status: &str, at: sunlight_core::time::Timestamp) -> String {
+    serde_json::json!({
+        "warning_id": warning_id, "status": status, "handler": "inspector-7",
+        "note": "checked", "at": at.to_string(),
+    })
+    .to_string()
+}
