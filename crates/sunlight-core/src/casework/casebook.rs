@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use compact_str::CompactString;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use uuid::Uuid;
 
 use super::feedback::{Feedback, FeedbackError, FeedbackErrorKind, Status};
@@ -251,6 +251,9 @@ pub struct Casebook {
     /// Per official, the source tag of the latest warning admitted (the caller's
     /// partition bookkeeping, as [`Warning::trigger_source`]).
     pub(super) sources: FxHashMap<CompactString, u64>,
+    /// Officials whose part changed since the last mark (incremental snapshots;
+    /// None: not tracked).
+    pub(super) changed: Option<FxHashSet<CompactString>>,
 }
 
 /// The handler name Sunlight uses for its own transitions.
@@ -442,6 +445,9 @@ impl Casebook {
             book.scope.org_unit = warning.scope.org_unit.clone();
         }
         self.recode(warning.official_id.as_str(), now, out);
+        if let Some(c) = self.changed.as_mut() {
+            c.insert(warning.official_id.clone());
+        }
         decision
     }
 
@@ -510,6 +516,9 @@ impl Casebook {
         }
         if changed.is_empty() {
             return Ok(Applied::Unchanged);
+        }
+        if let Some(c) = self.changed.as_mut() {
+            c.insert(official.clone());
         }
         if fb.status.is_closed() {
             let by_official = self.official_outcomes.entry(official.clone()).or_default();
@@ -585,6 +594,9 @@ impl Casebook {
                 reason,
             });
             self.aliases.insert(esc_id.into(), id.clone());
+            if let Some(c) = self.changed.as_mut() {
+                c.insert(w.official_id.clone());
+            }
             out.escalations.push(w);
         }
         let mut officials: Vec<CompactString> = self.officials.keys().cloned().collect();
@@ -601,6 +613,9 @@ impl Casebook {
             .collect();
         for id in forget {
             if let Some(t) = self.warnings.remove(&id) {
+                if let Some(c) = self.changed.as_mut() {
+                    c.insert(t.warning.official_id.clone());
+                }
                 if let Some(e) = t.escalation {
                     self.aliases.remove(e.warning_id.as_str());
                 }
@@ -611,9 +626,21 @@ impl Casebook {
             }
         }
         let remember = self.policy.remember_closed_for;
-        self.closed
-            .retain(|_, (closed_at, _)| now < closed_at.saturating_add(remember));
-        self.suppressions.retain(|_, s| s.until > now);
+        let changed = &mut self.changed;
+        self.closed.retain(|_, (closed_at, official)| {
+            let keep = now < closed_at.saturating_add(remember);
+            if !keep && let Some(c) = changed.as_mut() {
+                c.insert(official.clone());
+            }
+            keep
+        });
+        self.suppressions.retain(|key, s| {
+            let keep = s.until > now;
+            if !keep && let Some(c) = changed.as_mut() {
+                c.insert(key.official_id.clone());
+            }
+            keep
+        });
     }
 
     fn score(&self, book: &OfficialBook, now: Timestamp) -> f64 {
@@ -644,6 +671,11 @@ impl Casebook {
         let code = RiskCode::of(score, &self.policy);
         let previous = book.code.unwrap_or(RiskCode::Green);
         let forget = book.open.is_empty() && code == RiskCode::Green;
+        if (forget || book.code != Some(code))
+            && let Some(c) = self.changed.as_mut()
+        {
+            c.insert(official_id.into());
+        }
         if code != previous {
             out.codes.push(CodeChange {
                 official_id: official_id.into(),

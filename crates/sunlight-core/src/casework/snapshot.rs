@@ -35,6 +35,25 @@ pub struct CasebookSnapshot {
     pub officials: Vec<OfficialCases>,
 }
 
+impl CasebookSnapshot {
+    /// Lays `delta` (a [`Casebook::delta`] taken after this snapshot, of the same
+    /// selection) over this snapshot: each official in the delta replaces its
+    /// entry. (An official, once admitted, keeps an entry — at least its source
+    /// tag — until its partition is given up, so a delta never needs to remove one.)
+    pub fn apply(&mut self, delta: CasebookSnapshot) -> Result<(), CasebookRestoreError> {
+        if delta.format != self.format {
+            return Err(CasebookRestoreError::Format(delta.format));
+        }
+        self.officials = crate::engine::merge_by_id(
+            std::mem::take(&mut self.officials),
+            delta.officials,
+            &[],
+            |o| &o.official_id,
+        );
+        Ok(())
+    }
+}
+
 /// One official's part of the casebook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfficialCases {
@@ -291,6 +310,26 @@ impl Casebook {
     /// The source tag of `official`'s latest warning (0 when none was admitted here).
     pub fn source_of(&self, official: &str) -> u64 {
         self.sources.get(official).copied().unwrap_or(0)
+    }
+
+    /// Starts tracking which officials' part changes, or starts a new interval:
+    /// whatever changed before this call counts as written.
+    pub fn mark_changes(&mut self) {
+        self.changed = Some(FxHashSet::default());
+    }
+
+    /// The part of the casebook that changed since the last mark, of the officials
+    /// `select(official_id, source)` accepts (None when changes are not tracked):
+    /// what [`CasebookSnapshot::apply`] lays over the snapshot it follows.
+    pub fn delta(&self, select: impl Fn(&str, u64) -> bool) -> Option<CasebookSnapshot> {
+        let changed = self.changed.as_ref()?;
+        if changed.is_empty() {
+            return Some(CasebookSnapshot {
+                format: CASEBOOK_FORMAT,
+                officials: Vec::new(),
+            });
+        }
+        Some(self.snapshot(|o, source| changed.contains(o) && select(o, source)))
     }
 
     /// The part of the casebook of the officials `select(official_id, source)`

@@ -262,3 +262,56 @@ fn retag_moves_sources_and_trigger_sources() {
         7 << 40 | 9
     );
 }
+
+/// Incremental snapshots: per partition, a full snapshot plus every delta after it
+/// equals the full snapshot taken at the last delta — through JSON, at every step.
+#[test]
+fn a_full_snapshot_plus_its_deltas_equals_the_full_snapshot_at_the_last_delta() {
+    let ops = script();
+    let partition = |source: u64| source >> 40;
+    let mut book = Casebook::new(busy_policy());
+    assert_eq!(book.delta(|_, _| true), None, "not tracked yet");
+    let mut chains: Vec<CasebookSnapshot> = Vec::new();
+    let mut delta_officials = 0;
+    for (step, op) in ops.iter().enumerate() {
+        apply(&mut book, op);
+        if step % 9 != 0 {
+            continue;
+        }
+        for (i, p) in (1..=3).enumerate() {
+            let select = |_: &str, source: u64| partition(source) == p;
+            if step == 0 {
+                chains.push(book.snapshot(select));
+                continue;
+            }
+            let delta = book.delta(select).unwrap();
+            delta_officials += delta.officials.len();
+            let text = serde_json::to_string(&delta).unwrap();
+            chains[i]
+                .apply(serde_json::from_str(&text).unwrap())
+                .unwrap();
+            assert_eq!(chains[i], book.snapshot(select), "partition {p}, op {step}");
+        }
+        book.mark_changes();
+    }
+    let steps = ops.len() / 9;
+    assert!(
+        delta_officials < steps * 6,
+        "deltas carry only changed officials: {delta_officials} in {steps} steps of 6"
+    );
+    let mut restored = Casebook::new(busy_policy());
+    for chain in &chains {
+        restored.restore(chain).unwrap();
+    }
+    assert_eq!(observe(&restored, 31.0), observe(&book, 31.0));
+}
+
+#[test]
+fn a_delta_of_another_format_is_refused() {
+    let mut base = Casebook::new(busy_policy()).snapshot(|_, _| true);
+    let delta = CasebookSnapshot {
+        format: 7,
+        officials: Vec::new(),
+    };
+    assert_eq!(base.apply(delta), Err(CasebookRestoreError::Format(7)));
+}

@@ -20,6 +20,7 @@
 //! wins, so conflicting copies make the result depend on arrival order: they are a
 //! producer error that the duplicate counter makes visible.
 
+mod changes;
 mod evaluate;
 mod snapshot;
 mod swap;
@@ -41,6 +42,7 @@ use crate::rules::CompiledPack;
 use crate::state::{Entry as WindowEntry, OfficialState, SlotCell};
 use crate::time::{Duration, Timestamp};
 use crate::warning::Warning;
+pub(crate) use changes::merge_by_id;
 use evaluate::{Trigger, evaluate, slot_input};
 pub use snapshot::{
     CellSnapshot, EntrySnapshot, OfficialSnapshot, PendingSnapshot, RestoreError, RestoreReport,
@@ -222,6 +224,8 @@ pub struct Engine {
     filter_kinds: Vec<Option<Vec<CompactString>>>,
     /// Per event kind seen, the filters worth evaluating.
     kind_candidates: FxHashMap<CompactString, Hits>,
+    /// What changed since the last snapshot (incremental snapshots; None: not tracked).
+    changes: Option<Box<changes::Changes>>,
 }
 
 /// Most distinct event kinds whose candidate filters are cached.
@@ -253,6 +257,7 @@ impl Engine {
             batch: Vec::new(),
             filter_kinds,
             kind_candidates: FxHashMap::default(),
+            changes: None,
         }
     }
 
@@ -476,6 +481,10 @@ impl Engine {
         let official_id = &group[0].event.official_id;
         let mut official = self.officials.entry(official_id.clone()).or_default();
         official.last_source = group[group.len() - 1].source;
+        if let Some(c) = self.changes.as_deref_mut() {
+            c.officials
+                .insert(official_id.clone(), official.last_source);
+        }
         let latest = &group[group.len() - 1].event;
         if (latest.region.is_some() || latest.org_unit.is_some())
             && official
@@ -514,6 +523,10 @@ impl Engine {
                     false
                 }
             };
+            // (A removed id needs no record: one whose until has passed is no repeat.)
+            if !repeat && let (Some(u), Some(c)) = (until, self.changes.as_deref_mut()) {
+                c.released.push((p.source, p.id, u));
+            }
             // Confirm against the stored ids: a hash collision must not drop an event.
             let repeat = repeat && official.entries().any(|e| e.id == p.event.event_id);
             duplicate.push(repeat);
@@ -586,7 +599,8 @@ impl Engine {
         if self.released.len() < self.released.capacity() / 4 {
             self.released.shrink_to_fit();
         }
-        self.officials.retain(|_, official| {
+        let mut changes = self.changes.as_deref_mut();
+        self.officials.retain(|id, official| {
             official.retain_cells(|index, cell| {
                 if !due[index as usize] {
                     return true;
@@ -612,7 +626,11 @@ impl Engine {
                 let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();
                 wm.saturating_sub(f.time) < cooldown.0
             });
-            !official.is_empty()
+            let keep = !official.is_empty();
+            if !keep && let Some(c) = changes.as_deref_mut() {
+                c.officials.insert(id.clone(), official.last_source);
+            }
+            keep
         });
     }
 

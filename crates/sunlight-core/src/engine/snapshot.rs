@@ -49,6 +49,10 @@ pub struct Snapshot {
     pub released: Vec<(u64, i64)>,
     /// Events waiting for the watermark.
     pub pending: Vec<PendingSnapshot>,
+    /// In a delta ([`Engine::delta`]): officials whose state is gone since the
+    /// snapshot the delta follows. Empty in a full snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
 }
 
 /// One official's state.
@@ -108,6 +112,9 @@ pub enum RestoreError {
     /// A pending event does not decode (a corrupt snapshot).
     #[error("snapshot pending event does not decode: {0}")]
     Pending(String),
+    /// A delta does not follow the snapshot it is applied to.
+    #[error("snapshot delta does not fit: {0}")]
+    Delta(String),
 }
 
 /// What a restore kept and dropped.
@@ -137,53 +144,71 @@ impl Engine {
     /// latest event's source tag), the pending events it accepts (by theirs), and all
     /// released ids, as plain data.
     pub fn snapshot(&self, select: impl Fn(&str, u64) -> bool) -> Snapshot {
-        let pack = &self.pack;
-        let mut officials = Vec::new();
-        for item in self.officials.iter() {
-            let o = item.value();
-            if !select(item.key(), o.last_source) {
-                continue;
-            }
-            let cells = o
-                .slot_ids
-                .iter()
-                .zip(&o.cells)
-                .map(|(slot, cell)| CellSnapshot {
-                    slot: *slot,
-                    keys: match cell {
-                        SlotCell::Single(s) => vec![(None, entries_of(s))],
-                        SlotCell::Keyed(states) => states
-                            .states()
-                            .map(|(k, s)| (Some(k.raw().to_string()), entries_of(s)))
-                            .collect(),
-                    },
-                })
-                .collect();
-            officials.push(OfficialSnapshot {
-                id: item.key().to_string(),
-                scope: o.scope.as_deref().map(|s| {
-                    (
-                        s.region.as_ref().map(|r| r.to_string()),
-                        s.org_unit.as_ref().map(|u| u.to_string()),
-                    )
-                }),
-                cells,
-                last_source: o.last_source,
-                fired: o
-                    .fired
-                    .iter()
-                    .map(|f| {
-                        (
-                            pack.rules[f.rule as usize].id.clone(),
-                            f.key.raw().to_string(),
-                            f.time,
-                            u8::from(f.level == Level::Red),
-                        )
-                    })
-                    .collect(),
-            });
-        }
+        let mut officials: Vec<OfficialSnapshot> = self
+            .officials
+            .iter()
+            .filter(|item| select(item.key(), item.value().last_source))
+            .map(|item| self.official_snapshot(item.key(), item.value()))
+            .collect();
         officials.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut released: Vec<(u64, i64)> = self.released.iter().map(|(k, v)| (k.0, *v)).collect();
+        released.sort_unstable();
+        self.assemble(officials, released, Vec::new(), &select)
+    }
+
+    /// One official's state as plain data.
+    pub(super) fn official_snapshot(&self, id: &str, o: &OfficialState) -> OfficialSnapshot {
+        let pack = &self.pack;
+        let cells = o
+            .slot_ids
+            .iter()
+            .zip(&o.cells)
+            .map(|(slot, cell)| CellSnapshot {
+                slot: *slot,
+                keys: match cell {
+                    SlotCell::Single(s) => vec![(None, entries_of(s))],
+                    SlotCell::Keyed(states) => states
+                        .states()
+                        .map(|(k, s)| (Some(k.raw().to_string()), entries_of(s)))
+                        .collect(),
+                },
+            })
+            .collect();
+        OfficialSnapshot {
+            id: id.to_string(),
+            scope: o.scope.as_deref().map(|s| {
+                (
+                    s.region.as_ref().map(|r| r.to_string()),
+                    s.org_unit.as_ref().map(|u| u.to_string()),
+                )
+            }),
+            cells,
+            last_source: o.last_source,
+            fired: o
+                .fired
+                .iter()
+                .map(|f| {
+                    (
+                        pack.rules[f.rule as usize].id.clone(),
+                        f.key.raw().to_string(),
+                        f.time,
+                        u8::from(f.level == Level::Red),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// A snapshot of the given officials and released ids, with the pending events
+    /// `select` accepts and the engine's clocks.
+    pub(super) fn assemble(
+        &self,
+        officials: Vec<OfficialSnapshot>,
+        released: Vec<(u64, i64)>,
+        removed: Vec<String>,
+        select: impl Fn(&str, u64) -> bool,
+    ) -> Snapshot {
+        let pack = &self.pack;
         let mut pending: Vec<PendingSnapshot> = self
             .pending
             .iter()
@@ -199,8 +224,6 @@ impl Engine {
             })
             .collect();
         pending.sort_by_key(|p| p.arrival);
-        let mut released: Vec<(u64, i64)> = self.released.iter().map(|(k, v)| (k.0, *v)).collect();
-        released.sort_unstable();
         Snapshot {
             format: SNAPSHOT_FORMAT,
             pack: (pack.name.clone(), pack.version.clone()),
@@ -213,6 +236,7 @@ impl Engine {
             officials,
             released,
             pending,
+            removed,
         }
     }
 
@@ -226,6 +250,7 @@ impl Engine {
         }
         let pack: Arc<CompiledPack> = Arc::clone(&self.pack);
         let mut report = RestoreReport::default();
+        self.changed_everything();
         // snapshot slot index -> this pack's slot index
         let here: Vec<String> = (0..pack.slots.len())
             .map(|i| slot_definition(&pack, i))

@@ -42,6 +42,7 @@ impl Engine {
     pub fn swap_pack(&mut self, new: Arc<CompiledPack>) -> SwapReport {
         let old = Arc::clone(&self.pack);
         let mut report = SwapReport::default();
+        self.changed_everything();
         // old slot index -> new slot index
         let mut slot_map: FxHashMap<u32, u32> = FxHashMap::default();
         for (j, b) in new.slots.iter().enumerate() {
