@@ -42,6 +42,8 @@ pub struct StateSection {
     pub topic: Option<String>,
     /// Snapshot interval (default `30s`).
     pub interval: Option<String>,
+    /// Every how many snapshots of a partition one is full (default 10; 1 = all).
+    pub full_every: Option<u32>,
     /// Kafka transactions around outputs, snapshots and offsets.
     pub exactly_once: Option<bool>,
 }
@@ -259,6 +261,11 @@ pub fn resolve(
             }
             "STATE__TOPIC" => state.topic = Some(value.clone()),
             "STATE__INTERVAL" => state.interval = Some(value.clone()),
+            "STATE__FULL_EVERY" => {
+                state.full_every = Some(value.parse().with_context(|| {
+                    format!("{name}={value:?} must be a whole number of snapshots")
+                })?)
+            }
             "STATE__EXACTLY_ONCE" => {
                 state.exactly_once = Some(
                     value
@@ -327,6 +334,12 @@ pub fn resolve(
             if c.interval.0 <= 0 {
                 bail!("state.interval must be longer than zero");
             }
+        }
+        if let Some(n) = state.full_every {
+            if n == 0 {
+                bail!("state.full_every must be at least 1 (1: every snapshot is full)");
+            }
+            c.full_every = n;
         }
         c.exactly_once = state.exactly_once == Some(true);
         kafka.state = Some(c);

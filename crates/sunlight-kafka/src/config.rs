@@ -59,6 +59,12 @@ pub struct StateConfig {
     pub topic: String,
     /// How often each partition's state is snapshotted (and its offset committed).
     pub interval: Duration,
+    /// Every `full_every`-th snapshot of a partition is full; the others are deltas
+    /// of what changed since the one before (1: every snapshot is full). A full one
+    /// is also written sooner when the deltas since the last grew larger than it,
+    /// and after every assignment change. The state topic's retention must exceed
+    /// `full_every` intervals.
+    pub full_every: u32,
     /// Kafka transactions: every output, the state snapshot and the input offsets of
     /// one interval are committed atomically (read them with
     /// `isolation.level=read_committed`). Needs a broker with transactions.
@@ -70,6 +76,7 @@ impl Default for StateConfig {
         StateConfig {
             topic: "sunlight.state".into(),
             interval: Duration::from_secs(30),
+            full_every: 10,
             exactly_once: false,
         }
     }

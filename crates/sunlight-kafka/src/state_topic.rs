@@ -7,7 +7,18 @@
 //! broker's default 1 MB record limit). Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
 //! and `sunlight.state.chunks`. The newest epoch whose chunks are all present wins,
-//! so a snapshot cut short by a crash is ignored and the previous one is used. The
+//! so a snapshot cut short by a crash is ignored and the previous one is used.
+//!
+//! Snapshots are incremental: a **full** snapshot holds the partition's whole state;
+//! a **delta** (header `sunlight.state.follows` = the epoch it follows) holds only
+//! what changed since that epoch ([`sunlight_core::Engine::delta`],
+//! [`sunlight_core::casework::Casebook::delta`]). The state of a partition is its
+//! newest complete full snapshot with the unbroken chain of complete deltas after
+//! it, laid over it in order ([`PartitionState::apply`]). A delta whose predecessor
+//! is missing ends the chain there. The
+//! offset commit that goes with a snapshot names its epoch in the commit metadata
+//! ([`commit_metadata`]), so a restore can tell a snapshot it has not found yet from
+//! one that never existed. The
 //! offset commit that goes with a snapshot names its epoch in the commit metadata
 //! ([`commit_metadata`]), so a restore can tell a snapshot it has not found yet from
 //! one that never existed. A
@@ -37,6 +48,22 @@ pub struct PartitionState {
     pub casebook: Option<sunlight_core::casework::CasebookSnapshot>,
 }
 
+impl PartitionState {
+    /// Lays a delta (taken after this state, of the same partition) over it.
+    pub fn apply(&mut self, delta: PartitionState) -> Result<(), String> {
+        self.position = delta.position;
+        self.max_seen = delta.max_seen;
+        self.snapshot
+            .apply(delta.snapshot)
+            .map_err(|e| e.to_string())?;
+        match (&mut self.casebook, delta.casebook) {
+            (Some(base), Some(cases)) => base.apply(cases).map_err(|e| e.to_string()),
+            (None, Some(_)) => Err("a delta carries cases its base does not have".into()),
+            (_, None) => Ok(()),
+        }
+    }
+}
+
 /// A record to write: key, payload, headers.
 pub type StateRecord = (String, Vec<u8>, Vec<(&'static str, String)>);
 
@@ -45,12 +72,14 @@ pub fn key(group: &str, topic: &str, partition: i32) -> String {
     format!("{group}|{topic}|{partition}")
 }
 
-/// The records carrying `state`.
+/// The records carrying `state`: a full snapshot, or (`follows` = the epoch it
+/// follows) a delta.
 pub fn encode(
     group: &str,
     topic: &str,
     partition: i32,
     epoch: u64,
+    follows: Option<u64>,
     state: &PartitionState,
 ) -> Vec<StateRecord> {
     let body = serde_json::to_vec(state).expect("state always serialises");
@@ -64,15 +93,15 @@ pub fn encode(
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            (
-                key(group, topic, partition),
-                c.to_vec(),
-                vec![
-                    ("sunlight.state.epoch", epoch.to_string()),
-                    ("sunlight.state.chunk", i.to_string()),
-                    ("sunlight.state.chunks", n.to_string()),
-                ],
-            )
+            let mut headers = vec![
+                ("sunlight.state.epoch", epoch.to_string()),
+                ("sunlight.state.chunk", i.to_string()),
+                ("sunlight.state.chunks", n.to_string()),
+            ];
+            if let Some(previous) = follows {
+                headers.push(("sunlight.state.follows", previous.to_string()));
+            }
+            (key(group, topic, partition), c.to_vec(), headers)
         })
         .collect()
 }
@@ -81,6 +110,8 @@ pub fn encode(
 struct Epoch {
     chunks: usize,
     parts: BTreeMap<usize, Vec<u8>>,
+    /// A delta: the epoch it follows.
+    follows: Option<u64>,
 }
 
 /// Collects state records and assembles the newest complete snapshot per key.
@@ -108,14 +139,16 @@ impl Assembler {
         let epochs = self.keys.entry(key.to_string()).or_default();
         let e = epochs.entry(epoch).or_default();
         e.chunks = chunks as usize;
+        e.follows = header("sunlight.state.follows");
         e.parts.insert(chunk as usize, payload.to_vec());
-        if e.is_complete() {
-            // Older snapshots are never used once a newer one is whole: keep the
-            // reader's memory to one snapshot per key (plus newer partial ones).
+        if e.is_complete() && e.follows.is_none() {
+            // Nothing older than a whole full snapshot is ever used: keep the
+            // reader's memory to one full snapshot per key, its deltas and newer
+            // partial ones.
             if let Some(newest) = epochs
                 .iter()
                 .rev()
-                .find(|(_, e)| e.is_complete())
+                .find(|(_, e)| e.is_complete() && e.follows.is_none())
                 .map(|(n, _)| *n)
             {
                 *epochs = epochs.split_off(&newest);
@@ -128,21 +161,39 @@ impl Assembler {
     /// the commit).
     pub fn latest(&self, key: &str) -> Option<(u64, Result<PartitionState, String>)> {
         let epochs = self.keys.get(key)?;
-        let (epoch, e) = epochs.iter().rev().find(|(_, e)| e.is_complete())?;
-        let body: Vec<u8> = (0..e.chunks)
-            .flat_map(|i| e.parts[&i].iter().copied())
-            .collect();
-        Some((
-            *epoch,
-            serde_json::from_slice(&body)
-                .map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}")),
-        ))
+        let (base, e) = epochs
+            .iter()
+            .rev()
+            .find(|(_, e)| e.is_complete() && e.follows.is_none())?;
+        let mut state = e.parse(key, *base);
+        let mut last = *base;
+        for (epoch, delta) in epochs.range(base + 1..) {
+            if !delta.is_complete() || delta.follows != Some(last) {
+                continue;
+            }
+            last = *epoch;
+            state = state.and_then(|mut s| {
+                s.apply(delta.parse(key, *epoch)?).map_err(|err| {
+                    format!("state delta {key} epoch {epoch} does not apply: {err}")
+                })?;
+                Ok(s)
+            });
+        }
+        Some((last, state))
     }
 }
 
 impl Epoch {
     fn is_complete(&self) -> bool {
         self.chunks > 0 && (0..self.chunks).all(|i| self.parts.contains_key(&i))
+    }
+
+    fn parse(&self, key: &str, epoch: u64) -> Result<PartitionState, String> {
+        let body: Vec<u8> = (0..self.chunks)
+            .flat_map(|i| self.parts[&i].iter().copied())
+            .collect();
+        serde_json::from_slice(&body)
+            .map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}"))
     }
 }
 
@@ -191,14 +242,14 @@ mod tests {
     fn the_newest_complete_epoch_wins() {
         let s = state();
         let mut a = Assembler::default();
-        for (k, p, h) in encode("g", "t", 3, 10, &s) {
+        for (k, p, h) in encode("g", "t", 3, 10, None, &s) {
             a.add(&k, &headers(&h), &p);
         }
         let newer = PartitionState {
             position: 99,
             ..s.clone()
         };
-        let records = encode("g", "t", 3, 20, &newer);
+        let records = encode("g", "t", 3, 20, None, &newer);
         assert_eq!(records.len(), 1);
         assert_eq!(a.latest("g|t|3"), Some((10, Ok(s.clone()))));
         // A newer epoch whose chunks are not all there is ignored.
@@ -217,18 +268,93 @@ mod tests {
             "the older snapshot is dropped once a newer one is whole"
         );
         // An older snapshot completing late (a slow writer) changes nothing.
-        for (k, p, h) in encode("g", "t", 3, 15, &s) {
+        for (k, p, h) in encode("g", "t", 3, 15, None, &s) {
             a.add(&k, &headers(&h), &p);
         }
         assert_eq!(a.latest("g|t|3").unwrap().0, 20);
         assert_eq!(a.latest("g|t|4"), None);
     }
 
+    fn official(id: &str, last_source: u64) -> sunlight_core::engine::OfficialSnapshot {
+        sunlight_core::engine::OfficialSnapshot {
+            id: id.into(),
+            scope: None,
+            cells: Vec::new(),
+            fired: Vec::new(),
+            last_source,
+        }
+    }
+
+    #[test]
+    fn a_full_snapshot_and_its_unbroken_chain_of_deltas_make_the_state() {
+        fn add(
+            a: &mut Assembler,
+            epoch: u64,
+            follows: Option<u64>,
+            s: &PartitionState,
+            drop_last: bool,
+        ) {
+            let mut records = encode("g", "t", 1, epoch, follows, s);
+            if drop_last {
+                let (k, p, mut h) = records.pop().unwrap();
+                h[2].1 = "2".into();
+                records.push((k, p, h));
+            }
+            for (k, p, h) in records {
+                a.add(&k, &headers(&h), &p);
+            }
+        }
+        let mut a = Assembler::default();
+        let mut base = state();
+        base.snapshot.officials = vec![official("a", 1), official("b", 1)];
+        add(&mut a, 10, None, &base, false);
+        let mut d1 = state();
+        d1.position = 50;
+        d1.snapshot.officials = vec![official("c", 5)];
+        d1.snapshot.removed = vec!["a".into()];
+        add(&mut a, 20, Some(10), &d1, false);
+        let mut d2 = state();
+        d2.position = 60;
+        d2.snapshot.officials = vec![official("b", 6)];
+        add(&mut a, 30, Some(20), &d2, false);
+        // A delta cut short by a crash, one that follows it, and one that follows
+        // an epoch this chain does not have (another writer): none is used.
+        let mut stray = state();
+        stray.position = 99;
+        add(&mut a, 35, Some(30), &stray, true);
+        add(&mut a, 36, Some(35), &stray, false);
+        add(&mut a, 40, Some(25), &stray, false);
+        let (epoch, got) = a.latest("g|t|1").unwrap();
+        let got = got.unwrap();
+        assert_eq!((epoch, got.position), (30, 60));
+        assert_eq!(
+            got.snapshot.officials,
+            vec![official("b", 6), official("c", 5)]
+        );
+        assert!(got.casebook.is_some());
+        // A newer full snapshot replaces the chain, and the reader forgets it.
+        let mut full = state();
+        full.position = 70;
+        add(&mut a, 50, None, &full, false);
+        let (epoch, got) = a.latest("g|t|1").unwrap();
+        assert_eq!((epoch, got.unwrap().position), (50, 70));
+        assert_eq!(
+            a.keys["g|t|1"].keys().copied().collect::<Vec<_>>(),
+            vec![50]
+        );
+        // A delta that does not parse spoils the state (it is behind the commit).
+        let (k, _, h) = encode("g", "t", 1, 60, Some(50), &full).remove(0);
+        a.add(&k, &headers(&h), b"{");
+        let (epoch, got) = a.latest("g|t|1").unwrap();
+        assert_eq!(epoch, 60);
+        assert!(got.unwrap_err().contains("epoch 60 does not parse"));
+    }
+
     #[test]
     fn large_states_are_cut_into_chunks_and_put_back_together() {
         let mut s = state();
         s.snapshot.released = (0..200_000).map(|i| (i, i as i64)).collect();
-        let records = encode("g", "t", 0, 1, &s);
+        let records = encode("g", "t", 0, 1, None, &s);
         assert!(records.len() > 1, "{}", records.len());
         assert!(records.iter().all(|(_, p, _)| p.len() <= CHUNK_BYTES));
         let mut a = Assembler::default();

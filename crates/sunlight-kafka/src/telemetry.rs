@@ -54,6 +54,8 @@ pub const STATE_BYTES: &str = "sunlight_state_bytes";
 pub const SNAPSHOTS: &str = "sunlight_state_snapshots_total";
 /// Bytes of the last state snapshot (all partitions).
 pub const SNAPSHOT_BYTES: &str = "sunlight_state_snapshot_bytes";
+/// Partition snapshots written, by kind (`full`, `delta`).
+pub const SNAPSHOT_PARTS: &str = "sunlight_state_snapshot_parts_total";
 /// Time the last restore from the state topic took, in seconds.
 pub const RESTORE_SECONDS: &str = "sunlight_state_restore_seconds";
 /// Window entries restored from the state topic.
@@ -76,6 +78,10 @@ pub fn register_state() {
         Unit::Bytes,
         "Bytes of the last state snapshot, all partitions."
     );
+    describe_counter!(
+        SNAPSHOT_PARTS,
+        "Partition snapshots written, by kind: full, or a delta of what changed since the one before."
+    );
     describe_gauge!(
         RESTORE_SECONDS,
         Unit::Seconds,
@@ -95,6 +101,9 @@ pub fn register_state() {
     );
     for outcome in ["ok", "error"] {
         metrics::counter!(SNAPSHOTS, "outcome" => outcome).increment(0);
+    }
+    for kind in ["full", "delta"] {
+        metrics::counter!(SNAPSHOT_PARTS, "kind" => kind).increment(0);
     }
     metrics::counter!(RESTORED_ENTRIES).increment(0);
     metrics::counter!(RESTORE_SKIPPED).increment(0);

@@ -21,7 +21,7 @@
 //! - **Shutdown**: stop consuming, wait for outstanding outputs (up to a deadline),
 //!   commit what is safe, return.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -444,6 +444,7 @@ pub async fn run_with(
         parked: Vec::new(),
         feedback_positions: BTreeMap::new(),
         feedback_commit: None,
+        chains: HashMap::new(),
         cases_restored_at: None,
         feedback_assign_due: false,
         feedback_backlog: BTreeMap::new(),
@@ -700,6 +701,9 @@ struct Pipeline<'a> {
     /// A snapshot was committed: the feedback read so far may be committed too,
     /// except on the partition numbers it did not write.
     feedback_commit: Option<Vec<i32>>,
+    /// Per owned partition, its chain of snapshots written in this assignment
+    /// (snapshots.rs): the next one is a delta of it, or full.
+    chains: HashMap<(String, i32), snapshots::Chain>,
     /// When cases were last restored (durable state with casework).
     cases_restored_at: Option<Instant>,
     /// The feedback consumer must take the partitions of a new assignment.

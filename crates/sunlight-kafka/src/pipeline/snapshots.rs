@@ -39,6 +39,42 @@ const READ_AGAIN_FOR: Duration = Duration::from_secs(30);
 /// The pause between two such reads.
 const READ_RETRY_DELAY: Duration = Duration::from_secs(1);
 
+/// A partition's chain of snapshots written in this assignment: a full one and the
+/// deltas after it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Chain {
+    /// Epoch of the newest snapshot written (what the next delta follows).
+    last: u64,
+    /// Bytes of the full snapshot.
+    full_bytes: usize,
+    /// Deltas written since it, and their bytes.
+    deltas: u32,
+    delta_bytes: usize,
+}
+
+impl Chain {
+    fn start(epoch: u64, bytes: usize) -> Chain {
+        Chain {
+            last: epoch,
+            full_bytes: bytes,
+            deltas: 0,
+            delta_bytes: 0,
+        }
+    }
+
+    fn extend(&mut self, follows: Option<u64>, epoch: u64, bytes: usize) {
+        *self = match follows {
+            None => Chain::start(epoch, bytes),
+            Some(_) => Chain {
+                last: epoch,
+                deltas: self.deltas + 1,
+                delta_bytes: self.delta_bytes + bytes,
+                ..*self
+            },
+        };
+    }
+}
+
 impl Pipeline<'_> {
     /// Marks a snapshot due when the interval has passed.
     pub(super) fn snapshot_tick(&mut self, now: Instant) {
@@ -72,6 +108,9 @@ impl Pipeline<'_> {
         // Partition numbers whose state (and cases) this snapshot does not write: the
         // feedback of those numbers is not committed with it.
         let mut unwritten = Vec::new();
+        // What each written partition's chain becomes once the broker has it:
+        // (topic, partition), the epoch a delta follows (None: full), bytes.
+        let mut written: Vec<((String, i32), Option<u64>, usize)> = Vec::new();
         for (index, p) in self.partitions.iter_mut().enumerate() {
             // Nothing read here in this assignment: the partition's last snapshot
             // (restored, or none) and its committed offset still stand.
@@ -79,26 +118,52 @@ impl Pipeline<'_> {
                 unwritten.push(p.partition);
                 continue;
             }
-            let snapshot = self
-                .engine
-                .snapshot(|_, source| Partitions::split_source(source).0 == index);
-            let casebook = self.casebook.as_ref().map(|book| {
-                book.lock()
-                    .snapshot(|_, source| Partitions::split_source(source).0 == index)
-            });
+            let select = |_: &str, source: u64| Partitions::split_source(source).0 == index;
+            let chain_key = (p.topic.clone(), p.partition);
+            // A delta when this partition's chain is short and small enough, and the
+            // engine and casebook can say what changed.
+            let delta = self
+                .chains
+                .get(&chain_key)
+                .filter(|c| c.deltas + 1 < state.full_every && c.delta_bytes <= c.full_bytes)
+                .and_then(|c| {
+                    let snapshot = self.engine.delta(select)?;
+                    let casebook = match &self.casebook {
+                        Some(book) => Some(book.lock().delta(select)?),
+                        None => None,
+                    };
+                    Some((c.last, snapshot, casebook))
+                });
+            let (follows, snapshot, casebook) = match delta {
+                Some((last, snapshot, casebook)) => (Some(last), snapshot, casebook),
+                None => (
+                    None,
+                    self.engine.snapshot(select),
+                    self.casebook
+                        .as_ref()
+                        .map(|book| book.lock().snapshot(select)),
+                ),
+            };
             let ps = PartitionState {
                 position: p.next_offset,
                 max_seen: p.max_seen,
                 snapshot,
                 casebook,
             };
-            records.extend(state_topic::encode(
+            let part = state_topic::encode(
                 &self.config.group,
                 &p.topic,
                 p.partition,
                 epoch,
+                follows,
                 &ps,
+            );
+            written.push((
+                chain_key,
+                follows,
+                part.iter().map(|(_, payload, _)| payload.len()).sum(),
             ));
+            records.extend(part);
             if commits
                 .add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset))
                 .is_ok()
@@ -106,6 +171,12 @@ impl Pipeline<'_> {
             {
                 e.set_metadata(state_topic::commit_metadata(epoch));
             }
+        }
+        // Changes from here on go into the next deltas. (If this snapshot is not
+        // written, the chains are dropped below and the next snapshots are full.)
+        self.engine.mark_changes();
+        if let Some(book) = &self.casebook {
+            book.lock().mark_changes();
         }
         if records.is_empty() {
             return;
@@ -129,6 +200,7 @@ impl Pipeline<'_> {
         let results = futures::future::join_all(sends).await;
         if let Some(Err((e, _))) = results.iter().find(|r| r.is_err()) {
             warn!(error = %e, "state snapshot not written; offsets stay where the last one left them");
+            self.chains.clear();
             metrics::counter!(m::SNAPSHOTS, "outcome" => "error").increment(1);
             if self.transactional {
                 self.fatal = Some(PipelineError::Transaction(format!(
@@ -139,6 +211,14 @@ impl Pipeline<'_> {
         }
         metrics::counter!(m::SNAPSHOTS, "outcome" => "ok").increment(1);
         metrics::gauge!(m::SNAPSHOT_BYTES).set(bytes as f64);
+        for (key, follows, bytes) in written {
+            let kind = if follows.is_some() { "delta" } else { "full" };
+            metrics::counter!(m::SNAPSHOT_PARTS, "kind" => kind).increment(1);
+            self.chains
+                .entry(key)
+                .and_modify(|c| c.extend(follows, epoch, bytes))
+                .or_insert_with(|| Chain::start(epoch, bytes));
+        }
         tracing::debug!(
             bytes,
             partitions = commits.count(),
@@ -206,6 +286,9 @@ impl Pipeline<'_> {
     pub(super) async fn restore_state<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
         self.restore_pending = false;
         self.moved.clear();
+        // The next snapshot of every partition is full: restored and handed-over
+        // state is not tracked as changes.
+        self.chains.clear();
         let Some(state) = self.config.state.clone() else {
             return;
         };

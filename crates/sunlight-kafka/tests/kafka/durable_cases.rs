@@ -140,7 +140,7 @@ impl Setup {
         config.state = Some(StateConfig {
             topic: state,
             interval,
-            exactly_once: false,
+            ..StateConfig::default()
         });
         for (key, value) in [
             ("session.timeout.ms", "6000"),
@@ -670,7 +670,7 @@ async fn a_feedback_topic_with_other_partition_counts_is_refused() {
     config.state = Some(StateConfig {
         topic: state,
         interval: Duration(500_000_000),
-        exactly_once: false,
+        ..StateConfig::default()
     });
     let (_stop, task) = start(config, &pack);
     let error = task.await.expect("task").expect_err("refused").to_string();

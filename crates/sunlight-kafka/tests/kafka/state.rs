@@ -61,6 +61,8 @@ async fn crash_after_a_snapshot(seed: u64) -> Crashed {
     config.state = Some(StateConfig {
         topic: state.clone(),
         interval: Duration(300_000_000),
+        // Chains of a full snapshot and two deltas: restores go through deltas.
+        full_every: 3,
         exactly_once: false,
     });
     // The group notices the crash within seconds, not the default 45 s.
@@ -145,6 +147,23 @@ async fn a_crashed_engine_is_replaced_from_its_snapshot_without_re_reading() {
     let restored =
         sample(&metrics().render(), "sunlight_state_restored_entries_total") - restored_before;
     assert!(restored > 0.0, "window entries came from the state topic");
+    let state = &crashed.config.state.as_ref().unwrap().topic;
+    let records = read_records(
+        &crashed.brokers,
+        state,
+        usize::MAX,
+        StdDuration::from_secs(5),
+    )
+    .await;
+    let deltas = records
+        .iter()
+        .filter(|r| r.2.iter().any(|(k, _)| k == "sunlight.state.follows"))
+        .count();
+    assert!(
+        deltas > 0 && deltas < records.len(),
+        "full snapshots and deltas were written: {deltas} of {} records",
+        records.len()
+    );
 }
 
 /// A committed offset is not trusted beyond the snapshot the restore finds: here the
@@ -282,6 +301,7 @@ async fn exactly_once_commits_outputs_state_and_offsets_together() {
         topic: state.clone(),
         interval: Duration(300_000_000),
         exactly_once: true,
+        ..StateConfig::default()
     });
 
     produce_all(&brokers, &input, &events[..half]).await;
