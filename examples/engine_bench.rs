@@ -5,7 +5,8 @@
 //! scripts/install-tools.sh            # tansu, once per machine
 //! cargo build --release --bin sunlight --example engine_bench
 //! target/release/examples/engine_bench api [EVENTS [RATE]]        # default 1000000 200
-//! target/release/examples/engine_bench state [EVENTS [INTERVAL [casework]]]  # default 1000000 5s
+//! target/release/examples/engine_bench state [EVENTS [INTERVAL [casework|plain [OFFICIALS [DAYS]]]]]
+//! #   default 1000000 5s plain 20000 365
 //! ```
 //!
 //! A tansu broker gets EVENTS generated events on 4 partitions; each run consumes the
@@ -20,7 +21,10 @@
 //! - `state` (issue 5): run A without durable state; run B with snapshots to the
 //!   state topic every INTERVAL. Reports B / A: what durable state costs. With
 //!   `casework` (issue 13) both runs have the closed loop on, so B's snapshots carry
-//!   the cases too (the feedback topic is co-partitioned with the input).
+//!   the cases too (the feedback topic is co-partitioned with the input). OFFICIALS
+//!   and DAYS shape the workload: how many officials the events spread over, and how
+//!   many days of event time they cover (a backlog of a year read in seconds turns
+//!   every window over within one snapshot interval; a few days does not).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -229,7 +233,7 @@ async fn main() {
     let mode = args.get(1).map(String::as_str).unwrap_or("api");
     assert!(
         matches!(mode, "api" | "state"),
-        "usage: engine_bench api [EVENTS [RATE]] | state [EVENTS [INTERVAL]]"
+        "usage: engine_bench api [EVENTS [RATE]] | state [EVENTS [INTERVAL [casework|plain [OFFICIALS [DAYS]]]]]"
     );
     let events: usize = args
         .get(2)
@@ -260,10 +264,19 @@ async fn main() {
             ("sunlight.state", 1),
         ])
         .await;
+    // state mode: [casework|plain] [OFFICIALS] [DAYS] after INTERVAL.
+    let population: u32 = args
+        .get(5)
+        .filter(|_| mode == "state")
+        .map_or(20_000, |a| a.parse().expect("OFFICIALS"));
+    let days: u32 = args
+        .get(6)
+        .filter(|_| mode == "state")
+        .map_or(365, |a| a.parse().expect("DAYS"));
     let generated: Vec<sunlight_core::PowerEvent> = Generator::new(GenConfig {
         events: events as u64,
-        officials: 20_000,
-        days: 365,
+        officials: population,
+        days,
         seed: 42,
         ..GenConfig::default()
     })

@@ -82,12 +82,11 @@ pub fn encode(
     follows: Option<u64>,
     state: &PartitionState,
 ) -> Vec<StateRecord> {
-    let body = serde_json::to_vec(state).expect("state always serialises");
-    let chunks: Vec<&[u8]> = if body.is_empty() {
-        vec![&body[..]]
-    } else {
-        body.chunks(CHUNK_BYTES).collect()
-    };
+    // Written straight into chunk-sized buffers: no growing (and re-copying) one
+    // body of hundreds of megabytes, no second copy to cut it.
+    let mut writer = ChunkWriter::default();
+    serde_json::to_writer(&mut writer, state).expect("state always serialises");
+    let chunks = writer.chunks;
     let n = chunks.len();
     chunks
         .into_iter()
@@ -101,9 +100,43 @@ pub fn encode(
             if let Some(previous) = follows {
                 headers.push(("sunlight.state.follows", previous.to_string()));
             }
-            (key(group, topic, partition), c.to_vec(), headers)
+            (key(group, topic, partition), c, headers)
         })
         .collect()
+}
+
+/// Collects written bytes in buffers of at most [`CHUNK_BYTES`] each.
+struct ChunkWriter {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Default for ChunkWriter {
+    fn default() -> Self {
+        ChunkWriter {
+            chunks: vec![Vec::new()],
+        }
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let written = buf.len();
+        while !buf.is_empty() {
+            let last = self.chunks.last_mut().expect("one chunk at least");
+            if last.len() == CHUNK_BYTES {
+                self.chunks.push(Vec::new());
+                continue;
+            }
+            let take = buf.len().min(CHUNK_BYTES - last.len());
+            last.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Default)]

@@ -95,13 +95,20 @@ impl Pipeline<'_> {
         self.snapshot_due && self.awaiting == 0 && !self.restore_pending
     }
 
-    /// Writes every owned partition's state, then commits the positions.
+    /// Writes every owned partition's state, then commits the positions. The next
+    /// interval starts when this snapshot is done, not when it began: a snapshot
+    /// that takes longer than the interval cannot starve consumption (as Flink's
+    /// minimum pause between checkpoints).
     pub(super) async fn take_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
+        self.write_snapshot(consumer).await;
+        self.last_snapshot = Some(Instant::now());
+    }
+
+    async fn write_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
         let Some(state) = self.config.state.clone() else {
             return;
         };
         self.snapshot_due = false;
-        self.last_snapshot = Some(Instant::now());
         let epoch = Timestamp::now().0.max(0) as u64;
         let mut records = Vec::new();
         let mut commits = TopicPartitionList::new();

@@ -401,10 +401,12 @@ async fn cases_survive_a_crash_and_deadlines_keep_running() {
 }
 
 /// Two instances, feedback co-partitioned with the input: each feedback record keyed
-/// by the warning's official reaches the instance that owns the official's cases; one
-/// instance crashes, the other takes its partition over with its cases, and later
-/// feedback is still accepted; the crashed instance comes back and every case is
-/// held exactly once, with every status.
+/// by the warning's official reaches the instance that owns the official's cases. One
+/// instance is killed mid-stream (the input's second half arriving, its progress
+/// since its last snapshot lost); the other takes its partition over with its cases
+/// and later feedback is still accepted; the killed instance comes back and every
+/// case is held exactly once, with every status, and every code equals one casebook
+/// that saw everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     let policy = CaseworkPolicy::default();
@@ -421,6 +423,12 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
     } = Setup::new(2, &policy, Duration(500_000_000));
     let (pack, events, expected_ids) = workload(29);
     let replayed = replay_warnings(&pack, &events);
+    let half = events.len() / 2;
+    let first_half = replay_warnings(&pack, &events[..half]);
+    assert!(
+        !first_half.is_empty() && first_half.len() < replayed.len(),
+        "warnings in both halves"
+    );
     let start_engine = |book: &SharedCasebook| start_loop(&config, &pack, fixed_clock, book);
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -442,10 +450,10 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
                 % 2
                 == 0
     };
-    let feedback_for_all = |status: &'static str| {
+    let feedback_for_all = |status: &'static str, warnings: &[Warning]| {
         let producer = producer.clone();
         let topic = feedback_topic.clone();
-        let records: Vec<(String, String)> = replayed
+        let records: Vec<(String, String)> = warnings
             .iter()
             .filter(|w| chosen(w, status))
             .map(|w| {
@@ -467,10 +475,10 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
             }
         }
     };
-    // Every warning held by exactly one of `books`, each with `status` (or, for
-    // `confirmed`, with what the second round gave it).
-    let all_at = |books: &[&SharedCasebook], status: Status| {
-        replayed.iter().all(|w| {
+    // Every one of `warnings` held by exactly one of `books`, each with `status`
+    // (or, for `confirmed`, with what the second round gave it), and nothing else.
+    let all_at = |books: &[&SharedCasebook], status: Status, warnings: &[Warning]| {
+        warnings.iter().all(|w| {
             let want = if status == Status::Confirmed && !chosen(w, "confirmed") {
                 Status::Received
             } else {
@@ -485,35 +493,36 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
                 })
                 .count()
                 == 1
-        }) && books.iter().map(|b| b.lock().tracked()).sum::<usize>() == replayed.len()
+        }) && books.iter().map(|b| b.lock().tracked()).sum::<usize>() == warnings.len()
     };
-    let wait = |books: Vec<SharedCasebook>, status: Status| {
+    let wait = |books: Vec<SharedCasebook>, status: Status, warnings: Vec<Warning>| {
         let all_at = &all_at;
         async move {
             let deadline = tokio::time::Instant::now() + StdDuration::from_secs(90);
             let refs: Vec<&SharedCasebook> = books.iter().collect();
-            while !all_at(&refs, status) && tokio::time::Instant::now() < deadline {
+            while !all_at(&refs, status, &warnings) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(StdDuration::from_millis(100)).await;
             }
-            all_at(&refs, status)
+            all_at(&refs, status, &warnings)
         }
     };
 
-    produce_all(&brokers, &input, &events).await;
+    produce_all(&brokers, &input, &events[..half]).await;
     let (a_book, b_book) = (
         SharedCasebook::new(policy.clone()),
         SharedCasebook::new(policy.clone()),
     );
     let (_a_stop, a) = start_engine(&a_book);
     let (b_stop, b) = start_engine(&b_book);
+    let first_ids: BTreeSet<String> = first_half.iter().map(|w| w.warning_id.clone()).collect();
     let got = await_warning_ids(
         &brokers,
         &warnings_topic,
-        &expected_ids,
+        &first_ids,
         StdDuration::from_secs(90),
     )
     .await;
-    assert_eq!(got, expected_ids);
+    assert_eq!(got, first_ids);
     // Both instances joined and hold their partition's cases (one may briefly hold
     // everything before the other joins).
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(90);
@@ -522,33 +531,44 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert!(both(), "both instances hold cases");
+    let both_books = || vec![a_book.clone(), b_book.clone()];
     assert!(
-        wait(vec![a_book.clone(), b_book.clone()], Status::Pushed).await,
+        wait(both_books(), Status::Pushed, first_half.clone()).await,
         "every case held once"
     );
 
     // 1. Feedback keyed by official reaches the owner: all received, none refused.
-    feedback_for_all("received").await;
-    assert!(wait(vec![a_book.clone(), b_book.clone()], Status::Received).await);
+    feedback_for_all("received", &first_half).await;
+    assert!(wait(both_books(), Status::Received, first_half.clone()).await);
     // Snapshots with that feedback are committed (both feedback partitions).
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
     while committed(&brokers, &format!("{group}.casework"), &feedback_topic, 2)
-        < replayed.len() as i64
+        < first_half.len() as i64
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert_eq!(
         committed(&brokers, &format!("{group}.casework"), &feedback_topic, 2),
-        replayed.len() as i64
+        first_half.len() as i64
     );
 
-    // 2. A crashes; B takes over A's partition with its cases.
+    // 2. Mid-stream: the second half arrives, and A is killed while reading it (no
+    // shutdown, no final snapshot). B takes A's partition over with its cases,
+    // reads what A had not snapshotted again, and applies the feedback of both
+    // halves (feedback for warnings not emitted yet waits for them).
+    produce_all(&brokers, &input, &events[half..]).await;
     a.abort();
     let _ = a.await;
-    feedback_for_all("confirmed").await;
+    let second_half: Vec<Warning> = replayed
+        .iter()
+        .filter(|w| !first_ids.contains(&w.warning_id))
+        .cloned()
+        .collect();
+    feedback_for_all("received", &second_half).await;
+    feedback_for_all("confirmed", &replayed).await;
     assert!(
-        wait(vec![b_book.clone()], Status::Confirmed).await,
+        wait(vec![b_book.clone()], Status::Confirmed, replayed.clone()).await,
         "B holds every case, all confirmed"
     );
 
@@ -563,7 +583,22 @@ async fn feedback_reaches_the_owner_across_instances_and_a_crash() {
         a_book.lock().tracked() > 0,
         "A owns a partition again, with its cases"
     );
-    assert!(wait(vec![a_book.clone(), b_book.clone()], Status::Confirmed).await);
+    assert!(
+        wait(
+            vec![a_book.clone(), b_book.clone()],
+            Status::Confirmed,
+            replayed.clone()
+        )
+        .await
+    );
+    let published = await_warning_ids(
+        &brokers,
+        &warnings_topic,
+        &expected_ids,
+        StdDuration::from_secs(30),
+    )
+    .await;
+    assert_eq!(published, expected_ids, "every warning published");
     let confirmed: u64 = [&a_book, &b_book]
         .iter()
         .flat_map(|b| {
