@@ -209,9 +209,10 @@ pub struct Engine {
     pending: PendingQueue<Pending>,
     /// Ids of pending events (small: a lateness worth of events).
     pending_ids: FxHashSet<IdHash>,
-    /// Ids of released events, with the last instant some window can see them: a
-    /// repeat before then is a duplicate.
-    released: FxHashMap<IdHash, i64>,
+    /// Ids of released events, with the last instant some window can see them (a
+    /// repeat before then is a duplicate) and the event's source tag (so a snapshot
+    /// split by source carries each id once).
+    released: FxHashMap<IdHash, (i64, u64)>,
     max_seen: i64,
     watermark: i64,
     arrival: u64,
@@ -326,7 +327,7 @@ impl Engine {
         let id = IdHash::of(&event.event_id);
         if time < self.watermark {
             // A late redelivery of an event still in a window is a duplicate.
-            let until = self.released.get(&id).copied();
+            let until = self.released.get(&id).map(|(until, _)| *until);
             if until.is_some_and(|u| u >= time) && self.in_windows(&event) {
                 self.stats.duplicates += 1;
                 return Admission::Duplicate;
@@ -506,10 +507,10 @@ impl Engine {
                 .map(|slot| time.saturating_add(slot.span.0))
                 .max();
             let repeat = match self.released.entry(p.id) {
-                Entry::Occupied(e) if *e.get() >= time => true,
+                Entry::Occupied(e) if e.get().0 >= time => true,
                 Entry::Occupied(mut e) => {
                     match until {
-                        Some(u) => *e.get_mut() = u,
+                        Some(u) => *e.get_mut() = (u, p.source),
                         None => {
                             e.remove();
                         }
@@ -518,7 +519,7 @@ impl Engine {
                 }
                 Entry::Vacant(v) => {
                     if let Some(u) = until {
-                        v.insert(u);
+                        v.insert((u, p.source));
                     }
                     false
                 }
@@ -595,7 +596,7 @@ impl Engine {
             }
         }
         self.next_sweep = self.slot_sweeps.iter().copied().min().unwrap_or(i64::MAX);
-        self.released.retain(|_, until| *until >= wm);
+        self.released.retain(|_, (until, _)| *until >= wm);
         if self.released.len() < self.released.capacity() / 4 {
             self.released.shrink_to_fit();
         }
@@ -646,7 +647,7 @@ impl Engine {
             pending_events: self.pending.len(),
             dedup_bytes: id_table(
                 self.released.capacity(),
-                std::mem::size_of::<(IdHash, i64)>(),
+                std::mem::size_of::<(IdHash, (i64, u64))>(),
             ) + id_table(self.pending_ids.capacity(), std::mem::size_of::<IdHash>()),
             ..StateStats::default()
         };

@@ -45,10 +45,15 @@ pub struct Snapshot {
     pub slots: Vec<String>,
     /// Per official.
     pub officials: Vec<OfficialSnapshot>,
-    /// Released event ids (XXH3) and until when a repeat is a duplicate.
+    /// Released event ids (XXH3) and until when a repeat is a duplicate: those of
+    /// the events `select` accepts by source tag (with an empty official id).
     pub released: Vec<(u64, i64)>,
     /// Events waiting for the watermark.
     pub pending: Vec<PendingSnapshot>,
+    /// Not stored: the source tag the restore gives `released` ids (the caller's
+    /// partition bookkeeping; None: 0).
+    #[serde(skip)]
+    pub released_source: Option<u64>,
     /// In a delta ([`Engine::delta`]): officials whose state is gone since the
     /// snapshot the delta follows. Empty in a full snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -141,8 +146,9 @@ fn slot_definition(pack: &CompiledPack, index: usize) -> String {
 
 impl Engine {
     /// The state of the officials `select(official_id, source)` accepts (by their
-    /// latest event's source tag), the pending events it accepts (by theirs), and all
-    /// released ids, as plain data.
+    /// latest event's source tag), the pending events it accepts (by theirs), and the
+    /// released ids it accepts (by their event's, with an empty official id), as
+    /// plain data.
     pub fn snapshot(&self, select: impl Fn(&str, u64) -> bool) -> Snapshot {
         let mut officials: Vec<OfficialSnapshot> = self
             .officials
@@ -151,7 +157,12 @@ impl Engine {
             .map(|item| self.official_snapshot(item.key(), item.value()))
             .collect();
         officials.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut released: Vec<(u64, i64)> = self.released.iter().map(|(k, v)| (k.0, *v)).collect();
+        let mut released: Vec<(u64, i64)> = self
+            .released
+            .iter()
+            .filter(|(_, (_, source))| select("", *source))
+            .map(|(k, (until, _))| (k.0, *until))
+            .collect();
         released.sort_unstable();
         self.assemble(officials, released, Vec::new(), &select)
     }
@@ -237,6 +248,7 @@ impl Engine {
             released,
             pending,
             removed,
+            released_source: None,
         }
     }
 
@@ -329,9 +341,10 @@ impl Engine {
                 self.officials.insert(o.id.as_str().into(), state);
             }
         }
+        let source = snap.released_source.unwrap_or(0);
         for (id, until) in &snap.released {
-            let slot = self.released.entry(IdHash(*id)).or_insert(*until);
-            *slot = (*slot).max(*until);
+            let slot = self.released.entry(IdHash(*id)).or_insert((*until, source));
+            slot.0 = slot.0.max(*until);
         }
         for p in &snap.pending {
             let (event, _) = json::decode(p.event.as_bytes(), &DecodeLimits::default())

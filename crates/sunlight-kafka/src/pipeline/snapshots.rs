@@ -453,6 +453,9 @@ fn retag(
     for p in &mut s.pending {
         p.source = moved(p.source);
     }
+    // The ids of the partition's events (all of the writer's, in snapshots of
+    // earlier versions: they then stay with this partition until they expire).
+    s.released_source = Some(Partitions::source(index, 0));
     s
 }
 
