@@ -54,6 +54,9 @@ pub const STATE_BYTES: &str = "sunlight_state_bytes";
 pub const SNAPSHOTS: &str = "sunlight_state_snapshots_total";
 /// Bytes of the last state snapshot (all partitions).
 pub const SNAPSHOT_BYTES: &str = "sunlight_state_snapshot_bytes";
+/// Time the last snapshot held consumption: from its barrier to the broker having
+/// every record of it, in seconds.
+pub const SNAPSHOT_SECONDS: &str = "sunlight_state_snapshot_seconds";
 /// Partition snapshots written, by kind (`full`, `delta`).
 pub const SNAPSHOT_PARTS: &str = "sunlight_state_snapshot_parts_total";
 /// Time the last restore from the state topic took, in seconds.
@@ -77,6 +80,11 @@ pub fn register_state() {
         SNAPSHOT_BYTES,
         Unit::Bytes,
         "Bytes of the last state snapshot, all partitions."
+    );
+    describe_gauge!(
+        SNAPSHOT_SECONDS,
+        Unit::Seconds,
+        "Time the last state snapshot held consumption, from its barrier to the broker having all of it."
     );
     describe_counter!(
         SNAPSHOT_PARTS,
@@ -109,6 +117,7 @@ pub fn register_state() {
     metrics::counter!(RESTORE_SKIPPED).increment(0);
     metrics::counter!(STATE_REWINDS).increment(0);
     metrics::gauge!(SNAPSHOT_BYTES).set(0.0);
+    metrics::gauge!(SNAPSHOT_SECONDS).set(0.0);
     metrics::gauge!(RESTORE_SECONDS).set(0.0);
 }
 

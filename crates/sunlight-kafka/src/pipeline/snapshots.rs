@@ -100,8 +100,11 @@ impl Pipeline<'_> {
     /// that takes longer than the interval cannot starve consumption (as Flink's
     /// minimum pause between checkpoints).
     pub(super) async fn take_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
+        let started = Instant::now();
         self.write_snapshot(consumer).await;
-        self.last_snapshot = Some(Instant::now());
+        let now = Instant::now();
+        metrics::gauge!(m::SNAPSHOT_SECONDS).set(now.duration_since(started).as_secs_f64());
+        self.last_snapshot = Some(now);
     }
 
     async fn write_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
