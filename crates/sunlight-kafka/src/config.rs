@@ -61,7 +61,8 @@ pub struct StateConfig {
     pub interval: Duration,
     /// Every `full_every`-th snapshot of a partition is full; the others are deltas
     /// of what changed since the one before (1: every snapshot is full). A full one
-    /// is also written sooner when the deltas since the last grew larger than it,
+    /// is also written sooner when the deltas since the last add up to more than
+    /// half of it (this bounds what a restore reads),
     /// and after every assignment change. The state topic's retention must exceed
     /// `full_every` intervals.
     pub full_every: u32,

@@ -74,16 +74,7 @@ impl Engine {
             .filter(|(source, _, _)| select("", *source))
             .map(|(_, id, until)| (id.0, *until))
             .collect();
-        // Several updates of one id: the last (largest) until wins.
-        released.sort_unstable();
-        released.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                earlier.1 = earlier.1.max(later.1);
-                true
-            } else {
-                false
-            }
-        });
+        merge_released(&mut released);
         Some(self.assemble(officials, released, removed, select))
     }
 
@@ -117,15 +108,7 @@ impl Snapshot {
         );
         let mut released = std::mem::take(&mut self.released);
         released.extend(delta.released);
-        released.sort_unstable();
-        released.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                earlier.1 = earlier.1.max(later.1);
-                true
-            } else {
-                false
-            }
-        });
+        merge_released(&mut released);
         self.released = released;
         self.pending = delta.pending;
         self.max_seen = delta.max_seen;
@@ -133,6 +116,20 @@ impl Snapshot {
         self.arrival = delta.arrival;
         Ok(())
     }
+}
+
+/// Sorts released ids and keeps one entry per id, with its largest until (several
+/// updates of one id: the last one extended it).
+fn merge_released(released: &mut Vec<(u64, i64)>) {
+    released.sort_unstable();
+    released.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            earlier.1 = earlier.1.max(later.1);
+            true
+        } else {
+            false
+        }
+    });
 }
 
 /// Merges two lists sorted by id: `changed` replaces or adds, ids in `removed`
@@ -164,38 +161,12 @@ pub(crate) fn merge_by_id<T>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::Arc;
 
     use super::*;
-    use crate::codec::{DecodeLimits, json};
-    use crate::engine::EngineConfig;
+    use crate::engine::snapshot::tests::{config, default_pack, events};
     use crate::event::PowerEvent;
-    use crate::rules::CompiledPack;
     use crate::time::Timestamp;
-
-    fn config() -> EngineConfig {
-        EngineConfig {
-            clock: || Timestamp(0),
-            ..EngineConfig::default()
-        }
-    }
-
-    fn default_pack() -> Arc<CompiledPack> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
-        Arc::new(CompiledPack::load(&path).unwrap())
-    }
-
-    fn events() -> Vec<PowerEvent> {
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/sample.jsonl"),
-        )
-        .unwrap();
-        text.lines()
-            .filter_map(|l| json::decode(l.as_bytes(), &DecodeLimits::default()).ok())
-            .map(|(e, _)| e)
-            .collect()
-    }
 
     /// Three "partitions", by official (as the pipeline's input is keyed).
     fn partition_of(official: &str) -> u64 {

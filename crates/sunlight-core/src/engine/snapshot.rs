@@ -407,7 +407,7 @@ fn entries_of(s: &SlotState) -> Vec<EntrySnapshot> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
 
     use super::*;
@@ -420,19 +420,19 @@ mod tests {
         Timestamp(0)
     }
 
-    fn config() -> EngineConfig {
+    pub(in crate::engine) fn config() -> EngineConfig {
         EngineConfig {
             clock: fixed,
             ..EngineConfig::default()
         }
     }
 
-    fn default_pack() -> Arc<CompiledPack> {
+    pub(in crate::engine) fn default_pack() -> Arc<CompiledPack> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
         Arc::new(CompiledPack::load(&path).unwrap())
     }
 
-    fn events() -> Vec<PowerEvent> {
+    pub(in crate::engine) fn events() -> Vec<PowerEvent> {
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/sample.jsonl"),
         )

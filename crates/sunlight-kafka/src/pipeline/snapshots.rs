@@ -130,12 +130,13 @@ impl Pipeline<'_> {
             }
             let select = |_: &str, source: u64| Partitions::split_source(source).0 == index;
             let chain_key = (p.topic.clone(), p.partition);
-            // A delta when this partition's chain is short and small enough, and the
-            // engine and casebook can say what changed.
+            // A delta when this partition's chain is short and small enough (the
+            // deltas since the full one under half its bytes: what a restore reads
+            // stays bounded), and the engine and casebook can say what changed.
             let delta = self
                 .chains
                 .get(&chain_key)
-                .filter(|c| c.deltas + 1 < state.full_every && c.delta_bytes <= c.full_bytes)
+                .filter(|c| c.deltas + 1 < state.full_every && c.delta_bytes * 2 <= c.full_bytes)
                 .and_then(|c| {
                     let snapshot = self.engine.delta(select)?;
                     let casebook = match &self.casebook {
