@@ -54,8 +54,8 @@ pub const STATE_BYTES: &str = "sunlight_state_bytes";
 pub const SNAPSHOTS: &str = "sunlight_state_snapshots_total";
 /// Bytes of the last state snapshot (all partitions).
 pub const SNAPSHOT_BYTES: &str = "sunlight_state_snapshot_bytes";
-/// Time the last snapshot held consumption: from its barrier to the broker having
-/// every record of it, in seconds.
+/// Time the last snapshot took, from its barrier to the broker having every record
+/// of it, in seconds (consumption goes on meanwhile, except with exactly-once).
 pub const SNAPSHOT_SECONDS: &str = "sunlight_state_snapshot_seconds";
 /// Partition snapshots written, by kind (`full`, `delta`).
 pub const SNAPSHOT_PARTS: &str = "sunlight_state_snapshot_parts_total";
@@ -84,7 +84,7 @@ pub fn register_state() {
     describe_gauge!(
         SNAPSHOT_SECONDS,
         Unit::Seconds,
-        "Time the last state snapshot held consumption, from its barrier to the broker having all of it."
+        "Time the last state snapshot took, from its barrier to the broker having all of it."
     );
     describe_counter!(
         SNAPSHOT_PARTS,

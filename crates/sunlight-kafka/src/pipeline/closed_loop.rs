@@ -3,6 +3,7 @@
 //! escalates and re-codes. The loop's records carry [`Tag::casework`]: they hold no
 //! input offset back and are retried until the broker takes them.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -438,30 +439,39 @@ impl Pipeline<'_> {
         }
     }
 
+    /// The feedback positions a snapshot taken now covers: per feedback partition
+    /// whose input partition it writes, the next offset to read, but not past
+    /// feedback still parked.
+    pub(super) fn feedback_offsets(&self, unwritten: &[i32]) -> BTreeMap<i32, i64> {
+        self.feedback_positions
+            .iter()
+            // A partition not in the snapshot: nor are its cases.
+            .filter(|(partition, _)| !unwritten.contains(partition))
+            .map(|(partition, next)| {
+                let parked = self
+                    .parked
+                    .iter()
+                    .filter(|(_, m)| m.partition() == *partition)
+                    .map(|(_, m)| m.offset())
+                    .min();
+                (*partition, parked.map_or(*next, |p| p.min(*next)))
+            })
+            .collect()
+    }
+
     /// With durable state, after a snapshot: commits the feedback read so far, but
     /// not past any parked record (a crash must not lose it).
     pub(super) fn commit_feedback(&mut self, consumer: &StreamConsumer) {
-        let (Some(unwritten), Some(casework)) =
+        let (Some(offsets), Some(casework)) =
             (self.feedback_commit.take(), self.config.casework.as_ref())
         else {
             return;
         };
         let mut list = TopicPartitionList::new();
-        for (partition, next) in &self.feedback_positions {
-            if unwritten.contains(partition) {
-                // Its input partition was not in the snapshot: nor are its cases.
-                continue;
-            }
-            let parked = self
-                .parked
-                .iter()
-                .filter(|(_, m)| m.partition() == *partition)
-                .map(|(_, m)| m.offset())
-                .min();
-            let offset = parked.map_or(*next, |p| p.min(*next));
+        for (partition, offset) in offsets {
             let _ = list.add_partition_offset(
                 &casework.feedback_topic,
-                *partition,
+                partition,
                 Offset::Offset(offset),
             );
         }

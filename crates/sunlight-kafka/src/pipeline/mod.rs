@@ -445,6 +445,7 @@ pub async fn run_with(
         feedback_positions: BTreeMap::new(),
         feedback_commit: None,
         chains: HashMap::new(),
+        snapshot_in_flight: None,
         cases_restored_at: None,
         feedback_assign_due: false,
         feedback_backlog: BTreeMap::new(),
@@ -471,7 +472,13 @@ pub async fn run_with(
             health.set_stopping();
             return Err(error);
         }
+        if let Some(fc) = &feedback_consumer {
+            pipeline.commit_feedback(fc);
+        }
         if pipeline.restore_pending {
+            // A snapshot in flight finishes first: it and its commit are of the
+            // assignment that ended.
+            pipeline.await_snapshot(&consumer).await;
             pipeline.restore_state(&consumer).await;
         }
         if std::mem::take(&mut pipeline.feedback_assign_due)
@@ -486,10 +493,12 @@ pub async fn run_with(
         }
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
-            if let Some(fc) = &feedback_consumer {
-                pipeline.commit_feedback(fc);
-            }
             if pipeline.handover {
+                // The handover snapshot must be on the broker before the switch.
+                pipeline.await_snapshot(&consumer).await;
+                if let Some(fc) = &feedback_consumer {
+                    pipeline.commit_feedback(fc);
+                }
                 pipeline.handover = false;
                 pipeline.switch_assignment(&assignment);
             }
@@ -509,6 +518,10 @@ pub async fn run_with(
             biased;
             () = &mut shutdown => break,
             Some(done) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => pipeline.delivered(done),
+            written = async { (&mut pipeline.snapshot_in_flight.as_mut().expect("checked").task).await }, if pipeline.snapshot_in_flight.is_some() => {
+                let flight = pipeline.snapshot_in_flight.take().expect("checked");
+                pipeline.finish_snapshot(&consumer, flight, written);
+            }
             Some(new) = next_pack(&mut packs) => pipeline.swap_pack(new),
             // The tick before the records: under a backlog it must still get its turn.
             _ = tick.tick() => {
@@ -566,12 +579,14 @@ pub async fn run_with(
     }
     if config.state.is_some() {
         // A last snapshot, if every output is acknowledged, so a restart resumes here.
+        pipeline.await_snapshot(&consumer).await;
         pipeline.snapshot_due = true;
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
-            if let Some(fc) = &feedback_consumer {
-                pipeline.commit_feedback(fc);
-            }
+            pipeline.await_snapshot(&consumer).await;
+        }
+        if let Some(fc) = &feedback_consumer {
+            pipeline.commit_feedback(fc);
         }
         if pipeline.transactional && pipeline.snapshot_due {
             // Not everything acknowledged: the open transaction is abandoned and the
@@ -700,7 +715,9 @@ struct Pipeline<'a> {
     feedback_positions: BTreeMap<i32, i64>,
     /// A snapshot was committed: the feedback read so far may be committed too,
     /// except on the partition numbers it did not write.
-    feedback_commit: Option<Vec<i32>>,
+    feedback_commit: Option<BTreeMap<i32, i64>>,
+    /// A snapshot being encoded and written while consumption goes on (snapshots.rs).
+    snapshot_in_flight: Option<snapshots::SnapshotInFlight>,
     /// Per owned partition, its chain of snapshots written in this assignment
     /// (snapshots.rs): the next one is a delta of it, or full.
     chains: HashMap<(String, i32), snapshots::Chain>,

@@ -13,13 +13,13 @@
 //!   snapshot's position (a commit that failed after its snapshot was written) are
 //!   skipped. `/readyz` says `restoring window state` meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::time::Timestamp;
 use tracing::{info, warn};
@@ -75,12 +75,74 @@ impl Chain {
     }
 }
 
+/// A snapshot copied at its barrier and being encoded and written by a task.
+pub(super) struct SnapshotInFlight {
+    epoch: u64,
+    /// Per written partition, in order: its chain key and the epoch a delta follows.
+    chains: Vec<((String, i32), Option<u64>)>,
+    /// The input positions of the barrier, committed once the broker has it all.
+    commits: TopicPartitionList,
+    /// The feedback positions of the barrier (closed_loop.rs).
+    feedback: BTreeMap<i32, i64>,
+    started: Instant,
+    /// Bytes written per partition, or why the snapshot was not written.
+    pub(super) task: tokio::task::JoinHandle<Result<Vec<usize>, String>>,
+}
+
+/// Encodes the partitions' states (on a blocking thread: hundreds of megabytes of
+/// JSON must not hold the pipeline's) and writes them; the bytes per partition.
+async fn write_parts(
+    producer: FutureProducer,
+    topic: String,
+    group: String,
+    epoch: u64,
+    parts: Vec<((String, i32), Option<u64>, PartitionState)>,
+) -> Result<Vec<usize>, String> {
+    let encoded: Vec<Vec<state_topic::StateRecord>> = tokio::task::spawn_blocking(move || {
+        parts
+            .iter()
+            .map(|((input, partition), follows, ps)| {
+                state_topic::encode(&group, input, *partition, epoch, *follows, ps)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let sends = encoded.iter().flatten().map(|(key, payload, headers)| {
+        let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v.as_str()),
+            })
+        });
+        producer.send(
+            FutureRecord::to(&topic)
+                .key(key)
+                .payload(payload)
+                .headers(headers),
+            Duration::from_secs(30),
+        )
+    });
+    let results = futures::future::join_all(sends).await;
+    if let Some(Err((e, _))) = results.iter().find(|r| r.is_err()) {
+        return Err(e.to_string());
+    }
+    tracing::debug!(epoch, "state snapshot written");
+    Ok(encoded
+        .iter()
+        .map(|records| records.iter().map(|(_, payload, _)| payload.len()).sum())
+        .collect())
+}
+
 impl Pipeline<'_> {
     /// Marks a snapshot due when the interval has passed.
     pub(super) fn snapshot_tick(&mut self, now: Instant) {
         let Some(state) = &self.config.state else {
             return;
         };
+        if self.snapshot_in_flight.is_some() {
+            return;
+        }
         let every = Duration::from_nanos(state.interval.0.max(0) as u64);
         match self.last_snapshot {
             None => self.last_snapshot = Some(now),
@@ -92,35 +154,34 @@ impl Pipeline<'_> {
     /// Whether the barrier is reached: a snapshot is due and every output of the
     /// records read so far is acknowledged.
     pub(super) fn snapshot_ready(&self) -> bool {
-        self.snapshot_due && self.awaiting == 0 && !self.restore_pending
+        self.snapshot_due
+            && self.awaiting == 0
+            && !self.restore_pending
+            && self.snapshot_in_flight.is_none()
     }
 
-    /// Writes every owned partition's state, then commits the positions. The next
-    /// interval starts when this snapshot is done, not when it began: a snapshot
-    /// that takes longer than the interval cannot starve consumption (as Flink's
-    /// minimum pause between checkpoints).
+    /// Starts a snapshot at the barrier: every owned partition's state is copied now,
+    /// then encoded and written while consumption goes on (as Flink's asynchronous
+    /// checkpoints); the positions are committed when the broker has all of it
+    /// ([`Pipeline::finish_snapshot`]). With exactly-once, the snapshot completes
+    /// here, inside the interval's transaction. The next interval starts when a
+    /// snapshot is done, not when it began, and no snapshot starts while one is in
+    /// flight.
     pub(super) async fn take_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
-        let started = Instant::now();
-        self.write_snapshot(consumer).await;
-        let now = Instant::now();
-        metrics::gauge!(m::SNAPSHOT_SECONDS).set(now.duration_since(started).as_secs_f64());
-        self.last_snapshot = Some(now);
-    }
-
-    async fn write_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
+        self.await_snapshot(consumer).await;
         let Some(state) = self.config.state.clone() else {
             return;
         };
         self.snapshot_due = false;
+        let started = Instant::now();
         let epoch = Timestamp::now().0.max(0) as u64;
-        let mut records = Vec::new();
         let mut commits = TopicPartitionList::new();
         // Partition numbers whose state (and cases) this snapshot does not write: the
         // feedback of those numbers is not committed with it.
         let mut unwritten = Vec::new();
-        // What each written partition's chain becomes once the broker has it:
-        // (topic, partition), the epoch a delta follows (None: full), bytes.
-        let mut written: Vec<((String, i32), Option<u64>, usize)> = Vec::new();
+        // Per written partition: (topic, partition), the epoch a delta follows
+        // (None: full), its state.
+        let mut parts: Vec<((String, i32), Option<u64>, PartitionState)> = Vec::new();
         for (index, p) in self.partitions.iter_mut().enumerate() {
             // Nothing read here in this assignment: the partition's last snapshot
             // (restored, or none) and its committed offset still stand.
@@ -161,20 +222,7 @@ impl Pipeline<'_> {
                 snapshot,
                 casebook,
             };
-            let part = state_topic::encode(
-                &self.config.group,
-                &p.topic,
-                p.partition,
-                epoch,
-                follows,
-                &ps,
-            );
-            written.push((
-                chain_key,
-                follows,
-                part.iter().map(|(_, payload, _)| payload.len()).sum(),
-            ));
-            records.extend(part);
+            parts.push((chain_key, follows, ps));
             if commits
                 .add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset))
                 .is_ok()
@@ -184,45 +232,67 @@ impl Pipeline<'_> {
             }
         }
         // Changes from here on go into the next deltas. (If this snapshot is not
-        // written, the chains are dropped below and the next snapshots are full.)
+        // written, the chains are dropped and the next snapshots are full.)
         self.engine.mark_changes();
         if let Some(book) = &self.casebook {
             book.lock().mark_changes();
         }
-        if records.is_empty() {
+        if parts.is_empty() {
+            self.last_snapshot = Some(Instant::now());
             return;
         }
-        let bytes: usize = records.iter().map(|(_, p, _)| p.len()).sum();
-        let sends = records.iter().map(|(key, payload, headers)| {
-            let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                h.insert(Header {
-                    key: k,
-                    value: Some(v.as_str()),
-                })
-            });
-            self.producer.send(
-                FutureRecord::to(&state.topic)
-                    .key(key)
-                    .payload(payload)
-                    .headers(headers),
-                Duration::from_secs(30),
-            )
-        });
-        let results = futures::future::join_all(sends).await;
-        if let Some(Err((e, _))) = results.iter().find(|r| r.is_err()) {
-            warn!(error = %e, "state snapshot not written; offsets stay where the last one left them");
-            self.chains.clear();
-            metrics::counter!(m::SNAPSHOTS, "outcome" => "error").increment(1);
-            if self.transactional {
-                self.fatal = Some(PipelineError::Transaction(format!(
-                    "state snapshot not written in the transaction: {e}"
-                )));
-            }
-            return;
+        let flight = SnapshotInFlight {
+            epoch,
+            chains: parts.iter().map(|(k, f, _)| (k.clone(), *f)).collect(),
+            feedback: self.feedback_offsets(&unwritten),
+            commits,
+            started,
+            task: tokio::spawn(write_parts(
+                self.producer.clone(),
+                state.topic.clone(),
+                self.config.group.clone(),
+                epoch,
+                parts,
+            )),
+        };
+        self.snapshot_in_flight = Some(flight);
+        if self.transactional {
+            self.await_snapshot(consumer).await;
         }
+    }
+
+    /// Waits for the snapshot in flight, if any, and finishes it.
+    pub(super) async fn await_snapshot<C: ConsumerContext>(
+        &mut self,
+        consumer: &StreamConsumer<C>,
+    ) {
+        if let Some(mut flight) = self.snapshot_in_flight.take() {
+            let written = (&mut flight.task).await;
+            self.finish_snapshot(consumer, flight, written);
+        }
+    }
+
+    /// Commits a snapshot the broker has (or counts its failure): the chains move
+    /// on, the input positions of its barrier are committed, and the feedback
+    /// positions of its barrier are due (`commit_feedback`).
+    pub(super) fn finish_snapshot<C: ConsumerContext>(
+        &mut self,
+        consumer: &StreamConsumer<C>,
+        flight: SnapshotInFlight,
+        written: Result<Result<Vec<usize>, String>, tokio::task::JoinError>,
+    ) {
+        let now = Instant::now();
+        self.last_snapshot = Some(now);
+        metrics::gauge!(m::SNAPSHOT_SECONDS).set(now.duration_since(flight.started).as_secs_f64());
+        let bytes = match written {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) => return self.snapshot_failed(&e),
+            Err(e) => return self.snapshot_failed(&e.to_string()),
+        };
         metrics::counter!(m::SNAPSHOTS, "outcome" => "ok").increment(1);
-        metrics::gauge!(m::SNAPSHOT_BYTES).set(bytes as f64);
-        for (key, follows, bytes) in written {
+        metrics::gauge!(m::SNAPSHOT_BYTES).set(bytes.iter().sum::<usize>() as f64);
+        let epoch = flight.epoch;
+        for ((key, follows), bytes) in flight.chains.into_iter().zip(bytes) {
             let kind = if follows.is_some() { "delta" } else { "full" };
             metrics::counter!(m::SNAPSHOT_PARTS, "kind" => kind).increment(1);
             self.chains
@@ -230,11 +300,7 @@ impl Pipeline<'_> {
                 .and_modify(|c| c.extend(follows, epoch, bytes))
                 .or_insert_with(|| Chain::start(epoch, bytes));
         }
-        tracing::debug!(
-            bytes,
-            partitions = commits.count(),
-            "state snapshot written"
-        );
+        let commits = flight.commits;
         if self.transactional {
             // Outputs, state and offsets of the interval become visible together.
             let result = tokio::task::block_in_place(|| {
@@ -251,7 +317,7 @@ impl Pipeline<'_> {
             });
             match result {
                 Ok(()) => {
-                    self.feedback_commit = Some(unwritten);
+                    self.feedback_commit = Some(flight.feedback);
                     self.stats.commits += 1;
                     metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
                 }
@@ -264,7 +330,7 @@ impl Pipeline<'_> {
             }
             return;
         }
-        self.feedback_commit = Some(unwritten);
+        self.feedback_commit = Some(flight.feedback);
         match consumer.commit(&commits, CommitMode::Async) {
             Ok(()) => {
                 self.stats.commits += 1;
@@ -274,6 +340,17 @@ impl Pipeline<'_> {
                 metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
                 warn!(error = %e, "commit after a snapshot failed; the next snapshot commits again");
             }
+        }
+    }
+
+    fn snapshot_failed(&mut self, e: &str) {
+        warn!(error = %e, "state snapshot not written; offsets stay where the last one left them");
+        self.chains.clear();
+        metrics::counter!(m::SNAPSHOTS, "outcome" => "error").increment(1);
+        if self.transactional {
+            self.fatal = Some(PipelineError::Transaction(format!(
+                "state snapshot not written in the transaction: {e}"
+            )));
         }
     }
 
