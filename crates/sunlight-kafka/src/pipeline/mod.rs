@@ -713,8 +713,8 @@ struct Pipeline<'a> {
     parked: Vec<(String, rdkafka::message::OwnedMessage)>,
     /// Next offset read per feedback partition.
     feedback_positions: BTreeMap<i32, i64>,
-    /// A snapshot was committed: the feedback read so far may be committed too,
-    /// except on the partition numbers it did not write.
+    /// A snapshot is on the broker: the feedback positions of its barrier, to
+    /// commit (none for the partitions it did not write).
     feedback_commit: Option<BTreeMap<i32, i64>>,
     /// A snapshot being encoded and written while consumption goes on (snapshots.rs).
     snapshot_in_flight: Option<snapshots::SnapshotInFlight>,

@@ -168,7 +168,10 @@ impl Pipeline<'_> {
     /// snapshot is done, not when it began, and no snapshot starts while one is in
     /// flight.
     pub(super) async fn take_snapshot<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
-        self.await_snapshot(consumer).await;
+        debug_assert!(
+            self.snapshot_in_flight.is_none(),
+            "snapshot_ready checks it"
+        );
         let Some(state) = self.config.state.clone() else {
             return;
         };
