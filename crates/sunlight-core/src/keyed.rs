@@ -97,6 +97,14 @@ impl KeyedStates {
         }
     }
 
+    /// Every key's state, mutably.
+    pub fn states_mut(&mut self) -> Box<dyn Iterator<Item = &mut SlotState> + '_> {
+        match self {
+            KeyedStates::Few(v) => Box::new(v.iter_mut().map(|(_, s)| s)),
+            KeyedStates::Many(m) => Box::new(m.values_mut()),
+        }
+    }
+
     /// Approximate heap bytes of the container itself (not of the states' contents).
     pub fn table_bytes(&self) -> usize {
         let element = size_of::<(GroupKey, SlotState)>();

@@ -135,11 +135,16 @@ pub(crate) struct SlotState {
     /// Sum of the entries' values.
     pub sum: WideSum,
     pub extras: Option<Box<Extras>>,
+    /// Entries appended and evicted since the last snapshot mark (incremental
+    /// snapshots write only the appended ones and the count evicted; saturating).
+    pub appended: u32,
+    pub evicted: u32,
 }
 
 impl SlotState {
     /// Appends an event (times must be non-decreasing).
     pub fn push(&mut self, entry: Entry, distinct: Option<CompactString>, min_max: bool) {
+        self.appended = self.appended.saturating_add(1);
         self.sum.add(entry.value);
         let value = entry.value;
         self.entries.push_back(entry);
@@ -166,12 +171,16 @@ impl SlotState {
     }
 
     /// Drops entries older than `bound` (strictly): the window `[bound, t]` stays.
+    /// Returns whether it dropped any.
     #[inline]
-    pub fn evict_before(&mut self, bound: i64) {
+    pub fn evict_before(&mut self, bound: i64) -> bool {
+        let mut any = false;
         while let Some(front) = self.entries.front() {
             if front.time >= bound {
                 break;
             }
+            any = true;
+            self.evicted = self.evicted.saturating_add(1);
             self.sum.sub(front.value);
             self.entries.pop_front();
             if let Some(x) = self.extras.as_deref_mut() {
@@ -193,6 +202,7 @@ impl SlotState {
                 }
             }
         }
+        any
     }
 
     /// Gives back memory after a burst has left the window.
@@ -277,6 +287,9 @@ pub(crate) struct OfficialState {
     /// The caller's source tag of the latest event applied (the live pipeline: its
     /// partition), so a snapshot can be split by where officials' events come from.
     pub last_source: u64,
+    /// `last_source` at the last snapshot mark, which the entry counts of its slot
+    /// states start from (None: not marked since it was created).
+    pub marked_source: Option<u64>,
 }
 
 impl OfficialState {
@@ -323,6 +336,21 @@ impl OfficialState {
     /// Whether nothing is held any more.
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty() && self.fired.is_empty()
+    }
+
+    /// Starts counting appended and evicted entries afresh (a snapshot holds them).
+    pub fn reset_marks(&mut self) {
+        self.marked_source = Some(self.last_source);
+        for cell in &mut self.cells {
+            match cell {
+                SlotCell::Single(s) => (s.appended, s.evicted) = (0, 0),
+                SlotCell::Keyed(states) => {
+                    for s in states.states_mut() {
+                        (s.appended, s.evicted) = (0, 0);
+                    }
+                }
+            }
+        }
     }
 
     /// Every entry in every slot (an event in two slots counts twice).

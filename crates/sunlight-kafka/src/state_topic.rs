@@ -315,6 +315,7 @@ mod tests {
             cells: Vec::new(),
             fired: Vec::new(),
             last_source,
+            patch: false,
         }
     }
 

@@ -1,19 +1,21 @@
 //! Change tracking for incremental snapshots.
 //!
 //! With tracking on ([`Engine::mark_changes`]), the engine remembers which officials'
-//! state changed (an event applied, or the official swept away) and which released
-//! ids were added or extended since the last mark. [`Engine::delta`] writes only
-//! those: the changed officials in full, the officials gone, the new released ids,
-//! and — small, bounded by the allowed lateness — every pending event and the clocks.
-//! [`Snapshot::apply`] lays a delta over the snapshot it follows. A full snapshot
-//! plus its chain of deltas holds the officials, pending events and clocks of a
-//! full snapshot taken at the last delta, and an engine restored from it produces
+//! state changed (an event applied, entries or cooldowns swept, the official swept
+//! away) and which released ids were added or extended since the last mark. Each
+//! slot state also counts the entries appended to it and evicted from it since the
+//! mark. [`Engine::delta`] writes only what changed: for each changed official a
+//! patch (per key: how many of the earlier entries are gone, and the entries
+//! appended), the officials gone, the new released ids, and — small, bounded by the
+//! allowed lateness — every pending event and the clocks. A delta of a backlog that
+//! touches every official is therefore about as large as the events of the
+//! interval, not as the whole state. [`Snapshot::apply`] lays a delta over the
+//! snapshot it follows. A full snapshot plus its chain of deltas equals a full
+//! snapshot taken at the last delta, and an engine restored from it produces
 //! exactly the warnings of an engine that was never stopped (tests).
 //!
-//! Entries that a sweep evicts from an official that stays are not tracked: the
-//! base still holds them, and an engine restored from the chain drops them at its
-//! first sweep (restore makes every slot due), before any event could see them —
-//! they are older than every window of any event still to come.
+//! An official whose events move to another selection (an official on two
+//! partitions) is written whole into the new one and removed from the old one.
 
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
@@ -38,6 +40,18 @@ impl Engine {
     /// Starts tracking changes, or starts a new interval: whatever changed before
     /// this call counts as written. Incremental snapshots call it after each one.
     pub fn mark_changes(&mut self) {
+        // Entry counts start afresh where a snapshot wrote the official: the changed
+        // ones (a sweep that drops entries marks its official changed), or all.
+        match self.changes.as_deref() {
+            Some(c) if !c.everything => {
+                for id in c.officials.keys() {
+                    if let Some(mut o) = self.officials.get_mut(id) {
+                        o.reset_marks();
+                    }
+                }
+            }
+            _ => self.officials.iter_mut().for_each(|mut o| o.reset_marks()),
+        }
         self.changes = Some(Box::default());
     }
 
@@ -53,7 +67,15 @@ impl Engine {
         for (id, source) in &changes.officials {
             match self.officials.get(id) {
                 Some(o) if select(id, o.last_source) => {
-                    officials.push(self.official_snapshot(id, &o));
+                    // A patch needs the official's state in this selection's
+                    // snapshot before: it was there at the mark.
+                    let patch = o.marked_source.is_some_and(|m| select(id, m));
+                    officials.push(self.official_data(id, &o, patch));
+                }
+                // Its events now come from elsewhere (an official on two
+                // partitions): it leaves this selection's state.
+                Some(o) if o.marked_source.is_some_and(|m| select(id, m)) => {
+                    removed.push(id.to_string());
                 }
                 Some(_) => {}
                 None if select(id, *source) => removed.push(id.to_string()),
@@ -94,12 +116,13 @@ impl Snapshot {
                 delta.pack.0, delta.pack.1, self.pack.0, self.pack.1
             )));
         }
-        self.officials = merge_by_id(
+        self.officials = merge_by_id_with(
             std::mem::take(&mut self.officials),
             delta.officials,
             &delta.removed,
             |o| &o.id,
-        );
+            patch_official,
+        )?;
         let mut released = std::mem::take(&mut self.released);
         released.extend(delta.released);
         merge_released(&mut released);
@@ -134,23 +157,99 @@ pub(crate) fn merge_by_id<T>(
     removed: &[String],
     id: impl Fn(&T) -> &str,
 ) -> Vec<T> {
+    let merged = merge_by_id_with(base, changed, removed, id, |_, c| {
+        Ok::<T, std::convert::Infallible>(c)
+    });
+    match merged {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
+}
+
+/// [`merge_by_id`] where `combine(base item or None, changed item)` makes the
+/// merged item.
+fn merge_by_id_with<T, E>(
+    base: Vec<T>,
+    changed: Vec<T>,
+    removed: &[String],
+    id: impl Fn(&T) -> &str,
+    mut combine: impl FnMut(Option<T>, T) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
     let mut out = Vec::with_capacity(base.len() + changed.len());
     let mut changed = changed.into_iter().peekable();
     for item in base {
         while let Some(c) = changed.next_if(|c| id(c) < id(&item)) {
-            out.push(c);
+            out.push(combine(None, c)?);
         }
-        if changed.peek().is_some_and(|c| id(c) == id(&item))
-            || removed
-                .binary_search_by(|r| r.as_str().cmp(id(&item)))
-                .is_ok()
+        if let Some(c) = changed.next_if(|c| id(c) == id(&item)) {
+            out.push(combine(Some(item), c)?);
+            continue;
+        }
+        if removed
+            .binary_search_by(|r| r.as_str().cmp(id(&item)))
+            .is_ok()
         {
             continue;
         }
         out.push(item);
     }
-    out.extend(changed);
-    out
+    for c in changed {
+        out.push(combine(None, c)?);
+    }
+    Ok(out)
+}
+
+/// Lays a delta's official over the base's: a whole one replaces it; a patch keeps,
+/// per key it lists, the base's entries after the evicted ones and appends its own.
+fn patch_official(
+    base: Option<OfficialSnapshot>,
+    mut delta: OfficialSnapshot,
+) -> Result<OfficialSnapshot, RestoreError> {
+    if !delta.patch {
+        return Ok(delta);
+    }
+    delta.patch = false;
+    let mut base_cells = base.map(|b| b.cells).unwrap_or_default();
+    for cell in &mut delta.cells {
+        let evicted = std::mem::take(&mut cell.evicted);
+        if evicted.len() != cell.keys.len() {
+            return Err(RestoreError::Delta(format!(
+                "official {}: a patched cell lists {} keys and {} eviction counts",
+                delta.id,
+                cell.keys.len(),
+                evicted.len()
+            )));
+        }
+        let mut base_keys = base_cells
+            .iter_mut()
+            .find(|c| c.slot == cell.slot)
+            .map(|c| std::mem::take(&mut c.keys))
+            .unwrap_or_default();
+        for ((key, entries), gone) in cell.keys.iter_mut().zip(evicted) {
+            let Some(gone) = gone else { continue };
+            let Some(at) = base_keys.iter().position(|(k, _)| k == key) else {
+                return Err(RestoreError::Delta(format!(
+                    "official {}: a patch extends slot {} key {key:?}, which its base lacks",
+                    delta.id, cell.slot
+                )));
+            };
+            let mut kept = base_keys.swap_remove(at).1;
+            let gone = usize::try_from(gone).unwrap_or(usize::MAX);
+            if gone > kept.len() {
+                return Err(RestoreError::Delta(format!(
+                    "official {}: a patch evicts {gone} entries of slot {} key {key:?}, \
+                     which has {}",
+                    delta.id,
+                    cell.slot,
+                    kept.len()
+                )));
+            }
+            kept.drain(..gone);
+            kept.append(entries);
+            *entries = kept;
+        }
+    }
+    Ok(delta)
 }
 
 #[cfg(test)]
@@ -197,6 +296,7 @@ mod tests {
         let step = events.len() / 7;
         let mut chains: Vec<Snapshot> = Vec::new();
         let (mut delta_officials, mut full_officials) = (0, 0);
+        let (mut delta_entries, mut full_entries) = (0, 0);
         for (i, e) in events.iter().enumerate() {
             engine.ingest_from(e.clone(), source(e, i), &mut got);
             if (i + 1) % step != 0 {
@@ -209,12 +309,19 @@ mod tests {
                     continue;
                 }
                 let delta = through_json(&engine.delta(select).unwrap());
+                let delta_copy = delta.clone();
                 delta_officials += delta.officials.len();
                 chains[p as usize].apply(delta).unwrap();
                 let full = engine.snapshot(select);
                 full_officials += full.officials.len();
+                full_entries += entries(&full);
+                delta_entries += entries(&delta_copy);
                 let chain = &chains[p as usize];
                 assert_eq!(ids(chain), ids(&full), "partition {p}, event {i}");
+                assert!(
+                    chain.officials == full.officials,
+                    "partition {p}, event {i}: the chain's officials equal a full snapshot's"
+                );
                 assert_eq!(chain.pending, full.pending);
                 assert_eq!(
                     (chain.max_seen, chain.watermark, chain.arrival),
@@ -241,6 +348,20 @@ mod tests {
             delta_officials < full_officials,
             "deltas carry fewer officials: {delta_officials} against {full_officials}"
         );
+        assert!(
+            delta_entries * 2 < full_entries,
+            "deltas carry the entries appended, not the officials' whole windows: \
+             {delta_entries} against {full_entries}"
+        );
+    }
+
+    fn entries(s: &Snapshot) -> usize {
+        s.officials
+            .iter()
+            .flat_map(|o| &o.cells)
+            .flat_map(|c| &c.keys)
+            .map(|(_, e)| e.len())
+            .sum()
     }
 
     /// Duplicate-detection ids follow their events' partition: each partition's
@@ -297,6 +418,42 @@ mod tests {
         base.apply(delta).unwrap();
         assert_eq!(ids(&base), ["stays"]);
         assert_eq!(base.released.len(), 3);
+    }
+
+    /// An official whose events come from two partitions: the partition of its
+    /// latest event holds it whole, the other one drops it.
+    #[test]
+    fn an_official_moving_to_another_partition_is_written_whole_there_and_removed_here() {
+        let hour = |h: i64| Timestamp(h * 3_600_000_000_000);
+        let mut engine = Engine::new(default_pack(), config());
+        let mut out = Vec::new();
+        let part = |p: u64| move |_: &str, s: u64| s >> 40 == p;
+        engine.mark_changes();
+        let payment = |id: &str, h: i64| {
+            let mut e = PowerEvent::new(id, "mover", "payment", hour(h));
+            e.amount_cents = Some(100);
+            e
+        };
+        engine.ingest_from(payment("m1", 0), 0, &mut out);
+        engine.advance_watermark(hour(1), &mut out);
+        let mut bases = [engine.snapshot(part(0)), engine.snapshot(part(1))];
+        assert_eq!(ids(&bases[0]), ["mover"]);
+        assert!(bases[1].officials.is_empty());
+        engine.mark_changes();
+        engine.ingest_from(payment("m2", 2), 1 << 40, &mut out);
+        engine.advance_watermark(hour(3), &mut out);
+        let deltas = [
+            engine.delta(part(0)).unwrap(),
+            engine.delta(part(1)).unwrap(),
+        ];
+        assert_eq!(deltas[0].removed, ["mover"]);
+        assert_eq!(ids(&deltas[1]), ["mover"]);
+        assert!(!deltas[1].officials[0].patch, "written whole");
+        for (base, delta) in bases.iter_mut().zip(deltas) {
+            base.apply(delta).unwrap();
+        }
+        assert!(bases[0].officials.is_empty());
+        assert_eq!(bases[1].officials, engine.snapshot(part(1)).officials);
     }
 
     #[test]

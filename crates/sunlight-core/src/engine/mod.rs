@@ -45,7 +45,8 @@ use crate::warning::Warning;
 pub(crate) use changes::merge_by_id;
 use evaluate::{Trigger, evaluate, slot_input};
 pub use snapshot::{
-    CellSnapshot, EntrySnapshot, OfficialSnapshot, PendingSnapshot, RestoreError, RestoreReport,
+    CellSnapshot, EntrySnapshot, OfficialSnapshot, PendingEvent, PendingSnapshot, RestoreError,
+    RestoreReport,
     SNAPSHOT_FORMAT, Snapshot,
 };
 pub use swap::SwapReport;
@@ -176,7 +177,9 @@ struct Pending {
     source: u64,
     id: IdHash,
     hits: Hits,
-    event: PowerEvent,
+    /// Shared, so a snapshot takes it without copying or encoding it on the engine's
+    /// thread (and the queue moves 64-byte items).
+    event: Arc<PowerEvent>,
 }
 
 impl PartialEq for Pending {
@@ -353,7 +356,7 @@ impl Engine {
                 source,
                 id,
                 hits,
-                event,
+                event: Arc::new(event),
             });
             Admission::Accepted
         };
@@ -602,33 +605,42 @@ impl Engine {
         }
         let mut changes = self.changes.as_deref_mut();
         self.officials.retain(|id, official| {
+            // Whether anything went: then a delta must carry this official (its
+            // entries are counted out from the snapshot before).
+            let mut swept = false;
             official.retain_cells(|index, cell| {
                 if !due[index as usize] {
                     return true;
                 }
                 let bound = wm.saturating_sub(pack.slots[index as usize].span.0);
-                match cell {
+                let keep = match cell {
                     SlotCell::Single(s) => {
-                        s.evict_before(bound);
+                        swept |= s.evict_before(bound);
                         s.shrink();
                         !s.entries.is_empty()
                     }
                     SlotCell::Keyed(states) => {
                         states.retain(|s| {
-                            s.evict_before(bound);
+                            swept |= s.evict_before(bound);
                             s.shrink();
                             !s.entries.is_empty()
                         });
                         !states.is_empty()
                     }
-                }
+                };
+                swept |= !keep;
+                keep
             });
+            let cooldowns = official.fired.len();
             official.fired.retain(|f| {
                 let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();
                 wm.saturating_sub(f.time) < cooldown.0
             });
+            swept |= official.fired.len() != cooldowns;
             let keep = !official.is_empty();
-            if !keep && let Some(c) = changes.as_deref_mut() {
+            if (swept || !keep)
+                && let Some(c) = changes.as_deref_mut()
+            {
                 c.officials.insert(id.clone(), official.last_source);
             }
             keep

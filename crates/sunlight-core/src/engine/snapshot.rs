@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, IdHash, Pending};
 use crate::codec::{DecodeLimits, json};
+use crate::event::PowerEvent;
 use crate::rules::CompiledPack;
 use crate::rules::measure::Level;
 use crate::state::{Entry, GroupKey, LastFired, OfficialState, SlotCell, SlotState};
@@ -73,6 +74,11 @@ pub struct OfficialSnapshot {
     pub fired: Vec<(String, String, i64, u8)>,
     /// Source tag of the latest event applied.
     pub last_source: u64,
+    /// In a delta ([`Engine::delta`]): `cells` patch the official's cells in the
+    /// snapshot before (see [`CellSnapshot::evicted`]); scope and cooldowns are
+    /// whole. False: `cells` are all of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patch: bool,
 }
 
 /// One slot's entries for one official.
@@ -82,6 +88,12 @@ pub struct CellSnapshot {
     pub slot: u32,
     /// `None` key: a slot keyed by official only; else the packed group key.
     pub keys: Vec<(Option<String>, Vec<EntrySnapshot>)>,
+    /// In a patch ([`OfficialSnapshot::patch`]), parallel to `keys`: `Some(n)`:
+    /// the key's entries in the snapshot before lose `n` from the front and the
+    /// listed entries follow the rest; `None`: the listed entries are all of them.
+    /// A patch lists every key the official has; keys it does not list are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evicted: Vec<Option<u64>>,
 }
 
 /// One window entry.
@@ -104,8 +116,67 @@ pub struct PendingSnapshot {
     pub source: u64,
     /// Arrival number.
     pub arrival: u64,
-    /// The event as contract JSON.
-    pub event: String,
+    /// The event (contract JSON in the serialised form).
+    pub event: PendingEvent,
+}
+
+/// A pending event in a snapshot. Serialised as its contract JSON (a string). Taken
+/// from a live engine it shares the engine's event and is encoded only when the
+/// snapshot is serialised, on whichever thread does that, not at the barrier.
+#[derive(Debug, Clone)]
+pub struct PendingEvent(PendingRepr);
+
+#[derive(Debug, Clone)]
+enum PendingRepr {
+    Json(String),
+    Shared(Arc<PowerEvent>),
+}
+
+impl PendingEvent {
+    /// From contract JSON.
+    pub fn from_json(json: String) -> PendingEvent {
+        PendingEvent(PendingRepr::Json(json))
+    }
+
+    /// The event's contract JSON.
+    pub fn json(&self) -> std::borrow::Cow<'_, str> {
+        match &self.0 {
+            PendingRepr::Json(s) => std::borrow::Cow::Borrowed(s),
+            PendingRepr::Shared(event) => {
+                let mut s = String::new();
+                json::encode(event, &mut s);
+                std::borrow::Cow::Owned(s)
+            }
+        }
+    }
+
+    /// The event, decoded if it is JSON.
+    fn event(&self) -> Result<Arc<PowerEvent>, RestoreError> {
+        match &self.0 {
+            PendingRepr::Shared(event) => Ok(Arc::clone(event)),
+            PendingRepr::Json(s) => json::decode(s.as_bytes(), &DecodeLimits::default())
+                .map(|(event, _)| Arc::new(event))
+                .map_err(|e| RestoreError::Pending(e.to_string())),
+        }
+    }
+}
+
+impl PartialEq for PendingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Serialize for PendingEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.json())
+    }
+}
+
+impl<'de> Deserialize<'de> for PendingEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(PendingEvent::from_json)
+    }
 }
 
 /// Why a snapshot cannot be restored.
@@ -169,23 +240,50 @@ impl Engine {
 
     /// One official's state as plain data.
     pub(super) fn official_snapshot(&self, id: &str, o: &OfficialState) -> OfficialSnapshot {
+        self.official_data(id, o, false)
+    }
+
+    /// One official's state as plain data: all of it, or (`patch`) only what
+    /// changed since the last mark ([`OfficialSnapshot::patch`]).
+    pub(super) fn official_data(
+        &self,
+        id: &str,
+        o: &OfficialState,
+        patch: bool,
+    ) -> OfficialSnapshot {
         let pack = &self.pack;
         let cells = o
             .slot_ids
             .iter()
             .zip(&o.cells)
-            .map(|(slot, cell)| CellSnapshot {
-                slot: *slot,
-                keys: match cell {
-                    SlotCell::Single(s) => vec![(None, entries_of(s))],
+            .map(|(slot, cell)| {
+                let states: Vec<(Option<String>, &SlotState)> = match cell {
+                    SlotCell::Single(s) => vec![(None, s)],
                     SlotCell::Keyed(states) => states
                         .states()
-                        .map(|(k, s)| (Some(k.raw().to_string()), entries_of(s)))
+                        .map(|(k, s)| (Some(k.raw().to_string()), s))
                         .collect(),
-                },
+                };
+                let mut evicted = Vec::new();
+                let mut keys = Vec::with_capacity(states.len());
+                for (key, s) in states {
+                    if patch {
+                        let (from, gone) = patch_of(s);
+                        evicted.push(gone);
+                        keys.push((key, entries_of(s, from)));
+                    } else {
+                        keys.push((key, entries_of(s, 0)));
+                    }
+                }
+                CellSnapshot {
+                    slot: *slot,
+                    keys,
+                    evicted,
+                }
             })
             .collect();
         OfficialSnapshot {
+            patch,
             id: id.to_string(),
             scope: o.scope.as_deref().map(|s| {
                 (
@@ -224,14 +322,10 @@ impl Engine {
             .pending
             .iter()
             .filter(|p| select(&p.event.official_id, p.source))
-            .map(|p| {
-                let mut event = String::new();
-                json::encode(&p.event, &mut event);
-                PendingSnapshot {
-                    source: p.source,
-                    arrival: p.arrival,
-                    event,
-                }
+            .map(|p| PendingSnapshot {
+                source: p.source,
+                arrival: p.arrival,
+                event: PendingEvent(PendingRepr::Shared(Arc::clone(&p.event))),
             })
             .collect();
         pending.sort_by_key(|p| p.arrival);
@@ -347,8 +441,7 @@ impl Engine {
             slot.0 = slot.0.max(*until);
         }
         for p in &snap.pending {
-            let (event, _) = json::decode(p.event.as_bytes(), &DecodeLimits::default())
-                .map_err(|e| RestoreError::Pending(e.to_string()))?;
+            let event = p.event.event()?;
             let hits = self.filter_hits(&event);
             let id = IdHash::of(&event.event_id);
             self.pending_ids.insert(id);
@@ -388,12 +481,27 @@ impl Engine {
     }
 }
 
-fn entries_of(s: &SlotState) -> Vec<EntrySnapshot> {
+/// What a patch writes of a key's state: from which entry on, and how many of the
+/// snapshot before's entries are gone (`None`: every entry is new, or the counts
+/// saturated: the listed entries are all of them).
+fn patch_of(s: &SlotState) -> (usize, Option<u64>) {
+    let len = s.entries.len();
+    let appended = s.appended as usize;
+    if appended >= len || s.appended == u32::MAX || s.evicted == u32::MAX {
+        (0, None)
+    } else {
+        (len - appended, Some(u64::from(s.evicted)))
+    }
+}
+
+/// A key's entries from index `from` on.
+fn entries_of(s: &SlotState, from: usize) -> Vec<EntrySnapshot> {
     let distinct = s.extras.as_deref().map(|x| &x.distinct_values);
     s.entries
         .as_slice()
         .iter()
         .enumerate()
+        .skip(from)
         .map(|(i, e)| EntrySnapshot {
             time: e.time,
             value: e.value,
