@@ -30,6 +30,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: the engine allocates small strings per event
+/// on one thread while snapshots built there are freed on another, which glibc's
+/// per-arena locks make contend (BENCHMARKS.md §6).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
