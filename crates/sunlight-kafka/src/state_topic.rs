@@ -3,8 +3,11 @@
 //! with the input position it is valid for, as records of the state topic (default
 //! `sunlight.state`).
 //!
-//! One snapshot is JSON, cut into chunks of at most [`CHUNK_BYTES`] (below the
-//! broker's default 1 MB record limit). Every chunk has key `group|topic|partition`
+//! One snapshot is [postcard](https://postcard.jamesmunns.com/wire-format) (a compact
+//! binary form of the same serde structures; header `sunlight.state.encoding` =
+//! `postcard`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
+//! default 1 MB record limit). Snapshots without that header are JSON (written by
+//! earlier versions) and are read as such. Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
 //! and `sunlight.state.chunks`. The newest epoch whose chunks are all present wins,
 //! so a snapshot cut short by a crash is ignored and the previous one is used.
@@ -16,9 +19,6 @@
 //! newest complete full snapshot with the unbroken chain of complete deltas after
 //! it, laid over it in order ([`PartitionState::apply`]). A delta whose predecessor
 //! is missing ends the chain there. The
-//! offset commit that goes with a snapshot names its epoch in the commit metadata
-//! ([`commit_metadata`]), so a restore can tell a snapshot it has not found yet from
-//! one that never existed. The
 //! offset commit that goes with a snapshot names its epoch in the commit metadata
 //! ([`commit_metadata`]), so a restore can tell a snapshot it has not found yet from
 //! one that never existed. A
@@ -44,7 +44,7 @@ pub struct PartitionState {
     pub snapshot: Snapshot,
     /// The closed loop's cases of the partition's officials (with casework on;
     /// absent in snapshots written without it or by earlier versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub casebook: Option<sunlight_core::casework::CasebookSnapshot>,
 }
 
@@ -85,7 +85,7 @@ pub fn encode(
     // Written straight into chunk-sized buffers: no growing (and re-copying) one
     // body of hundreds of megabytes, no second copy to cut it.
     let mut writer = ChunkWriter::default();
-    serde_json::to_writer(&mut writer, state).expect("state always serialises");
+    postcard::to_io(state, &mut writer).expect("state always serialises");
     let chunks = writer.chunks;
     let n = chunks.len();
     chunks
@@ -96,6 +96,7 @@ pub fn encode(
                 ("sunlight.state.epoch", epoch.to_string()),
                 ("sunlight.state.chunk", i.to_string()),
                 ("sunlight.state.chunks", n.to_string()),
+                (ENCODING_HEADER, POSTCARD.to_string()),
             ];
             if let Some(previous) = follows {
                 headers.push(("sunlight.state.follows", previous.to_string()));
@@ -104,6 +105,10 @@ pub fn encode(
         })
         .collect()
 }
+
+/// The header naming a snapshot's encoding (absent: JSON).
+const ENCODING_HEADER: &str = "sunlight.state.encoding";
+const POSTCARD: &str = "postcard";
 
 /// Collects written bytes in buffers of at most [`CHUNK_BYTES`] each.
 struct ChunkWriter {
@@ -145,6 +150,8 @@ struct Epoch {
     parts: BTreeMap<usize, Vec<u8>>,
     /// A delta: the epoch it follows.
     follows: Option<u64>,
+    /// `sunlight.state.encoding` (None: JSON).
+    encoding: Option<String>,
 }
 
 /// Collects state records and assembles the newest complete snapshot per key.
@@ -173,6 +180,10 @@ impl Assembler {
         let e = epochs.entry(epoch).or_default();
         e.chunks = chunks as usize;
         e.follows = header("sunlight.state.follows");
+        e.encoding = headers
+            .iter()
+            .find(|(k, _)| k == ENCODING_HEADER)
+            .map(|(_, v)| v.clone());
         e.parts.insert(chunk as usize, payload.to_vec());
         if e.is_complete() && e.follows.is_none() {
             // Nothing older than a whole full snapshot is ever used: keep the
@@ -225,8 +236,12 @@ impl Epoch {
         let body: Vec<u8> = (0..self.chunks)
             .flat_map(|i| self.parts[&i].iter().copied())
             .collect();
-        serde_json::from_slice(&body)
-            .map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}"))
+        let parsed = match self.encoding.as_deref() {
+            None => serde_json::from_slice(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(other) => Err(format!("unknown encoding {other:?}")),
+        };
+        parsed.map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}"))
     }
 }
 
@@ -306,6 +321,39 @@ mod tests {
         }
         assert_eq!(a.latest("g|t|3").unwrap().0, 20);
         assert_eq!(a.latest("g|t|4"), None);
+    }
+
+    /// Snapshots are written as postcard; JSON ones without the encoding header
+    /// (earlier versions) still read, and an unknown encoding is an error.
+    #[test]
+    fn postcard_is_written_and_json_from_earlier_versions_still_reads() {
+        let mut s = state();
+        s.snapshot.officials.push(official("o1", 5));
+        let records = encode("g", "t", 1, 10, None, &s);
+        assert!(records[0].2.contains(&(ENCODING_HEADER, POSTCARD.to_string())));
+        assert_eq!(
+            postcard::from_bytes::<PartitionState>(&records[0].1).unwrap(),
+            s
+        );
+        let mut a = Assembler::default();
+        let json = serde_json::to_vec(&s).unwrap();
+        let legacy = [
+            ("sunlight.state.epoch".to_string(), "11".to_string()),
+            ("sunlight.state.chunk".to_string(), "0".to_string()),
+            ("sunlight.state.chunks".to_string(), "1".to_string()),
+        ];
+        a.add("g|t|1", &legacy, &json);
+        assert_eq!(a.latest("g|t|1"), Some((11, Ok(s.clone()))));
+        let mut other = legacy.to_vec();
+        other[0].1 = "12".into();
+        other.push((ENCODING_HEADER.to_string(), "cbor".to_string()));
+        a.add("g|t|1", &other, &json);
+        let (epoch, err) = a.latest("g|t|1").unwrap();
+        assert_eq!(epoch, 12);
+        assert_eq!(
+            err.unwrap_err(),
+            "state snapshot g|t|1 epoch 12 does not parse: unknown encoding \"cbor\""
+        );
     }
 
     fn official(id: &str, last_source: u64) -> sunlight_core::engine::OfficialSnapshot {

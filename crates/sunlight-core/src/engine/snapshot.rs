@@ -57,7 +57,7 @@ pub struct Snapshot {
     pub released_source: Option<u64>,
     /// In a delta ([`Engine::delta`]): officials whose state is gone since the
     /// snapshot the delta follows. Empty in a full snapshot.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub removed: Vec<String>,
 }
 
@@ -77,7 +77,7 @@ pub struct OfficialSnapshot {
     /// In a delta ([`Engine::delta`]): `cells` patch the official's cells in the
     /// snapshot before (see [`CellSnapshot::evicted`]); scope and cooldowns are
     /// whole. False: `cells` are all of them.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub patch: bool,
 }
 
@@ -92,7 +92,7 @@ pub struct CellSnapshot {
     /// the key's entries in the snapshot before lose `n` from the front and the
     /// listed entries follow the rest; `None`: the listed entries are all of them.
     /// A patch lists every key the official has; keys it does not list are gone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub evicted: Vec<Option<u64>>,
 }
 
