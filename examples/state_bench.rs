@@ -12,13 +12,16 @@
 //!    longest window is 10 years). Reported: officials and events held, bytes of
 //!    window state, bytes per official and per retained event, and the process's RSS
 //!    growth.
-//! 2. Snapshot: the whole state as a `Snapshot`, serialised as JSON (what the state
-//!    topic or a snapshot file carries): time and size.
-//! 3. Restore: parse the JSON and restore into a fresh engine; versus the baseline,
-//!    a fresh engine re-ingesting every event (what a restart without snapshots does).
+//! 2. Snapshot: the whole state copied as a `Snapshot` (what the engine's thread
+//!    does at the barrier), then encoded as the state topic's records (postcard, in
+//!    chunks), and as JSON (the format of earlier versions) for comparison: time
+//!    and size.
+//! 3. Restore: assemble the records, parse and restore into a fresh engine; versus
+//!    the baseline, a fresh engine re-ingesting every event (what a restart without
+//!    snapshots does).
 //! 4. Cases (issue 13): a casebook with CASES tracked warnings (the run's own
 //!    warnings, repeated under new ids when there are fewer), each received, as a
-//!    `CasebookSnapshot` in JSON: time to take, size, time to parse and restore; and
+//!    `CasebookSnapshot` in postcard: time to take, size, time to parse and restore; and
 //!    window state plus cases restored together.
 
 use std::path::Path;
@@ -28,10 +31,10 @@ use std::time::Instant;
 use sunlight_core::casework::{
     Casebook, CasebookSnapshot, CaseworkPolicy, Feedback, Outputs, Status,
 };
-use sunlight_core::engine::Snapshot;
 use sunlight_core::time::Duration;
 use sunlight_core::{CompiledPack, Engine, EngineConfig};
 use sunlight_gen::{GenConfig, Generator};
+use sunlight_kafka::state_topic::{self, Assembler, PartitionState};
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -109,22 +112,51 @@ fn main() {
         (rss_after - rss_before) * 1048576.0 / s.officials.max(1) as f64
     );
 
-    // 2. Snapshot.
+    // 2. Snapshot: the copy (what the engine's thread does at the barrier), then
+    // the records of the state topic (postcard, in chunks), and JSON (the format of
+    // earlier versions) for comparison.
     let started = Instant::now();
     let snapshot = engine.snapshot(|_, _| true);
-    let json = serde_json::to_vec(&snapshot).expect("serialise");
     let take = started.elapsed().as_secs_f64();
-    drop(snapshot);
+    let started = Instant::now();
+    let json = serde_json::to_vec(&snapshot).expect("serialise");
+    let json_seconds = started.elapsed().as_secs_f64();
+    let json_len = json.len();
+    drop(json);
+    let state = PartitionState {
+        position: 0,
+        max_seen: last,
+        snapshot,
+        casebook: None,
+    };
+    let started = Instant::now();
+    let records = state_topic::encode("bench", "events", 0, 1, None, &state);
+    let encode = started.elapsed().as_secs_f64();
+    let bytes: usize = records.iter().map(|(_, payload, _)| payload.len()).sum();
+    drop(state);
     println!(
-        "snapshot: {:.2} s to take and serialise, {:.1} MiB JSON ({:.1} bytes per retained event)",
-        take,
-        json.len() as f64 / 1048576.0,
-        json.len() as f64 / s.retained_events.max(1) as f64
+        "snapshot: {take:.2} s to copy; postcard {encode:.2} s, {:.1} MiB ({:.1} bytes per retained event); JSON {json_seconds:.2} s, {:.1} MiB",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / s.retained_events.max(1) as f64,
+        json_len as f64 / 1048576.0,
     );
 
-    // 3. Restore versus rebuild.
+    // 3. Restore versus rebuild: assemble the records, parse, restore.
     let started = Instant::now();
-    let parsed: Snapshot = serde_json::from_slice(&json).expect("parse");
+    let mut assembler = Assembler::default();
+    for (key, payload, headers) in &records {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        assembler.add(key, &headers, payload);
+    }
+    drop(records);
+    let (_, parsed) = assembler
+        .latest(&state_topic::key("bench", "events", 0))
+        .expect("a complete snapshot");
+    drop(assembler);
+    let parsed = parsed.expect("parse").snapshot;
     let mut restored = Engine::new(Arc::clone(&pack), config);
     let report = restored.restore(&parsed).expect("restore");
     let restore = started.elapsed().as_secs_f64();
@@ -161,20 +193,20 @@ fn main() {
         let _ = book.feedback(&fb, now, &mut out);
     }
     let started = Instant::now();
-    let cases_json = serde_json::to_vec(&book.snapshot(|_, _| true)).expect("serialise");
+    let cases_bytes = postcard::to_stdvec(&book.snapshot(|_, _| true)).expect("serialise");
     let take_cases = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let parsed: CasebookSnapshot = serde_json::from_slice(&cases_json).expect("parse");
+    let parsed: CasebookSnapshot = postcard::from_bytes(&cases_bytes).expect("parse");
     let mut restored_book = Casebook::new(CaseworkPolicy::default());
     restored_book.restore(&parsed).expect("restore cases");
     let restore_cases = started.elapsed().as_secs_f64();
     assert_eq!(restored_book.tracked(), book.tracked());
     println!(
-        "cases: {} tracked warnings of {} officials; snapshot {:.2} s, {:.1} MiB JSON; restore {:.2} s; window state and cases restored together: {:.2} s",
+        "cases: {} tracked warnings of {} officials; snapshot {:.2} s, {:.1} MiB postcard; restore {:.2} s; window state and cases restored together: {:.2} s",
         book.tracked(),
         parsed.officials.len(),
         take_cases,
-        cases_json.len() as f64 / 1048576.0,
+        cases_bytes.len() as f64 / 1048576.0,
         restore_cases,
         restore + restore_cases
     );

@@ -98,6 +98,8 @@ pub struct KafkaSection {
     pub start_from: Option<String>,
     /// Idle timeout, e.g. `10s`.
     pub idle_timeout: Option<String>,
+    /// Watermark alignment, e.g. `10m`, or `off`.
+    pub max_watermark_drift: Option<String>,
     /// Commit interval, e.g. `1s`.
     pub commit_interval: Option<String>,
     /// Most outputs awaiting acknowledgement.
@@ -229,6 +231,7 @@ pub fn resolve(
             "KAFKA__DLQ_TOPIC" => section.dlq_topic = Some(value.clone()),
             "KAFKA__START_FROM" => section.start_from = Some(value.clone()),
             "KAFKA__IDLE_TIMEOUT" => section.idle_timeout = Some(value.clone()),
+            "KAFKA__MAX_WATERMARK_DRIFT" => section.max_watermark_drift = Some(value.clone()),
             "KAFKA__COMMIT_INTERVAL" => section.commit_interval = Some(value.clone()),
             "KAFKA__WARNINGS_FORMAT" => section.warnings_format = Some(value.clone()),
             "KAFKA__SHUTDOWN_TIMEOUT" => section.shutdown_timeout = Some(value.clone()),
@@ -303,6 +306,7 @@ pub fn resolve(
         dlq_topic: args.dlq_topic.clone(),
         start_from: args.start_from.clone(),
         idle_timeout: args.idle_timeout.clone(),
+        max_watermark_drift: None,
         commit_interval: None,
         max_in_flight: None,
         warnings_format: args.warnings_format.clone(),
@@ -476,6 +480,9 @@ fn apply_kafka(kafka: &mut KafkaConfig, s: KafkaSection, origin: &str) -> anyhow
     }
     if let Some(v) = s.commit_interval {
         kafka.commit_interval = duration(&v, &format!("{origin}: kafka.commit_interval"))?;
+    }
+    if let Some(v) = s.max_watermark_drift {
+        kafka.max_watermark_drift = skew(&v, &format!("{origin}: kafka.max_watermark_drift"))?;
     }
     if let Some(v) = s.warnings_format {
         kafka.warnings_format = sunlight_kafka::WarningFormat::parse(&v).with_context(|| {

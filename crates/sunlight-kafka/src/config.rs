@@ -27,6 +27,10 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
     /// A partition without messages for this long releases its pending events.
     pub idle_timeout: Duration,
+    /// Watermark alignment: a partition whose watermark runs further than this
+    /// ahead of the slowest active one is paused until it is within half of it
+    /// (`None`: never paused).
+    pub max_watermark_drift: Option<Duration>,
     /// How often offsets are committed and idle partitions checked.
     pub commit_interval: Duration,
     /// Most outputs waiting for broker acknowledgement before consumption pauses.
@@ -95,6 +99,7 @@ impl Default for KafkaConfig {
             auto_offset_reset: "earliest".into(),
             properties: BTreeMap::new(),
             idle_timeout: Duration::from_secs(10),
+            max_watermark_drift: Some(Duration::from_secs(600)),
             commit_interval: Duration::from_secs(1),
             max_in_flight: 10_000,
             source_name: "sunlight".into(),

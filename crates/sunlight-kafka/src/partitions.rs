@@ -16,6 +16,13 @@
 //! A quiet partition goes idle only if it is also caught up (the caller asks the
 //! broker): one whose fetch stalls with records still unread keeps holding, or its
 //! records would turn late once they arrive.
+//!
+//! **Watermark alignment** ([`Partitions::align`], as Flink's): while reading a
+//! backlog, partitions are fetched at different speeds, and every event of a
+//! partition ahead of the slowest waits for the watermark, in memory and in every
+//! snapshot (two million events were seen pending). A partition whose own watermark
+//! runs more than the allowed drift ahead of the slowest active one is paused, and
+//! resumed once it is within half the drift, so the slowest one gets the fetches.
 
 use std::time::{Duration, Instant};
 
@@ -169,6 +176,38 @@ impl Partitions {
         }
     }
 
+    /// Watermark alignment: which partitions (by topic and number) are more than
+    /// `max_drift` ahead of the slowest active partition that has a watermark, given
+    /// the ones `paused` now; a paused one stays paused until it is within half the
+    /// drift. Partitions that delivered nothing and idle ones take no part.
+    pub fn align(
+        &self,
+        max_drift: i64,
+        paused: &std::collections::BTreeSet<(String, i32)>,
+    ) -> std::collections::BTreeSet<(String, i32)> {
+        let own = |p: &Partition| p.max_seen.saturating_sub(self.lateness);
+        let active = || {
+            self.list
+                .iter()
+                .filter(|p| !p.idle && p.max_seen != i64::MIN)
+        };
+        let Some(slowest) = active().map(own).min() else {
+            return Default::default();
+        };
+        active()
+            .filter(|p| {
+                let ahead = own(p).saturating_sub(slowest);
+                let key = (p.topic.clone(), p.partition);
+                if paused.contains(&key) {
+                    ahead > max_drift / 2
+                } else {
+                    ahead > max_drift
+                }
+            })
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect()
+    }
+
     /// Consumption resumes after a pause of the pipeline's own making (backpressure),
     /// which lasted `paused`: quiet partitions were not idle, just unread, so their
     /// quiet time is moved forward by the pause. Partitions already idle before the
@@ -243,6 +282,46 @@ mod tests {
             Duration::from_secs(5),
             now,
         )
+    }
+
+    #[test]
+    fn partitions_too_far_ahead_are_paused_until_within_half_the_drift() {
+        let now = Instant::now();
+        let mut set = Partitions::new(
+            [
+                ("t".to_string(), 0),
+                ("t".to_string(), 1),
+                ("t".to_string(), 2),
+            ],
+            10,
+            Duration::from_secs(5),
+            now,
+        );
+        let key = |p: i32| ("t".to_string(), p);
+        let none = std::collections::BTreeSet::new();
+        assert!(set.align(100, &none).is_empty(), "no watermarks yet");
+        set.observe(0, Some(1_000), now);
+        set.observe(1, Some(1_101), now);
+        // Partition 2 delivered nothing: it takes no part.
+        assert_eq!(set.align(100, &none), [key(1)].into());
+        assert!(set.align(101, &none).is_empty(), "exactly at the drift");
+        // Paused, it stays paused until within half the drift.
+        let paused = set.align(100, &none);
+        set.observe(0, Some(1_050), now);
+        assert_eq!(set.align(100, &paused), [key(1)].into());
+        set.observe(0, Some(1_051), now);
+        assert!(set.align(100, &paused).is_empty());
+        // The slowest partition going idle frees the ones ahead of it.
+        set.observe(2, Some(2_000), now);
+        assert_eq!(set.align(100, &none), [key(2)].into());
+        let later = now + Duration::from_secs(5);
+        set.observe(1, Some(1_102), later);
+        set.observe(2, Some(2_001), later);
+        assert_eq!(set.mark_idle(later, |_| true), 1, "0 goes idle");
+        assert_eq!(set.align(100, &none), [key(2)].into(), "1 is still active");
+        set.observe(2, Some(2_002), later + Duration::from_secs(5));
+        assert_eq!(set.mark_idle(later + Duration::from_secs(5), |_| true), 1);
+        assert!(set.align(100, &none).is_empty(), "only 2 is active");
     }
 
     #[test]

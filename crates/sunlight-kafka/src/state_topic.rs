@@ -330,7 +330,11 @@ mod tests {
         let mut s = state();
         s.snapshot.officials.push(official("o1", 5));
         let records = encode("g", "t", 1, 10, None, &s);
-        assert!(records[0].2.contains(&(ENCODING_HEADER, POSTCARD.to_string())));
+        assert!(
+            records[0]
+                .2
+                .contains(&(ENCODING_HEADER, POSTCARD.to_string()))
+        );
         assert_eq!(
             postcard::from_bytes::<PartitionState>(&records[0].1).unwrap(),
             s

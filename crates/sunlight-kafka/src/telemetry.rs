@@ -32,6 +32,8 @@ pub const COMMITS: &str = "sunlight_commits_total";
 pub const REBALANCES: &str = "sunlight_rebalances_total";
 /// Input partitions owned.
 pub const PARTITIONS_ASSIGNED: &str = "sunlight_partitions_assigned";
+/// Input partitions paused by watermark alignment (too far ahead of the slowest).
+pub const PARTITIONS_PAUSED: &str = "sunlight_partitions_paused";
 /// Consumer lag, by `topic` and `partition` (from librdkafka statistics).
 pub const CONSUMER_LAG: &str = "sunlight_consumer_lag_records";
 /// Wall clock minus the engine watermark, in seconds.
@@ -270,6 +272,10 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
     describe_gauge!(
         PARTITIONS_ASSIGNED,
         "Input partitions owned by this instance."
+    );
+    describe_gauge!(
+        PARTITIONS_PAUSED,
+        "Input partitions paused by watermark alignment: too far ahead of the slowest active one."
     );
     describe_gauge!(
         CONSUMER_LAG,

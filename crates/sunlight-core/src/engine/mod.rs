@@ -46,8 +46,7 @@ pub(crate) use changes::merge_by_id;
 use evaluate::{Trigger, evaluate, slot_input};
 pub use snapshot::{
     CellSnapshot, EntrySnapshot, OfficialSnapshot, PendingEvent, PendingSnapshot, RestoreError,
-    RestoreReport,
-    SNAPSHOT_FORMAT, Snapshot,
+    RestoreReport, SNAPSHOT_FORMAT, Snapshot,
 };
 pub use swap::SwapReport;
 pub use view::{OfficialWindows, StateView, WindowAggregate};

@@ -104,9 +104,9 @@ pub struct EntrySnapshot {
     /// The slot's value.
     pub value: i64,
     /// Event id.
-    pub id: String,
+    pub id: CompactString,
     /// The distinct-counted value, for slots that count one.
-    pub distinct: Option<String>,
+    pub distinct: Option<CompactString>,
 }
 
 /// An event waiting for the watermark.
@@ -407,9 +407,9 @@ impl Engine {
                             Entry {
                                 time: e.time,
                                 value: e.value,
-                                id: e.id.as_str().into(),
+                                id: e.id.clone(),
                             },
-                            e.distinct.as_deref().map(CompactString::from),
+                            e.distinct.clone(),
                             slot.min_max,
                         );
                         report.entries += 1;
@@ -505,11 +505,11 @@ fn entries_of(s: &SlotState, from: usize) -> Vec<EntrySnapshot> {
         .map(|(i, e)| EntrySnapshot {
             time: e.time,
             value: e.value,
-            id: e.id.to_string(),
+            id: e.id.clone(),
             distinct: distinct
                 .filter(|d| d.len() == s.entries.len())
                 .and_then(|d| d.get(i))
-                .map(|v| v.to_string()),
+                .cloned(),
         })
         .collect()
 }

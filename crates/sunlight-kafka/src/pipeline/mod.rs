@@ -441,6 +441,8 @@ pub async fn run_with(
         transactional,
         fatal: None,
         pending_gauge: metrics::gauge!(m::PENDING_EVENTS),
+        aligned_paused: Default::default(),
+        align_countdown: 0,
         parked: Vec::new(),
         feedback_positions: BTreeMap::new(),
         feedback_commit: None,
@@ -530,6 +532,7 @@ pub async fn run_with(
                     pipeline.commit_failed();
                 }
                 pipeline.on_tick(&consumer);
+                pipeline.align(&consumer);
                 pipeline.release_parked();
                 pipeline.commit(&consumer, CommitMode::Async);
             }
@@ -552,6 +555,11 @@ pub async fn run_with(
                     Ok(m) => {
                         pipeline.health.set_broker_reachable(true);
                         pipeline.on_message(&m);
+                        if pipeline.align_countdown == 0 {
+                            pipeline.align_countdown = ALIGN_EVERY;
+                            pipeline.align(&consumer);
+                        }
+                        pipeline.align_countdown -= 1;
                     }
                     Err(e) => {
                         if matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)) {
@@ -599,6 +607,9 @@ pub async fn run_with(
     pipeline.commit(&consumer, CommitMode::Sync);
     Ok(pipeline.stats)
 }
+
+/// Records between two watermark-alignment checks (besides one per tick).
+const ALIGN_EVERY: u32 = 1024;
 
 /// Whether a quiet partition has nothing unread on the broker (asked only when it
 /// is about to be declared idle, so the network calls are rare). When the broker
@@ -708,6 +719,10 @@ struct Pipeline<'a> {
     fatal: Option<PipelineError>,
     /// `sunlight_pending_events`, kept current after every record and tick.
     pending_gauge: metrics::Gauge,
+    /// Partitions paused by watermark alignment ([`Pipeline::align`]).
+    aligned_paused: std::collections::BTreeSet<(String, i32)>,
+    /// Records until the next alignment check.
+    align_countdown: u32,
     /// Feedback for warnings not held yet, right after a restore, with the warning
     /// id it names (closed_loop.rs).
     parked: Vec<(String, rdkafka::message::OwnedMessage)>,
@@ -1177,6 +1192,47 @@ impl Pipeline<'_> {
         if let Some(p) = self.partitions.get_mut(tag.index) {
             p.offsets.acknowledged(tag.offset);
         }
+    }
+
+    /// Watermark alignment: pauses the partitions too far ahead of the slowest
+    /// active one and resumes those back within half the drift
+    /// ([`Partitions::align`]). Paused partitions are kept by name, so a partition
+    /// paused before an assignment change is resumed at the next call.
+    fn align<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
+        let Some(drift) = self.config.max_watermark_drift else {
+            return;
+        };
+        let wanted = self.partitions.align(drift.0, &self.aligned_paused);
+        if wanted == self.aligned_paused {
+            return;
+        }
+        let list = |set: &mut dyn Iterator<Item = &(String, i32)>| {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in set {
+                tpl.add_partition(topic, *partition);
+            }
+            tpl
+        };
+        let resume = list(&mut self.aligned_paused.difference(&wanted));
+        let pause = list(&mut wanted.difference(&self.aligned_paused));
+        if resume.count() > 0
+            && let Err(e) = consumer.resume(&resume)
+        {
+            // Not owned any more (an assignment change): nothing to resume.
+            debug!(error = %e, "resuming aligned partitions");
+        }
+        if pause.count() > 0 {
+            if let Err(e) = consumer.pause(&pause) {
+                warn!(error = %e, "pausing partitions ahead of the watermark failed");
+                return;
+            }
+            debug!(
+                partitions = pause.count(),
+                "partitions ahead of the watermark paused"
+            );
+        }
+        self.aligned_paused = wanted;
+        metrics::gauge!(m::PARTITIONS_PAUSED).set(self.aligned_paused.len() as f64);
     }
 
     /// Pauses or resumes consumption bookkeeping. While outputs back up, partitions
