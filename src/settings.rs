@@ -579,6 +579,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(off.kafka.max_future_skew, None);
+        assert_eq!(
+            s.kafka.max_watermark_drift, None,
+            "alignment off by default"
+        );
+        let aligned = resolve(
+            &args(&["--rules", "p.toml"]),
+            env(&[("SUNLIGHT__KAFKA__MAX_WATERMARK_DRIFT", "10m")]),
+        )
+        .unwrap();
+        assert_eq!(
+            aligned.kafka.max_watermark_drift,
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(s.kafka.warnings_format, sunlight_kafka::WarningFormat::Json);
         assert_eq!(
             s.kafka

@@ -115,6 +115,8 @@ pub struct RunStats {
     pub commit_errors: u64,
     /// Assignment changes applied.
     pub rebalances: u64,
+    /// Partitions paused by watermark alignment (each pause counted).
+    pub alignment_pauses: u64,
 }
 
 /// The assignment as the consumer's rebalance callbacks last reported it.
@@ -1230,6 +1232,7 @@ impl Pipeline<'_> {
                 partitions = pause.count(),
                 "partitions ahead of the watermark paused"
             );
+            self.stats.alignment_pauses += pause.count() as u64;
         }
         self.aligned_paused = wanted;
         metrics::gauge!(m::PARTITIONS_PAUSED).set(self.aligned_paused.len() as f64);
