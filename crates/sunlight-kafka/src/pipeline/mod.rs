@@ -457,6 +457,7 @@ pub async fn run_with(
     if config.state.is_some() {
         m::register_state();
     }
+    metrics::gauge!(m::PARTITIONS_PAUSED).set(0.0);
     pipeline.reset(Vec::new());
     let mut tick = tokio::time::interval(Duration::from_nanos(
         config.commit_interval.0.max(1_000_000) as u64,

@@ -472,28 +472,8 @@ async fn aligned_partitions_are_paused_and_resumed_without_losing_anything() {
         .expect("warnings topic");
     cluster.create_topic(&dlq, 1, 1).expect("dlq topic");
     let (pack, events, expected) = workload(11);
-    // Batched, as producers usually are: a resumed partition is fetched again from
-    // an offset inside a batch.
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "50")
-        .create()
-        .expect("producer");
-    let sends = events.iter().map(|e| {
-        let mut text = String::new();
-        sunlight_core::codec::json::encode(e, &mut text);
-        let (producer, key, input) = (&producer, e.official_id.to_string(), &input);
-        async move {
-            producer
-                .send(
-                    FutureRecord::to(input).key(&key).payload(&text),
-                    StdDuration::from_secs(30),
-                )
-                .await
-                .expect("produce");
-        }
-    });
-    futures::future::join_all(sends).await;
+    // Batched: a resumed partition is fetched again from an offset inside a batch.
+    produce_batched(&brokers, &input, &events).await;
     let config = sunlight_kafka::KafkaConfig {
         max_watermark_drift: Some(sunlight_core::time::Duration::from_secs(1)),
         ..config(&brokers, &unique("sunlight"), &input, &warnings, &dlq)

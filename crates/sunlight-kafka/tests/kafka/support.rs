@@ -232,9 +232,40 @@ pub async fn produce_with(
         .set("batch.num.messages", "1")
         .create()
         .expect("producer");
+    send_all(&producer, topic, events, key, encode).await;
+}
+
+/// Produces `events` keyed by official in batches, as producers usually do (on the
+/// mock cluster: tansu does not serve fetches that start inside a batch).
+pub async fn produce_batched(brokers: &str, topic: &str, events: &[PowerEvent]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "50")
+        .create()
+        .expect("producer");
+    send_all(
+        &producer,
+        topic,
+        events,
+        |e| e.official_id.to_string(),
+        |e| {
+            let mut text = String::new();
+            sunlight_core::codec::json::encode(e, &mut text);
+            text.into_bytes()
+        },
+    )
+    .await;
+}
+
+async fn send_all(
+    producer: &FutureProducer,
+    topic: &str,
+    events: &[PowerEvent],
+    key: impl Fn(&PowerEvent) -> String,
+    encode: impl Fn(&PowerEvent) -> Vec<u8>,
+) {
     let sends = events.iter().map(|e| {
         let (key, payload) = (key(e), encode(e));
-        let producer = &producer;
         async move {
             producer
                 .send(
