@@ -335,10 +335,24 @@ pub async fn run_with(
     // local queue fills and librdkafka postpones the partition's next fetch by
     // fetch.queue.backoff.ms (1 s by default), which left the engine idle for most of
     // that second once it had drained the queue (measured: 125 K/s instead of 330 K/s).
+    // And small fetches (256 KiB per partition, 1 MiB per request): reading a
+    // backlog with librdkafka's 1 MiB / 50 MiB, tansu served the 4 partitions at very
+    // different speeds, and up to 6.1 million events waited behind the slowest
+    // partition's watermark, in memory and in every snapshot. With small fetches the
+    // partitions stay closer (BENCHMARKS.md §6). fetch.max.bytes must not be below
+    // message.max.bytes.
+    let message_max: u64 = config
+        .properties
+        .get("message.max.bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let fetch_max = (1u64 << 20).max(message_max).to_string();
     for (key, value) in [
         ("statistics.interval.ms", "5000"),
         ("fetch.wait.max.ms", "10"),
         ("fetch.queue.backoff.ms", "10"),
+        ("max.partition.fetch.bytes", "262144"),
+        ("fetch.max.bytes", fetch_max.as_str()),
     ] {
         if !config.properties.contains_key(key) {
             consumer_config.set(key, value);
