@@ -6,8 +6,10 @@
 //! slot state also counts the entries appended to it and evicted from it since the
 //! mark. [`Engine::delta`] writes only what changed: for each changed official a
 //! patch (per key: how many of the earlier entries are gone, and the entries
-//! appended), the officials gone, the new released ids, and — small, bounded by the
-//! allowed lateness — every pending event and the clocks. A delta of a backlog that
+//! appended), the officials gone, the new released ids, every pending event and the
+//! clocks. (Pending events are few while the partitions keep pace with each other;
+//! a backlog read unevenly can leave millions behind the watermark, BENCHMARKS.md
+//! §6.) A delta of a backlog that
 //! touches every official is therefore about as large as the events of the
 //! interval, not as the whole state. [`Snapshot::apply`] lays a delta over the
 //! snapshot it follows. A full snapshot plus its chain of deltas equals a full

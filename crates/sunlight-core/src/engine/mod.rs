@@ -177,7 +177,7 @@ struct Pending {
     id: IdHash,
     hits: Hits,
     /// Shared, so a snapshot takes it without copying or encoding it on the engine's
-    /// thread (and the queue moves 64-byte items).
+    /// thread (and the queue moves small items).
     event: Arc<PowerEvent>,
 }
 

@@ -89,8 +89,8 @@ pub(super) struct SnapshotInFlight {
     pub(super) task: tokio::task::JoinHandle<Result<Vec<usize>, String>>,
 }
 
-/// Encodes the partitions' states (on a blocking thread: hundreds of megabytes of
-/// JSON must not hold the pipeline's) and writes them; the bytes per partition.
+/// Encodes the partitions' states (on a blocking thread: hundreds of megabytes must
+/// not hold the pipeline's) and writes them; the bytes per partition.
 async fn write_parts(
     producer: FutureProducer,
     topic: String,

@@ -255,11 +255,7 @@ async fn events_keyed_by_something_else_are_counted_and_still_evaluated_correctl
         &input,
         &events,
         |e| e.event_id.to_string(),
-        |e| {
-            let mut text = String::new();
-            sunlight_core::codec::json::encode(e, &mut text);
-            text.into_bytes()
-        },
+        contract_json,
     )
     .await;
     let (stop, task) = start(
@@ -465,12 +461,7 @@ async fn an_oversized_bad_record_is_dead_lettered_cut_to_size_and_marked() {
 async fn aligned_partitions_are_paused_and_resumed_without_losing_anything() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     let brokers = cluster.bootstrap_servers();
-    let (input, warnings, dlq) = (unique("events"), unique("warnings"), unique("dlq"));
-    cluster.create_topic(&input, 3, 1).expect("input topic");
-    cluster
-        .create_topic(&warnings, 1, 1)
-        .expect("warnings topic");
-    cluster.create_topic(&dlq, 1, 1).expect("dlq topic");
+    let (input, warnings, dlq) = topics(&cluster);
     let (pack, events, expected) = workload(11);
     // Batched: a resumed partition is fetched again from an offset inside a batch.
     produce_batched(&brokers, &input, &events).await;

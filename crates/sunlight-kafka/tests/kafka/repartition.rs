@@ -32,11 +32,7 @@ async fn input_keyed_by_something_else_is_re_keyed_by_official() {
         &raw,
         &events,
         |e| e.event_id.to_string(),
-        |e| {
-            let mut text = String::new();
-            sunlight_core::codec::json::encode(e, &mut text);
-            text.into_bytes()
-        },
+        contract_json,
     )
     .await;
     let producer: FutureProducer = ClientConfig::new()

@@ -200,17 +200,20 @@ pub fn replay_ids(pack: &Arc<CompiledPack>, events: &[PowerEvent]) -> BTreeSet<S
         .collect()
 }
 
+/// An event as the contract's JSON, as a source system sends it.
+pub fn contract_json(e: &PowerEvent) -> Vec<u8> {
+    let mut text = String::new();
+    sunlight_core::codec::json::encode(e, &mut text);
+    text.into_bytes()
+}
+
 pub async fn produce_all(brokers: &str, topic: &str, events: &[PowerEvent]) {
     produce_with(
         brokers,
         topic,
         events,
         |e| e.official_id.to_string(),
-        |e| {
-            let mut text = String::new();
-            sunlight_core::codec::json::encode(e, &mut text);
-            text.into_bytes()
-        },
+        contract_json,
     )
     .await;
 }
@@ -248,11 +251,7 @@ pub async fn produce_batched(brokers: &str, topic: &str, events: &[PowerEvent]) 
         topic,
         events,
         |e| e.official_id.to_string(),
-        |e| {
-            let mut text = String::new();
-            sunlight_core::codec::json::encode(e, &mut text);
-            text.into_bytes()
-        },
+        contract_json,
     )
     .await;
 }
