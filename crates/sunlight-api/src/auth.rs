@@ -35,6 +35,20 @@ pub struct Claims {
     /// May see unmasked sensitive attributes.
     #[serde(default)]
     pub sensitive: bool,
+    /// Roles: [`HANDLER_ROLE`] may record feedback (`POST /v1/warnings/{id}/feedback`);
+    /// without it a token only reads.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The role that may move warnings along (record case feedback).
+pub const HANDLER_ROLE: &str = "handler";
+
+impl Claims {
+    /// Whether the token may record feedback.
+    pub fn can_handle(&self) -> bool {
+        self.roles.iter().any(|r| r == HANDLER_ROLE)
+    }
 }
 
 /// An authenticated caller: its claims and the scope they grant. The authentication

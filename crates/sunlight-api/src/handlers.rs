@@ -63,7 +63,7 @@ pub(crate) async fn unknown() -> Response {
     not_found()
 }
 
-fn ok<T: Serialize>(body: &T) -> Response {
+pub(crate) fn ok<T: Serialize>(body: &T) -> Response {
     let mut response = Json(body).into_response();
     response.extensions_mut().insert(Outcome("ok"));
     response

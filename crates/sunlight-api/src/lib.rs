@@ -10,12 +10,16 @@
 //! - [`mask`]: masking of sensitive attribute values ([`Masker`]).
 //! - [`audit`]: audit records and sinks ([`AuditRecord`], [`AuditSink`], [`FileSink`], [`ChannelSink`]).
 //! - [`model`]: the answers' DTOs ([`OfficialView`], [`WarningView`], [`RulesView`]).
+//! - [`lists`]: the list, board, code-history, session and feedback DTOs, and the
+//!   rows a source yields ([`OfficialRow`], [`WarningRow`]).
+//! - [`listing`]: filters, order, cursors and the board over those rows.
 //! - [`source`]: the data-source trait the binary implements ([`QuerySource`]).
 //! - [`api`]: the shared state built from the settings ([`Api`]).
 //! - [`router`]: the `/v1` routes ([`router()`], [`Endpoint`]).
-//! - `handlers`, `middleware`, `outcome`: request handling, the auth and audit layers,
+//! - `handlers`, `lists_handlers`, `middleware`, `outcome`: request handling, the auth and audit layers,
 //!   and how they pass the audit outcome along.
 //! - [`openapi`]: the OpenAPI document.
+//! - [`console`]: the browser console's embedded files at `/console/`.
 //! - [`telemetry`]: metric names.
 //!
 //! Wiring in a binary:
@@ -34,9 +38,13 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 mod handlers;
 pub mod keys;
+pub mod listing;
+pub mod lists;
+mod lists_handlers;
 pub mod mask;
 mod middleware;
 pub mod model;
@@ -49,16 +57,21 @@ pub mod telemetry;
 
 pub use api::Api;
 pub use audit::{AuditError, AuditRecord, AuditSink, Auditor, ChannelSink, FileSink};
-pub use auth::{Authenticator, Claims, Principal};
+pub use auth::{Authenticator, Claims, HANDLER_ROLE, Principal};
 pub use config::{Algorithm, ApiConfig, ConfigError, KeyConfig, MaskConfig};
 pub use error::AuthError;
 pub use keys::{KeySet, LoadedKey};
+pub use lists::{
+    CodeEntry, CodeHistory, FeedbackSubmission, OfficialItem, OfficialRow, Page, SubmitError,
+    Summary, WarningItem, WarningRow,
+};
 pub use mask::Masker;
 pub use middleware::{REQUEST_ID_HEADER, UNMATCHED_ROUTE};
 pub use model::{
-    Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView, Risk, RiskCode,
-    RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView, WindowAggregate,
+    ConditionView, Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView,
+    Risk, RiskCode, RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView,
+    WindowAggregate,
 };
 pub use router::{CATCH_ALL, Endpoint, router};
 pub use scope::Scope;
-pub use source::QuerySource;
+pub use source::{QuerySource, SubmitFuture};

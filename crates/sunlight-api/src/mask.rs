@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use crate::config::MaskConfig;
+use crate::lists::WarningItem;
 use crate::model::{KeyMap, OfficialView, WarningView};
 
 /// Masks sensitive values in answers.
@@ -65,6 +66,13 @@ impl Masker {
                 *note = found.apply(note);
             }
         }
+    }
+
+    /// Masks a warning's list item in place (key and title).
+    pub fn warning_item(&self, item: &mut WarningItem) {
+        let mut found = Replacements::default();
+        self.pairs(&mut item.key, &mut found);
+        item.title = found.apply(&item.title);
     }
 
     fn pairs(&self, map: &mut KeyMap, found: &mut Replacements) {
@@ -163,6 +171,7 @@ mod tests {
                 end: "2026-10-15T02:00:00Z".into(),
             },
             measures: Measures(vec![("count".into(), MeasureValue::Int(1))]),
+            conditions: Vec::new(),
             evidence: Evidence {
                 event_ids: vec!["e1".into()],
                 total: 1,
@@ -206,7 +215,7 @@ mod tests {
             org_unit: "finance".into(),
             risk: Risk {
                 code: RiskCode::Yellow,
-                score: 0.5,
+                score: Some(0.5),
                 computed_at: "2026-10-15T02:00:00Z".into(),
             },
             open_warnings: vec![WarningSummary {

@@ -15,6 +15,7 @@ use crate::api::Api;
 use crate::audit::AuditRecord;
 use crate::auth::Principal;
 use crate::outcome::{Outcome, Subject, reason_for_status};
+use crate::router::Endpoint;
 use crate::telemetry::{REQUEST_SECONDS, REQUESTS_TOTAL};
 
 /// Response header carrying the request id written to the audit record.
@@ -66,9 +67,10 @@ pub(crate) async fn audit(State(api): State<Arc<Api>>, request: Request, next: N
                 .find(|(k, _)| *k == "id")
                 .map(|(_, v)| v.to_string())
         });
-    let (official_id, warning_id) = match route.as_str() {
-        "/v1/officials/{id}" => (param, None),
-        "/v1/warnings/{id}" => (None, param),
+    let endpoint = Endpoint::ALL.into_iter().find(|e| e.path() == route);
+    let (official_id, warning_id) = match endpoint {
+        Some(e) if e.names_official() => (param, None),
+        Some(e) if e.names_warning() => (None, param),
         _ => (None, None),
     };
 

@@ -65,6 +65,33 @@ pub enum RiskCode {
     Yellow,
     /// Act.
     Red,
+    /// Not known: the closed loop is off, so no code is computed.
+    Unknown,
+}
+
+impl RiskCode {
+    /// Every code, in the board's order (most severe first).
+    pub const ALL: [RiskCode; 4] = [
+        RiskCode::Red,
+        RiskCode::Yellow,
+        RiskCode::Green,
+        RiskCode::Unknown,
+    ];
+
+    /// `green`, `yellow`, `red` or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RiskCode::Green => "green",
+            RiskCode::Yellow => "yellow",
+            RiskCode::Red => "red",
+            RiskCode::Unknown => "unknown",
+        }
+    }
+
+    /// Parses [`RiskCode::name`].
+    pub fn parse(text: &str) -> Option<RiskCode> {
+        RiskCode::ALL.into_iter().find(|c| c.name() == text)
+    }
 }
 
 /// A warning's level.
@@ -75,6 +102,23 @@ pub enum Level {
     Yellow,
     /// Red.
     Red,
+}
+
+impl Level {
+    /// `yellow` or `red`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Yellow => "yellow",
+            Level::Red => "red",
+        }
+    }
+
+    /// Parses [`Level::name`].
+    pub fn parse(text: &str) -> Option<Level> {
+        [Level::Yellow, Level::Red]
+            .into_iter()
+            .find(|l| l.name() == text)
+    }
 }
 
 /// Where a warning is in its handling.
@@ -95,6 +139,51 @@ pub enum WarningStatus {
     Dismissed,
 }
 
+impl WarningStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [WarningStatus; 6] = [
+        WarningStatus::Pushed,
+        WarningStatus::Received,
+        WarningStatus::Verifying,
+        WarningStatus::Rectified,
+        WarningStatus::Confirmed,
+        WarningStatus::Dismissed,
+    ];
+
+    /// The snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WarningStatus::Pushed => "pushed",
+            WarningStatus::Received => "received",
+            WarningStatus::Verifying => "verifying",
+            WarningStatus::Rectified => "rectified",
+            WarningStatus::Confirmed => "confirmed",
+            WarningStatus::Dismissed => "dismissed",
+        }
+    }
+
+    /// Parses [`WarningStatus::name`].
+    pub fn parse(text: &str) -> Option<WarningStatus> {
+        WarningStatus::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    /// Lifecycle stage: a status may only move to a later one (pushed 0, received
+    /// 1, verifying 2, the closing ones 3).
+    pub fn stage(self) -> u8 {
+        match self {
+            WarningStatus::Pushed => 0,
+            WarningStatus::Received => 1,
+            WarningStatus::Verifying => 2,
+            WarningStatus::Rectified | WarningStatus::Confirmed | WarningStatus::Dismissed => 3,
+        }
+    }
+
+    /// Rectified, confirmed and dismissed close a warning.
+    pub fn is_closed(self) -> bool {
+        self.stage() == 3
+    }
+}
+
 /// A time interval, both ends RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeRange {
@@ -107,10 +196,10 @@ pub struct TimeRange {
 /// The official's current risk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Risk {
-    /// green, yellow or red.
+    /// green, yellow or red; unknown when the closed loop is off.
     pub code: RiskCode,
-    /// Score behind the code.
-    pub score: f64,
+    /// Score behind the code (None when unknown).
+    pub score: Option<f64>,
     /// When it was computed (RFC 3339).
     pub computed_at: String,
 }
@@ -213,6 +302,19 @@ impl<'de> Deserialize<'de> for Measures {
     }
 }
 
+/// One condition of a rule that held when its warning fired: `count 3 >= 2`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionView {
+    /// The measure's name (`count`, `sum`, ...).
+    pub measure: String,
+    /// The comparison (`>=`, `>`, `<=`, `<`, `==`, `!=`).
+    pub op: String,
+    /// The threshold, as in the pack.
+    pub threshold: MeasureValue,
+    /// The measured value.
+    pub value: MeasureValue,
+}
+
 /// A warning's contributing events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -258,6 +360,8 @@ pub struct WarningView {
     pub window: TimeRange,
     /// The rule's measures.
     pub measures: Measures,
+    /// The conditions of the level that fired, with the measured values.
+    pub conditions: Vec<ConditionView>,
     /// Contributing events.
     pub evidence: Evidence,
     /// Rendered title.
@@ -302,6 +406,10 @@ pub struct RuleInfo {
     pub description: Option<String>,
     /// Window length as written in the pack (`"30d"`).
     pub window: String,
+    /// The field its value measures (`sum`, `avg`, `min`, `max`) read, if any;
+    /// `amount_cents` means those measures are money in minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 #[cfg(test)]

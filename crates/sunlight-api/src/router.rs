@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, any, get};
+use axum::routing::{MethodRouter, any, get, post};
 
 use crate::api::Api;
 use crate::handlers;
+use crate::lists_handlers;
 use crate::middleware::{audit, authenticate};
 
 /// Route template that catches every other path under `/v1/`, so unknown paths are
@@ -19,10 +20,22 @@ pub const CATCH_ALL: &str = "/v1/{*rest}";
 /// The documented endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `GET /v1/session`.
+    Session,
+    /// `GET /v1/summary`.
+    Summary,
+    /// `GET /v1/officials`.
+    Officials,
     /// `GET /v1/officials/{id}`.
     Official,
+    /// `GET /v1/officials/{id}/codes`.
+    OfficialCodes,
+    /// `GET /v1/warnings`.
+    Warnings,
     /// `GET /v1/warnings/{id}`.
     Warning,
+    /// `POST /v1/warnings/{id}/feedback`.
+    WarningFeedback,
     /// `GET /v1/rules`.
     Rules,
     /// `GET /v1/openapi.json`.
@@ -31,9 +44,15 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in documentation order.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 10] = [
+        Endpoint::Session,
+        Endpoint::Summary,
+        Endpoint::Officials,
         Endpoint::Official,
+        Endpoint::OfficialCodes,
+        Endpoint::Warnings,
         Endpoint::Warning,
+        Endpoint::WarningFeedback,
         Endpoint::Rules,
         Endpoint::OpenApi,
     ];
@@ -41,8 +60,14 @@ impl Endpoint {
     /// The route template (axum and OpenAPI share the `{param}` syntax).
     pub fn path(self) -> &'static str {
         match self {
+            Endpoint::Session => "/v1/session",
+            Endpoint::Summary => "/v1/summary",
+            Endpoint::Officials => "/v1/officials",
             Endpoint::Official => "/v1/officials/{id}",
+            Endpoint::OfficialCodes => "/v1/officials/{id}/codes",
+            Endpoint::Warnings => "/v1/warnings",
             Endpoint::Warning => "/v1/warnings/{id}",
+            Endpoint::WarningFeedback => "/v1/warnings/{id}/feedback",
             Endpoint::Rules => "/v1/rules",
             Endpoint::OpenApi => "/v1/openapi.json",
         }
@@ -50,7 +75,20 @@ impl Endpoint {
 
     /// The HTTP method (lower case, as OpenAPI names operations).
     pub fn method(self) -> &'static str {
-        "get"
+        match self {
+            Endpoint::WarningFeedback => "post",
+            _ => "get",
+        }
+    }
+
+    /// Whether the `{id}` of the path names an official (else a warning, if any).
+    pub fn names_official(self) -> bool {
+        matches!(self, Endpoint::Official | Endpoint::OfficialCodes)
+    }
+
+    /// Whether the `{id}` of the path names a warning.
+    pub fn names_warning(self) -> bool {
+        matches!(self, Endpoint::Warning | Endpoint::WarningFeedback)
     }
 
     /// Whether a bearer token is required.
@@ -60,6 +98,12 @@ impl Endpoint {
 
     fn handler(self) -> MethodRouter<Arc<Api>> {
         match self {
+            Endpoint::Session => get(lists_handlers::session),
+            Endpoint::Summary => get(lists_handlers::summary),
+            Endpoint::Officials => get(lists_handlers::officials),
+            Endpoint::OfficialCodes => get(lists_handlers::codes),
+            Endpoint::Warnings => get(lists_handlers::warnings),
+            Endpoint::WarningFeedback => post(lists_handlers::feedback),
             Endpoint::Official => get(handlers::official),
             Endpoint::Warning => get(handlers::warning),
             Endpoint::Rules => get(handlers::rules),

@@ -44,6 +44,7 @@ mod tests {
             regions: regions.iter().map(|s| s.to_string()).collect(),
             org_units: org_units.iter().map(|s| s.to_string()).collect(),
             sensitive: false,
+            roles: Vec::new(),
         })
     }
 

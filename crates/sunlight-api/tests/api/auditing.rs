@@ -212,7 +212,7 @@ async fn appends_to_an_existing_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     std::fs::write(dir.path().join("audit.jsonl"), "{\"earlier\":true}\n").unwrap();
-    let api = Api::new(&config, Arc::new(Fixture), vec![]).unwrap();
+    let api = Api::new(&config, Arc::new(Fixture::default()), vec![]).unwrap();
     let router: axum::Router = sunlight_api::router(Arc::new(api));
     let a = get(&router, "/v1/rules", None).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
@@ -228,7 +228,7 @@ fn refuses_to_start_without_its_audit_file() {
     let mut config = config(dir.path());
     let path = dir.path().join("no-such-dir").join("audit.jsonl");
     config.audit_file = Some(path.clone());
-    let err = Api::new(&config, Arc::new(Fixture), vec![]).unwrap_err();
+    let err = Api::new(&config, Arc::new(Fixture::default()), vec![]).unwrap_err();
     assert!(matches!(err, ConfigError::Open { .. }));
     assert!(
         err.to_string().starts_with(&format!(

@@ -236,7 +236,8 @@ async fn hs256_and_rs256_tokens_are_accepted() {
             "rule_id": "split-payment", "version": 1,
             "title": "{count} payments to {counterparty}",
             "description": "A payment split to dodge approval.",
-            "window": "30d"
+            "window": "30d",
+            "field": "amount_cents"
         }]
     });
     for token in [

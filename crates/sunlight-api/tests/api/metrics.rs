@@ -81,7 +81,7 @@ fn requests_latency_and_audit_failures() {
             // Room for one record: the second request's record is dropped.
             let (sink, _receiver) = ChannelSink::new(1);
             let sink = Arc::new(sink);
-            let api = Api::new(&config, Arc::new(Fixture), vec![sink.clone()]).unwrap();
+            let api = Api::new(&config, Arc::new(Fixture::default()), vec![sink.clone()]).unwrap();
             let router: axum::Router = sunlight_api::router(Arc::new(api));
             let token = north_token();
             get_with(&router, "/v1/officials/OF-1", &token).await;

@@ -33,22 +33,43 @@ async fn lists_every_route_and_needs_no_token() {
     assert_eq!(
         routed,
         [
+            ("get".to_string(), "/v1/officials".to_string()),
             ("get".to_string(), "/v1/officials/{id}".to_string()),
+            ("get".to_string(), "/v1/officials/{id}/codes".to_string()),
             ("get".to_string(), "/v1/openapi.json".to_string()),
             ("get".to_string(), "/v1/rules".to_string()),
+            ("get".to_string(), "/v1/session".to_string()),
+            ("get".to_string(), "/v1/summary".to_string()),
+            ("get".to_string(), "/v1/warnings".to_string()),
             ("get".to_string(), "/v1/warnings/{id}".to_string()),
+            ("post".to_string(), "/v1/warnings/{id}/feedback".to_string()),
         ]
     );
 
     // Every documented route is served by the router.
     let token = north_token();
+    let handler = token_with_roles("handler-1", &["north"], &["handler"]);
     for endpoint in Endpoint::ALL {
-        let id = if endpoint == Endpoint::Warning {
+        let id = if endpoint.names_warning() {
             "W-OF-1"
         } else {
             "OF-1"
         };
         let path = endpoint.path().replace("{id}", id);
+        if endpoint.method() == "post" {
+            // W-OF-1 is verifying: confirming it moves it forward.
+            let a = post_json(&app.router, &path, &handler, r#"{"status":"confirmed"}"#).await;
+            assert_eq!(a.status, StatusCode::ACCEPTED, "{path}: {}", a.text());
+            let anonymous = call(
+                &app.router,
+                axum::http::Request::post(&path)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{path}");
+            continue;
+        }
         let a = get_with(&app.router, &path, &token).await;
         assert_eq!(a.status, StatusCode::OK, "{path}");
         // Token-protected routes refuse anonymous callers; the document does not.

@@ -22,7 +22,7 @@ fn assert_json(text: &str, expected: serde_json::Value, order: &[&str]) {
     );
 }
 
-const WARNING_FIELDS: [&str; 19] = [
+const WARNING_FIELDS: [&str; 20] = [
     "warning_id",
     "rule_id",
     "rule_version",
@@ -33,6 +33,7 @@ const WARNING_FIELDS: [&str; 19] = [
     "occurred_at",
     "window",
     "measures",
+    "conditions",
     "evidence",
     "title",
     "detected_at",
@@ -166,6 +167,7 @@ async fn warning_masking_follows_the_sensitive_claim() {
             "occurred_at": "2026-10-15T02:00:00Z",
             "window": {"start": "2026-09-15T02:00:00Z", "end": "2026-10-15T02:00:00Z"},
             "measures": {"count": 2, "sum": 9300000},
+            "conditions": [{"measure": "count", "op": ">=", "threshold": 2, "value": 2}],
             "evidence": {"event_ids": ["EV-8", "EV-9"], "total": 2},
             "title": title,
             "detected_at": "2026-10-15T02:01:00Z",

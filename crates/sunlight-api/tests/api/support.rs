@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -12,6 +12,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
 use serde_json::{Value, json};
+use sunlight_api::lists::{self, CodeHistory};
 use sunlight_api::*;
 use tower::ServiceExt;
 
@@ -35,8 +36,67 @@ pub fn rsa_public_pem() -> Vec<u8> {
     std::fs::read(keys_dir().join("rs256-public.pem")).unwrap()
 }
 
-/// The fixture's officials and warnings.
-pub struct Fixture;
+/// The fixture's officials and warnings: OF-1 (north, finance) and OF-2 (south,
+/// audit) by default, with one warning each; list tests add more. Feedback handed
+/// to it is recorded.
+pub struct Fixture {
+    pub casework: bool,
+    pub officials: Vec<OfficialItem>,
+    /// Warnings and their trigger time (ns).
+    pub warnings: Vec<(WarningItem, i64)>,
+    pub feedback: Arc<Mutex<Vec<FeedbackSubmission>>>,
+}
+
+impl Default for Fixture {
+    fn default() -> Fixture {
+        let item = |id: &str, region: &str, unit: &str| OfficialItem {
+            official_id: id.into(),
+            region: region.into(),
+            org_unit: unit.into(),
+            code: RiskCode::Red,
+            score: Some(0.92),
+            open_warnings: 1,
+        };
+        Fixture {
+            casework: true,
+            officials: vec![
+                item("OF-1", "north", "finance"),
+                item("OF-2", "south", "audit"),
+            ],
+            warnings: vec![
+                (
+                    warning_item(&warning("W-OF-1", "OF-1", "north", "finance")),
+                    1_760_493_600_000_000_000,
+                ),
+                (
+                    warning_item(&warning("W-OF-2", "OF-2", "south", "audit")),
+                    1_760_493_600_000_000_000,
+                ),
+            ],
+            feedback: Arc::default(),
+        }
+    }
+}
+
+/// The list item of a warning view.
+pub fn warning_item(w: &WarningView) -> WarningItem {
+    WarningItem {
+        warning_id: w.warning_id.clone(),
+        rule_id: w.rule_id.clone(),
+        rule_version: w.rule_version,
+        official_id: w.official_id.clone(),
+        region: w.region.clone(),
+        org_unit: w.org_unit.clone(),
+        level: w.level,
+        status: w.status,
+        occurred_at: w.occurred_at.clone(),
+        detected_at: w.detected_at.clone(),
+        title: w.title.clone(),
+        key: w.key.clone(),
+        case_id: w.case_id.clone(),
+        escalated: w.escalated,
+    }
+}
 
 pub fn official(id: &str, region: &str, org_unit: &str) -> OfficialView {
     OfficialView {
@@ -45,7 +105,7 @@ pub fn official(id: &str, region: &str, org_unit: &str) -> OfficialView {
         org_unit: org_unit.into(),
         risk: Risk {
             code: RiskCode::Red,
-            score: 0.92,
+            score: Some(0.92),
             computed_at: "2026-10-15T02:05:00Z".into(),
         },
         open_warnings: vec![WarningSummary {
@@ -107,6 +167,12 @@ pub fn warning(id: &str, official_id: &str, region: &str, org_unit: &str) -> War
             ("count".into(), MeasureValue::Int(2)),
             ("sum".into(), MeasureValue::Int(9_300_000)),
         ]),
+        conditions: vec![ConditionView {
+            measure: "count".into(),
+            op: ">=".into(),
+            threshold: MeasureValue::Int(2),
+            value: MeasureValue::Int(2),
+        }],
         evidence: Evidence {
             event_ids: vec!["EV-8".into(), "EV-9".into()],
             total: 2,
@@ -136,20 +202,89 @@ pub fn warning(id: &str, official_id: &str, region: &str, org_unit: &str) -> War
 }
 
 impl QuerySource for Fixture {
+    fn casework(&self) -> bool {
+        self.casework
+    }
+
     fn official(&self, id: &str) -> Option<OfficialView> {
-        match id {
-            "OF-1" => Some(official("OF-1", "north", "finance")),
-            "OF-2" => Some(official("OF-2", "south", "audit")),
-            _ => None,
-        }
+        let o = self.officials.iter().find(|o| o.official_id == id)?;
+        Some(official(id, &o.region, &o.org_unit))
     }
 
     fn warning(&self, id: &str) -> Option<WarningView> {
-        match id {
-            "W-OF-1" => Some(warning("W-OF-1", "OF-1", "north", "finance")),
-            "W-OF-2" => Some(warning("W-OF-2", "OF-2", "south", "audit")),
-            _ => None,
+        let (w, _) = self.warnings.iter().find(|(w, _)| w.warning_id == id)?;
+        let mut view = warning(id, &w.official_id, &w.region, &w.org_unit);
+        view.status = w.status;
+        Some(view)
+    }
+
+    fn for_each_official(&self, visit: &mut dyn FnMut(OfficialRow<'_>)) {
+        for o in &self.officials {
+            visit(OfficialRow {
+                official_id: &o.official_id,
+                region: &o.region,
+                org_unit: &o.org_unit,
+                code: o.code,
+                score: o.score,
+                open_warnings: o.open_warnings,
+            });
         }
+    }
+
+    fn for_each_warning(&self, visit: &mut dyn FnMut(WarningRow<'_>)) {
+        for (w, t) in &self.warnings {
+            visit(WarningRow {
+                warning_id: &w.warning_id,
+                official_id: &w.official_id,
+                region: &w.region,
+                org_unit: &w.org_unit,
+                rule_id: &w.rule_id,
+                level: w.level,
+                status: w.status,
+                occurred_at_ns: *t,
+            });
+        }
+    }
+
+    fn warning_item(&self, id: &str) -> Option<WarningItem> {
+        self.warnings
+            .iter()
+            .find(|(w, _)| w.warning_id == id)
+            .map(|(w, _)| w.clone())
+    }
+
+    fn code_history(&self, id: &str) -> Option<CodeHistory> {
+        let o = self.officials.iter().find(|o| o.official_id == id)?;
+        Some(CodeHistory {
+            official_id: id.into(),
+            region: o.region.clone(),
+            org_unit: o.org_unit.clone(),
+            casework: self.casework,
+            current: lists::CurrentCode {
+                code: o.code,
+                score: o.score,
+                computed_at: "2026-10-15T02:05:00Z".into(),
+            },
+            history: vec![CodeEntry {
+                at: "2026-10-15T02:01:00Z".into(),
+                code: o.code,
+                previous: RiskCode::Green,
+                score: 3.0,
+                warnings: vec![format!("W-{id}")],
+            }],
+        })
+    }
+
+    fn submit_feedback(&self, feedback: FeedbackSubmission) -> SubmitFuture {
+        let sink = Arc::clone(&self.feedback);
+        let casework = self.casework;
+        Box::pin(async move {
+            if !casework {
+                return Err(SubmitError::CaseworkOff);
+            }
+            sink.lock().unwrap().push(feedback);
+            Ok(())
+        })
     }
 
     fn rules(&self) -> RulesView {
@@ -162,6 +297,7 @@ impl QuerySource for Fixture {
                 title: Some("{count} payments to {counterparty}".into()),
                 description: Some("A payment split to dodge approval.".into()),
                 window: "30d".into(),
+                field: Some("amount_cents".into()),
             }],
         }
     }
@@ -188,17 +324,26 @@ pub fn config(dir: &Path) -> ApiConfig {
 /// A test app: the router, its audit file and a channel receiver.
 pub struct App {
     pub router: Router,
+    /// What the API submitted as feedback.
+    pub feedback: Arc<Mutex<Vec<FeedbackSubmission>>>,
     pub audit_file: PathBuf,
     pub channel: tokio::sync::mpsc::Receiver<AuditRecord>,
     _dir: tempfile::TempDir,
 }
 
 pub fn app() -> App {
+    app_with(Fixture::default())
+}
+
+/// A test app over `fixture`.
+pub fn app_with(fixture: Fixture) -> App {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     let (sink, channel) = ChannelSink::new(64);
-    let api = Api::new(&config, Arc::new(Fixture), vec![Arc::new(sink)]).unwrap();
+    let feedback = Arc::clone(&fixture.feedback);
+    let api = Api::new(&config, Arc::new(fixture), vec![Arc::new(sink)]).unwrap();
     App {
+        feedback,
         router: router(Arc::new(api)),
         audit_file: dir.path().join("audit.jsonl"),
         channel,
@@ -214,6 +359,23 @@ pub fn claims(sub: &str, regions: &[&str], org_units: &[&str], sensitive: bool) 
         "iat": now, "exp": now + 3600,
         "regions": regions, "org_units": org_units, "sensitive": sensitive,
     })
+}
+
+/// A token with `roles`.
+pub fn token_with_roles(sub: &str, regions: &[&str], roles: &[&str]) -> String {
+    let mut c = claims(sub, regions, &[], false);
+    c["roles"] = json!(roles);
+    hs256(Some(HS_KID), HS_SECRET, &c)
+}
+
+/// `POST path` with `Bearer token` and a JSON body.
+pub async fn post_json(router: &Router, path: &str, token: &str, body: &str) -> Answer {
+    let request = Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    call(router, request).await
 }
 
 pub fn hs256(kid: Option<&str>, secret: &str, claims: &Value) -> String {
