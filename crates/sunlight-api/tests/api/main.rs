@@ -5,6 +5,7 @@
 mod auditing;
 mod authn;
 mod config_doc;
+mod lists;
 mod metrics;
 mod openapi;
 mod scoping;
