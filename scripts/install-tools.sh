@@ -4,6 +4,8 @@
 #     ~/.cargo/bin; about 8 minutes on 2 cores, once per machine),
 #   - the Python confluent-kafka client: an independent Kafka client for the tests,
 #   - promtool (Debian's prometheus package): checks metrics output and alert rules,
+#   - chromium and chromium-driver (Debian packages): the console's browser test
+#     drives a headless Chromium through chromedriver (W3C WebDriver),
 #   - cargo-nextest: runs every test binary in one schedule, each test in its own
 #     process, and reports per-test times (machines of this kind come with it; it is
 #     built from crates.io only where missing).
@@ -34,6 +36,14 @@ if ! command -v promtool >/dev/null; then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    echo "install-tools: installing chromium and chromium-driver (Debian packages)" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

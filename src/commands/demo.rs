@@ -1,7 +1,10 @@
 //! `sunlight demo`: an embedded Kafka-protocol broker (librdkafka's mock cluster),
 //! simulated source systems publishing power-exercise events with injected
 //! misconduct, the engine running through the same pipeline as `sunlight run`, and
-//! every warning printed as it arrives on the warnings topic.
+//! every warning printed as it arrives on the warnings topic. The closed loop runs
+//! (risk codes, feedback, escalation), and the query API and the console are served
+//! with a demo signing key made for this run; the console's sign-in links (one for
+//! a handler, one read-only) are printed.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,13 +20,19 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_core::codec::DecodeLimits;
 use sunlight_core::{CompiledPack, EngineConfig};
 use sunlight_gen::{GenConfig, Generator};
-use sunlight_kafka::{Health, KafkaConfig};
+use sunlight_kafka::casework::{CaseworkConfig, SharedCasebook};
+use sunlight_kafka::{Health, KafkaConfig, Services};
 
 use crate::cli::DemoArgs;
 
 const EVENTS: &str = "sunlight.events";
 const WARNINGS: &str = "sunlight.warnings";
 const DLQ: &str = "sunlight.dlq";
+const FEEDBACK: &str = "sunlight.feedback";
+const RISK_CODES: &str = "sunlight.risk-codes";
+const AUDIT: &str = "sunlight.audit";
+/// How long the demo's tokens are valid.
+const TOKEN_HOURS: u64 = 12;
 
 /// Runs the demo until Ctrl-C (or `--duration`).
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -50,8 +59,13 @@ async fn demo(
     cluster.create_topic(EVENTS, 3, 1)?;
     cluster.create_topic(WARNINGS, 1, 1)?;
     cluster.create_topic(DLQ, 1, 1)?;
+    cluster.create_topic(FEEDBACK, 3, 1)?;
+    cluster.create_topic(RISK_CODES, 1, 1)?;
+    cluster.create_topic(AUDIT, 1, 1)?;
     println!("embedded Kafka-protocol broker (librdkafka mock cluster): {brokers}");
-    println!("  topics: {EVENTS} (3 partitions), {WARNINGS}, {DLQ}");
+    println!(
+        "  topics: {EVENTS} (3 partitions), {WARNINGS}, {DLQ}, {FEEDBACK} (3 partitions), {RISK_CODES}, {AUDIT}"
+    );
     println!("  watch with a standard client, e.g.: kcat -b {brokers} -C -t {WARNINGS}");
     println!(
         "  simulated source systems: {} events from {} officials over a year, {} per second, with injected misconduct",
@@ -61,19 +75,12 @@ async fn demo(
     let stop = stop_signal(args.duration);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let health = Arc::new(Health::default());
-    let mut http_stop = stop_tx.subscribe();
-    let (addr, http) = crate::http::serve(
-        args.http_addr,
-        metrics,
-        Arc::clone(&health),
-        None,
-        async move {
-            let _ = http_stop.recv().await;
-        },
-    )
-    .await?;
-    println!("  metrics: http://{addr}/metrics (also /healthz, /readyz)");
-    println!("warnings as they are published (Ctrl-C to stop):");
+    let casework = CaseworkConfig {
+        feedback_topic: FEEDBACK.into(),
+        risk_codes_topic: RISK_CODES.into(),
+        audit_topic: AUDIT.into(),
+        ..CaseworkConfig::default()
+    };
     let config = KafkaConfig {
         brokers: brokers.clone(),
         group: "sunlight-demo".into(),
@@ -84,16 +91,38 @@ async fn demo(
         // The simulated year runs ahead of today's date.
         max_future_skew: None,
         source_name: format!("sunlight/{}", pack.name),
+        casework: Some(casework.clone()),
         ..KafkaConfig::default()
     };
+    let services = Services {
+        casebook: Some(SharedCasebook::new(casework.policy.clone())),
+        ..Services::new(Arc::clone(&health))
+    };
+    let secret = demo_secret();
+    let (api, audit_drain) = demo_api(&config, &services, &secret)?;
+    let mut http_stop = stop_tx.subscribe();
+    let (addr, http) = crate::http::serve(
+        args.http_addr,
+        metrics,
+        Arc::clone(&health),
+        Some(api),
+        async move {
+            let _ = http_stop.recv().await;
+        },
+    )
+    .await?;
+    println!("  metrics: http://{addr}/metrics (also /healthz, /readyz)");
+    println!("  console (a handler; valid {TOKEN_HOURS} h): http://{addr}/console/#token={}", demo_token(&secret, "demo-handler", &["handler"])?);
+    println!("  console (read-only):  http://{addr}/console/#token={}", demo_token(&secret, "demo-reader", &[])?);
+    println!("warnings as they are published (Ctrl-C to stop):");
     let mut pipeline_stop = stop_tx.subscribe();
     let pipeline = tokio::spawn(async move {
-        sunlight_kafka::run(
+        sunlight_kafka::run_with(
             &config,
             pack,
             EngineConfig::default(),
             DecodeLimits::default(),
-            health,
+            services,
             async move {
                 let _ = pipeline_stop.recv().await;
             },
@@ -119,12 +148,62 @@ async fn demo(
     let printed = printer.await.context("printer task")??;
     let stats = pipeline.await.context("pipeline task")??;
     let _ = http.await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), audit_drain).await;
     println!(
         "stopped: published {published} events; engine consumed {}, produced {} warnings and {} dead letters; {printed} warnings printed",
         stats.consumed, stats.warnings, stats.dead_letters
     );
     drop(cluster);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A fresh HS256 secret for this run (64 hex digits): tokens of one demo run are
+/// worthless in any other.
+fn demo_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A token of every region for `sub` with `roles`, signed with `secret`.
+fn demo_token(secret: &str, sub: &str, roles: &[&str]) -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let claims = serde_json::json!({
+        "sub": sub, "iat": now, "exp": now + TOKEN_HOURS * 3600,
+        "regions": ["*"], "roles": roles,
+    });
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
+/// The query API and the console over the demo's pipeline, audited to the audit
+/// topic.
+fn demo_api(
+    config: &KafkaConfig,
+    services: &Services,
+    secret: &str,
+) -> anyhow::Result<(axum::Router, tokio::task::JoinHandle<()>)> {
+    let api_config: sunlight_api::ApiConfig = serde_json::from_value(serde_json::json!({
+        "keys": [{"algorithm": "HS256", "secret": secret}],
+        "audit_topic": AUDIT,
+    }))?;
+    let (channel, records) = sunlight_api::ChannelSink::new(4096);
+    let source = Arc::new(crate::query::EngineSource {
+        views: services.views.clone(),
+        casebook: services.casebook.clone(),
+        clock: EngineConfig::default().clock,
+        feedback: Some(crate::query::FeedbackWriter::new(config, FEEDBACK.into())?),
+    });
+    let api = sunlight_api::Api::new(&api_config, source, vec![Arc::new(channel)])?;
+    let drain = crate::audit_topic::spawn_drain(records, config, AUDIT.into())?;
+    Ok((
+        sunlight_api::router(Arc::new(api)).merge(sunlight_api::console::router()),
+        drain,
+    ))
 }
 
 /// Resolves on Ctrl-C/SIGTERM or after `duration`.

@@ -110,10 +110,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let api = match &settings.api {
             Some(api_config) => {
                 let (channel, records) = sunlight_api::ChannelSink::new(4096);
+                let feedback = match &config.casework {
+                    Some(c) => Some(
+                        crate::query::FeedbackWriter::new(&config, c.feedback_topic.clone())
+                            .context("cannot start the feedback writer of the query API")?,
+                    ),
+                    None => None,
+                };
                 let source = Arc::new(crate::query::EngineSource {
                     views: services.views.clone(),
                     casebook: services.casebook.clone(),
                     clock: engine.clock,
+                    feedback,
                 });
                 let api = sunlight_api::Api::new(api_config, source, vec![Arc::new(channel)])
                     .context("cannot start the query API")?;
@@ -122,7 +130,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     &config,
                     api_config.audit_topic.clone(),
                 )?);
-                Some(sunlight_api::router(Arc::new(api)))
+                Some(sunlight_api::router(Arc::new(api)).merge(sunlight_api::console::router()))
             }
             None => None,
         };
@@ -140,7 +148,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .await?;
         if with_api {
             eprintln!(
-                "sunlight: /metrics, /healthz, /readyz and the query API (/v1) on http://{addr}"
+                "sunlight: /metrics, /healthz, /readyz, the query API (/v1) and the console (/console/) on http://{addr}"
             );
         } else {
             eprintln!("sunlight: /metrics, /healthz and /readyz on http://{addr}");

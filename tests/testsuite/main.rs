@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sunlight` binary, in one test binary (one module per area).
 
 mod backtest;
+mod console;
 mod demo;
 mod deploy;
 mod gen_command;

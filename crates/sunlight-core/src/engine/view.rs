@@ -60,6 +60,30 @@ impl StateView {
         (w != i64::MIN).then_some(Timestamp(w))
     }
 
+    /// Calls `visit` with every official the engine holds state for and its scope
+    /// (empty when no event had one), in no particular order. Each shard of the
+    /// state is read-locked while it is visited: keep `visit` quick.
+    pub fn for_each_official(&self, mut visit: impl FnMut(&str, &Scope)) {
+        let none = Scope::default();
+        for entry in self.officials.iter() {
+            visit(entry.key(), entry.value().scope.as_deref().unwrap_or(&none));
+        }
+    }
+
+    /// Whether the engine holds state for the official.
+    pub fn contains(&self, official_id: &str) -> bool {
+        self.officials.contains_key(official_id)
+    }
+
+    /// The field a rule's value measures (`sum`, `avg`, `min`, `max`) read, if any.
+    pub fn measured_field(&self, rule: &crate::rules::CompiledRule) -> Option<&str> {
+        let slot = match rule.logic {
+            RuleLogic::Aggregate { slot } | RuleLogic::Baseline { slot, .. } => slot,
+            _ => return None,
+        };
+        self.pack.slots.get(slot)?.value.as_ref().map(|f| f.key_name())
+    }
+
     /// The official's windows as of the watermark; None if the engine holds nothing
     /// for them.
     pub fn official(&self, official_id: &str) -> Option<OfficialWindows> {

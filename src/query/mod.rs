@@ -2,9 +2,13 @@
 //! open warnings, lifecycles) and the current engine's windows — translated into the
 //! API's answer types. Every call is an in-memory look-up under short locks.
 
-use sunlight_api::QuerySource;
+mod feedback;
+mod lists;
+
+pub use feedback::FeedbackWriter;
+use sunlight_api::lists::CodeHistory;
 use sunlight_api::model::{
-    Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView, Risk, RiskCode,
+    ConditionView, Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView, Risk, RiskCode,
     RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView, WindowAggregate,
 };
 use sunlight_core::casework::{RiskCode as CoreCode, Status, Tracked};
@@ -12,6 +16,10 @@ use sunlight_core::rules::measure::{Level as CoreLevel, MeasureValue as CoreValu
 use sunlight_core::time::Timestamp;
 use sunlight_core::warning::Scope;
 use sunlight_kafka::ViewSlot;
+use sunlight_api::{
+    FeedbackSubmission, OfficialRow, QuerySource, SubmitError, SubmitFuture, WarningItem,
+    WarningRow,
+};
 use sunlight_kafka::casework::SharedCasebook;
 
 /// Reads the pipeline's shared state.
@@ -22,9 +30,11 @@ pub struct EngineSource {
     pub casebook: Option<SharedCasebook>,
     /// Processing time (the engine's clock).
     pub clock: fn() -> Timestamp,
+    /// Where handlers' feedback goes (None with the loop off).
+    pub feedback: Option<FeedbackWriter>,
 }
 
-fn status(s: Status) -> WarningStatus {
+pub(super) fn status(s: Status) -> WarningStatus {
     match s {
         Status::Pushed => WarningStatus::Pushed,
         Status::Received => WarningStatus::Received,
@@ -35,14 +45,30 @@ fn status(s: Status) -> WarningStatus {
     }
 }
 
-fn level(l: CoreLevel) -> Level {
+pub(super) fn level(l: CoreLevel) -> Level {
     match l {
         CoreLevel::Yellow => Level::Yellow,
         CoreLevel::Red => Level::Red,
     }
 }
 
-fn code(c: CoreCode) -> RiskCode {
+fn value(v: CoreValue) -> MeasureValue {
+    match v {
+        CoreValue::Int(i) => MeasureValue::Int(i),
+        CoreValue::Float(f) => MeasureValue::Float(f),
+    }
+}
+
+/// A threshold as the pack wrote it: an integer when it is one.
+fn threshold(t: f64) -> MeasureValue {
+    if t.fract() == 0.0 && t.abs() < 9.0e15 {
+        MeasureValue::Int(t as i64)
+    } else {
+        MeasureValue::Float(t)
+    }
+}
+
+pub(super) fn code(c: CoreCode) -> RiskCode {
     match c {
         CoreCode::Green => RiskCode::Green,
         CoreCode::Yellow => RiskCode::Yellow,
@@ -73,7 +99,7 @@ fn summary(t: &Tracked) -> WarningSummary {
     }
 }
 
-fn text(s: &Option<compact_str::CompactString>) -> String {
+pub(super) fn text(s: &Option<compact_str::CompactString>) -> String {
     s.as_deref().unwrap_or_default().to_string()
 }
 
@@ -85,14 +111,14 @@ fn view_scope(v: &WarningView) -> Scope {
     }
 }
 
-fn known(s: &Scope) -> bool {
+pub(super) fn known(s: &Scope) -> bool {
     s.region.is_some() || s.org_unit.is_some()
 }
 
 /// Where an official belongs, the one rule both endpoints use: the casebook's
 /// scope, else the engine's (asked only when needed), else `fallback` (a warning's
 /// own trigger event).
-fn resolve_scope(
+pub(super) fn resolve_scope(
     book: Option<Scope>,
     engine: impl FnOnce() -> Option<Scope>,
     fallback: Option<Scope>,
@@ -136,15 +162,19 @@ impl EngineSource {
             measures: Measures(
                 w.measures
                     .iter()
-                    .map(|(m, v)| {
-                        let v = match v {
-                            CoreValue::Int(i) => MeasureValue::Int(*i),
-                            CoreValue::Float(f) => MeasureValue::Float(*f),
-                        };
-                        (m.name().to_string(), v)
-                    })
+                    .map(|(m, v)| (m.name().to_string(), value(*v)))
                     .collect(),
             ),
+            conditions: w
+                .conditions
+                .iter()
+                .map(|c| ConditionView {
+                    measure: c.measure.name().to_string(),
+                    op: c.op.symbol().to_string(),
+                    threshold: threshold(c.threshold),
+                    value: value(c.value),
+                })
+                .collect(),
             evidence: Evidence {
                 event_ids: w.evidence.iter().map(|e| e.to_string()).collect(),
                 total: w.evidence_total,
@@ -171,6 +201,33 @@ impl EngineSource {
 }
 
 impl QuerySource for EngineSource {
+    fn casework(&self) -> bool {
+        self.casebook.is_some()
+    }
+
+    fn for_each_official(&self, visit: &mut dyn FnMut(OfficialRow<'_>)) {
+        self.scan_officials(visit)
+    }
+
+    fn for_each_warning(&self, visit: &mut dyn FnMut(WarningRow<'_>)) {
+        self.scan_warnings(visit)
+    }
+
+    fn warning_item(&self, id: &str) -> Option<WarningItem> {
+        self.list_item(id)
+    }
+
+    fn code_history(&self, id: &str) -> Option<CodeHistory> {
+        self.history(id)
+    }
+
+    fn submit_feedback(&self, feedback: FeedbackSubmission) -> SubmitFuture {
+        match (&self.casebook, &self.feedback) {
+            (Some(_), Some(writer)) => writer.submit(feedback),
+            _ => Box::pin(async { Err(SubmitError::CaseworkOff) }),
+        }
+    }
+
     fn official(&self, id: &str) -> Option<OfficialView> {
         let now = (self.clock)();
         let windows = self.views.get().and_then(|v| v.official(id));
@@ -197,13 +254,19 @@ impl QuerySource for EngineSource {
         }
         let engine_scope = windows.as_ref().map(|w| w.scope.clone());
         let scope = resolve_scope(book_scope, || engine_scope, None);
-        let (c, score) = risk.unwrap_or((CoreCode::Green, 0.0));
+        // With the loop on, an official without open warnings is green; with it
+        // off nothing computes a code: unknown, not green.
+        let (c, score) = match (&self.casebook, risk) {
+            (None, _) => (RiskCode::Unknown, None),
+            (Some(_), Some((c, s))) => (code(c), Some(s)),
+            (Some(_), None) => (RiskCode::Green, Some(0.0)),
+        };
         Some(OfficialView {
             official_id: id.to_string(),
             region: text(&scope.region),
             org_unit: text(&scope.org_unit),
             risk: Risk {
-                code: code(c),
+                code: c,
                 score,
                 computed_at: now.to_string(),
             },
@@ -264,6 +327,7 @@ impl QuerySource for EngineSource {
                     title: Some(r.title.source().to_string()),
                     description: (!r.description.is_empty()).then(|| r.description.clone()),
                     window: r.window_text.clone(),
+                    field: view.measured_field(r).map(str::to_string),
                 })
                 .collect(),
         }
