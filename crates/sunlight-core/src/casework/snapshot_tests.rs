@@ -5,7 +5,8 @@
 
 use super::tests::{day, days, feedback, warning};
 use super::*;
-use crate::rules::measure::{Level, Measure, MeasureValue};
+use crate::rules::filter::CmpOp;
+use crate::rules::measure::{FiredCondition, Level, Measure, MeasureValue};
 use crate::warning::Warning;
 
 #[derive(Clone)]
@@ -66,6 +67,20 @@ fn script() -> Vec<Op> {
                     (Measure::Count, MeasureValue::Int(step as i64)),
                     (Measure::Ratio, MeasureValue::Float(step as f64 / 7.0)),
                 ];
+                w.conditions = vec![
+                    FiredCondition {
+                        measure: Measure::Count,
+                        op: CmpOp::Gte,
+                        threshold: 2.0,
+                        value: MeasureValue::Int(step as i64),
+                    },
+                    FiredCondition {
+                        measure: Measure::Ratio,
+                        op: CmpOp::Lt,
+                        threshold: 0.5,
+                        value: MeasureValue::Float(step as f64 / 7.0),
+                    },
+                ];
                 w.evidence = vec![format!("e{step}").into()];
                 w.evidence_total = 3;
                 ops.push(Op::Admit(Box::new(w.clone()), t));
@@ -105,7 +120,14 @@ fn apply(book: &mut Casebook, op: &Op) -> String {
 
 fn observe(book: &Casebook, t: f64) -> String {
     let mut officials: Vec<String> = (0..6)
-        .map(|o| format!("{:?}", book.official(&format!("o{o}"), day(t))))
+        .map(|o| {
+            let id = format!("o{o}");
+            format!(
+                "{:?} {:?}",
+                book.official(&id, day(t)),
+                book.code_history(&id)
+            )
+        })
         .collect();
     officials.push(format!("{:?}", book.outcomes()));
     officials.push(format!(
@@ -220,10 +242,10 @@ fn restore_refuses_other_formats_and_unknown_names_and_changes_nothing() {
     }
     let good = book.snapshot(|_, _| true);
     let mut other = good.clone();
-    other.format = 2;
+    other.format = 3;
     assert_eq!(
         Casebook::new(busy_policy()).restore(&other),
-        Err(CasebookRestoreError::Format(2))
+        Err(CasebookRestoreError::Format(3))
     );
     let mut bad = good.clone();
     let official = bad
