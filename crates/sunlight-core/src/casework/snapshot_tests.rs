@@ -496,3 +496,68 @@ fn without_conditions(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// After a format-1 restore, conditions come back from the rule pack.
+#[test]
+fn conditions_are_recomputed_from_the_rule_of_the_same_version() {
+    let pack = crate::rules::compile_pack(
+        r#"
+[pack]
+name = "t"
+version = "1"
+
+[[rule]]
+id = "split"
+version = 1
+kind = "aggregate"
+title = "t"
+window = "30d"
+group_by = ["counterparty"]
+measures = { sum = "amount_cents" }
+red = { count = ">= 2", sum = ">= 5000000" }
+yellow = { count = ">= 2" }
+[rule.filter]
+kind = "payment"
+"#,
+        std::path::Path::new("."),
+        "t",
+    )
+    .unwrap();
+    let mut book = Casebook::new(busy_policy());
+    let mut out = Outputs::default();
+    let mut split = warning("w1", "split", "o1", "k1", Level::Red);
+    split.measures = vec![
+        (Measure::Count, MeasureValue::Int(3)),
+        (Measure::Sum, MeasureValue::Int(9_000_000)),
+    ];
+    let mut newer = split.clone();
+    newer.warning_id = "w2".into();
+    newer.rule_version = 2;
+    let mut other = split.clone();
+    other.warning_id = "w3".into();
+    other.rule_id = "burst".into();
+    for w in [&split, &newer, &other] {
+        book.admit(w, day(0.0), &mut out);
+    }
+    assert_eq!(book.recompute_conditions(&pack), 1);
+    assert_eq!(
+        book.warning("w1").unwrap().warning.conditions,
+        vec![
+            FiredCondition {
+                measure: Measure::Count,
+                op: CmpOp::Gte,
+                threshold: 2.0,
+                value: MeasureValue::Int(3),
+            },
+            FiredCondition {
+                measure: Measure::Sum,
+                op: CmpOp::Gte,
+                threshold: 5_000_000.0,
+                value: MeasureValue::Int(9_000_000),
+            },
+        ]
+    );
+    assert_eq!(book.warning("w2").unwrap().warning.conditions, vec![]);
+    assert_eq!(book.warning("w3").unwrap().warning.conditions, vec![]);
+    assert_eq!(book.recompute_conditions(&pack), 0, "already filled");
+}

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Casebook;
 use super::snapshot::{
     BookSnapshot, CasebookSnapshot, KeySnapshot, OfficialCases, TrackedSnapshot, WarningSnapshot,
 };
@@ -162,5 +163,37 @@ impl From<TrackedSnapshotV1> for TrackedSnapshot {
             escalation: t.escalation,
             closed_at: t.closed_at,
         }
+    }
+}
+
+impl Casebook {
+    /// Fills in the conditions of tracked warnings that have none (restored from
+    /// format 1) from the rule that fired them: the rule of the same id and version
+    /// in `pack`, whose measures are the warning's. Warnings of rules or versions not
+    /// in the pack, and of rules with a fixed level, stay without. Returns how many
+    /// warnings got conditions. Not recorded as a change: a later delta carries them
+    /// only with the official's next change.
+    pub fn recompute_conditions(&mut self, pack: &crate::rules::CompiledPack) -> usize {
+        let mut filled = 0;
+        for t in self.warnings.values_mut() {
+            let w = &mut t.warning;
+            if !w.conditions.is_empty() {
+                continue;
+            }
+            let Some(rule) = pack
+                .rules
+                .iter()
+                .find(|r| r.id == w.rule_id && r.version == w.rule_version)
+            else {
+                continue;
+            };
+            if !rule.measures.iter().eq(w.measures.iter().map(|(m, _)| m)) {
+                continue;
+            }
+            let values: Vec<_> = w.measures.iter().map(|(_, v)| *v).collect();
+            w.conditions = rule.levels.fired(w.level, &rule.measures, &values);
+            filled += usize::from(!w.conditions.is_empty());
+        }
+        filled
     }
 }
