@@ -275,6 +275,7 @@ pub fn evaluate(
                 occurred_at: e.occurred_at,
                 window_start: Timestamp(start),
                 window_end: e.occurred_at,
+                conditions: rule.levels.fired(level, &rule.measures, &measures),
                 measures: rule.measures.iter().copied().zip(measures).collect(),
                 evidence: evidence.iter().map(|f| f.event_id.clone()).collect(),
                 evidence_total: total,

@@ -6,7 +6,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use sunlight_proto::v1;
 use uuid::Uuid;
 
-use crate::rules::measure::{Level, Measure, MeasureValue};
+use crate::rules::measure::{FiredCondition, Level, Measure, MeasureValue};
 use crate::time::Timestamp;
 
 /// Namespace of warning ids (UUIDv5); fixed forever, so ids are stable across versions.
@@ -37,6 +37,10 @@ pub struct Warning {
     pub window_end: Timestamp,
     /// The rule's measures, in the rule's order.
     pub measures: Vec<(Measure, MeasureValue)>,
+    /// The conditions of the level that fired (red ones for red, yellow ones for
+    /// yellow), with the measured values, in the rule's order; empty for a rule with
+    /// a fixed level ([`crate::rules::measure::Levels::fired`]).
+    pub conditions: Vec<FiredCondition>,
     /// Contributing event ids (capped), in event-time order.
     pub evidence: Vec<CompactString>,
     /// Contributing events in total.
@@ -49,8 +53,8 @@ pub struct Warning {
     /// `ingest`). Bookkeeping for the caller; not part of the output contract and
     /// not serialised.
     pub trigger_source: u64,
-    /// The trigger event's region and org_unit: the official's scope for access
-    /// checks (query API). Bookkeeping, not part of the output contract.
+    /// The trigger event's region and org_unit: the official's scope (access checks
+    /// of the query API). Published as `region` and `org_unit` (omitted when None).
     pub scope: Scope,
 }
 
@@ -127,6 +131,47 @@ impl Serialize for Measures<'_> {
     }
 }
 
+/// A number as measures are written: an integer when it is integral (and fits).
+fn serialize_number<M: SerializeMap>(
+    map: &mut M,
+    key: &str,
+    value: MeasureValue,
+) -> Result<(), M::Error> {
+    match value {
+        MeasureValue::Int(i) => map.serialize_entry(key, &i),
+        MeasureValue::Float(f) => map.serialize_entry(key, &f),
+    }
+}
+
+/// A threshold as written: integral ones as integers (`2`, not `2.0`).
+fn threshold_value(t: f64) -> MeasureValue {
+    if t.fract() == 0.0 && t.abs() < 9.0e15 {
+        MeasureValue::Int(t as i64)
+    } else {
+        MeasureValue::Float(t)
+    }
+}
+
+struct ConditionJson<'a>(&'a FiredCondition);
+impl Serialize for ConditionJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("measure", c.measure.name())?;
+        map.serialize_entry("op", c.op.symbol())?;
+        serialize_number(&mut map, "threshold", threshold_value(c.threshold))?;
+        serialize_number(&mut map, "value", c.value)?;
+        map.end()
+    }
+}
+
+struct Conditions<'a>(&'a [FiredCondition]);
+impl Serialize for Conditions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ConditionJson))
+    }
+}
+
 struct WindowJson(Timestamp, Timestamp);
 impl Serialize for WindowJson {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -149,7 +194,10 @@ impl Serialize for EvidenceJson<'_> {
 
 impl Serialize for Warning {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Warning", 14)?;
+        let fields = 14
+            + usize::from(self.scope.region.is_some())
+            + usize::from(self.scope.org_unit.is_some());
+        let mut st = s.serialize_struct("Warning", fields)?;
         st.serialize_field("warning_id", &self.warning_id)?;
         st.serialize_field("rule_id", &self.rule_id)?;
         st.serialize_field("rule_version", &self.rule_version)?;
@@ -160,19 +208,31 @@ impl Serialize for Warning {
         st.serialize_field("occurred_at", &self.occurred_at.to_string())?;
         st.serialize_field("window", &WindowJson(self.window_start, self.window_end))?;
         st.serialize_field("measures", &Measures(&self.measures))?;
+        st.serialize_field("conditions", &Conditions(&self.conditions))?;
         st.serialize_field(
             "evidence",
             &EvidenceJson(&self.evidence, self.evidence_total),
         )?;
         st.serialize_field("title", &self.title)?;
         st.serialize_field("detected_at", &self.detected_at.to_string())?;
+        if let Some(region) = &self.scope.region {
+            st.serialize_field("region", region.as_str())?;
+        } else {
+            st.skip_field("region")?;
+        }
+        if let Some(org_unit) = &self.scope.org_unit {
+            st.serialize_field("org_unit", org_unit.as_str())?;
+        } else {
+            st.skip_field("org_unit")?;
+        }
         st.end()
     }
 }
 
 impl Warning {
     /// A copy with the values of the `sensitive` key fields replaced by `fill`, in
-    /// the key and wherever they appear in the title (longest first). The id is the
+    /// the key and wherever they appear in the title (longest first). Measures,
+    /// conditions and scope hold no key values and stay as they are. The id is the
     /// warning's own (computed from the real values), so masked and unmasked copies
     /// of one warning share it.
     pub fn masked(&self, sensitive: &[String], fill: &str) -> Warning {
@@ -230,6 +290,23 @@ impl Warning {
             }),
             title: self.title.clone(),
             detected_at: ts(self.detected_at),
+            region: self.scope.region.as_deref().unwrap_or_default().to_string(),
+            org_unit: self
+                .scope
+                .org_unit
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
+            conditions: self
+                .conditions
+                .iter()
+                .map(|c| v1::Condition {
+                    measure: c.measure.name().to_string(),
+                    op: c.op.symbol().to_string(),
+                    threshold: c.threshold,
+                    value: c.value.as_f64(),
+                })
+                .collect(),
         }
     }
 }
@@ -255,6 +332,7 @@ mod tests {
             window_start: Timestamp(0),
             window_end: Timestamp(0),
             measures: vec![],
+            conditions: vec![],
             evidence: vec![],
             evidence_total: 0,
             title: "paid SUP-1, id 110101199003070011".into(),
@@ -268,6 +346,109 @@ mod tests {
         assert_eq!(m.title, "paid SUP-1, id ***");
         assert_eq!(m.warning_id, w.warning_id);
         assert_eq!(w.masked(&[], "***"), w);
+    }
+
+    fn explained() -> Warning {
+        use crate::rules::filter::CmpOp;
+        Warning {
+            warning_id: "id".into(),
+            rule_id: "split".into(),
+            rule_version: 2,
+            official_id: "o1".into(),
+            key: vec![("counterparty".into(), "C1".into())],
+            level: Level::Red,
+            trigger_event_id: "e3".into(),
+            occurred_at: Timestamp(3_000_000_000),
+            window_start: Timestamp(1_000_000_000),
+            window_end: Timestamp(3_000_000_000),
+            measures: vec![
+                (Measure::Count, MeasureValue::Int(3)),
+                (Measure::Ratio, MeasureValue::Float(0.75)),
+            ],
+            conditions: vec![
+                FiredCondition {
+                    measure: Measure::Count,
+                    op: CmpOp::Gte,
+                    threshold: 2.0,
+                    value: MeasureValue::Int(3),
+                },
+                FiredCondition {
+                    measure: Measure::Ratio,
+                    op: CmpOp::Gt,
+                    threshold: 0.5,
+                    value: MeasureValue::Float(0.75),
+                },
+            ],
+            evidence: vec!["e1".into(), "e3".into()],
+            evidence_total: 3,
+            title: "t".into(),
+            detected_at: Timestamp(4_000_000_000),
+            trigger_source: 9,
+            scope: Scope {
+                region: Some("north".into()),
+                org_unit: Some("u7".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn json_carries_conditions_and_scope_and_omits_missing_scope_fields() {
+        let w = explained();
+        assert_eq!(
+            w.to_json(),
+            concat!(
+                r#"{"warning_id":"id","rule_id":"split","rule_version":2,"official_id":"o1","#,
+                r#""key":{"counterparty":"C1"},"level":"red","trigger_event_id":"e3","#,
+                r#""occurred_at":"1970-01-01T00:00:03Z","#,
+                r#""window":{"start":"1970-01-01T00:00:01Z","end":"1970-01-01T00:00:03Z"},"#,
+                r#""measures":{"count":3,"ratio":0.75},"#,
+                r#""conditions":[{"measure":"count","op":">=","threshold":2,"value":3},"#,
+                r#"{"measure":"ratio","op":">","threshold":0.5,"value":0.75}],"#,
+                r#""evidence":{"event_ids":["e1","e3"],"total":3},"title":"t","#,
+                r#""detected_at":"1970-01-01T00:00:04Z","region":"north","org_unit":"u7"}"#
+            )
+        );
+        let mut bare = w.clone();
+        bare.conditions.clear();
+        bare.scope.region = None;
+        let json = bare.to_json();
+        assert!(
+            json.ends_with(r#""detected_at":"1970-01-01T00:00:04Z","org_unit":"u7"}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#""conditions":[],"evidence""#), "{json}");
+        // Masking leaves conditions and scope alone.
+        assert_eq!(
+            w.masked(&["counterparty".to_string()], "***").conditions,
+            w.conditions
+        );
+    }
+
+    #[test]
+    fn proto_carries_conditions_and_scope() {
+        let p = explained().to_proto();
+        assert_eq!((p.region.as_str(), p.org_unit.as_str()), ("north", "u7"));
+        assert_eq!(
+            p.conditions,
+            vec![
+                v1::Condition {
+                    measure: "count".into(),
+                    op: ">=".into(),
+                    threshold: 2.0,
+                    value: 3.0,
+                },
+                v1::Condition {
+                    measure: "ratio".into(),
+                    op: ">".into(),
+                    threshold: 0.5,
+                    value: 0.75,
+                },
+            ]
+        );
+        let mut bare = explained();
+        bare.scope = Scope::default();
+        let p = bare.to_proto();
+        assert_eq!((p.region.as_str(), p.org_unit.as_str()), ("", ""));
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //!
 //! One snapshot is [postcard](https://postcard.jamesmunns.com/wire-format) (a compact
 //! binary form of the same serde structures; header `sunlight.state.encoding` =
-//! `postcard`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
-//! default 1 MB record limit). Snapshots without that header are JSON (written by
-//! earlier versions) and are read as such. Every chunk has key `group|topic|partition`
+//! `postcard.v2`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
+//! default 1 MB record limit). Postcard is not self-describing, so the header names
+//! the layout: `postcard.v2` is [`PartitionState`] with casebook format 2;
+//! `postcard` (earlier versions) is [`PartitionStateV1`] with casebook format 1,
+//! read and converted. Snapshots without that header are JSON (written by earlier
+//! versions) and are read as such (fields added since default to empty). Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
 //! and `sunlight.state.chunks`. The newest epoch whose chunks are all present wins,
 //! so a snapshot cut short by a crash is ignored and the previous one is used.
@@ -28,6 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use sunlight_core::casework::snapshot_v1::CasebookSnapshotV1;
 use sunlight_core::engine::Snapshot;
 
 /// Largest chunk payload.
@@ -46,6 +50,31 @@ pub struct PartitionState {
     /// absent in snapshots written without it or by earlier versions).
     #[serde(default)]
     pub casebook: Option<sunlight_core::casework::CasebookSnapshot>,
+}
+
+/// [`PartitionState`] as versions before casebook format 2 wrote it (encoding
+/// `postcard`): the same but for the casebook's layout. Never change it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionStateV1 {
+    /// The next input offset to read.
+    pub position: i64,
+    /// The partition's largest event time seen.
+    pub max_seen: i64,
+    /// The engine state.
+    pub snapshot: Snapshot,
+    /// The closed loop's cases, casebook format 1.
+    pub casebook: Option<CasebookSnapshotV1>,
+}
+
+impl From<PartitionStateV1> for PartitionState {
+    fn from(v1: PartitionStateV1) -> PartitionState {
+        PartitionState {
+            position: v1.position,
+            max_seen: v1.max_seen,
+            snapshot: v1.snapshot,
+            casebook: v1.casebook.map(Into::into),
+        }
+    }
 }
 
 impl PartitionState {
@@ -96,7 +125,7 @@ pub fn encode(
                 ("sunlight.state.epoch", epoch.to_string()),
                 ("sunlight.state.chunk", i.to_string()),
                 ("sunlight.state.chunks", n.to_string()),
-                (ENCODING_HEADER, POSTCARD.to_string()),
+                (ENCODING_HEADER, POSTCARD_V2.to_string()),
             ];
             if let Some(previous) = follows {
                 headers.push(("sunlight.state.follows", previous.to_string()));
@@ -108,7 +137,10 @@ pub fn encode(
 
 /// The header naming a snapshot's encoding (absent: JSON).
 const ENCODING_HEADER: &str = "sunlight.state.encoding";
-const POSTCARD: &str = "postcard";
+/// Postcard of [`PartitionStateV1`] (casebook format 1; read only).
+const POSTCARD_V1: &str = "postcard";
+/// Postcard of [`PartitionState`] (casebook format 2; written).
+const POSTCARD_V2: &str = "postcard.v2";
 
 /// Collects written bytes in buffers of at most [`CHUNK_BYTES`] each.
 struct ChunkWriter {
@@ -238,7 +270,10 @@ impl Epoch {
             .collect();
         let parsed = match self.encoding.as_deref() {
             None => serde_json::from_slice(&body).map_err(|err| err.to_string()),
-            Some(POSTCARD) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V2) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V1) => postcard::from_bytes::<PartitionStateV1>(&body)
+                .map(Into::into)
+                .map_err(|err| err.to_string()),
             Some(other) => Err(format!("unknown encoding {other:?}")),
         };
         parsed.map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}"))
@@ -333,7 +368,7 @@ mod tests {
         assert!(
             records[0]
                 .2
-                .contains(&(ENCODING_HEADER, POSTCARD.to_string()))
+                .contains(&(ENCODING_HEADER, POSTCARD_V2.to_string()))
         );
         assert_eq!(
             postcard::from_bytes::<PartitionState>(&records[0].1).unwrap(),
@@ -357,6 +392,171 @@ mod tests {
         assert_eq!(
             err.unwrap_err(),
             "state snapshot g|t|1 epoch 12 does not parse: unknown encoding \"cbor\""
+        );
+    }
+
+    /// A state record of an earlier version (encoding `postcard`, casebook format 1)
+    /// reads into the current types (no conditions, no code history), restores, and
+    /// a delta written since (`postcard.v2`) lays over it.
+    #[test]
+    fn format_1_postcard_records_read_into_the_current_types() {
+        use sunlight_core::casework::snapshot::{
+            BookSnapshot, OfficialCases, TrackedSnapshot, WarningSnapshot,
+        };
+        use sunlight_core::casework::snapshot_v1::{
+            BookSnapshotV1, OfficialCasesV1, TrackedSnapshotV1, WarningSnapshotV1,
+        };
+        let base = state();
+        let warning = WarningSnapshotV1 {
+            warning_id: "w1".into(),
+            rule_id: "burst".into(),
+            rule_version: 1,
+            key: vec![("counterparty".into(), "C1".into())],
+            level: "red".into(),
+            trigger_event_id: "e1".into(),
+            times: [1, 2, 3, 4],
+            measures: vec![("count".into(), Some(5), None)],
+            evidence: vec!["e1".into()],
+            evidence_total: 5,
+            title: "five".into(),
+            trigger_source: 3,
+            scope: (Some("north".into()), None),
+        };
+        let old = PartitionStateV1 {
+            position: 42,
+            max_seen: 7,
+            snapshot: base.snapshot.clone(),
+            casebook: Some(CasebookSnapshotV1 {
+                format: 1,
+                officials: vec![OfficialCasesV1 {
+                    official_id: "o1".into(),
+                    source: 3,
+                    book: Some(BookSnapshotV1 {
+                        region: Some("north".into()),
+                        org_unit: None,
+                        open: vec!["w1".into()],
+                        code: Some("red".into()),
+                    }),
+                    warnings: vec![TrackedSnapshotV1 {
+                        warning,
+                        pushed_at: 10,
+                        status: "pushed".into(),
+                        history: vec![("pushed".into(), "sunlight".into(), String::new(), 10)],
+                        case_id: "w1".into(),
+                        escalation: None,
+                        closed_at: None,
+                    }],
+                    cases: vec![(
+                        ("burst".into(), vec![("counterparty".into(), "C1".into())]),
+                        "w1".into(),
+                        vec!["w1".into()],
+                    )],
+                    suppressions: Vec::new(),
+                    closed: Vec::new(),
+                    outcomes: Vec::new(),
+                }],
+            }),
+        };
+        let body = postcard::to_stdvec(&old).unwrap();
+        let h = |epoch: u64| {
+            headers(&[
+                ("sunlight.state.epoch", epoch.to_string()),
+                ("sunlight.state.chunk", "0".to_string()),
+                ("sunlight.state.chunks", "1".to_string()),
+                (ENCODING_HEADER, POSTCARD_V1.to_string()),
+            ])
+        };
+        let mut a = Assembler::default();
+        a.add("g|t|1", &h(10), &body);
+        let expected_official = OfficialCases {
+            official_id: "o1".into(),
+            source: 3,
+            book: Some(BookSnapshot {
+                region: Some("north".into()),
+                org_unit: None,
+                open: vec!["w1".into()],
+                code: Some("red".into()),
+            }),
+            warnings: vec![TrackedSnapshot {
+                warning: WarningSnapshot {
+                    warning_id: "w1".into(),
+                    rule_id: "burst".into(),
+                    rule_version: 1,
+                    key: vec![("counterparty".into(), "C1".into())],
+                    level: "red".into(),
+                    trigger_event_id: "e1".into(),
+                    times: [1, 2, 3, 4],
+                    measures: vec![("count".into(), Some(5), None)],
+                    evidence: vec!["e1".into()],
+                    evidence_total: 5,
+                    title: "five".into(),
+                    trigger_source: 3,
+                    scope: (Some("north".into()), None),
+                    conditions: Vec::new(),
+                },
+                pushed_at: 10,
+                status: "pushed".into(),
+                history: vec![("pushed".into(), "sunlight".into(), String::new(), 10)],
+                case_id: "w1".into(),
+                escalation: None,
+                closed_at: None,
+            }],
+            cases: vec![(
+                ("burst".into(), vec![("counterparty".into(), "C1".into())]),
+                "w1".into(),
+                vec!["w1".into()],
+            )],
+            suppressions: Vec::new(),
+            closed: Vec::new(),
+            outcomes: Vec::new(),
+            code_history: Vec::new(),
+        };
+        let expected = PartitionState {
+            position: 42,
+            max_seen: 7,
+            snapshot: base.snapshot.clone(),
+            casebook: Some(sunlight_core::casework::CasebookSnapshot {
+                format: 1,
+                officials: vec![expected_official.clone()],
+            }),
+        };
+        let (epoch, read) = a.latest("g|t|1").unwrap();
+        assert_eq!((epoch, read.clone()), (10, Ok(expected.clone())));
+        let mut book = sunlight_core::casework::Casebook::new(Default::default());
+        assert_eq!(
+            book.restore(read.unwrap().casebook.as_ref().unwrap()),
+            Ok(1)
+        );
+        let w = &book.warning("w1").unwrap().warning;
+        assert_eq!((w.conditions.len(), w.measures.len()), (0, 1));
+        assert_eq!(book.code_history("o1"), []);
+        // The same bytes read as the current layout would be wrong: the header decides.
+        assert_ne!(
+            postcard::from_bytes::<PartitionState>(&body).ok(),
+            Some(expected.clone())
+        );
+        // A delta written since (format 2) lays over the format-1 base.
+        let mut delta = base.clone();
+        delta.position = 50;
+        let mut changed = expected_official;
+        changed.source = 4;
+        delta.casebook = Some(sunlight_core::casework::CasebookSnapshot {
+            format: 2,
+            officials: vec![changed.clone()],
+        });
+        for (k, p, h) in encode("g", "t", 1, 20, Some(10), &delta) {
+            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V2.to_string())));
+            a.add(&k, &headers(&h), &p);
+        }
+        let (epoch, got) = a.latest("g|t|1").unwrap();
+        let got = got.unwrap();
+        assert_eq!((epoch, got.position), (20, 50));
+        assert_eq!(
+            got.casebook,
+            Some(sunlight_core::casework::CasebookSnapshot {
+                format: 2,
+                officials: vec![changed],
+            })
         );
     }
 

@@ -10,7 +10,9 @@
 //! - [`Casebook::tick`] escalates overdue warnings, re-codes officials whose score
 //!   decayed, and forgets what has been closed for long enough.
 //!
-//! Every change of an official's code is reported in [`Outputs::codes`].
+//! Every change of an official's code is reported in [`Outputs::codes`] and kept in
+//! the official's code history ([`Casebook::code_history`], the newest
+//! [`CODE_HISTORY_CAP`] changes).
 
 use std::collections::BTreeMap;
 
@@ -145,6 +147,26 @@ pub struct CodeChange {
     pub scope: Scope,
 }
 
+/// Code changes kept per official ([`Casebook::code_history`]): the newest 100; an
+/// older change is dropped when a newer one arrives.
+pub const CODE_HISTORY_CAP: usize = 100;
+
+/// One change of an official's code, as kept in its history (a [`CodeChange`]
+/// without the official and the scope).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeRecord {
+    /// When (processing time).
+    pub at: Timestamp,
+    /// The new code.
+    pub code: RiskCode,
+    /// The code before.
+    pub previous: RiskCode,
+    /// The score that earned it.
+    pub score: f64,
+    /// The open warnings behind it (ids, oldest first).
+    pub warnings: Vec<CompactString>,
+}
+
 /// A record for the audit trail produced by the loop itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
@@ -251,6 +273,11 @@ pub struct Casebook {
     /// Per official, the source tag of the latest warning admitted (the caller's
     /// partition bookkeeping, as [`Warning::trigger_source`]).
     pub(super) sources: FxHashMap<CompactString, u64>,
+    /// Per official, its code changes, oldest first (at most [`CODE_HISTORY_CAP`]).
+    /// Kept apart from the book: a book is forgotten when its official turns green
+    /// with nothing open, the history of that change is not (it goes with the
+    /// official's other state, when its partition is given up).
+    pub(super) code_history: FxHashMap<CompactString, Vec<CodeRecord>>,
     /// Officials whose part changed since the last mark (incremental snapshots;
     /// None: not tracked).
     pub(super) changed: Option<FxHashSet<CompactString>>,
@@ -643,7 +670,7 @@ impl Casebook {
         });
     }
 
-    fn score(&self, book: &OfficialBook, now: Timestamp) -> f64 {
+    pub(super) fn score(&self, book: &OfficialBook, now: Timestamp) -> f64 {
         book.open
             .iter()
             .filter_map(|id| self.warnings.get(id))
@@ -677,6 +704,17 @@ impl Casebook {
             c.insert(official_id.into());
         }
         if code != previous {
+            let history = self.code_history.entry(official_id.into()).or_default();
+            if history.len() >= CODE_HISTORY_CAP {
+                history.drain(..=history.len() - CODE_HISTORY_CAP);
+            }
+            history.push(CodeRecord {
+                at: now,
+                code,
+                previous,
+                score,
+                warnings: book.open.clone(),
+            });
             out.codes.push(CodeChange {
                 official_id: official_id.into(),
                 code,

@@ -6,6 +6,12 @@
 //! (and therefore by input partition, through each official's source tag) like the
 //! engine's window state. A casebook restored from a snapshot decides every later
 //! admit, feedback and tick exactly as the casebook that took it (tests).
+//!
+//! Format 2 (this one) adds each warning's fired conditions and each official's
+//! code history to format 1. Postcard data is not self-describing, so format 1 as
+//! postcard decodes into its own copy of the structures ([`super::snapshot_v1`]) and
+//! converts; format 1 as JSON decodes here directly (the new fields default to
+//! empty). [`Casebook::restore`] reads both.
 
 use std::collections::BTreeMap;
 
@@ -15,16 +21,22 @@ use serde::{Deserialize, Serialize};
 
 use super::RuleOutcomes;
 use super::casebook::{
-    CaseKey, Casebook, Escalation, OfficialBook, Suppression, Tracked, Transition,
+    CaseKey, Casebook, CodeRecord, Escalation, OfficialBook, Suppression, Tracked, Transition,
 };
 use super::feedback::Status;
 use super::risk::RiskCode;
-use crate::rules::measure::{Level, Measure, MeasureValue};
+use crate::rules::filter::CmpOp;
+use crate::rules::measure::{FiredCondition, Level, Measure, MeasureValue};
 use crate::time::Timestamp;
 use crate::warning::{Scope, Warning};
 
-/// Casebook snapshot format version; [`Casebook::restore`] refuses others.
-pub const CASEBOOK_FORMAT: u32 = 1;
+/// Casebook snapshot format version written; [`Casebook::restore`] reads it and
+/// format 1 ([`CASEBOOK_FORMATS_READ`]) and refuses others.
+pub const CASEBOOK_FORMAT: u32 = 2;
+
+/// The formats [`Casebook::restore`] and [`CasebookSnapshot::apply`] accept: 1 (no
+/// conditions, no code history) and 2.
+pub const CASEBOOK_FORMATS_READ: [u32; 2] = [1, 2];
 
 /// The casebook of some officials as plain data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -40,10 +52,16 @@ impl CasebookSnapshot {
     /// selection) over this snapshot: each official in the delta replaces its
     /// entry. (An official, once admitted, keeps an entry — at least its source
     /// tag — until its partition is given up, so a delta never needs to remove one.)
+    ///
+    /// Formats 1 and 2 mix (a format-1 base read from an earlier version, deltas
+    /// written since): the result has the newer format.
     pub fn apply(&mut self, delta: CasebookSnapshot) -> Result<(), CasebookRestoreError> {
-        if delta.format != self.format {
-            return Err(CasebookRestoreError::Format(delta.format));
+        for format in [self.format, delta.format] {
+            if !CASEBOOK_FORMATS_READ.contains(&format) {
+                return Err(CasebookRestoreError::Format(format));
+            }
         }
+        self.format = self.format.max(delta.format);
         self.officials = crate::engine::merge_by_id(
             std::mem::take(&mut self.officials),
             delta.officials,
@@ -73,6 +91,38 @@ pub struct OfficialCases {
     pub closed: Vec<(u64, i64)>,
     /// Decisions per rule: (rule id, confirmed, dismissed, rectified).
     pub outcomes: Vec<(String, u64, u64, u64)>,
+    /// Code changes, oldest first (at most [`super::casebook::CODE_HISTORY_CAP`]);
+    /// kept after the book is forgotten. Format 2; empty from format 1.
+    #[serde(default)]
+    pub code_history: Vec<CodeRecordSnapshot>,
+}
+
+/// One code change of an official.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeRecordSnapshot {
+    /// When (ns, processing time).
+    pub at: i64,
+    /// New code name.
+    pub code: String,
+    /// Previous code name.
+    pub previous: String,
+    /// Score.
+    pub score: f64,
+    /// Open warning ids behind it.
+    pub warnings: Vec<String>,
+}
+
+/// One fired condition of a warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionSnapshot {
+    /// Measure name.
+    pub measure: String,
+    /// Operator symbol (`>=`, ...).
+    pub op: String,
+    /// Threshold.
+    pub threshold: f64,
+    /// The measured value: (integer, float), one of the two is set.
+    pub value: (Option<i64>, Option<f64>),
 }
 
 /// An official's book: scope, open warnings in push order, code.
@@ -139,22 +189,23 @@ pub struct WarningSnapshot {
     pub trigger_source: u64,
     /// Region and org unit.
     pub scope: (Option<String>, Option<String>),
+    /// The conditions that fired, in the rule's order. Format 2; empty from format 1.
+    #[serde(default)]
+    pub conditions: Vec<ConditionSnapshot>,
 }
 
 /// Why a casebook snapshot cannot be restored.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CasebookRestoreError {
     /// Written by another format.
-    #[error(
-        "casebook snapshot format {0} is not supported (this build reads format {CASEBOOK_FORMAT})"
-    )]
+    #[error("casebook snapshot format {0} is not supported (this build reads formats 1 and 2)")]
     Format(u32),
-    /// A name that this build does not know (status, level, measure, code).
+    /// A name that this build does not know (status, level, measure, operator, code).
     #[error("casebook snapshot of official `{official}`: unknown {what} `{name}`")]
     Unknown {
         /// The official.
         official: String,
-        /// status, level, measure or code.
+        /// status, level, measure, operator or code.
         what: &'static str,
         /// The name read.
         name: String,
@@ -180,6 +231,31 @@ fn case_key(official: &str, (rule_id, key): &KeySnapshot) -> CaseKey {
             .iter()
             .map(|(a, b)| (a.as_str().into(), b.as_str().into()))
             .collect(),
+    }
+}
+
+fn value_snapshot(v: MeasureValue) -> (Option<i64>, Option<f64>) {
+    match v {
+        MeasureValue::Int(i) => (Some(i), None),
+        MeasureValue::Float(f) => (None, Some(f)),
+    }
+}
+
+fn value_of((int, float): (Option<i64>, Option<f64>)) -> MeasureValue {
+    match (int, float) {
+        (Some(i), _) => MeasureValue::Int(i),
+        (None, Some(f)) => MeasureValue::Float(f),
+        (None, None) => MeasureValue::Int(0),
+    }
+}
+
+fn code_record_snapshot(r: &CodeRecord) -> CodeRecordSnapshot {
+    CodeRecordSnapshot {
+        at: r.at.0,
+        code: r.code.name().to_string(),
+        previous: r.previous.name().to_string(),
+        score: r.score,
+        warnings: r.warnings.iter().map(s).collect(),
     }
 }
 
@@ -213,6 +289,16 @@ fn warning_snapshot(w: &Warning) -> WarningSnapshot {
             w.scope.region.as_ref().map(s),
             w.scope.org_unit.as_ref().map(s),
         ),
+        conditions: w
+            .conditions
+            .iter()
+            .map(|c| ConditionSnapshot {
+                measure: c.measure.name().to_string(),
+                op: c.op.symbol().to_string(),
+                threshold: c.threshold,
+                value: value_snapshot(c.value),
+            })
+            .collect(),
     }
 }
 
@@ -253,17 +339,46 @@ impl Names<'_> {
             .ok_or_else(|| self.unknown("measure", name))
     }
 
+    fn op(&self, symbol: &str) -> Result<CmpOp, CasebookRestoreError> {
+        [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Gt,
+            CmpOp::Gte,
+            CmpOp::Lt,
+            CmpOp::Lte,
+        ]
+        .into_iter()
+        .find(|op| op.symbol() == symbol)
+        .ok_or_else(|| self.unknown("operator", symbol))
+    }
+
+    fn code_record(&self, r: &CodeRecordSnapshot) -> Result<CodeRecord, CasebookRestoreError> {
+        Ok(CodeRecord {
+            at: Timestamp(r.at),
+            code: self.code(&r.code)?,
+            previous: self.code(&r.previous)?,
+            score: r.score,
+            warnings: r.warnings.iter().map(|w| w.as_str().into()).collect(),
+        })
+    }
+
     fn warning(&self, w: &WarningSnapshot) -> Result<Warning, CasebookRestoreError> {
         let measures = w
             .measures
             .iter()
-            .map(|(name, int, float)| {
-                let value = match (int, float) {
-                    (Some(i), _) => MeasureValue::Int(*i),
-                    (None, Some(f)) => MeasureValue::Float(*f),
-                    (None, None) => MeasureValue::Int(0),
-                };
-                Ok((self.measure(name)?, value))
+            .map(|(name, int, float)| Ok((self.measure(name)?, value_of((*int, *float)))))
+            .collect::<Result<_, CasebookRestoreError>>()?;
+        let conditions = w
+            .conditions
+            .iter()
+            .map(|c| {
+                Ok(FiredCondition {
+                    measure: self.measure(&c.measure)?,
+                    op: self.op(&c.op)?,
+                    threshold: c.threshold,
+                    value: value_of(c.value),
+                })
             })
             .collect::<Result<_, CasebookRestoreError>>()?;
         Ok(Warning {
@@ -282,6 +397,7 @@ impl Names<'_> {
             window_start: Timestamp(w.times[1]),
             window_end: Timestamp(w.times[2]),
             measures,
+            conditions,
             evidence: w.evidence.iter().map(|e| e.as_str().into()).collect(),
             evidence_total: w.evidence_total,
             title: w.title.clone(),
@@ -304,6 +420,7 @@ impl Casebook {
         all.extend(self.official_outcomes.keys());
         all.extend(self.closed.values().map(|(_, o)| o));
         all.extend(self.suppressions.keys().map(|k| &k.official_id));
+        all.extend(self.code_history.keys());
         all
     }
 
@@ -371,6 +488,11 @@ impl Casebook {
                                     })
                                     .collect()
                             })
+                            .unwrap_or_default(),
+                        code_history: self
+                            .code_history
+                            .get(*o)
+                            .map(|h| h.iter().map(code_record_snapshot).collect())
                             .unwrap_or_default(),
                     },
                 )
@@ -460,6 +582,7 @@ impl Casebook {
         self.officials.retain(|o, _| held(o));
         self.closed.retain(|_, (_, o)| held(o));
         self.sources.retain(|o, _| held(o));
+        self.code_history.retain(|o, _| held(o));
         for o in &gone {
             if let Some(by_rule) = self.official_outcomes.remove(o) {
                 for (rule, decided) in by_rule {
@@ -477,7 +600,7 @@ impl Casebook {
     /// Puts the officials of `snapshot` back, replacing whatever is held for them.
     /// Returns the number of officials restored.
     pub fn restore(&mut self, snapshot: &CasebookSnapshot) -> Result<usize, CasebookRestoreError> {
-        if snapshot.format != CASEBOOK_FORMAT {
+        if !CASEBOOK_FORMATS_READ.contains(&snapshot.format) {
             return Err(CasebookRestoreError::Format(snapshot.format));
         }
         // Decode everything first: a corrupt snapshot changes nothing.
@@ -523,7 +646,12 @@ impl Casebook {
                 }),
                 None => None,
             };
-            decoded.push((o, tracked, book));
+            let history = o
+                .code_history
+                .iter()
+                .map(|r| names.code_record(r))
+                .collect::<Result<Vec<_>, CasebookRestoreError>>()?;
+            decoded.push((o, tracked, book, history));
         }
         let ids: FxHashSet<&str> = snapshot
             .officials
@@ -531,9 +659,12 @@ impl Casebook {
             .map(|o| o.official_id.as_str())
             .collect();
         self.forget_officials(|o, _| ids.contains(o));
-        for (o, tracked, book) in decoded {
+        for (o, tracked, book, history) in decoded {
             let official: CompactString = o.official_id.as_str().into();
             self.sources.insert(official.clone(), o.source);
+            if !history.is_empty() {
+                self.code_history.insert(official.clone(), history);
+            }
             if let Some(book) = book {
                 self.officials.insert(official.clone(), book);
             }

@@ -5,7 +5,8 @@
 
 use super::tests::{day, days, feedback, warning};
 use super::*;
-use crate::rules::measure::{Level, Measure, MeasureValue};
+use crate::rules::filter::CmpOp;
+use crate::rules::measure::{FiredCondition, Level, Measure, MeasureValue};
 use crate::warning::Warning;
 
 #[derive(Clone)]
@@ -66,6 +67,20 @@ fn script() -> Vec<Op> {
                     (Measure::Count, MeasureValue::Int(step as i64)),
                     (Measure::Ratio, MeasureValue::Float(step as f64 / 7.0)),
                 ];
+                w.conditions = vec![
+                    FiredCondition {
+                        measure: Measure::Count,
+                        op: CmpOp::Gte,
+                        threshold: 2.0,
+                        value: MeasureValue::Int(step as i64),
+                    },
+                    FiredCondition {
+                        measure: Measure::Ratio,
+                        op: CmpOp::Lt,
+                        threshold: 0.5,
+                        value: MeasureValue::Float(step as f64 / 7.0),
+                    },
+                ];
                 w.evidence = vec![format!("e{step}").into()];
                 w.evidence_total = 3;
                 ops.push(Op::Admit(Box::new(w.clone()), t));
@@ -105,7 +120,14 @@ fn apply(book: &mut Casebook, op: &Op) -> String {
 
 fn observe(book: &Casebook, t: f64) -> String {
     let mut officials: Vec<String> = (0..6)
-        .map(|o| format!("{:?}", book.official(&format!("o{o}"), day(t))))
+        .map(|o| {
+            let id = format!("o{o}");
+            format!(
+                "{:?} {:?}",
+                book.official(&id, day(t)),
+                book.code_history(&id)
+            )
+        })
         .collect();
     officials.push(format!("{:?}", book.outcomes()));
     officials.push(format!(
@@ -220,10 +242,10 @@ fn restore_refuses_other_formats_and_unknown_names_and_changes_nothing() {
     }
     let good = book.snapshot(|_, _| true);
     let mut other = good.clone();
-    other.format = 2;
+    other.format = 3;
     assert_eq!(
         Casebook::new(busy_policy()).restore(&other),
-        Err(CasebookRestoreError::Format(2))
+        Err(CasebookRestoreError::Format(3))
     );
     let mut bad = good.clone();
     let official = bad
@@ -314,4 +336,228 @@ fn a_delta_of_another_format_is_refused() {
         officials: Vec::new(),
     };
     assert_eq!(base.apply(delta), Err(CasebookRestoreError::Format(7)));
+}
+
+/// Format 2 keeps every warning's conditions and every official's code history,
+/// exactly, through postcard (the state topic) and JSON.
+#[test]
+fn format_2_round_trips_conditions_and_code_history_exactly() {
+    let ops = script();
+    let mut book = Casebook::new(busy_policy());
+    for op in &ops {
+        apply(&mut book, op);
+    }
+    let snapshot = book.snapshot(|_, _| true);
+    assert_eq!(snapshot.format, 2);
+    let histories: usize = snapshot
+        .officials
+        .iter()
+        .map(|o| o.code_history.len())
+        .sum();
+    assert!(histories > 0, "codes changed");
+    assert!(
+        snapshot
+            .officials
+            .iter()
+            .flat_map(|o| &o.warnings)
+            .all(|t| t.warning.conditions.len() == 2)
+    );
+    let bytes = postcard::to_stdvec(&snapshot).unwrap();
+    let read: CasebookSnapshot = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(read, snapshot);
+    let json: CasebookSnapshot =
+        serde_json::from_str(&serde_json::to_string(&snapshot).unwrap()).unwrap();
+    assert_eq!(json, snapshot);
+    let mut restored = Casebook::new(busy_policy());
+    restored.restore(&read).unwrap();
+    for o in 0..6 {
+        let id = format!("o{o}");
+        assert_eq!(restored.code_history(&id), book.code_history(&id), "{id}");
+    }
+    for t in book.tracked_warnings() {
+        let id = t.warning.warning_id.as_str();
+        assert_eq!(restored.warning(id).unwrap().warning, t.warning, "{id}");
+    }
+    assert_eq!(restored.snapshot(|_, _| true), snapshot);
+}
+
+/// Format 1 as an earlier version wrote it.
+fn to_v1(s: &CasebookSnapshot) -> super::snapshot_v1::CasebookSnapshotV1 {
+    use super::snapshot_v1::*;
+    CasebookSnapshotV1 {
+        format: 1,
+        officials: s
+            .officials
+            .iter()
+            .map(|o| OfficialCasesV1 {
+                official_id: o.official_id.clone(),
+                source: o.source,
+                book: o.book.as_ref().map(|b| BookSnapshotV1 {
+                    region: b.region.clone(),
+                    org_unit: b.org_unit.clone(),
+                    open: b.open.clone(),
+                    code: b.code.clone(),
+                }),
+                warnings: o
+                    .warnings
+                    .iter()
+                    .map(|t| TrackedSnapshotV1 {
+                        warning: WarningSnapshotV1 {
+                            warning_id: t.warning.warning_id.clone(),
+                            rule_id: t.warning.rule_id.clone(),
+                            rule_version: t.warning.rule_version,
+                            key: t.warning.key.clone(),
+                            level: t.warning.level.clone(),
+                            trigger_event_id: t.warning.trigger_event_id.clone(),
+                            times: t.warning.times,
+                            measures: t.warning.measures.clone(),
+                            evidence: t.warning.evidence.clone(),
+                            evidence_total: t.warning.evidence_total,
+                            title: t.warning.title.clone(),
+                            trigger_source: t.warning.trigger_source,
+                            scope: t.warning.scope.clone(),
+                        },
+                        pushed_at: t.pushed_at,
+                        status: t.status.clone(),
+                        history: t.history.clone(),
+                        case_id: t.case_id.clone(),
+                        escalation: t.escalation.clone(),
+                        closed_at: t.closed_at,
+                    })
+                    .collect(),
+                cases: o.cases.clone(),
+                suppressions: o.suppressions.clone(),
+                closed: o.closed.clone(),
+                outcomes: o.outcomes.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A format-1 snapshot (postcard into the legacy structures, or JSON straight into
+/// the current ones) restores: everything but conditions and code history, which
+/// start empty; the restored casebook then decides like the original.
+#[test]
+fn format_1_snapshots_restore_without_conditions_and_history() {
+    let ops = script();
+    let cut = ops.len() / 2;
+    let mut book = Casebook::new(busy_policy());
+    for op in &ops[..cut] {
+        apply(&mut book, op);
+    }
+    let current = book.snapshot(|_, _| true);
+    let v1 = to_v1(&current);
+    let mut expected = current.clone();
+    expected.format = 1;
+    for o in &mut expected.officials {
+        o.code_history.clear();
+        for t in &mut o.warnings {
+            t.warning.conditions.clear();
+        }
+    }
+    let bytes = postcard::to_stdvec(&v1).unwrap();
+    let from_postcard: CasebookSnapshot =
+        postcard::from_bytes::<super::snapshot_v1::CasebookSnapshotV1>(&bytes)
+            .unwrap()
+            .into();
+    assert_eq!(from_postcard, expected);
+    let from_json: CasebookSnapshot =
+        serde_json::from_str(&serde_json::to_string(&v1).unwrap()).unwrap();
+    assert_eq!(from_json, expected);
+    let mut restored = Casebook::new(busy_policy());
+    assert_eq!(
+        restored.restore(&from_postcard),
+        Ok(current.officials.len())
+    );
+    let mut again = expected.clone();
+    again.format = 2;
+    assert_eq!(restored.snapshot(|_, _| true), again);
+    // Later decisions are the original's (but for the conditions of warnings
+    // admitted before the snapshot, which format 1 did not keep).
+    let mut escalated = false;
+    for op in &ops[cut..] {
+        let (a, b) = (apply(&mut restored, op), apply(&mut book, op));
+        escalated |= b.contains("escalations: [Warning");
+        assert_eq!(without_conditions(&a), without_conditions(&b));
+    }
+    assert!(escalated, "outputs carry warnings");
+}
+
+/// `Debug` text with every warning's conditions emptied.
+fn without_conditions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("conditions: [") {
+        let from = start + "conditions: [".len();
+        let end = rest[from..].find("], evidence").expect("conditions end") + from;
+        out.push_str(&rest[..from]);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// After a format-1 restore, conditions come back from the rule pack.
+#[test]
+fn conditions_are_recomputed_from_the_rule_of_the_same_version() {
+    let pack = crate::rules::compile_pack(
+        r#"
+[pack]
+name = "t"
+version = "1"
+
+[[rule]]
+id = "split"
+version = 1
+kind = "aggregate"
+title = "t"
+window = "30d"
+group_by = ["counterparty"]
+measures = { sum = "amount_cents" }
+red = { count = ">= 2", sum = ">= 5000000" }
+yellow = { count = ">= 2" }
+[rule.filter]
+kind = "payment"
+"#,
+        std::path::Path::new("."),
+        "t",
+    )
+    .unwrap();
+    let mut book = Casebook::new(busy_policy());
+    let mut out = Outputs::default();
+    let mut split = warning("w1", "split", "o1", "k1", Level::Red);
+    split.measures = vec![
+        (Measure::Count, MeasureValue::Int(3)),
+        (Measure::Sum, MeasureValue::Int(9_000_000)),
+    ];
+    let mut newer = split.clone();
+    newer.warning_id = "w2".into();
+    newer.rule_version = 2;
+    let mut other = split.clone();
+    other.warning_id = "w3".into();
+    other.rule_id = "burst".into();
+    for w in [&split, &newer, &other] {
+        book.admit(w, day(0.0), &mut out);
+    }
+    assert_eq!(book.recompute_conditions(&pack), 1);
+    assert_eq!(
+        book.warning("w1").unwrap().warning.conditions,
+        vec![
+            FiredCondition {
+                measure: Measure::Count,
+                op: CmpOp::Gte,
+                threshold: 2.0,
+                value: MeasureValue::Int(3),
+            },
+            FiredCondition {
+                measure: Measure::Sum,
+                op: CmpOp::Gte,
+                threshold: 5_000_000.0,
+                value: MeasureValue::Int(9_000_000),
+            },
+        ]
+    );
+    assert_eq!(book.warning("w2").unwrap().warning.conditions, vec![]);
+    assert_eq!(book.warning("w3").unwrap().warning.conditions, vec![]);
+    assert_eq!(book.recompute_conditions(&pack), 0, "already filled");
 }

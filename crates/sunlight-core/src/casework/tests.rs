@@ -34,6 +34,7 @@ pub(super) fn warning(id: &str, rule: &str, official: &str, key: &str, level: Le
         window_start: day(0.0),
         window_end: day(0.0),
         measures: vec![],
+        conditions: vec![],
         evidence: vec![],
         evidence_total: 0,
         title: format!("title of {id}"),

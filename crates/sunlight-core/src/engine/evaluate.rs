@@ -265,6 +265,7 @@ pub(super) fn evaluate(
         occurred_at: event.occurred_at,
         window_start: Timestamp(window_start),
         window_end: event.occurred_at,
+        conditions: rule.levels.fired(level, &rule.measures, &measures),
         measures: rule.measures.iter().copied().zip(measures).collect(),
         evidence,
         evidence_total,

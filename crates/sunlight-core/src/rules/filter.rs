@@ -82,6 +82,18 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// The operator as rule files and warnings write it: `==`, `!=`, `>`, `>=`, `<`, `<=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Gt => ">",
+            CmpOp::Gte => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Lte => "<=",
+        }
+    }
+
     /// Whether an ordering satisfies the operator.
     #[inline]
     pub fn holds(self, ord: Ordering) -> bool {

@@ -151,6 +151,20 @@ impl Condition {
     }
 }
 
+/// A condition of the level a warning fired at, with the value the measure had:
+/// why the warning fired (`count >= 2`, measured 3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FiredCondition {
+    /// The measure compared.
+    pub measure: Measure,
+    /// The comparison.
+    pub op: CmpOp,
+    /// The threshold.
+    pub threshold: f64,
+    /// The measure's value.
+    pub value: MeasureValue,
+}
+
 /// A warning level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
@@ -215,6 +229,38 @@ impl Levels {
             }
         }
     }
+
+    /// The conditions of `level` (the red ones for red, the yellow ones for yellow)
+    /// with the values `values` gave their measures, in the rule's order; empty for
+    /// [`Levels::Fixed`] and for a level the rule has no conditions for. `measures`
+    /// are the rule's measures, `values` their values (as [`Levels::decide`] saw
+    /// them). Pure: a consumer can recompute a warning's conditions from its rule.
+    pub fn fired(
+        &self,
+        level: Level,
+        measures: &[Measure],
+        values: &[MeasureValue],
+    ) -> Vec<FiredCondition> {
+        let Levels::Thresholds { red, yellow } = self else {
+            return Vec::new();
+        };
+        let conditions = match level {
+            Level::Red => red,
+            Level::Yellow => yellow,
+        };
+        conditions
+            .iter()
+            .flatten()
+            .filter_map(|c| {
+                Some(FiredCondition {
+                    measure: *measures.get(c.measure_index)?,
+                    op: c.op,
+                    threshold: c.value,
+                    value: *values.get(c.measure_index)?,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -254,5 +300,65 @@ mod tests {
         assert_eq!(levels.decide(&[MeasureValue::Int(4)]), None);
         assert_eq!(levels.decide(&[MeasureValue::Int(5)]), Some(Level::Yellow));
         assert_eq!(levels.decide(&[MeasureValue::Int(10)]), Some(Level::Red));
+    }
+
+    #[test]
+    fn fired_lists_the_conditions_of_the_level_with_their_values() {
+        let levels = Levels::Thresholds {
+            red: Some(vec![
+                Condition {
+                    measure_index: 0,
+                    op: CmpOp::Gte,
+                    value: 3.0,
+                },
+                Condition {
+                    measure_index: 1,
+                    op: CmpOp::Gt,
+                    value: 0.5,
+                },
+            ]),
+            yellow: Some(vec![Condition {
+                measure_index: 0,
+                op: CmpOp::Gte,
+                value: 2.0,
+            }]),
+        };
+        let measures = [Measure::Count, Measure::Ratio];
+        let values = [MeasureValue::Int(3), MeasureValue::Float(0.75)];
+        assert_eq!(
+            levels.fired(Level::Red, &measures, &values),
+            vec![
+                FiredCondition {
+                    measure: Measure::Count,
+                    op: CmpOp::Gte,
+                    threshold: 3.0,
+                    value: MeasureValue::Int(3),
+                },
+                FiredCondition {
+                    measure: Measure::Ratio,
+                    op: CmpOp::Gt,
+                    threshold: 0.5,
+                    value: MeasureValue::Float(0.75),
+                },
+            ]
+        );
+        assert_eq!(
+            levels.fired(Level::Yellow, &measures, &values),
+            vec![FiredCondition {
+                measure: Measure::Count,
+                op: CmpOp::Gte,
+                threshold: 2.0,
+                value: MeasureValue::Int(3),
+            }]
+        );
+        let no_yellow = Levels::Thresholds {
+            red: None,
+            yellow: None,
+        };
+        assert_eq!(no_yellow.fired(Level::Yellow, &measures, &values), vec![]);
+        assert_eq!(
+            Levels::Fixed(Level::Red).fired(Level::Red, &measures, &values),
+            vec![]
+        );
     }
 }
