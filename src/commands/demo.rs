@@ -112,8 +112,14 @@ async fn demo(
     )
     .await?;
     println!("  metrics: http://{addr}/metrics (also /healthz, /readyz)");
-    println!("  console (a handler; valid {TOKEN_HOURS} h): http://{addr}/console/#token={}", demo_token(&secret, "demo-handler", &["handler"])?);
-    println!("  console (read-only):  http://{addr}/console/#token={}", demo_token(&secret, "demo-reader", &[])?);
+    println!(
+        "  console (a handler; valid {TOKEN_HOURS} h): http://{addr}/console/#token={}",
+        demo_token(&secret, "demo-handler", &["handler"])?
+    );
+    println!(
+        "  console (read-only):  http://{addr}/console/#token={}",
+        demo_token(&secret, "demo-reader", &[])?
+    );
     println!("warnings as they are published (Ctrl-C to stop):");
     let mut pipeline_stop = stop_tx.subscribe();
     let pipeline = tokio::spawn(async move {

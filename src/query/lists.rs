@@ -4,7 +4,7 @@
 
 use rustc_hash::FxHashMap;
 use sunlight_api::lists::{CodeEntry, CodeHistory, CurrentCode};
-use sunlight_api::{OfficialRow, RiskCode, WarningItem, WarningRow};
+use sunlight_api::{OfficialRow, QuerySource, RiskCode, WarningItem, WarningRow};
 use sunlight_core::casework::Casebook;
 use sunlight_core::time::Timestamp;
 use sunlight_core::warning::Scope;
@@ -71,11 +71,26 @@ impl EngineSource {
             return;
         };
         let book = shared.lock();
-        let scopes: FxHashMap<&str, &Scope> =
-            book.officials().filter(|(_, s)| known(s)).collect();
+        let view = self.views.get();
+        // The casebook's scope, else the engine's, else the trigger event's: the
+        // order of `resolve_scope` (a trigger event may carry no region).
+        let mut scopes: FxHashMap<&str, Scope> = book
+            .officials()
+            .filter(|(_, s)| known(s))
+            .map(|(id, s)| (id, s.clone()))
+            .collect();
         for t in book.tracked_warnings() {
             let w = &t.warning;
-            let scope = scopes.get(w.official_id.as_str()).copied().unwrap_or(&w.scope);
+            let official = w.official_id.as_str();
+            if !scopes.contains_key(official) {
+                let engine = view.as_ref().and_then(|v| v.scope_of(official));
+                let scope = engine.filter(known).unwrap_or_else(|| w.scope.clone());
+                scopes.insert(official, scope);
+            }
+        }
+        for t in book.tracked_warnings() {
+            let w = &t.warning;
+            let scope = &scopes[w.official_id.as_str()];
             visit(WarningRow {
                 warning_id: &w.warning_id,
                 official_id: &w.official_id,

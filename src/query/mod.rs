@@ -8,18 +8,19 @@ mod lists;
 pub use feedback::FeedbackWriter;
 use sunlight_api::lists::CodeHistory;
 use sunlight_api::model::{
-    ConditionView, Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView, Risk, RiskCode,
-    RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView, WindowAggregate,
+    ConditionView, Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView,
+    Risk, RiskCode, RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView,
+    WindowAggregate,
+};
+use sunlight_api::{
+    FeedbackSubmission, OfficialRow, QuerySource, SubmitError, SubmitFuture, WarningItem,
+    WarningRow,
 };
 use sunlight_core::casework::{RiskCode as CoreCode, Status, Tracked};
 use sunlight_core::rules::measure::{Level as CoreLevel, MeasureValue as CoreValue};
 use sunlight_core::time::Timestamp;
 use sunlight_core::warning::Scope;
 use sunlight_kafka::ViewSlot;
-use sunlight_api::{
-    FeedbackSubmission, OfficialRow, QuerySource, SubmitError, SubmitFuture, WarningItem,
-    WarningRow,
-};
 use sunlight_kafka::casework::SharedCasebook;
 
 /// Reads the pipeline's shared state.

@@ -70,6 +70,12 @@ impl StateView {
         }
     }
 
+    /// The official's scope as its latest event with one said (None: the engine
+    /// holds nothing for them, or no event had a scope).
+    pub fn scope_of(&self, official_id: &str) -> Option<Scope> {
+        self.officials.get(official_id)?.scope.as_deref().cloned()
+    }
+
     /// Whether the engine holds state for the official.
     pub fn contains(&self, official_id: &str) -> bool {
         self.officials.contains_key(official_id)
@@ -81,7 +87,12 @@ impl StateView {
             RuleLogic::Aggregate { slot } | RuleLogic::Baseline { slot, .. } => slot,
             _ => return None,
         };
-        self.pack.slots.get(slot)?.value.as_ref().map(|f| f.key_name())
+        self.pack
+            .slots
+            .get(slot)?
+            .value
+            .as_ref()
+            .map(|f| f.key_name())
     }
 
     /// The official's windows as of the watermark; None if the engine holds nothing

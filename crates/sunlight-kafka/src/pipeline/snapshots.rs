@@ -365,8 +365,13 @@ impl Pipeline<'_> {
         };
         let mut cases = cases.clone();
         cases.retag(|tag| Partitions::source(index, Partitions::split_source(tag).1));
-        match book.lock().restore(&cases) {
-            Ok(officials) => info!(%topic, partition, officials, "cases restored"),
+        let mut book = book.lock();
+        match book.restore(&cases) {
+            Ok(officials) => {
+                // Snapshots of earlier versions hold no conditions: the rules give them.
+                let filled = book.recompute_conditions(&self.pack);
+                info!(%topic, partition, officials, filled, "cases restored");
+            }
             Err(e) => warn!(%topic, partition, error = %e, "cases not restored"),
         }
     }
