@@ -72,6 +72,19 @@ pub struct CaseworkSection {
 pub struct HttpSection {
     /// Listen address of /metrics, /healthz and /readyz.
     pub addr: Option<String>,
+    /// PEM certificate chain: with `tls_key_file`, the endpoint serves HTTPS only.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+}
+
+/// Certificate and key of an HTTPS endpoint (`[http] tls_cert_file`, `tls_key_file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 /// Default address of the HTTP endpoint: loopback, so nothing is exposed unless asked
@@ -139,6 +152,8 @@ pub struct RunSettings {
     pub allowed_lateness: Duration,
     /// HTTP endpoint address.
     pub http_addr: std::net::SocketAddr,
+    /// Serve HTTPS with these (None: plain HTTP).
+    pub http_tls: Option<TlsFiles>,
     /// The query API's settings (key files relative to the settings file), if on.
     pub api: Option<sunlight_api::ApiConfig>,
     /// How often the rule pack file is checked for changes (None: only on SIGHUP).
@@ -157,6 +172,7 @@ pub fn resolve(
     let mut rules: Option<PathBuf> = None;
     let mut lateness = sunlight_core::engine::DEFAULT_ALLOWED_LATENESS;
     let mut http_addr = (DEFAULT_HTTP_ADDR.to_string(), "default".to_string());
+    let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut casework = CaseworkSection::default();
     let mut casework_origin = "default".to_string();
     let mut api: Option<sunlight_api::ApiConfig> = None;
@@ -187,6 +203,8 @@ pub fn resolve(
         if let Some(a) = file.http.addr {
             http_addr = (a, format!("{}: http.addr", path.display()));
         }
+        tls_cert = file.http.tls_cert_file.map(|f| base.join(f)).or(tls_cert);
+        tls_key = file.http.tls_key_file.map(|f| base.join(f)).or(tls_key);
         casework = file.casework;
         casework_origin = path.display().to_string();
         state = file.state;
@@ -237,6 +255,8 @@ pub fn resolve(
             "KAFKA__SHUTDOWN_TIMEOUT" => section.shutdown_timeout = Some(value.clone()),
             "KAFKA__MASK_IN_WARNINGS" => section.mask_in_warnings = Some(list()),
             "HTTP__ADDR" => http_addr = (value.clone(), name.clone()),
+            "HTTP__TLS_CERT_FILE" => tls_cert = Some(PathBuf::from(&value)),
+            "HTTP__TLS_KEY_FILE" => tls_key = Some(PathBuf::from(&value)),
             "KAFKA__MAX_IN_FLIGHT" => {
                 section.max_in_flight = Some(
                     value
@@ -409,11 +429,22 @@ pub fn resolve(
             c.feedback_topic
         );
     }
+    let http_tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            bail!("http.tls_cert_file is set but http.tls_key_file is not: HTTPS needs both")
+        }
+        (None, Some(_)) => {
+            bail!("http.tls_key_file is set but http.tls_cert_file is not: HTTPS needs both")
+        }
+    };
     Ok(RunSettings {
         kafka,
         rules,
         allowed_lateness: lateness,
         http_addr,
+        http_tls,
         api,
         reload_interval: reload_interval.filter(|d| d.0 > 0),
     })

@@ -52,6 +52,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             ),
             None => println!("query API off"),
         }
+        match &settings.http_tls {
+            Some(t) => {
+                crate::http::tls_config(t)?;
+                println!(
+                    "https on: certificate {}, key {}",
+                    t.cert.display(),
+                    t.key.display()
+                );
+            }
+            None => println!("https off (plain HTTP; put a TLS proxy in front, docs/CONSOLE.md)"),
+        }
         match &k.state {
             Some(st) => println!(
                 "durable state on: snapshots to {} every {}",
@@ -136,8 +147,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         };
         let with_api = api.is_some();
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr, http) = crate::http::serve(
+        let (addr, http) = crate::http::serve_with(
             settings.http_addr,
+            settings.http_tls.as_ref(),
             metrics,
             Arc::clone(&health),
             api,
@@ -146,12 +158,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             },
         )
         .await?;
+        let scheme = if settings.http_tls.is_some() { "https" } else { "http" };
         if with_api {
             eprintln!(
-                "sunlight: /metrics, /healthz, /readyz, the query API (/v1) and the console (/console/) on http://{addr}"
+                "sunlight: /metrics, /healthz, /readyz, the query API (/v1) and the console (/console/) on {scheme}://{addr}"
             );
         } else {
-            eprintln!("sunlight: /metrics, /healthz and /readyz on http://{addr}");
+            eprintln!("sunlight: /metrics, /healthz and /readyz on {scheme}://{addr}");
         }
         let stats = sunlight_kafka::run_with(
             &config,

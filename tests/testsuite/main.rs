@@ -5,6 +5,7 @@ mod console;
 mod demo;
 mod deploy;
 mod gen_command;
+mod https;
 mod live_run;
 mod masking;
 mod metrics;

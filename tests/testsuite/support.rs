@@ -112,7 +112,10 @@ pub fn spawn_engine(mut command: std::process::Command) -> (KillOnDrop, String) 
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("HTTP address announced");
-        if let Some((_, a)) = line.split_once(" on http://") {
+        if let Some((_, a)) = line
+            .split_once(" on http://")
+            .or_else(|| line.split_once(" on https://"))
+        {
             return (child, a.trim().to_string());
         }
     }
