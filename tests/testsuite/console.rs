@@ -15,13 +15,13 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::support::{KillOnDrop, http_get, json_lines, repo, spawn_engine, sunlight, unique};
+use crate::support::{
+    KillOnDrop, http_get, json_lines, read_until, repo, spawn_engine, sunlight, unique,
+};
 
 const SECRET: &str = "a-console-test-secret-of-32-bytes!!";
 const WAIT: Duration = Duration::from_secs(30);
@@ -124,26 +124,6 @@ async fn screenshot(client: &Client, name: &str) {
         client.screenshot().await.unwrap(),
     )
     .unwrap();
-}
-
-/// Reads `topic` from the start until `count` records arrived or 60 s passed.
-async fn read(brokers: &str, topic: &str, count: usize) -> Vec<Value> {
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[topic]).unwrap();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while out.len() < count {
-        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
-            break;
-        };
-        out.push(serde_json::from_slice(m.payload().unwrap_or_default()).unwrap());
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +231,9 @@ async fn an_inspector_handles_a_red_official_in_the_browser() {
             .unwrap();
     }
     assert_eq!(
-        read(&brokers, &warnings, expected.len()).await.len(),
+        read_until(&brokers, &warnings, |w| w.len() >= expected.len())
+            .await
+            .len(),
         expected.len()
     );
 

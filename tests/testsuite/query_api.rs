@@ -10,13 +10,11 @@ use std::time::Duration;
 
 use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::support::{http_get, json_lines, repo, spawn_engine, sunlight, unique};
+use crate::support::{http_get, json_lines, read_until, repo, spawn_engine, sunlight, unique};
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 
@@ -36,28 +34,6 @@ fn get(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
 
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// Reads `topic` from the start (one group per call) until `done` says so or 60 s.
-async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[topic]).unwrap();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done(&out) {
-        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
-            break;
-        };
-        out.push(json(&String::from_utf8_lossy(
-            m.payload().unwrap_or_default(),
-        )));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,3 +120,26 @@ pub fn spawn_engine(mut command: std::process::Command) -> (KillOnDrop, String) 
         }
     }
 }
+
+/// Reads `topic` from the start (one group per call) until `done` says so or 60 s.
+pub async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let reader: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    rdkafka::consumer::Consumer::subscribe(&reader, &[topic]).unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done(&out) {
+        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
+            break;
+        };
+        out.push(
+            serde_json::from_slice(rdkafka::message::Message::payload(&m).unwrap_or_default())
+                .expect("a JSON record"),
+        );
+    }
+    out
+}
