@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example state_bench -- [OFFICIALS [EVENTS [CASES]]]   # default 1000000 3000000 100000
+//! EVIDENCE_COPIES=off cargo run --release --example state_bench -- ...        # the pack without evidence copies
 //! ```
 //!
 //! 1. EVENTS generated events from OFFICIALS officials over a year go through an
@@ -32,7 +33,7 @@ use sunlight_core::casework::{
     Casebook, CasebookSnapshot, CaseworkPolicy, Feedback, Outputs, Status,
 };
 use sunlight_core::time::Duration;
-use sunlight_core::{CompiledPack, Engine, EngineConfig};
+use sunlight_core::{Engine, EngineConfig};
 use sunlight_gen::{GenConfig, Generator};
 use sunlight_kafka::state_topic::{self, Assembler, PartitionState};
 
@@ -54,9 +55,19 @@ fn main() {
     let events: u64 = args
         .get(2)
         .map_or(3_000_000, |a| a.parse().expect("EVENTS"));
+    // EVIDENCE_COPIES=off: the default pack with `evidence_copies = false` (ids only),
+    // to measure what the copies cost.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut text = std::fs::read_to_string(rules.join("default.toml")).expect("default pack");
+    if std::env::var("EVIDENCE_COPIES").as_deref() == Ok("off") {
+        text = text.replacen("[pack]\n", "[pack]\nevidence_copies = false\n", 1);
+    }
     let pack = Arc::new(
-        CompiledPack::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.toml"))
-            .expect("default pack"),
+        sunlight_core::rules::compile_pack(&text, &rules, "default.toml").expect("default pack"),
+    );
+    println!(
+        "evidence copies: {}",
+        if pack.evidence_copies() { "on" } else { "off" }
     );
     let started = Instant::now();
     let generated: Vec<_> = Generator::new(GenConfig {

@@ -8,9 +8,9 @@ mod lists;
 pub use feedback::FeedbackWriter;
 use sunlight_api::lists::CodeHistory;
 use sunlight_api::model::{
-    ConditionView, Evidence, HistoryEntry, KeyMap, Level, MeasureValue, Measures, OfficialView,
-    Risk, RiskCode, RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary, WarningView,
-    WindowAggregate,
+    ConditionView, Evidence, EvidenceEvent, HistoryEntry, KeyMap, Level, MeasureValue, Measures,
+    OfficialView, Risk, RiskCode, RuleInfo, RulesView, TimeRange, WarningStatus, WarningSummary,
+    WarningView, WindowAggregate,
 };
 use sunlight_api::{
     FeedbackSubmission, OfficialRow, QuerySource, SubmitError, SubmitFuture, WarningItem,
@@ -74,6 +74,31 @@ pub(super) fn code(c: CoreCode) -> RiskCode {
         CoreCode::Green => RiskCode::Green,
         CoreCode::Yellow => RiskCode::Yellow,
         CoreCode::Red => RiskCode::Red,
+    }
+}
+
+/// An evidence copy in the API's form.
+fn evidence_event(c: &sunlight_core::evidence::EventCopy) -> EvidenceEvent {
+    use sunlight_core::event::AttrValue;
+    EvidenceEvent {
+        event_id: c.event_id.to_string(),
+        kind: c.kind.to_string(),
+        occurred_at: Timestamp(c.occurred_at).to_string(),
+        amount_cents: c.amount_cents,
+        counterparty: c.counterparty.as_ref().map(|p| p.to_string()),
+        attributes: c
+            .attributes
+            .iter()
+            .map(|(name, v)| {
+                let v = match v {
+                    AttrValue::Str(s) => serde_json::Value::from(s.as_str()),
+                    AttrValue::Int(i) => serde_json::Value::from(*i),
+                    AttrValue::Float(f) => serde_json::Value::from(*f),
+                    AttrValue::Bool(b) => serde_json::Value::from(*b),
+                };
+                (name.to_string(), v)
+            })
+            .collect(),
     }
 }
 
@@ -179,6 +204,7 @@ impl EngineSource {
             evidence: Evidence {
                 event_ids: w.evidence.iter().map(|e| e.to_string()).collect(),
                 total: w.evidence_total,
+                events: w.evidence_events.iter().map(evidence_event).collect(),
             },
             title: w.title.clone(),
             detected_at: w.detected_at.to_string(),

@@ -116,6 +116,14 @@ async fn attrs(client: &Client, css: &str, attr: &str) -> Vec<String> {
     out
 }
 
+async fn texts(client: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in client.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let dir = repo("target/console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -405,6 +413,22 @@ async fn an_inspector_handles_a_red_official_in_the_browser() {
             )
             .await,
             evidence
+        );
+        // Every listed event has its compact copy, shown in its row.
+        let copies = view["evidence"]["events"].as_array().unwrap();
+        assert_eq!(
+            copies
+                .iter()
+                .map(|c| c["event_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+            evidence
+        );
+        assert_eq!(
+            texts(&client, "#evidence tbody tr td:nth-of-type(1)").await,
+            copies
+                .iter()
+                .map(|c| c["kind"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
         );
         if n == 0 {
             screenshot(&client, "warning").await;

@@ -930,21 +930,24 @@ function drawWarning(main, w, alive, flash) {
   // Evidence
   const ev = w.evidence || {};
   const ids = ev.event_ids || [];
-  const events = Array.isArray(ev.events) ? ev.events : null;
-  let evRows;
-  if (events) {
-    evRows = events.map((e) => h('tr', { 'data-event-id': e.event_id },
-      h('th', { scope: 'row', class: 'mono', text: e.event_id }),
+  // One row per listed id; the compact copy, where the warning carries one, fills it.
+  const copies = new Map((Array.isArray(ev.events) ? ev.events : []).map((e) => [e.event_id, e]));
+  const evRows = ids.map((eid) => {
+    const e = copies.get(eid);
+    if (!e) {
+      return h('tr', { 'data-event-id': eid },
+        h('th', { scope: 'row', class: 'mono', text: eid }), td(dash()), td(dash()), td(dash(), 'num'), td(dash()), td(dash()));
+    }
+    return h('tr', { 'data-event-id': eid },
+      h('th', { scope: 'row', class: 'mono', text: eid }),
       td(e.kind || dash()),
       td(timeEl(e.occurred_at)),
       td(e.amount_cents === undefined || e.amount_cents === null ? dash() : fmtMoneyCents(e.amount_cents), 'num'),
       td(e.counterparty || dash()),
-      td(attrsText(e.attributes) || dash(), 'small')));
-  } else {
-    evRows = ids.map((eid) => h('tr', { 'data-event-id': eid },
-      h('th', { scope: 'row', class: 'mono', text: eid }), td(dash()), td(dash()), td(dash(), 'num'), td(dash()), td(dash())));
-  }
-  const shown = events ? events.length : ids.length;
+      td(attrsText(e.attributes) || dash(), 'small'));
+  });
+  const events = copies.size > 0;
+  const shown = ids.length;
   const evidence = h('section', { class: 'panel', 'aria-labelledby': 'evidence-h' },
     h('h2', { id: 'evidence-h', text: t('warning.evidence') }),
     events ? null : h('p', { class: 'muted', text: t('warning.idsOnly') }),

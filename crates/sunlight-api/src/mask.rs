@@ -60,6 +60,25 @@ impl Masker {
     pub fn warning(&self, view: &mut WarningView) {
         let mut found = Replacements::default();
         self.pairs(&mut view.key, &mut found);
+        for e in &mut view.evidence.events {
+            if self.is_sensitive("counterparty")
+                && let Some(c) = &mut e.counterparty
+            {
+                let masked = self.mask_value(c);
+                found.add(std::mem::replace(c, masked.clone()), masked);
+            }
+            for (name, value) in &mut e.attributes {
+                if self.is_sensitive(name) {
+                    let raw = match &*value {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let masked = self.mask_value(&raw);
+                    *value = serde_json::Value::String(masked.clone());
+                    found.add(raw, masked);
+                }
+            }
+        }
         view.title = found.apply(&view.title);
         for h in &mut view.history {
             if let Some(note) = &mut h.note {
@@ -175,6 +194,18 @@ mod tests {
             evidence: Evidence {
                 event_ids: vec!["e1".into()],
                 total: 1,
+                events: vec![EvidenceEvent {
+                    event_id: "e1".into(),
+                    kind: "payment".into(),
+                    occurred_at: "2026-10-15T02:00:00Z".into(),
+                    amount_cents: Some(120_000),
+                    counterparty: Some("SUP-9".into()),
+                    attributes: [
+                        ("national_id".to_string(), "110101199003070011".into()),
+                        ("urgent".to_string(), true.into()),
+                    ]
+                    .into(),
+                }],
             },
             title: "payment to SUP-9 owned by 110101199003070011".into(),
             detected_at: "2026-10-15T02:01:00Z".into(),
@@ -202,6 +233,27 @@ mod tests {
         );
         assert_eq!(w.title, "payment to SUP-9 owned by ***0011");
         assert_eq!(w.history[0].note.as_deref(), Some("checked ***0011 twice"));
+        // The evidence copy: the sensitive attribute masked, the rest as it was.
+        assert_eq!(
+            serde_json::to_value(&w.evidence.events[0]).unwrap(),
+            serde_json::json!({
+                "event_id": "e1", "kind": "payment", "occurred_at": "2026-10-15T02:00:00Z",
+                "amount_cents": 120000, "counterparty": "SUP-9",
+                "attributes": {"national_id": "***0011", "urgent": true}
+            })
+        );
+        // A sensitive counterparty is masked in the copy and wherever it is quoted.
+        let mut w = warning();
+        Masker::new(
+            ["counterparty".to_string()],
+            &MaskConfig {
+                fill: "***".into(),
+                keep_last: 0,
+            },
+        )
+        .warning(&mut w);
+        assert_eq!(w.evidence.events[0].counterparty.as_deref(), Some("***"));
+        assert_eq!(w.title, "payment to *** owned by 110101199003070011");
         let mut w = warning();
         masker(0).warning(&mut w);
         assert_eq!(w.title, "payment to SUP-9 owned by ***");

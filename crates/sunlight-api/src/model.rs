@@ -322,6 +322,31 @@ pub struct Evidence {
     pub event_ids: Vec<String>,
     /// Contributing events in total.
     pub total: u64,
+    /// Compact copies of the listed events (same order; an id without a copy has
+    /// none, e.g. restored from state written before copies). Absent when the pack
+    /// keeps no copies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EvidenceEvent>,
+}
+
+/// A compact copy of one contributing event: what the rule read of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceEvent {
+    /// The event's id.
+    pub event_id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its event time (RFC 3339).
+    pub occurred_at: String,
+    /// Money in minor units (fen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_cents: Option<i64>,
+    /// Payee, applicant, supplier or appointee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
+    /// The attributes the rule reads, by name (values as in the event).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// One step of a warning's handling.

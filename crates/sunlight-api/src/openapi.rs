@@ -349,7 +349,19 @@ fn schemas() -> Value {
             "required": ["event_ids", "total"],
             "properties": {
                 "event_ids": {"type": "array", "items": s},
-                "total": {"type": "integer", "minimum": 0}
+                "total": {"type": "integer", "minimum": 0},
+                "events": {"type": "array", "items": r("EvidenceEvent"),
+                    "description": "compact copies of the listed events (absent when the pack keeps none)"}
+            }
+        },
+        "EvidenceEvent": {
+            "type": "object",
+            "required": ["event_id", "kind", "occurred_at"],
+            "properties": {
+                "event_id": s, "kind": s, "occurred_at": time,
+                "amount_cents": {"type": "integer", "description": "minor units (fen)"},
+                "counterparty": s,
+                "attributes": {"type": "object", "description": "the attributes the rule reads"}
             }
         },
         "HistoryEntry": {

@@ -6,7 +6,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::time::Timestamp;
 
 /// A scalar attribute value (the contract allows string, number and bool).
-#[derive(Debug, Clone, PartialEq)]
+/// (Serde derives are for snapshots of evidence copies; the contract's JSON form is
+/// written by [`PowerEvent`]'s own `Serialize`.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AttrValue {
     /// A string.
     Str(CompactString),
@@ -218,15 +220,16 @@ impl Serialize for PowerEvent {
             map.serialize_entry("amount_cents", &amount)?;
         }
         if !self.attributes.is_empty() {
-            map.serialize_entry("attributes", &Attributes(&self.attributes))?;
+            map.serialize_entry("attributes", &AttributesJson(&self.attributes))?;
         }
         map.end()
     }
 }
 
-struct Attributes<'a>(&'a [(CompactString, AttrValue)]);
+/// Attributes as a JSON object, values in their own types.
+pub(crate) struct AttributesJson<'a>(pub &'a [(CompactString, AttrValue)]);
 
-impl Serialize for Attributes<'_> {
+impl Serialize for AttributesJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (name, value) in self.0 {

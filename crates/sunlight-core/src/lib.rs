@@ -9,8 +9,9 @@
 //! | [`event`] | [`PowerEvent`], the one internal event type, and field access |
 //! | [`codec`] | JSON and protobuf decoders with structured [`codec::DecodeError`]s |
 //! | [`rules`] | rule pack format, filters, measures, templates, reference data, compiler |
-//! | `state`, `keyed`, `fifo`, `pending` (private) | per-official window state with running aggregates |
+//! | `state`, `keyed`, `fifo`, `pending`, `copies` (private) | per-official window state with running aggregates |
 //! | [`engine`] | watermark, ordering, dedup, evaluation: [`Engine`] |
+//! | [`evidence`] | compact copies of contributing events, kept in windows and warnings |
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
 //! | [`casework`] | the closed loop: risk codes, feedback, cases, escalation, suppression |
 //! | [`replay`] | replay a recorded file through the engine ([`replay::Replayer`]) |
@@ -20,8 +21,10 @@
 pub mod backtest;
 pub mod casework;
 pub mod codec;
+mod copies;
 pub mod engine;
 pub mod event;
+pub mod evidence;
 mod fifo;
 mod keyed;
 mod pending;

@@ -278,6 +278,14 @@ pub fn evaluate(
                 conditions: rule.levels.fired(level, &rule.measures, &measures),
                 measures: rule.measures.iter().copied().zip(measures).collect(),
                 evidence: evidence.iter().map(|f| f.event_id.clone()).collect(),
+                evidence_events: if pack.evidence_copies() {
+                    evidence
+                        .iter()
+                        .map(|f| crate::evidence::EventCopy::of(f, &rule.evidence_attributes))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 evidence_total: total,
                 title,
                 detected_at,

@@ -1,7 +1,8 @@
 //! Per-official window state.
 //!
 //! Each official keeps, per window slot and key, a [`SlotState`]: a deque of
-//! `(time, event id)` entries (32 bytes; ids up to 24 bytes are stored inline) plus
+//! `(time, value, event id)` entries (40 bytes; ids up to 24 bytes are stored inline)
+//! plus
 //! running aggregates (sum, monotonic min/max deques, distinct-value counts). Entries
 //! enter in event-time order, because the engine releases events in that order, so
 //! sliding a window is popping from the front: O(1) amortised per event. Each slot
@@ -106,7 +107,8 @@ impl WideSum {
 }
 
 /// One event in one slot: when, its value (0 when the slot sums nothing) and its id
-/// for evidence. 40 bytes; ids up to 24 bytes need no allocation.
+/// for evidence. 40 bytes; ids up to 24 bytes need no allocation. (The event's
+/// evidence copy is kept once per official, in [`crate::copies::Copies`].)
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Entry {
     pub time: i64,
@@ -290,6 +292,8 @@ pub(crate) struct OfficialState {
     /// `last_source` at the last snapshot mark, which the entry counts of its slot
     /// states start from (None: not marked since it was created).
     pub marked_source: Option<u64>,
+    /// Evidence copies of the retained events (packs with `evidence_copies`).
+    pub copies: Option<Box<crate::copies::Copies>>,
 }
 
 impl OfficialState {
@@ -335,12 +339,15 @@ impl OfficialState {
 
     /// Whether nothing is held any more.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.fired.is_empty()
+        self.cells.is_empty() && self.fired.is_empty() && self.copies.is_none()
     }
 
     /// Starts counting appended and evicted entries afresh (a snapshot holds them).
     pub fn reset_marks(&mut self) {
         self.marked_source = Some(self.last_source);
+        if let Some(c) = &mut self.copies {
+            c.reset_marks();
+        }
         for cell in &mut self.cells {
             match cell {
                 SlotCell::Single(s) => (s.appended, s.evicted) = (0, 0),
@@ -386,6 +393,10 @@ impl OfficialState {
                     + s.region.as_ref().map_or(0, heap_of)
                     + s.org_unit.as_ref().map_or(0, heap_of)
             })
+            + self
+                .copies
+                .as_ref()
+                .map_or(0, |c| size_of::<crate::copies::Copies>() + c.heap_bytes())
     }
 }
 
@@ -401,6 +412,11 @@ fn heap_of(s: &CompactString) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_is_40_bytes() {
+        assert_eq!(size_of::<Entry>(), 40);
+    }
 
     #[test]
     fn running_aggregates_follow_the_window() {

@@ -6,6 +6,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use sunlight_proto::v1;
 use uuid::Uuid;
 
+use crate::evidence::{EventCopy, EventCopyJson};
 use crate::rules::measure::{FiredCondition, Level, Measure, MeasureValue};
 use crate::time::Timestamp;
 
@@ -43,6 +44,10 @@ pub struct Warning {
     pub conditions: Vec<FiredCondition>,
     /// Contributing event ids (capped), in event-time order.
     pub evidence: Vec<CompactString>,
+    /// Compact copies of the listed events, in the same order, with the attributes
+    /// the rule reads ([`crate::evidence`]); empty when the pack keeps no copies, and
+    /// missing for events restored from state written before copies existed.
+    pub evidence_events: Vec<EventCopy>,
     /// Contributing events in total.
     pub evidence_total: u64,
     /// Rendered title.
@@ -182,13 +187,25 @@ impl Serialize for WindowJson {
     }
 }
 
-struct EvidenceJson<'a>(&'a [CompactString], u64);
+struct EvidenceJson<'a>(&'a [CompactString], u64, &'a [EventCopy]);
 impl Serialize for EvidenceJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Evidence", 2)?;
+        let mut st = s.serialize_struct("Evidence", 3)?;
         st.serialize_field("event_ids", &self.0)?;
         st.serialize_field("total", &self.1)?;
+        if self.2.is_empty() {
+            st.skip_field("events")?;
+        } else {
+            st.serialize_field("events", &EventCopies(self.2))?;
+        }
         st.end()
+    }
+}
+
+struct EventCopies<'a>(&'a [EventCopy]);
+impl Serialize for EventCopies<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(EventCopyJson))
     }
 }
 
@@ -211,7 +228,7 @@ impl Serialize for Warning {
         st.serialize_field("conditions", &Conditions(&self.conditions))?;
         st.serialize_field(
             "evidence",
-            &EvidenceJson(&self.evidence, self.evidence_total),
+            &EvidenceJson(&self.evidence, self.evidence_total, &self.evidence_events),
         )?;
         st.serialize_field("title", &self.title)?;
         st.serialize_field("detected_at", &self.detected_at.to_string())?;
@@ -231,7 +248,8 @@ impl Serialize for Warning {
 
 impl Warning {
     /// A copy with the values of the `sensitive` key fields replaced by `fill`, in
-    /// the key and wherever they appear in the title (longest first). Measures,
+    /// the key and the evidence copies (`counterparty` or an attribute of that name)
+    /// and wherever they appear in the title (longest first). Measures,
     /// conditions and scope hold no key values and stay as they are. The id is the
     /// warning's own (computed from the real values), so masked and unmasked copies
     /// of one warning share it.
@@ -244,7 +262,11 @@ impl Warning {
                 *value = fill.into();
             }
         }
-        raw.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for copy in &mut w.evidence_events {
+            copy.mask(sensitive, fill, &mut raw);
+        }
+        raw.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        raw.dedup();
         for v in raw {
             w.title = w.title.replace(&v, fill);
         }
@@ -287,6 +309,11 @@ impl Warning {
             evidence: Some(v1::Evidence {
                 event_ids: self.evidence.iter().map(|e| e.to_string()).collect(),
                 total: self.evidence_total,
+                events: self
+                    .evidence_events
+                    .iter()
+                    .map(EventCopy::to_proto)
+                    .collect(),
             }),
             title: self.title.clone(),
             detected_at: ts(self.detected_at),
@@ -334,6 +361,7 @@ mod tests {
             measures: vec![],
             conditions: vec![],
             evidence: vec![],
+            evidence_events: vec![],
             evidence_total: 0,
             title: "paid SUP-1, id 110101199003070011".into(),
             detected_at: Timestamp(0),
@@ -380,6 +408,7 @@ mod tests {
                 },
             ],
             evidence: vec!["e1".into(), "e3".into()],
+            evidence_events: vec![],
             evidence_total: 3,
             title: "t".into(),
             detected_at: Timestamp(4_000_000_000),
@@ -422,6 +451,84 @@ mod tests {
             w.masked(&["counterparty".to_string()], "***").conditions,
             w.conditions
         );
+    }
+
+    fn with_copies() -> Warning {
+        use crate::event::AttrValue;
+        let mut w = explained();
+        w.title = "paid C1 twice, invoice INV-9".into();
+        w.evidence_events = vec![
+            EventCopy {
+                event_id: "e1".into(),
+                kind: "payment".into(),
+                occurred_at: 1_000_000_000,
+                amount_cents: Some(4_990_000),
+                counterparty: Some("C1".into()),
+                attributes: vec![("invoice".into(), AttrValue::Str("INV-9".into()))],
+            },
+            EventCopy {
+                event_id: "e3".into(),
+                kind: "payment".into(),
+                occurred_at: 3_000_000_000,
+                amount_cents: None,
+                counterparty: None,
+                attributes: vec![("urgent".into(), AttrValue::Bool(true))],
+            },
+        ];
+        w
+    }
+
+    #[test]
+    fn evidence_copies_are_written_in_json_and_proto() {
+        let w = with_copies();
+        let json = w.to_json();
+        assert!(
+            json.contains(concat!(
+                r#""evidence":{"event_ids":["e1","e3"],"total":3,"events":["#,
+                r#"{"event_id":"e1","kind":"payment","occurred_at":"1970-01-01T00:00:01Z","#,
+                r#""amount_cents":4990000,"counterparty":"C1","attributes":{"invoice":"INV-9"}},"#,
+                r#"{"event_id":"e3","kind":"payment","occurred_at":"1970-01-01T00:00:03Z","#,
+                r#""attributes":{"urgent":true}}]},"title""#
+            )),
+            "{json}"
+        );
+        let p = w.to_proto().evidence.unwrap();
+        assert_eq!(p.events.len(), 2);
+        assert_eq!(
+            p.events[0],
+            v1::EvidenceEvent {
+                event_id: "e1".into(),
+                kind: "payment".into(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: 1,
+                    nanos: 0
+                }),
+                amount_cents: Some(4_990_000),
+                counterparty: Some("C1".into()),
+                attributes: [("invoice".to_string(), "INV-9".to_string())].into(),
+            }
+        );
+        assert_eq!(
+            p.events[1].attributes,
+            [("urgent".to_string(), "true".to_string())].into()
+        );
+    }
+
+    #[test]
+    fn masking_reaches_the_evidence_copies_and_their_values_in_the_title() {
+        use crate::event::AttrValue;
+        let w = with_copies();
+        let m = w.masked(&["counterparty".to_string(), "invoice".to_string()], "***");
+        assert_eq!(m.key[0].1, "***");
+        assert_eq!(m.evidence_events[0].counterparty.as_deref(), Some("***"));
+        assert_eq!(
+            m.evidence_events[0].attributes,
+            vec![("invoice".into(), AttrValue::Str("***".into()))]
+        );
+        assert_eq!(m.evidence_events[1], w.evidence_events[1]);
+        assert_eq!(m.title, "paid *** twice, invoice ***");
+        assert!(!m.to_json().contains("INV-9"));
+        assert!(!m.to_json().contains("C1"));
     }
 
     #[test]

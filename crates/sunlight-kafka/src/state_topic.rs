@@ -5,11 +5,12 @@
 //!
 //! One snapshot is [postcard](https://postcard.jamesmunns.com/wire-format) (a compact
 //! binary form of the same serde structures; header `sunlight.state.encoding` =
-//! `postcard.v2`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
+//! `postcard.v3`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
 //! default 1 MB record limit). Postcard is not self-describing, so the header names
-//! the layout: `postcard.v2` is [`PartitionState`] with casebook format 2;
-//! `postcard` (earlier versions) is [`PartitionStateV1`] with casebook format 1,
-//! read and converted. Snapshots without that header are JSON (written by earlier
+//! the layout: `postcard.v3` is [`PartitionState`] with casebook format 2 and
+//! evidence copies; `postcard.v2` the same without the copies (read with
+//! [`with_layout_before_copies`]); `postcard` (earlier versions) is
+//! [`PartitionStateV1`] with casebook format 1, read and converted. Snapshots without that header are JSON (written by earlier
 //! versions) and are read as such (fields added since default to empty). Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
 //! and `sunlight.state.chunks`. The newest epoch whose chunks are all present wins,
@@ -33,6 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sunlight_core::casework::snapshot_v1::CasebookSnapshotV1;
 use sunlight_core::engine::Snapshot;
+use sunlight_core::evidence::with_layout_before_copies;
 
 /// Largest chunk payload.
 pub const CHUNK_BYTES: usize = 512 * 1024;
@@ -125,7 +127,7 @@ pub fn encode(
                 ("sunlight.state.epoch", epoch.to_string()),
                 ("sunlight.state.chunk", i.to_string()),
                 ("sunlight.state.chunks", n.to_string()),
-                (ENCODING_HEADER, POSTCARD_V2.to_string()),
+                (ENCODING_HEADER, POSTCARD_V3.to_string()),
             ];
             if let Some(previous) = follows {
                 headers.push(("sunlight.state.follows", previous.to_string()));
@@ -139,8 +141,11 @@ pub fn encode(
 const ENCODING_HEADER: &str = "sunlight.state.encoding";
 /// Postcard of [`PartitionStateV1`] (casebook format 1; read only).
 const POSTCARD_V1: &str = "postcard";
-/// Postcard of [`PartitionState`] (casebook format 2; written).
+/// Postcard of [`PartitionState`] before evidence copies (read only, in
+/// [`with_layout_before_copies`]).
 const POSTCARD_V2: &str = "postcard.v2";
+/// Postcard of [`PartitionState`] (casebook format 2, evidence copies; written).
+const POSTCARD_V3: &str = "postcard.v3";
 
 /// Collects written bytes in buffers of at most [`CHUNK_BYTES`] each.
 struct ChunkWriter {
@@ -270,10 +275,14 @@ impl Epoch {
             .collect();
         let parsed = match self.encoding.as_deref() {
             None => serde_json::from_slice(&body).map_err(|err| err.to_string()),
-            Some(POSTCARD_V2) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
-            Some(POSTCARD_V1) => postcard::from_bytes::<PartitionStateV1>(&body)
-                .map(Into::into)
+            Some(POSTCARD_V3) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V2) => with_layout_before_copies(|| postcard::from_bytes(&body))
                 .map_err(|err| err.to_string()),
+            Some(POSTCARD_V1) => {
+                with_layout_before_copies(|| postcard::from_bytes::<PartitionStateV1>(&body))
+                    .map(Into::into)
+                    .map_err(|err| err.to_string())
+            }
             Some(other) => Err(format!("unknown encoding {other:?}")),
         };
         parsed.map_err(|err| format!("state snapshot {key} epoch {epoch} does not parse: {err}"))
@@ -368,7 +377,7 @@ mod tests {
         assert!(
             records[0]
                 .2
-                .contains(&(ENCODING_HEADER, POSTCARD_V2.to_string()))
+                .contains(&(ENCODING_HEADER, POSTCARD_V3.to_string()))
         );
         assert_eq!(
             postcard::from_bytes::<PartitionState>(&records[0].1).unwrap(),
@@ -493,6 +502,7 @@ mod tests {
                     trigger_source: 3,
                     scope: (Some("north".into()), None),
                     conditions: Vec::new(),
+                    evidence_events: Vec::new(),
                 },
                 pushed_at: 10,
                 status: "pushed".into(),
@@ -545,7 +555,7 @@ mod tests {
             officials: vec![changed.clone()],
         });
         for (k, p, h) in encode("g", "t", 1, 20, Some(10), &delta) {
-            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V2.to_string())));
+            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V3.to_string())));
             a.add(&k, &headers(&h), &p);
         }
         let (epoch, got) = a.latest("g|t|1").unwrap();
@@ -560,6 +570,99 @@ mod tests {
         );
     }
 
+    /// A state with window entries and their evidence copies: written as
+    /// `postcard.v3` it reads back whole; the same state as the previous version
+    /// wrote it (`postcard.v2`, no copies) reads into the current types with the
+    /// copies absent.
+    #[test]
+    fn evidence_copies_survive_and_records_without_them_still_read() {
+        use sunlight_core::time::Timestamp;
+        use sunlight_core::{PowerEvent, Warning};
+        let pack = sunlight_core::rules::compile_pack(
+            "[pack]\nname = \"t\"\nversion = \"1\"\n\
+             [[rule]]\nid = \"burst\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\n\
+             window = \"1h\"\nfilter = { kind = \"payment\", \"attributes.urgent\" = true }\n\
+             red = { count = \">= 2\" }\n",
+            std::path::Path::new("."),
+            "t",
+        )
+        .unwrap();
+        let mut engine = Engine::new(Arc::new(pack) as Arc<CompiledPack>, EngineConfig::default());
+        let mut warnings: Vec<Warning> = Vec::new();
+        for i in 0..2 {
+            let mut e = PowerEvent::new(
+                &format!("e{i}"),
+                "o1",
+                "payment",
+                Timestamp(1_000_000_000 * (i + 1)),
+            );
+            e.counterparty = Some("C1".into());
+            e.amount_cents = Some(100 * (i + 1));
+            e.attributes = vec![
+                ("urgent".into(), sunlight_core::event::AttrValue::Bool(true)),
+                (
+                    "memo".into(),
+                    sunlight_core::event::AttrValue::Str("x".into()),
+                ),
+            ];
+            engine.ingest(e, &mut warnings);
+        }
+        engine.flush(&mut warnings);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].evidence_events.len(), 2);
+        let mut book = sunlight_core::casework::Casebook::new(Default::default());
+        book.admit(
+            &warnings[0],
+            Timestamp(5_000_000_000),
+            &mut sunlight_core::casework::Outputs::default(),
+        );
+        let s = PartitionState {
+            position: 2,
+            max_seen: 2_000_000_000,
+            snapshot: engine.snapshot(|_, _| true),
+            casebook: Some(book.snapshot(|_, _| true)),
+        };
+        let copies = &s.snapshot.officials[0].copies;
+        assert_eq!(copies.len(), 1);
+        assert_eq!(copies[0].copies.len(), 2);
+        let copy = &copies[0].copies[1];
+        assert_eq!(
+            (
+                copy.event_id.as_str(),
+                copy.amount_cents,
+                copy.attributes.len()
+            ),
+            ("e1", Some(200), 1),
+            "the copy keeps the attribute the rule reads, not the memo"
+        );
+        let mut a = Assembler::default();
+        for (k, p, h) in encode("g", "t", 1, 10, None, &s) {
+            a.add(&k, &headers(&h), &p);
+        }
+        assert_eq!(a.latest("g|t|1"), Some((10, Ok(s.clone()))));
+
+        let old = with_layout_before_copies(|| postcard::to_stdvec(&s)).unwrap();
+        assert!(old.len() < postcard::to_stdvec(&s).unwrap().len());
+        let h = headers(&[
+            ("sunlight.state.epoch", "11".to_string()),
+            ("sunlight.state.chunk", "0".to_string()),
+            ("sunlight.state.chunks", "1".to_string()),
+            (ENCODING_HEADER, POSTCARD_V2.to_string()),
+        ]);
+        a.add("g|t|1", &h, &old);
+        let mut expected = s.clone();
+        for o in &mut expected.snapshot.officials {
+            o.copies.clear();
+        }
+        for o in &mut expected.casebook.as_mut().unwrap().officials {
+            for t in &mut o.warnings {
+                t.warning.evidence_events.clear();
+            }
+        }
+        assert_ne!(expected, s);
+        assert_eq!(a.latest("g|t|1"), Some((11, Ok(expected))));
+    }
+
     fn official(id: &str, last_source: u64) -> sunlight_core::engine::OfficialSnapshot {
         sunlight_core::engine::OfficialSnapshot {
             id: id.into(),
@@ -568,6 +671,7 @@ mod tests {
             fired: Vec::new(),
             last_source,
             patch: false,
+            copies: Vec::new(),
         }
     }
 

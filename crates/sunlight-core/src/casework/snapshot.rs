@@ -192,6 +192,15 @@ pub struct WarningSnapshot {
     /// The conditions that fired, in the rule's order. Format 2; empty from format 1.
     #[serde(default)]
     pub conditions: Vec<ConditionSnapshot>,
+    /// The evidence copies. Added with evidence copies (encoding `postcard.v3`):
+    /// empty when read from earlier layouts
+    /// ([`crate::evidence::with_layout_before_copies`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::evidence::added_with_copies",
+        serialize_with = "crate::evidence::write_added_with_copies"
+    )]
+    pub evidence_events: Vec<crate::evidence::EventCopy>,
 }
 
 /// Why a casebook snapshot cannot be restored.
@@ -299,6 +308,7 @@ fn warning_snapshot(w: &Warning) -> WarningSnapshot {
                 value: value_snapshot(c.value),
             })
             .collect(),
+        evidence_events: w.evidence_events.clone(),
     }
 }
 
@@ -399,6 +409,7 @@ impl Names<'_> {
             measures,
             conditions,
             evidence: w.evidence.iter().map(|e| e.as_str().into()).collect(),
+            evidence_events: w.evidence_events.clone(),
             evidence_total: w.evidence_total,
             title: w.title.clone(),
             detected_at: Timestamp(w.times[3]),

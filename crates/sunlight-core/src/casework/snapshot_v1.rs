@@ -155,6 +155,7 @@ impl From<TrackedSnapshotV1> for TrackedSnapshot {
                 trigger_source: w.trigger_source,
                 scope: w.scope,
                 conditions: Vec::new(),
+                evidence_events: Vec::new(),
             },
             pushed_at: t.pushed_at,
             status: t.status,

@@ -36,6 +36,7 @@ pub(super) fn warning(id: &str, rule: &str, official: &str, key: &str, level: Le
         measures: vec![],
         conditions: vec![],
         evidence: vec![],
+        evidence_events: vec![],
         evidence_total: 0,
         title: format!("title of {id}"),
         detected_at: day(0.0),

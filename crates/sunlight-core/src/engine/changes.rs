@@ -211,7 +211,31 @@ fn patch_official(
         return Ok(delta);
     }
     delta.patch = false;
-    let mut base_cells = base.map(|b| b.cells).unwrap_or_default();
+    let (mut base_cells, mut base_copies) = base.map(|b| (b.cells, b.copies)).unwrap_or_default();
+    for class in &mut delta.copies {
+        let Some(gone) = class.evicted.take() else {
+            continue;
+        };
+        let Some(at) = base_copies.iter().position(|c| c.slot == class.slot) else {
+            return Err(RestoreError::Delta(format!(
+                "official {}: a patch extends the copies of slot {}, which its base lacks",
+                delta.id, class.slot
+            )));
+        };
+        let mut kept = base_copies.swap_remove(at).copies;
+        let gone = usize::try_from(gone).unwrap_or(usize::MAX);
+        if gone > kept.len() {
+            return Err(RestoreError::Delta(format!(
+                "official {}: a patch evicts {gone} copies of slot {}, which has {}",
+                delta.id,
+                class.slot,
+                kept.len()
+            )));
+        }
+        kept.drain(..gone);
+        kept.append(&mut class.copies);
+        class.copies = kept;
+    }
     for cell in &mut delta.cells {
         let evicted = std::mem::take(&mut cell.evicted);
         if evicted.len() != cell.keys.len() {

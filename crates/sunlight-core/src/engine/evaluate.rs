@@ -6,7 +6,7 @@ use smallvec::SmallVec;
 
 use super::{EngineStats, Hits, hit};
 use crate::event::{FieldRef, FieldValue, PowerEvent};
-use crate::fifo::Fifo;
+use crate::evidence::EventCopy;
 use crate::rules::measure::{Level, MeasureValue};
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
@@ -43,7 +43,7 @@ pub(super) fn evaluate(
     let t = event.occurred_at.0;
     let window_start = t.saturating_sub(rule.window.0);
     let mut relation = None;
-    let mut evidence: Vec<CompactString> = Vec::new();
+    let mut evidence = EvidenceOut::default();
     let evidence_total: u64;
     let mut trigger_in_evidence = false;
     let (key, measures): (GroupKey, SmallVec<[MeasureValue; 4]>) = match &rule.logic {
@@ -74,7 +74,7 @@ pub(super) fn evaluate(
                 });
             }
             evidence_total = count as u64;
-            take_evidence(&state.entries, rule.evidence_limit, &mut evidence);
+            evidence.last(state.entries.as_slice(), rule.evidence_limit);
             (input.key, m)
         }
         RuleLogic::Ratio {
@@ -85,7 +85,7 @@ pub(super) fn evaluate(
                 return;
             };
             let num = state_mut(official, *numerator, &key, window_start).map_or(0, |s| {
-                take_evidence(&s.entries, rule.evidence_limit, &mut evidence);
+                evidence.last(s.entries.as_slice(), rule.evidence_limit);
                 s.entries.len()
             });
             let den = state_mut(official, *denominator, &GroupKey::default(), window_start)
@@ -113,9 +113,10 @@ pub(super) fn evaluate(
             let count = state.entries.len() - recent_from;
             let expected = recent_from as f64 * rule.window.0 as f64 / baseline.0 as f64;
             evidence_total = count as u64;
-            let recent = state.entries.as_slice()[recent_from..].iter();
-            let skip = count.saturating_sub(rule.evidence_limit);
-            evidence.extend(recent.skip(skip).map(|e| e.id.clone()));
+            evidence.last(
+                &state.entries.as_slice()[recent_from..],
+                rule.evidence_limit,
+            );
             let m = [
                 MeasureValue::Int(count as i64),
                 MeasureValue::Int(recent_from as i64),
@@ -141,15 +142,13 @@ pub(super) fn evaluate(
                     .filter(|e| !is_trigger(e))
                     .count();
                 let skip = count.saturating_sub(rule.evidence_limit.saturating_sub(1));
-                evidence.extend(
-                    state
-                        .entries
-                        .as_slice()
-                        .iter()
-                        .filter(|e| !is_trigger(e))
-                        .skip(skip)
-                        .map(|e| e.id.clone()),
-                );
+                state
+                    .entries
+                    .as_slice()
+                    .iter()
+                    .filter(|e| !is_trigger(e))
+                    .skip(skip)
+                    .for_each(|e| evidence.push(e));
             }
             evidence_total = count as u64 + 1;
             trigger_in_evidence = true;
@@ -222,8 +221,25 @@ pub(super) fn evaluate(
         Level::Yellow => counts.yellow += 1,
         Level::Red => counts.red += 1,
     }
+    // The copies, found only now that a warning fires.
+    let mut copies: Vec<EventCopy> = Vec::new();
+    if pack.copy_attributes.is_some() {
+        let keep = &rule.evidence_attributes;
+        if let Some(store) = official.copies.as_deref() {
+            copies.extend(
+                evidence
+                    .ids
+                    .iter()
+                    .zip(&evidence.times)
+                    .filter_map(|(id, time)| store.find(id, *time, keep)),
+            );
+        }
+        if trigger_in_evidence {
+            copies.push(EventCopy::of(event, keep));
+        }
+    }
     if trigger_in_evidence {
-        evidence.push(event.event_id.clone());
+        evidence.ids.push(event.event_id.clone());
     }
     let key_pairs: Vec<(CompactString, CompactString)> = rule
         .key_fields
@@ -267,7 +283,8 @@ pub(super) fn evaluate(
         window_end: event.occurred_at,
         conditions: rule.levels.fired(level, &rule.measures, &measures),
         measures: rule.measures.iter().copied().zip(measures).collect(),
-        evidence,
+        evidence: evidence.ids,
+        evidence_events: copies,
         evidence_total,
         title,
         detected_at: clock(),
@@ -337,9 +354,23 @@ fn state_mut<'a>(
     Some(state)
 }
 
-/// The ids of the last `limit` entries.
-fn take_evidence(entries: &Fifo<WindowEntry>, limit: usize, out: &mut Vec<CompactString>) {
-    let entries = entries.as_slice();
-    let skip = entries.len().saturating_sub(limit);
-    out.extend(entries[skip..].iter().map(|e| e.id.clone()));
+/// A warning's evidence as it is collected: ids and their event times (to find
+/// their copies by).
+#[derive(Default)]
+struct EvidenceOut {
+    ids: Vec<CompactString>,
+    times: Vec<i64>,
+}
+
+impl EvidenceOut {
+    fn push(&mut self, entry: &WindowEntry) {
+        self.ids.push(entry.id.clone());
+        self.times.push(entry.time);
+    }
+
+    /// The last `limit` of `entries`.
+    fn last(&mut self, entries: &[WindowEntry], limit: usize) {
+        let skip = entries.len().saturating_sub(limit);
+        entries[skip..].iter().for_each(|e| self.push(e));
+    }
 }

@@ -536,6 +536,9 @@ impl Engine {
         }
         self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
         for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
+            // The event's evidence copy is kept once, in the class of the
+            // longest-span slot it enters (`copies`).
+            let mut class: Option<(u32, Duration)> = None;
             for (index, slot) in pack.slots.iter().enumerate() {
                 if !hit(&p.hits, slot.filter) {
                     continue;
@@ -543,6 +546,9 @@ impl Engine {
                 let Some(input) = slot_input(&p.event, slot) else {
                     continue;
                 };
+                if class.is_none_or(|(_, span)| slot.span > span) {
+                    class = Some((index as u32, slot.span));
+                }
                 let cell = official.cell_mut(index as u32, !slot.group_by.is_empty());
                 let state = match cell {
                     SlotCell::Single(s) => s,
@@ -555,6 +561,17 @@ impl Engine {
                     id: p.event.event_id.clone(),
                 };
                 state.push(entry, input.distinct, slot.min_max);
+            }
+            if let (Some((slot, span)), Some(keep)) = (class, &pack.copy_attributes) {
+                official.copies.get_or_insert_with(Default::default).push(
+                    slot,
+                    time.saturating_sub(span.0),
+                    crate::copies::StoredCopy {
+                        time,
+                        id: p.event.event_id.clone(),
+                        copy: crate::evidence::EntryCopy::of(&p.event, keep),
+                    },
+                );
             }
         }
         for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
@@ -630,6 +647,16 @@ impl Engine {
                 swept |= !keep;
                 keep
             });
+            if let Some(copies) = official.copies.as_deref_mut() {
+                for q in copies.queues.iter_mut().filter(|q| due[q.slot as usize]) {
+                    let bound = wm.saturating_sub(pack.slots[q.slot as usize].span.0);
+                    swept |= q.evict_before(bound);
+                    q.items.shrink();
+                }
+                if !copies.retain_nonempty() {
+                    official.copies = None;
+                }
+            }
             let cooldowns = official.fired.len();
             official.fired.retain(|f| {
                 let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();

@@ -79,6 +79,15 @@ pub struct OfficialSnapshot {
     /// whole. False: `cells` are all of them.
     #[serde(default)]
     pub patch: bool,
+    /// Evidence copies by class (in a patch, like `cells`: classes not listed are
+    /// gone). Added with evidence copies (encoding `postcard.v3`): empty when read
+    /// from earlier layouts ([`crate::evidence::with_layout_before_copies`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::evidence::added_with_copies",
+        serialize_with = "crate::evidence::write_added_with_copies"
+    )]
+    pub copies: Vec<CopiesSnapshot>,
 }
 
 /// One slot's entries for one official.
@@ -107,6 +116,18 @@ pub struct EntrySnapshot {
     pub id: CompactString,
     /// The distinct-counted value, for slots that count one.
     pub distinct: Option<CompactString>,
+}
+
+/// One class of an official's evidence copies ([`crate::copies`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopiesSnapshot {
+    /// Index into [`Snapshot::slots`]: the slot whose span the copies live for.
+    pub slot: u32,
+    /// In a patch: `Some(n)`: the class's copies in the snapshot before lose `n`
+    /// from the front and `copies` follow the rest; `None`: `copies` are all of them.
+    pub evicted: Option<u64>,
+    /// The copies, in event-time order, with every attribute kept.
+    pub copies: Vec<crate::evidence::EventCopy>,
 }
 
 /// An event waiting for the watermark.
@@ -282,8 +303,25 @@ impl Engine {
                 }
             })
             .collect();
+        let copies = o
+            .copies
+            .iter()
+            .flat_map(|c| c.queues.iter())
+            .map(|q| {
+                let (from, evicted) = if patch { q.patch() } else { (0, None) };
+                CopiesSnapshot {
+                    slot: q.slot,
+                    evicted,
+                    copies: q.items.as_slice()[from..]
+                        .iter()
+                        .map(|c| c.copy.whole(&c.id, c.time))
+                        .collect(),
+                }
+            })
+            .collect();
         OfficialSnapshot {
             patch,
+            copies,
             id: id.to_string(),
             scope: o.scope.as_deref().map(|s| {
                 (
@@ -413,6 +451,25 @@ impl Engine {
                             slot.min_max,
                         );
                         report.entries += 1;
+                    }
+                }
+            }
+            if pack.copy_attributes.is_some() {
+                for class in &o.copies {
+                    let Some(Some(j)) = map.get(class.slot as usize).copied() else {
+                        continue;
+                    };
+                    let copies = state.copies.get_or_insert_with(Default::default);
+                    for c in &class.copies {
+                        copies.push(
+                            j,
+                            i64::MIN,
+                            crate::copies::StoredCopy {
+                                time: c.occurred_at,
+                                id: c.event_id.clone(),
+                                copy: crate::evidence::EntryCopy::from_event_copy(c),
+                            },
+                        );
                     }
                 }
             }

@@ -72,6 +72,14 @@ impl Engine {
                     .map(|j| (i as u32, j as u32))
             })
             .collect();
+        // Copies whose class slot is gone live for the new pack's longest span (they
+        // may still back entries of kept slots; the sweep evicts them in time).
+        let longest = new
+            .slots
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, s)| s.span)
+            .map(|(j, _)| j as u32);
         self.officials.retain(|_, official| {
             let mut ids = std::mem::take(&mut official.slot_ids);
             let mut cells: Vec<SlotCell> = std::mem::take(&mut official.cells);
@@ -80,6 +88,16 @@ impl Engine {
                     official.slot_ids.push(j);
                     official.cells.push(cell);
                 }
+            }
+            match (&new.copy_attributes, official.cells.is_empty(), longest) {
+                (Some(_), false, Some(longest)) => {
+                    if let Some(copies) = official.copies.as_deref_mut() {
+                        for q in &mut copies.queues {
+                            q.slot = slot_map.get(&q.slot).copied().unwrap_or(longest);
+                        }
+                    }
+                }
+                _ => official.copies = None,
             }
             official.fired.retain_mut(|f| match rule_map.get(&f.rule) {
                 Some(&j) => {

@@ -175,6 +175,14 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
             errors,
         });
     }
+    for rule in &mut rules {
+        rule.evidence_attributes =
+            super::reads::attributes_read(rule, &builder.filters, &builder.slots);
+    }
+    let copy_attributes = spec
+        .pack
+        .evidence_copies
+        .then(|| super::reads::union(&rules));
     let retention = builder
         .slots
         .iter()
@@ -189,6 +197,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         slots: builder.slots,
         retention,
         relations,
+        copy_attributes,
     })
 }
 
@@ -641,6 +650,7 @@ impl Builder {
             trigger,
             cooldown,
             evidence_limit,
+            evidence_attributes: Vec::new(),
             window,
             window_text: window.to_string(),
         })

@@ -265,6 +265,18 @@ pub fn compile(table: &toml::Table, path: &str, default_tz: &TimeZone) -> Result
 }
 
 impl Filter {
+    /// Appends every field the filter tests.
+    pub(crate) fn fields<'a>(&'a self, out: &mut Vec<&'a FieldRef>) {
+        match self {
+            Filter::All(parts) | Filter::Any(parts) => {
+                parts.iter().for_each(|p| p.fields(out));
+            }
+            Filter::Not(inner) => inner.fields(out),
+            Filter::Field(field, _) => out.push(field),
+            Filter::True | Filter::LocalTime { .. } | Filter::Weekday { .. } => {}
+        }
+    }
+
     /// The event kinds this filter can match at all, if it restricts `kind`.
     pub fn required_kinds(&self) -> Option<Vec<CompactString>> {
         match self {

@@ -5,6 +5,7 @@
 mod compile;
 pub mod filter;
 pub mod measure;
+mod reads;
 pub mod reference;
 pub mod spec;
 pub mod template;
@@ -39,12 +40,20 @@ pub struct CompiledPack {
     pub(crate) retention: Duration,
     /// Related parties, when a `related_party` rule needs them.
     pub relations: Option<Arc<Relations>>,
+    /// With `[pack] evidence_copies` on (the default): the attributes window entries
+    /// keep in their evidence copies (every rule's, sorted); `None`: no copies.
+    pub(crate) copy_attributes: Option<Vec<CompactString>>,
 }
 
 impl CompiledPack {
     /// Loads and compiles a pack file (reference paths relative to it).
     pub fn load(path: &Path) -> Result<CompiledPack, PackError> {
         load_pack(path)
+    }
+
+    /// Whether window entries keep evidence copies (`[pack] evidence_copies`).
+    pub fn evidence_copies(&self) -> bool {
+        self.copy_attributes.is_some()
     }
 
     /// The longest span of event time any rule looks back.
@@ -113,8 +122,11 @@ pub struct CompiledRule {
     pub(crate) trigger: usize,
     /// Repeats for the same key within this span are suppressed (unless the level rises).
     pub cooldown: Option<Duration>,
-    /// Most evidence ids in a warning.
+    /// Most evidence ids (and event copies) in a warning.
     pub evidence_limit: usize,
+    /// The attributes this rule reads (sorted): what its warnings' evidence copies
+    /// keep.
+    pub evidence_attributes: Vec<CompactString>,
     /// The window length (zero for per-event rules).
     pub window: Duration,
     /// `window` as text, for titles.

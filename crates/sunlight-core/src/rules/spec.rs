@@ -35,6 +35,10 @@ pub struct PackHeader {
     /// What the pack is for.
     #[serde(default)]
     pub description: String,
+    /// Whether warnings carry compact copies of their evidence events (default
+    /// true); off, window entries keep ids only (less memory per retained event).
+    #[serde(default = "yes")]
+    pub evidence_copies: bool,
 }
 
 /// `[reference]`: reference data files, paths relative to the pack file.

@@ -3,6 +3,7 @@
 mod codec_fuzz;
 mod common;
 mod engine_edges;
+mod evidence_copies;
 mod models;
 mod rule_packs;
 mod window_properties;
