@@ -3,7 +3,8 @@
 #
 # Generates 1,000,000 events from 10,000 officials over 30 days (plus injected
 # scenarios) as JSON lines, then replays the same file three times each:
-#   decode-only (the decoding limit), the parity pack, the default pack.
+#   decode-only (the decoding limit), the parity pack, the default pack, and the
+#   default pack without evidence copies (`evidence_copies = false`, ids only).
 # Every run reads the file, decodes, evaluates and writes warnings (to /dev/null).
 # A fourth, slower pass per pack samples the window state to report bytes/event.
 # Prints a Markdown table with median rates and ratios to decode-only.
@@ -23,16 +24,20 @@ if [ ! -s "$data" ]; then
   "$bin" gen --events "$events" --officials "$officials" --days "$days" --scenario-every 20 --output "$data"
 fi
 records=$(wc -l < "$data")
+# The default pack with ids-only evidence (beside a copy of its reference data).
+sed 's/^\[pack\]$/[pack]\nevidence_copies = false/' rules/default.toml > bench-data/default-ids.toml
+cp rules/relations.csv bench-data/
 
 rate() { sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A result
-for mode in decode parity default; do
+for mode in decode parity default default-ids; do
   case $mode in
     decode) args=(--rules examples/rules/parity.toml --decode-only) ;;
     parity) args=(--rules examples/rules/parity.toml) ;;
     default) args=(--rules rules/default.toml) ;;
+    default-ids) args=(--rules bench-data/default-ids.toml) ;;
   esac
   rates=()
   for _ in $(seq "$runs"); do
@@ -52,7 +57,7 @@ echo "workload: $data ($records records), $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo
 echo "| run | median events/s (of $runs) | vs decode-only | warnings | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|"
-for mode in decode parity default; do
+for mode in decode parity default default-ids; do
   ratio=$(awk -v a="${result[$mode]}" -v b="${result[decode]}" 'BEGIN {printf "%.2f", a / b}')
   echo "| $mode | ${result[$mode]} | $ratio | ${result[$mode-warnings]:-0} | ${result[$mode-rss]} |"
 done
@@ -60,3 +65,4 @@ echo
 echo "largest sampled window state:"
 echo "- parity: ${result[parity-state]}"
 echo "- default: ${result[default-state]}"
+echo "- default-ids: ${result[default-ids-state]}"

@@ -4,9 +4,8 @@
 //!
 //! A copy holds the event's id, kind, time, amount and counterparty and, of its
 //! attributes, only those some rule of the pack reads (filters, group-by, value and
-//! distinct fields, key fields). Each window entry keeps its event's copy inline
-//! ([`EntryCopy`]: no allocation unless a counterparty is longer than 24 bytes or an
-//! attribute is kept; nothing to free at eviction). A warning lists the
+//! distinct fields, key fields). The engine keeps one encoded copy per retained event
+//! and official (`copies.rs`). A warning lists the
 //! copies of the events behind its `evidence.event_ids` (the same cap,
 //! `evidence_limit`), each narrowed to the attributes *its* rule reads. Packs that
 //! set `[pack] evidence_copies = false` keep no copies (ids only).
@@ -137,115 +136,6 @@ impl Serialize for EventCopyJson<'_> {
             map.serialize_entry("attributes", &crate::event::AttributesJson(&c.attributes))?;
         }
         map.end()
-    }
-}
-
-/// The copy as a window entry holds it: inline, so that keeping it costs no
-/// allocation (kinds, and most counterparties, fit a `CompactString`'s 24 inline
-/// bytes) and evicting it touches nothing but the entry. The entry's own time and id
-/// complete it. Attributes, when the pack reads any, are one boxed slice.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct EntryCopy {
-    pub kind: CompactString,
-    pub amount_cents: Option<i64>,
-    pub counterparty: Option<CompactString>,
-    pub attributes: Option<Box<[(CompactString, AttrValue)]>>,
-}
-
-impl EntryCopy {
-    /// The copy of `event` keeping the attributes named in `keep` (sorted).
-    pub fn of(event: &PowerEvent, keep: &[CompactString]) -> EntryCopy {
-        let attributes: Box<[(CompactString, AttrValue)]> = if keep.is_empty() {
-            Box::default()
-        } else {
-            event
-                .attributes
-                .iter()
-                .filter(|(name, _)| keep.binary_search(name).is_ok())
-                .cloned()
-                .collect()
-        };
-        EntryCopy {
-            kind: event.kind.clone(),
-            amount_cents: event.amount_cents,
-            counterparty: event.counterparty.clone(),
-            attributes: (!attributes.is_empty()).then_some(attributes),
-        }
-    }
-
-    /// The full copy, narrowed to the attributes named in `keep` (sorted).
-    pub fn to_event_copy(
-        &self,
-        event_id: &CompactString,
-        time: i64,
-        keep: &[CompactString],
-    ) -> EventCopy {
-        EventCopy {
-            event_id: event_id.clone(),
-            kind: self.kind.clone(),
-            occurred_at: time,
-            amount_cents: self.amount_cents,
-            counterparty: self.counterparty.clone(),
-            attributes: self
-                .attributes
-                .iter()
-                .flat_map(|a| a.iter())
-                .filter(|(name, _)| keep.binary_search(name).is_ok())
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// The full copy with every attribute kept (for snapshots).
-    pub fn whole(&self, event_id: &CompactString, time: i64) -> EventCopy {
-        EventCopy {
-            event_id: event_id.clone(),
-            kind: self.kind.clone(),
-            occurred_at: time,
-            amount_cents: self.amount_cents,
-            counterparty: self.counterparty.clone(),
-            attributes: self
-                .attributes
-                .as_deref()
-                .map(<[_]>::to_vec)
-                .unwrap_or_default(),
-        }
-    }
-
-    /// From a snapshot's full copy.
-    pub fn from_event_copy(copy: &EventCopy) -> EntryCopy {
-        EntryCopy {
-            kind: copy.kind.clone(),
-            amount_cents: copy.amount_cents,
-            counterparty: copy.counterparty.clone(),
-            attributes: (!copy.attributes.is_empty())
-                .then(|| copy.attributes.clone().into_boxed_slice()),
-        }
-    }
-
-    /// Bytes held on the heap.
-    pub fn heap_bytes(&self) -> usize {
-        let text = |s: &CompactString| {
-            if s.is_heap_allocated() {
-                s.capacity()
-            } else {
-                0
-            }
-        };
-        text(&self.kind)
-            + self.counterparty.as_ref().map_or(0, text)
-            + self.attributes.as_ref().map_or(0, |a| {
-                a.len() * std::mem::size_of::<(CompactString, AttrValue)>()
-                    + a.iter()
-                        .map(|(n, v)| {
-                            text(n)
-                                + match v {
-                                    AttrValue::Str(s) => text(s),
-                                    _ => 0,
-                                }
-                        })
-                        .sum::<usize>()
-            })
     }
 }
 

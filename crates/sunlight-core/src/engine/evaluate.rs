@@ -226,13 +226,7 @@ pub(super) fn evaluate(
     if pack.copy_attributes.is_some() {
         let keep = &rule.evidence_attributes;
         if let Some(store) = official.copies.as_deref() {
-            copies.extend(
-                evidence
-                    .ids
-                    .iter()
-                    .zip(&evidence.times)
-                    .filter_map(|(id, time)| store.find(id, *time, keep)),
-            );
+            copies = store.find_all(&evidence.ids, &evidence.times, keep);
         }
         if trigger_in_evidence {
             copies.push(EventCopy::of(event, keep));

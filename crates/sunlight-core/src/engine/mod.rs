@@ -563,15 +563,10 @@ impl Engine {
                 state.push(entry, input.distinct, slot.min_max);
             }
             if let (Some((slot, span)), Some(keep)) = (class, &pack.copy_attributes) {
-                official.copies.get_or_insert_with(Default::default).push(
-                    slot,
-                    time.saturating_sub(span.0),
-                    crate::copies::StoredCopy {
-                        time,
-                        id: p.event.event_id.clone(),
-                        copy: crate::evidence::EntryCopy::of(&p.event, keep),
-                    },
-                );
+                official
+                    .copies
+                    .get_or_insert_with(Default::default)
+                    .push_event(slot, time.saturating_sub(span.0), &p.event, keep);
             }
         }
         for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
@@ -651,7 +646,7 @@ impl Engine {
                 for q in copies.queues.iter_mut().filter(|q| due[q.slot as usize]) {
                     let bound = wm.saturating_sub(pack.slots[q.slot as usize].span.0);
                     swept |= q.evict_before(bound);
-                    q.items.shrink();
+                    q.shrink();
                 }
                 if !copies.retain_nonempty() {
                     official.copies = None;

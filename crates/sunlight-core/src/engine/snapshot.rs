@@ -312,10 +312,7 @@ impl Engine {
                 CopiesSnapshot {
                     slot: q.slot,
                     evicted,
-                    copies: q.items.as_slice()[from..]
-                        .iter()
-                        .map(|c| c.copy.whole(&c.id, c.time))
-                        .collect(),
+                    copies: q.copies_from(from),
                 }
             })
             .collect();
@@ -461,15 +458,7 @@ impl Engine {
                     };
                     let copies = state.copies.get_or_insert_with(Default::default);
                     for c in &class.copies {
-                        copies.push(
-                            j,
-                            i64::MIN,
-                            crate::copies::StoredCopy {
-                                time: c.occurred_at,
-                                id: c.event_id.clone(),
-                                copy: crate::evidence::EntryCopy::from_event_copy(c),
-                            },
-                        );
+                        copies.push_copy(j, c);
                     }
                 }
             }
