@@ -168,7 +168,11 @@ async fn warning_masking_follows_the_sensitive_claim() {
             "window": {"start": "2026-09-15T02:00:00Z", "end": "2026-10-15T02:00:00Z"},
             "measures": {"count": 2, "sum": 9300000},
             "conditions": [{"measure": "count", "op": ">=", "threshold": 2, "value": 2}],
-            "evidence": {"event_ids": ["EV-8", "EV-9"], "total": 2},
+            "evidence": {"event_ids": ["EV-8", "EV-9"], "total": 2, "events": [
+                {"event_id": "EV-9", "kind": "payment", "occurred_at": "2026-10-15T02:00:00Z",
+                 "amount_cents": 4600000, "counterparty": "SUP-1443",
+                 "attributes": {"national_id": national_id}}
+            ]},
             "title": title,
             "detected_at": "2026-10-15T02:01:00Z",
             "status": "verifying",

@@ -176,6 +176,14 @@ pub fn warning(id: &str, official_id: &str, region: &str, org_unit: &str) -> War
         evidence: Evidence {
             event_ids: vec!["EV-8".into(), "EV-9".into()],
             total: 2,
+            events: vec![sunlight_api::model::EvidenceEvent {
+                event_id: "EV-9".into(),
+                kind: "payment".into(),
+                occurred_at: "2026-10-15T02:00:00Z".into(),
+                amount_cents: Some(4_600_000),
+                counterparty: Some("SUP-1443".into()),
+                attributes: [("national_id".to_string(), "110101199003070011".into())].into(),
+            }],
         },
         title: "payment to SUP-1443, owned by relative 110101199003070011".into(),
         detected_at: "2026-10-15T02:01:00Z".into(),

@@ -105,7 +105,7 @@ fn copies_survive_a_snapshot_and_restore() {
         allowed_lateness: Duration::ZERO,
         ..EngineConfig::default()
     };
-    let mut first = Engine::new(Arc::clone(&pack), config.clone());
+    let mut first = Engine::new(Arc::clone(&pack), config);
     let mut out = Vec::new();
     first.ingest(events()[0].clone(), &mut out);
     let snap = first.snapshot(|_, _| true);
