@@ -122,9 +122,15 @@ function warningLink(id, label, attrs = {}) {
   return h('a', { href: `#/warning/${encodeURIComponent(id)}`, ...attrs, text: label || id });
 }
 
+// A rule is named by its id (e.g. split-payment); its `title` is the template of
+// its warnings' titles, not a name. The description goes in tooltips.
 function ruleTitle(ruleId) {
+  return ruleId;
+}
+
+function ruleDescription(ruleId) {
   const r = state.rules.get(ruleId);
-  return r && r.title ? r.title : ruleId;
+  return (r && r.description) || '';
 }
 
 function isMoney(ruleId, measure) {
@@ -507,8 +513,7 @@ function drawBoard(body, summary) {
   const ow = summary.open_warnings || { total: 0, by_rule: [] };
   const ruleRows = (ow.by_rule || []).map((r) => h('tr', { 'data-rule-id': r.rule_id },
     h('th', { scope: 'row' },
-      h('a', { href: `#/warnings${query({ status: 'open', rule_id: r.rule_id })}`, text: ruleTitle(r.rule_id) }),
-      ruleTitle(r.rule_id) !== r.rule_id ? h('span', { class: 'muted small', text: ` ${r.rule_id}` }) : null),
+      h('a', { href: `#/warnings${query({ status: 'open', rule_id: r.rule_id })}`, text: ruleTitle(r.rule_id), title: ruleDescription(r.rule_id) || null })),
     h('td', { class: 'num' }, countWithLabel(r.red, 'red', { status: 'open', level: 'red', rule_id: r.rule_id })),
     h('td', { class: 'num' }, countWithLabel(r.yellow, 'yellow', { status: 'open', level: 'yellow', rule_id: r.rule_id })),
     h('td', { class: 'num', text: fmtNumber(r.total) })));
@@ -818,7 +823,7 @@ async function pageWarnings(main, route, alive) {
     official_id: p.get('official_id') || '', since: p.get('since') || '', until: p.get('until') || '',
   };
   const pg = pagingFor(route);
-  const ruleOpts = [['', t('common.all')], ...[...state.rules.values()].map((r) => [r.rule_id, r.title || r.rule_id])];
+  const ruleOpts = [['', t('common.all')], ...[...state.rules.values()].map((r) => [r.rule_id, r.rule_id])];
   if (f.rule_id && !state.rules.has(f.rule_id)) ruleOpts.push([f.rule_id, f.rule_id]);
   const form = filterForm('warnings-filter', [
     selectField('filter-status', t('warnings.filterStatus'),
@@ -894,8 +899,9 @@ function drawWarning(main, w, alive, flash) {
     fact(t('warning.official'), officialLink(w.official_id, { id: 'warning-official' })),
     fact(t('warning.place'), `${w.region || dash()} / ${w.org_unit || dash()}`),
     fact(t('warning.rule'), [
-      h('span', { text: rule && rule.title ? rule.title : w.rule_id }),
-      h('span', { class: 'muted small', text: ` ${w.rule_id} · ${t('warning.ruleVersion', { v: w.rule_version })}` })]),
+      h('span', { text: w.rule_id, title: ruleDescription(w.rule_id) }),
+      h('span', { class: 'muted small', text: ` ${t('warning.ruleVersion', { v: w.rule_version })}` }),
+      rule && rule.description ? h('p', { class: 'muted small', text: rule.description }) : null]),
     fact(t('warning.key'), keyText(w.key) || dash()),
     fact(t('warning.occurred'), timeEl(w.occurred_at)),
     fact(t('warning.detected'), timeEl(w.detected_at)),
