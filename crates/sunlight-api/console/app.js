@@ -900,8 +900,7 @@ function drawWarning(main, w, alive, flash) {
     fact(t('warning.place'), `${w.region || dash()} / ${w.org_unit || dash()}`),
     fact(t('warning.rule'), [
       h('span', { text: w.rule_id, title: ruleDescription(w.rule_id) }),
-      h('span', { class: 'muted small', text: ` ${t('warning.ruleVersion', { v: w.rule_version })}` }),
-      rule && rule.description ? h('p', { class: 'muted small', text: rule.description }) : null]),
+      h('span', { class: 'muted small', text: ` ${t('warning.ruleVersion', { v: w.rule_version })}` })]),
     fact(t('warning.key'), keyText(w.key) || dash()),
     fact(t('warning.occurred'), timeEl(w.occurred_at)),
     fact(t('warning.detected'), timeEl(w.detected_at)),
