@@ -150,6 +150,8 @@ pub struct RunSettings {
     pub rules: PathBuf,
     /// Allowed lateness.
     pub allowed_lateness: Duration,
+    /// Largest accepted lead of event time over the clock (None: no limit).
+    pub max_future_skew: Option<Duration>,
     /// HTTP endpoint address.
     pub http_addr: std::net::SocketAddr,
     /// Serve HTTPS with these (None: plain HTTP).
@@ -159,6 +161,9 @@ pub struct RunSettings {
     /// How often the rule pack file is checked for changes (None: only on SIGHUP).
     pub reload_interval: Option<Duration>,
 }
+
+/// Default `engine.max_future_skew`.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(86_400);
 
 /// Default `engine.reload_interval`.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -171,6 +176,7 @@ pub fn resolve(
     let mut kafka = KafkaConfig::default();
     let mut rules: Option<PathBuf> = None;
     let mut lateness = sunlight_core::engine::DEFAULT_ALLOWED_LATENESS;
+    let mut max_future_skew = Some(DEFAULT_MAX_FUTURE_SKEW);
     let mut http_addr = (DEFAULT_HTTP_ADDR.to_string(), "default".to_string());
     let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut casework = CaseworkSection::default();
@@ -197,8 +203,7 @@ pub fn resolve(
             reload_interval = skew(&v, &format!("{}: engine.reload_interval", path.display()))?;
         }
         if let Some(v) = file.engine.max_future_skew {
-            kafka.max_future_skew =
-                skew(&v, &format!("{}: engine.max_future_skew", path.display()))?;
+            max_future_skew = skew(&v, &format!("{}: engine.max_future_skew", path.display()))?;
         }
         if let Some(a) = file.http.addr {
             http_addr = (a, format!("{}: http.addr", path.display()));
@@ -298,7 +303,7 @@ pub fn resolve(
             }
             "ENGINE__RULES" => rules = Some(PathBuf::from(&value)),
             "ENGINE__ALLOWED_LATENESS" => lateness = duration(&value, &name)?,
-            "ENGINE__MAX_FUTURE_SKEW" => kafka.max_future_skew = skew(&value, &name)?,
+            "ENGINE__MAX_FUTURE_SKEW" => max_future_skew = skew(&value, &name)?,
             "ENGINE__RELOAD_INTERVAL" => reload_interval = skew(&value, &name)?,
             other => match other.strip_prefix("KAFKA__PROPERTIES__") {
                 // SUNLIGHT__KAFKA__PROPERTIES__SECURITY_PROTOCOL -> security.protocol
@@ -443,6 +448,7 @@ pub fn resolve(
         kafka,
         rules,
         allowed_lateness: lateness,
+        max_future_skew,
         http_addr,
         http_tls,
         api,
@@ -603,13 +609,13 @@ mod tests {
         );
         assert_eq!(s.allowed_lateness, Duration::from_secs(300));
         assert_eq!(s.http_addr.to_string(), DEFAULT_HTTP_ADDR);
-        assert_eq!(s.kafka.max_future_skew, Some(Duration::from_secs(86_400)));
+        assert_eq!(s.max_future_skew, Some(Duration::from_secs(86_400)));
         let off = resolve(
             &args(&["--rules", "p.toml"]),
             env(&[("SUNLIGHT__ENGINE__MAX_FUTURE_SKEW", "off")]),
         )
         .unwrap();
-        assert_eq!(off.kafka.max_future_skew, None);
+        assert_eq!(off.max_future_skew, None);
         assert_eq!(
             s.kafka.max_watermark_drift, None,
             "alignment off by default"

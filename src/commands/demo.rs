@@ -88,8 +88,6 @@ async fn demo(
         warnings_topic: WARNINGS.into(),
         dlq_topic: DLQ.into(),
         idle_timeout: sunlight_core::time::Duration::from_secs(2),
-        // The simulated year runs ahead of today's date.
-        max_future_skew: None,
         source_name: format!("sunlight/{}", pack.name),
         casework: Some(casework.clone()),
         ..KafkaConfig::default()
@@ -126,6 +124,7 @@ async fn demo(
         sunlight_kafka::run_with(
             &config,
             pack,
+            // No future-skew limit: the simulated year runs ahead of today's date.
             EngineConfig::default(),
             DecodeLimits::default(),
             services,

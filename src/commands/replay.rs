@@ -21,6 +21,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         format,
         engine: EngineConfig {
             allowed_lateness: args.allowed_lateness,
+            max_future_skew: args.max_future_skew.0,
             ..EngineConfig::default()
         },
         decode_only: args.decode_only,

@@ -80,6 +80,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let engine = EngineConfig {
         allowed_lateness: settings.allowed_lateness,
+        max_future_skew: settings.max_future_skew,
         ..EngineConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

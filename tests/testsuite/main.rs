@@ -1,5 +1,6 @@
 //! End-to-end tests of the `sunlight` binary, in one test binary (one module per area).
 
+mod admission;
 mod backtest;
 mod console;
 mod demo;

@@ -35,7 +35,7 @@ mod state;
 pub mod time;
 pub mod warning;
 
-pub use engine::{Admission, Engine, EngineConfig, StateView, WatermarkMode};
+pub use engine::{Admission, Engine, EngineConfig, Origin, StateView, WatermarkMode};
 pub use event::PowerEvent;
 pub use rules::CompiledPack;
 pub use warning::Warning;

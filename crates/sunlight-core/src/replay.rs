@@ -24,7 +24,8 @@ pub struct ReplayOptions {
     pub format: Format,
     /// Decoder limits.
     pub limits: DecodeLimits,
-    /// Engine settings (allowed lateness, clock).
+    /// Engine settings (allowed lateness, clock, future skew): admission is the
+    /// engine's, so a replay refuses exactly what `sunlight run` refuses.
     pub engine: EngineConfig,
     /// Decode only: measure the decoding limit; no engine, no warnings.
     pub decode_only: bool,
@@ -229,11 +230,9 @@ impl<W: Write, E: Write, O: WarningObserver> Replayer<W, E, O> {
         offset: Option<u64>,
     ) -> io::Result<()> {
         self.summary.records += 1;
-        let decoded = match self.options.format {
-            Format::Json => codec::json::decode(bytes, &self.options.limits),
-            Format::Protobuf => codec::protobuf::decode(bytes, &self.options.limits),
-        };
-        let (event, notes) = match decoded {
+        // As `sunlight run` decodes a record: a Schema Registry frame is removed first.
+        let decoded = codec::decode_message(bytes, self.options.format, &self.options.limits);
+        let (event, notes, _) = match decoded {
             Ok(ok) => ok,
             Err(e) => return self.reject(&e, bytes, line, offset),
         };
@@ -246,8 +245,7 @@ impl<W: Write, E: Write, O: WarningObserver> Replayer<W, E, O> {
         if every > 0 && self.summary.records.is_multiple_of(every) {
             self.sample_state();
         }
-        if let Admission::Late(event) = self.engine.ingest(event, &mut self.batch) {
-            let e = self.engine.late_error(&event);
+        if let Admission::Refused(e) = self.engine.ingest(event, &mut self.batch) {
             self.reject(&e, bytes, line, offset)?;
         }
         self.write_warnings()

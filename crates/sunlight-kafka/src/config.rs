@@ -45,10 +45,6 @@ pub struct KafkaConfig {
     pub shutdown_timeout: Duration,
     /// How often the state gauges are refreshed (walks all state).
     pub state_report_interval: Duration,
-    /// Events dated further than this ahead of the engine's clock are bad input
-    /// (`invalid_timestamp`); `None` accepts any date (replays of generated future
-    /// activity, as in the demo).
-    pub max_future_skew: Option<Duration>,
     /// The closed loop (feedback, risk codes, escalation, suppression); off when None.
     pub casework: Option<crate::casework::CaseworkConfig>,
     /// Durable window state (snapshots on the state topic); off when None.
@@ -108,7 +104,6 @@ impl Default for KafkaConfig {
             warnings_format: WarningFormat::Json,
             shutdown_timeout: Duration::from_secs(10),
             state_report_interval: Duration::from_secs(15),
-            max_future_skew: Some(Duration::from_secs(86_400)),
             casework: None,
             state: None,
             mask_in_warnings: Vec::new(),

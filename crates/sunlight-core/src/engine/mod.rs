@@ -3,7 +3,8 @@
 //!
 //! ## Ordering and the watermark
 //! The watermark is `max event time seen - allowed lateness`. An event older than the
-//! watermark is late: [`Admission::Late`] hands it back for the dead-letter output.
+//! watermark is late: [`Admission::Refused`] hands back its dead-letter reason
+//! (see [`admission`] for every admission decision).
 //! Every other event waits in `pending` until the watermark passes it; then events are
 //! released in `(event time, official_id, event_id)` order and all events sharing one
 //! timestamp enter the windows before any of them is evaluated (SQL `RANGE` peers).
@@ -20,6 +21,7 @@
 //! wins, so conflicting copies make the result depend on arrival order: they are a
 //! producer error that the duplicate counter makes visible.
 
+pub mod admission;
 mod changes;
 mod evaluate;
 mod snapshot;
@@ -42,6 +44,7 @@ use crate::rules::CompiledPack;
 use crate::state::{Entry as WindowEntry, OfficialState, SlotCell};
 use crate::time::{Duration, Timestamp};
 use crate::warning::Warning;
+pub use admission::{Admission, Origin};
 pub(crate) use changes::merge_by_id;
 use evaluate::{Trigger, evaluate, slot_input};
 pub use snapshot::{
@@ -66,6 +69,9 @@ pub struct EngineConfig {
     pub clock: fn() -> Timestamp,
     /// Who moves the watermark.
     pub watermark: WatermarkMode,
+    /// Events dated further ahead of `clock` are bad input (None: no limit). See
+    /// [`admission`].
+    pub max_future_skew: Option<Duration>,
 }
 
 /// Who moves the watermark.
@@ -87,21 +93,9 @@ impl Default for EngineConfig {
             allowed_lateness: DEFAULT_ALLOWED_LATENESS,
             clock: Timestamp::now,
             watermark: WatermarkMode::FromEvents,
+            max_future_skew: None,
         }
     }
-}
-
-/// What happened to an ingested event.
-#[derive(Debug, PartialEq)]
-pub enum Admission {
-    /// Buffered; it will be evaluated once the watermark passes it.
-    Accepted,
-    /// No rule looks at events like it; it only moved event time forward.
-    Unmatched,
-    /// Its `event_id` is already pending: dropped and counted.
-    Duplicate,
-    /// Older than the watermark: not applied; report it (reason `late`).
-    Late(Box<PowerEvent>),
 }
 
 /// Counters per rule.
@@ -124,8 +118,10 @@ pub struct EngineStats {
     pub unmatched: u64,
     /// Duplicate event ids dropped.
     pub duplicates: u64,
-    /// Late events rejected.
+    /// Late events refused (behind the watermark or a restored floor).
     pub late: u64,
+    /// Events refused for being dated beyond `max_future_skew`.
+    pub future_dated: u64,
     /// Per rule, in pack order.
     pub rules: Vec<RuleCounts>,
 }
@@ -293,26 +289,15 @@ impl Engine {
         self.pending.iter().map(|p| p.source).min()
     }
 
-    /// The dead-letter reason for an event [`Admission::Late`] handed back.
-    pub fn late_error(&self, event: &PowerEvent) -> crate::codec::DecodeError {
-        let watermark = self.watermark().map(|w| w.to_string()).unwrap_or_default();
-        crate::codec::DecodeError::new(
-            crate::codec::Reason::Late,
-            format!(
-                "event `{}` at {} is behind the watermark {watermark} (allowed lateness {})",
-                event.event_id, event.occurred_at, self.config.allowed_lateness
-            ),
-        )
-    }
-
     /// The current watermark (`None` before the first event).
     pub fn watermark(&self) -> Option<Timestamp> {
         (self.watermark != i64::MIN).then_some(Timestamp(self.watermark))
     }
 
-    /// Admits one event; warnings that become final are appended to `out`.
+    /// Admits one event (see [`admission`]); warnings that become final are appended
+    /// to `out`.
     pub fn ingest(&mut self, event: PowerEvent, out: &mut Vec<Warning>) -> Admission {
-        self.ingest_from(event, 0, out)
+        self.admit(event, Origin::new(0), out)
     }
 
     /// Like [`Engine::ingest`], with a tag for where the event came from (the live
@@ -325,6 +310,12 @@ impl Engine {
         source: u64,
         out: &mut Vec<Warning>,
     ) -> Admission {
+        self.admit(event, Origin::new(source), out)
+    }
+
+    /// The engine's own part of admission, after the checks of [`Engine::admit`]:
+    /// late against the watermark, duplicate, accepted or unmatched.
+    fn enter(&mut self, event: PowerEvent, source: u64, out: &mut Vec<Warning>) -> Admission {
         let time = event.occurred_at.0;
         let id = IdHash::of(&event.event_id);
         if time < self.watermark {
@@ -335,7 +326,7 @@ impl Engine {
                 return Admission::Duplicate;
             }
             self.stats.late += 1;
-            return Admission::Late(Box::new(event));
+            return Admission::Refused(self.late_error(&event));
         }
         if self.pending_ids.contains(&id) && self.is_pending(&event) {
             self.stats.duplicates += 1;

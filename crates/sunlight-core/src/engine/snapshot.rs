@@ -674,7 +674,7 @@ pub(super) mod tests {
         late.restore(&snap).unwrap();
         assert!(matches!(
             late.ingest(PowerEvent::new("b1", "rebuilt", "payment", at(5)), &mut out),
-            crate::engine::Admission::Late(_)
+            crate::engine::Admission::Refused(e) if e.reason == crate::codec::Reason::Late
         ));
 
         let mut joined = Engine::new(default_pack(), config());

@@ -39,10 +39,10 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sunlight_core::codec::{self, DecodeError, DecodeLimits};
+use sunlight_core::codec::{self, DecodeError, DecodeLimits, Reason};
 use sunlight_core::time::Timestamp;
 use sunlight_core::{
-    Admission, CompiledPack, Engine, EngineConfig, StateView, Warning, WatermarkMode,
+    Admission, CompiledPack, Engine, EngineConfig, Origin, StateView, Warning, WatermarkMode,
 };
 use tracing::{debug, info, warn};
 
@@ -941,53 +941,26 @@ impl Pipeline<'_> {
             .unwrap_or(self.kinds.len());
         self.counters(index).events[kind].increment(1);
         let time = event.occurred_at.0;
-        if let Some(skew) = self.config.max_future_skew
-            && time > Timestamp::now().0.saturating_add(skew.0)
-        {
-            // One far-future timestamp would drag the watermark along and turn every
-            // later event late: such events are bad input.
-            let e = DecodeError::new(
-                sunlight_core::codec::Reason::InvalidTimestamp,
-                format!(
-                    "occurred_at {} is more than {skew} ahead of this engine's clock (max_future_skew)",
-                    event.occurred_at
-                ),
-            );
-            self.refuse(&e, message, index, appended);
-            return index;
-        }
-        let floor = self.partition(index).floor;
-        if time < floor {
-            // Behind the watermark of the snapshot this partition was restored from:
-            // late, as it was for the instance that took the snapshot.
-            metrics::counter!(m::LATE_EVENTS).increment(1);
-            let e = DecodeError::new(
-                sunlight_core::codec::Reason::Late,
-                format!(
-                    "event `{}` at {} is behind the watermark {} restored for partition {} (allowed lateness {})",
-                    event.event_id,
-                    event.occurred_at,
-                    Timestamp(floor),
-                    partition,
-                    self.engine_config.allowed_lateness
-                ),
-            );
-            self.refuse(&e, message, index, appended);
-            return index;
-        }
-        let moved = self.partitions.observe(index, Some(time), now);
-        let admission =
-            self.engine
-                .ingest_from(event, Partitions::source(index, offset), &mut self.warnings);
+        let origin = Origin {
+            source: Partitions::source(index, offset),
+            floor: Timestamp(self.partition(index).floor),
+        };
+        // Admission is the engine's (future skew, restored floor, lateness,
+        // duplicates): `sunlight replay` decides the same for the same input.
+        let admission = self.engine.admit(event, origin, &mut self.warnings);
+        // Bad input is not activity: a partition carrying only bad input must still
+        // go idle, or it would hold the watermark forever.
+        let moved = !admission.is_bad_input() && self.partitions.observe(index, Some(time), now);
         // Only an admitted event can be in a window: the others need no re-reading.
         let in_windows = matches!(admission, Admission::Accepted).then_some(time);
         self.partition(index)
             .offsets
             .consumed(offset, in_windows, appended);
         match admission {
-            Admission::Late(event) => {
-                metrics::counter!(m::LATE_EVENTS).increment(1);
-                let e = self.engine.late_error(&event);
+            Admission::Refused(e) => {
+                if e.reason == Reason::Late {
+                    metrics::counter!(m::LATE_EVENTS).increment(1);
+                }
                 self.dead_letter(&e, message, index);
             }
             Admission::Duplicate => {

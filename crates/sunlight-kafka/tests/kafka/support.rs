@@ -300,7 +300,11 @@ pub fn start(config: KafkaConfig, pack: &Arc<CompiledPack>) -> Running {
     start_with(
         config,
         pack,
-        EngineConfig::default(),
+        // As `sunlight run` by default: events over a day ahead are bad input.
+        EngineConfig {
+            max_future_skew: Some(sunlight_core::time::Duration::from_secs(86_400)),
+            ..EngineConfig::default()
+        },
         sunlight_kafka::Services::new(Arc::new(sunlight_kafka::Health::default())),
     )
 }
