@@ -341,8 +341,7 @@ impl Pipeline<'_> {
     /// the cases of the owned partitions are restored (and not while a handover or
     /// restore is under way).
     pub(super) fn cases_ready(&self) -> bool {
-        self.config.state.is_none()
-            || (self.cases_restored_at.is_some() && !self.restore_pending && !self.handover)
+        self.config.state.is_none() || (self.cases_restored_at.is_some() && self.phase.evaluates())
     }
 
     /// With durable state, after a restore: the feedback consumer takes the same

@@ -47,7 +47,10 @@ use sunlight_core::{
 use tracing::{debug, info, warn};
 
 mod closed_loop;
+mod phase;
 mod snapshots;
+
+use phase::{Phase, Step};
 
 use crate::casework::SharedCasebook;
 use crate::config::KafkaConfig;
@@ -450,10 +453,9 @@ pub async fn run_with(
         last_snapshot: None,
         awaiting: 0,
         skip_before: Vec::new(),
-        restore_pending: false,
+        phase: Phase::Running,
         moved: Vec::new(),
         held: None,
-        handover: false,
         transactional,
         fatal: None,
         pending_gauge: metrics::gauge!(m::PENDING_EVENTS),
@@ -494,7 +496,7 @@ pub async fn run_with(
         if let Some(fc) = &feedback_consumer {
             pipeline.commit_feedback(fc);
         }
-        if pipeline.restore_pending {
+        if pipeline.phase == Phase::Restoring {
             // A snapshot in flight finishes first: it and its commit are of the
             // assignment that ended.
             pipeline.await_snapshot(&consumer).await;
@@ -512,19 +514,17 @@ pub async fn run_with(
         }
         if pipeline.snapshot_ready() {
             pipeline.take_snapshot(&consumer).await;
-            if pipeline.handover {
+            if pipeline.phase == Phase::HandingOver {
                 // The handover snapshot must be on the broker before the switch.
                 pipeline.await_snapshot(&consumer).await;
                 if let Some(fc) = &feedback_consumer {
                     pipeline.commit_feedback(fc);
                 }
-                pipeline.handover = false;
                 pipeline.switch_assignment(&assignment);
             }
             continue;
         }
-        if !pipeline.restore_pending
-            && !pipeline.handover
+        if pipeline.phase.evaluates()
             && let Some(m) = pipeline.held.take()
             && !pipeline.moved(&m)
             && pipeline.owns(&m)
@@ -562,7 +562,7 @@ pub async fn run_with(
             }
             Some(message) = messages.next(), if room => {
                 pipeline.apply_rebalance(&assignment);
-                if pipeline.restore_pending || pipeline.handover {
+                if !pipeline.phase.evaluates() {
                     // The first record of a new assignment waits until the state is
                     // handed over and restored (and positions moved).
                     pipeline.held = message.ok().map(|m| m.detach());
@@ -589,6 +589,7 @@ pub async fn run_with(
         }
     }
     health.set_stopping();
+    pipeline.phase.advance(Step::Stop);
     // Drain: wait for outstanding outputs (bounded), then commit what is safe.
     let deadline =
         tokio::time::sleep(Duration::from_nanos(config.shutdown_timeout.0.max(0) as u64));
@@ -719,17 +720,14 @@ struct Pipeline<'a> {
     /// Per partition index, the position of the restored snapshot: earlier records
     /// are in it already.
     skip_before: Vec<i64>,
-    /// The new assignment's state must be restored before records are evaluated.
-    restore_pending: bool,
+    /// Running, restoring, handing over or draining (phase.rs: the transitions).
+    phase: Phase,
     /// Partitions whose position the last restore moved (to where their snapshot
     /// ends, or to their oldest input): a record fetched before the move is read again.
     moved: Vec<(String, i32)>,
     /// A record that arrived with an assignment change, held until the state is
-    /// restored.
+    /// restored (only while the phase does not evaluate records).
     held: Option<rdkafka::message::OwnedMessage>,
-    /// A handover snapshot is due before the assignment changes (incremental
-    /// assignment with durable state).
-    handover: bool,
     /// Outputs go in Kafka transactions (exactly-once).
     transactional: bool,
     /// A failure that stops the pipeline (exactly-once: an output refused mid-transaction).
@@ -792,7 +790,7 @@ impl Pipeline<'_> {
     /// far is first snapshotted (a handover: the partitions that leave take their
     /// state along, the ones that stay are restored from it).
     fn apply_rebalance(&mut self, assignment: &Mutex<Assignment>) {
-        if self.handover {
+        if self.phase == Phase::HandingOver {
             return;
         }
         let incremental = {
@@ -807,7 +805,7 @@ impl Pipeline<'_> {
             && self.partitions.iter().any(|p| p.next_offset != i64::MIN)
         {
             info!("assignment changed; snapshotting the state before the handover");
-            self.handover = true;
+            self.phase.advance(Step::HandoverDue);
             self.snapshot_due = true;
             return;
         }
@@ -862,7 +860,9 @@ impl Pipeline<'_> {
         self.awaiting = 0;
         self.skip_before.clear();
         self.snapshot_due = false;
-        self.restore_pending = self.config.state.is_some() && !self.partitions.is_empty();
+        self.phase.advance(Step::Assigned {
+            restore: self.config.state.is_some() && !self.partitions.is_empty(),
+        });
         if self.config.state.is_some() && self.partitions.is_empty() {
             // Nothing owned: no cases either, and no feedback partitions to read.
             if let Some(book) = &self.casebook {

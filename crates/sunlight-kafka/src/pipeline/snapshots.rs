@@ -24,7 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::time::Timestamp;
 use tracing::{info, warn};
 
-use super::{Pipeline, PipelineError};
+use super::{Phase, Pipeline, PipelineError, Step};
 use crate::partitions::Partitions;
 use crate::state_topic::{self, Assembler, PartitionState};
 use crate::telemetry as m;
@@ -156,7 +156,7 @@ impl Pipeline<'_> {
     pub(super) fn snapshot_ready(&self) -> bool {
         self.snapshot_due
             && self.awaiting == 0
-            && !self.restore_pending
+            && self.phase != Phase::Restoring
             && self.snapshot_in_flight.is_none()
     }
 
@@ -380,7 +380,7 @@ impl Pipeline<'_> {
     /// moves each partition's consumer position to where its snapshot ends, so the
     /// state and the input always meet exactly, whatever the committed offset says.
     pub(super) async fn restore_state<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
-        self.restore_pending = false;
+        self.phase.advance(Step::Restored);
         self.moved.clear();
         // The next snapshot of every partition is full: restored and handed-over
         // state is not tracked as changes.
