@@ -233,7 +233,7 @@ impl Pipeline<'_> {
                 warn!(reason, detail = %e.detail, "feedback refused");
                 metrics::counter!(m::FEEDBACK_REJECTED, "reason" => reason).increment(1);
                 metrics::counter!(m::DEAD_LETTERS, "reason" => reason).increment(1);
-                self.stats.dead_letters += 1;
+                self.report.stats.dead_letters += 1;
                 let headers = dead_letter_headers(&DeadLetterOrigin {
                     reason,
                     detail: &e.detail,

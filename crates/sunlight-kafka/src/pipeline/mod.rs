@@ -39,7 +39,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sunlight_core::codec::{self, DecodeError, DecodeLimits, Reason};
+use sunlight_core::codec::{self, DecodeError, DecodeLimits};
 use sunlight_core::time::Timestamp;
 use sunlight_core::{
     Admission, CompiledPack, Engine, EngineConfig, Origin, StateView, Warning, WatermarkMode,
@@ -47,7 +47,13 @@ use sunlight_core::{
 use tracing::{debug, info, warn};
 
 mod closed_loop;
+mod events;
 mod phase;
+
+use events::{
+    CommitDone, DeadLetterQueued, DuplicateDropped, FramedRecord, KeyMismatch, ProduceFailed,
+    Rebalanced, RecordRefused, Reporter, RestoredRecordSkipped, WarningQueued,
+};
 mod snapshots;
 
 use phase::{Phase, Step};
@@ -428,6 +434,7 @@ pub async fn run_with(
         ..engine_config
     };
     let kinds = pack.kinds();
+    let report = Reporter::new(&pack);
     let mut pipeline = Pipeline {
         config,
         engine: Engine::new(Arc::clone(&pack), engine_config),
@@ -438,7 +445,7 @@ pub async fn run_with(
         producer,
         generation: 0,
         in_flight: FuturesUnordered::new(),
-        stats: RunStats::default(),
+        report,
         warnings: Vec::new(),
         kinds,
         last_state_report: None,
@@ -458,7 +465,6 @@ pub async fn run_with(
         held: None,
         transactional,
         fatal: None,
-        pending_gauge: metrics::gauge!(m::PENDING_EVENTS),
         aligned_paused: Default::default(),
         align_countdown: 0,
         parked: Vec::new(),
@@ -623,7 +629,7 @@ pub async fn run_with(
         }
     }
     pipeline.commit(&consumer, CommitMode::Sync);
-    Ok(pipeline.stats)
+    Ok(pipeline.report.stats)
 }
 
 /// Records between two watermark-alignment checks (besides one per tick).
@@ -694,7 +700,8 @@ struct Pipeline<'a> {
     /// Bumped on every assignment change; outputs of older generations are ignored.
     generation: u64,
     in_flight: FuturesUnordered<InFlight>,
-    stats: RunStats,
+    /// Run counters and metric handles (events.rs).
+    report: Reporter,
     warnings: Vec<Warning>,
     kinds: Vec<compact_str::CompactString>,
     last_state_report: Option<Instant>,
@@ -732,8 +739,6 @@ struct Pipeline<'a> {
     transactional: bool,
     /// A failure that stops the pipeline (exactly-once: an output refused mid-transaction).
     fatal: Option<PipelineError>,
-    /// `sunlight_pending_events`, kept current after every record and tick.
-    pending_gauge: metrics::Gauge,
     /// Partitions paused by watermark alignment ([`Pipeline::align`]).
     aligned_paused: std::collections::BTreeSet<(String, i32)>,
     /// Records until the next alignment check.
@@ -780,6 +785,7 @@ impl Pipeline<'_> {
         }
         self.kinds = new.kinds();
         self.counters.clear();
+        self.report.register_rules(&new);
         self.pack = new;
         self.views.set(self.engine.view());
         metrics::counter!(m::RULE_SWAPS).increment(1);
@@ -819,12 +825,9 @@ impl Pipeline<'_> {
             a.changed = false;
             a.owned.clone()
         };
-        info!(
-            partitions = owned.len(),
-            "assignment changed; window state restarts from the snapshots or committed offsets"
-        );
-        self.stats.rebalances += 1;
-        metrics::counter!(m::REBALANCES).increment(1);
+        self.report.emit(Rebalanced {
+            partitions: owned.len(),
+        });
         self.reset(owned);
     }
 
@@ -890,14 +893,14 @@ impl Pipeline<'_> {
         let index = self.process(message);
         // The pending gauge before the records counter: a scrape that counts a record
         // as consumed also sees the pending events it left (tests wait on both).
-        self.pending_gauge.set(self.engine.pending_events() as f64);
+        self.report.pending.set(self.engine.pending_events() as f64);
         self.counters(index).records.increment(1);
     }
 
     /// Decodes, admits and evaluates one record; returns its partition's index.
     fn process(&mut self, message: &impl Message) -> usize {
         let now = Instant::now();
-        self.stats.consumed += 1;
+        self.report.stats.consumed += 1;
         let topic = message.topic();
         let (partition, offset) = (message.partition(), message.offset());
         let index = self.partitions.index_of(topic, partition, now);
@@ -905,7 +908,7 @@ impl Pipeline<'_> {
             p.next_offset = p.next_offset.max(offset + 1);
         }
         if self.restored_already(index, offset) {
-            metrics::counter!(m::RESTORE_SKIPPED).increment(1);
+            self.report.emit(RestoredRecordSkipped);
             return index;
         }
         let appended = message.timestamp().to_millis();
@@ -925,15 +928,13 @@ impl Pipeline<'_> {
             }
         };
         if schema_id.is_some() {
-            self.stats.framed += 1;
-            metrics::counter!(m::FRAMED_RECORDS).increment(1);
+            self.report.emit(FramedRecord);
         }
         if message
             .key()
             .is_some_and(|k| k != event.official_id.as_bytes())
         {
-            self.stats.key_mismatches += 1;
-            metrics::counter!(m::KEY_MISMATCHES).increment(1);
+            self.report.emit(KeyMismatch);
         }
         let kind = self
             .kinds
@@ -957,16 +958,8 @@ impl Pipeline<'_> {
             .offsets
             .consumed(offset, in_windows, appended);
         match admission {
-            Admission::Refused(e) => {
-                if e.reason == Reason::Late {
-                    metrics::counter!(m::LATE_EVENTS).increment(1);
-                }
-                self.dead_letter(&e, message, index);
-            }
-            Admission::Duplicate => {
-                self.stats.duplicates += 1;
-                metrics::counter!(m::DUPLICATES).increment(1);
-            }
+            Admission::Refused(e) => self.dead_letter(&e, message, index),
+            Admission::Duplicate => self.report.emit(DuplicateDropped),
             Admission::Accepted | Admission::Unmatched => {}
         }
         if moved {
@@ -1021,7 +1014,9 @@ impl Pipeline<'_> {
         let started = Instant::now();
         self.engine
             .advance_watermark(Timestamp(to), &mut self.warnings);
-        metrics::histogram!(m::EVALUATION_TIME).record(started.elapsed().as_secs_f64());
+        self.report
+            .evaluation_time
+            .record(started.elapsed().as_secs_f64());
     }
 
     /// What `[kafka] mask_in_warnings` hides in every record written.
@@ -1058,18 +1053,21 @@ impl Pipeline<'_> {
                     .flatten()
                     .map(|(key, value)| (*key, value.as_str())),
             );
+            let mut since_append = None;
             if let Some(p) = self.partitions.get_mut(index) {
                 p.offsets.produced(offset);
-                if let Some(appended) = p.offsets.appended_at(offset) {
-                    metrics::histogram!(m::EVENT_TO_WARNING_LATENCY)
-                        .record(now_ms.saturating_sub(appended).max(0) as f64 / 1_000.0);
-                }
+                since_append = p
+                    .offsets
+                    .appended_at(offset)
+                    .map(|appended| now_ms.saturating_sub(appended).max(0) as f64 / 1_000.0);
             }
             let trigger_time = warning.occurred_at.0;
             *self.unacked_triggers.entry(trigger_time).or_default() += 1;
-            self.stats.warnings += 1;
-            metrics::counter!(m::WARNINGS, "rule_id" => warning.rule_id.to_string(), "level" => warning.level.name())
-                .increment(1);
+            self.report.emit(WarningQueued {
+                rule_id: &warning.rule_id,
+                level: warning.level,
+                since_append,
+            });
             let tag = Tag {
                 generation: self.generation,
                 index,
@@ -1080,7 +1078,9 @@ impl Pipeline<'_> {
             self.in_flight.push(send(&self.producer, output, tag, 0));
         }
         self.warnings = warnings;
-        metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
+        self.report
+            .outputs_in_flight
+            .set(self.in_flight.len() as f64);
     }
 
     /// A record refused before it reached the engine: it is in no window, so only
@@ -1100,9 +1100,12 @@ impl Pipeline<'_> {
 
     fn dead_letter(&mut self, e: &DecodeError, message: &impl Message, index: usize) {
         let reason = e.reason.code();
-        *self.stats.rejected.entry(reason.to_string()).or_default() += 1;
-        metrics::counter!(m::BAD_INPUT, "reason" => reason).increment(1);
         let (partition, offset) = (message.partition(), message.offset());
+        self.report.emit(RecordRefused {
+            error: e,
+            partition,
+            offset,
+        });
         let headers = dead_letter_headers(&DeadLetterOrigin {
             reason,
             detail: &e.detail,
@@ -1119,8 +1122,7 @@ impl Pipeline<'_> {
             headers,
         };
         self.partition(index).offsets.produced(offset);
-        self.stats.dead_letters += 1;
-        metrics::counter!(m::DEAD_LETTERS, "reason" => reason).increment(1);
+        self.report.emit(DeadLetterQueued { reason: e.reason });
         let tag = Tag {
             generation: self.generation,
             index,
@@ -1132,20 +1134,22 @@ impl Pipeline<'_> {
     }
 
     fn delivered(&mut self, Delivery { tag, ok, retry }: Delivery) {
-        metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
+        self.report
+            .outputs_in_flight
+            .set(self.in_flight.len() as f64);
         let current = tag.generation == self.generation;
         if !ok {
             // Not acknowledged: the input stays uncommitted and the output is sent
             // again (outputs of an older assignment are re-produced by the re-read).
-            self.stats.delivery_errors += 1;
-            let output = if tag.is_casework() {
-                "casework"
+            let kind = if tag.is_casework() {
+                events::Output::Casework
             } else if tag.trigger_time.is_some() {
-                "warning"
+                events::Output::Warning
             } else {
-                "dead_letter"
+                events::Output::DeadLetter
             };
-            metrics::counter!(m::PRODUCE_ERRORS, "output" => output).increment(1);
+            self.report.emit(ProduceFailed { output: kind });
+            let output = kind.label();
             if self.transactional && current {
                 // A failed produce poisons the transaction: stop; a restart resumes
                 // from the last committed one.
@@ -1220,7 +1224,7 @@ impl Pipeline<'_> {
                 partitions = pause.count(),
                 "partitions ahead of the watermark paused"
             );
-            self.stats.alignment_pauses += pause.count() as u64;
+            self.report.stats.alignment_pauses += pause.count() as u64;
         }
         self.aligned_paused = wanted;
         metrics::gauge!(m::PARTITIONS_PAUSED).set(self.aligned_paused.len() as f64);
@@ -1264,7 +1268,7 @@ impl Pipeline<'_> {
         }
         self.advance();
         self.produce_warnings();
-        self.pending_gauge.set(self.engine.pending_events() as f64);
+        self.report.pending.set(self.engine.pending_events() as f64);
         self.casework_tick(now);
         self.snapshot_tick(now);
         if let Some(w) = self.engine.watermark() {
@@ -1309,21 +1313,19 @@ impl Pipeline<'_> {
         }
         debug!(offsets = ?list.to_topic_map(), "committing");
         match consumer.commit(&list, mode) {
-            Ok(()) => {
-                self.stats.commits += 1;
-                metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
-            }
+            Ok(()) => self.report.emit(CommitDone { ok: true }),
             Err(e) => {
-                metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+                self.report.emit(CommitDone { ok: false });
                 warn!(error = %e, "commit failed; will retry with the next commit");
-                self.commit_failed();
+                self.forget_commits();
             }
         }
     }
 
-    /// A commit failed: hand the commit points out again on the next tick.
+    /// An asynchronous commit failed (its callback counted the metric): hand the
+    /// commit points out again on the next tick.
     fn commit_failed(&mut self) {
-        self.stats.commit_errors += 1;
+        self.report.stats.commit_errors += 1;
         self.forget_commits();
     }
 

@@ -321,11 +321,10 @@ impl Pipeline<'_> {
             match result {
                 Ok(()) => {
                     self.feedback_commit = Some(flight.feedback);
-                    self.stats.commits += 1;
-                    metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
+                    self.report.emit(super::events::CommitDone { ok: true });
                 }
                 Err(e) => {
-                    metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+                    self.report.emit(super::events::CommitDone { ok: false });
                     self.fatal = Some(PipelineError::Transaction(format!(
                         "cannot commit the transaction: {e}"
                     )));
@@ -335,12 +334,9 @@ impl Pipeline<'_> {
         }
         self.feedback_commit = Some(flight.feedback);
         match consumer.commit(&commits, CommitMode::Async) {
-            Ok(()) => {
-                self.stats.commits += 1;
-                metrics::counter!(m::COMMITS, "outcome" => "ok").increment(1);
-            }
+            Ok(()) => self.report.emit(super::events::CommitDone { ok: true }),
             Err(e) => {
-                metrics::counter!(m::COMMITS, "outcome" => "error").increment(1);
+                self.report.emit(super::events::CommitDone { ok: false });
                 warn!(error = %e, "commit after a snapshot failed; the next snapshot commits again");
             }
         }
