@@ -3,17 +3,16 @@
 //! reading that topic live, for bad JSON, missing fields, an event dated far in the
 //! future, a late event and a duplicate among generated activity.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
-use crate::support::{KillOnDrop, json_lines, repo, sunlight, unique, without_detected_at};
+use crate::support::{
+    KillOnDrop, json_lines, read_records, repo, sunlight, unique, without_detected_at,
+};
 
 /// Generated activity with bad, future-dated, late and duplicate records mixed in.
 fn input_lines() -> Vec<String> {
@@ -59,37 +58,6 @@ fn input_lines() -> Vec<String> {
         lines.insert(at, line);
     }
     lines
-}
-
-/// One record as read back: payload text and the `sunlight.*` headers.
-struct Record {
-    payload: String,
-    headers: BTreeMap<String, String>,
-}
-
-/// Reads `topic` from the start until `want` records arrived or a minute passed.
-async fn read(brokers: &str, topic: &str, want: usize) -> Vec<Record> {
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[topic]).unwrap();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while out.len() < want {
-        let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
-            break;
-        };
-        out.push(Record {
-            payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
-            headers: sunlight_kafka::headers::header_pairs(&m)
-                .into_iter()
-                .collect(),
-        });
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,21 +144,24 @@ async fn replay_of_a_topic_gives_the_warnings_and_rejects_of_the_live_run() {
             .spawn()
             .expect("start sunlight run"),
     );
-    let dead = read(&brokers, &dlq, expected_rejects.len()).await;
+    let want = expected_rejects.len();
+    let dead = read_records(&brokers, &dlq, |r| r.len() >= want).await;
     let mut got_rejects: Vec<(String, String, String)> = dead
         .iter()
         .map(|r| {
             (
-                r.headers["sunlight.reason"].clone(),
-                r.headers["sunlight.detail"].clone(),
+                r.header("sunlight.reason").unwrap().to_string(),
+                r.header("sunlight.detail").unwrap().to_string(),
                 r.payload.clone(),
             )
         })
         .collect();
-    let live = read(&brokers, &warnings, expected.len()).await;
+    let want = expected.len();
     let mut got = without_detected_at(
-        live.iter()
-            .map(|r| serde_json::from_str(&r.payload).unwrap())
+        read_records(&brokers, &warnings, |r| r.len() >= want)
+            .await
+            .iter()
+            .map(|r| r.json())
             .collect(),
     );
     for list in [&mut expected, &mut got] {

@@ -12,28 +12,9 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{json_lines, repo, spawn_engine, sunlight, unique};
-
-/// One record as read back: payload and header (name, value) pairs.
-struct Record {
-    payload: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Record {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.payload).unwrap_or_else(|e| panic!("{e}: {}", self.payload))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+use crate::support::{Record, json_lines, repo, spawn_engine, sunlight, unique};
 
 /// Reads `topic` from the start until `done` says so (or 60 s), then 1 s more.
 async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {

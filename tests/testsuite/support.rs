@@ -121,8 +121,35 @@ pub fn spawn_engine(mut command: std::process::Command) -> (KillOnDrop, String) 
     }
 }
 
+/// One record as read back: payload text and header (name, value) pairs.
+pub struct Record {
+    /// The payload (lossy UTF-8).
+    pub payload: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    /// The payload as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.payload).unwrap_or_else(|e| panic!("{e}: {}", self.payload))
+    }
+
+    /// The first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Reads `topic` from the start (one group per call) until `done` says so or 60 s.
-pub async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub async fn read_records(
+    brokers: &str,
+    topic: &str,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let reader: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -136,10 +163,23 @@ pub async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Value]) -> b
         let Ok(Ok(m)) = tokio::time::timeout_at(deadline, reader.recv()).await else {
             break;
         };
-        out.push(
-            serde_json::from_slice(rdkafka::message::Message::payload(&m).unwrap_or_default())
-                .expect("a JSON record"),
-        );
+        out.push(Record {
+            payload: String::from_utf8_lossy(
+                rdkafka::message::Message::payload(&m).unwrap_or_default(),
+            )
+            .to_string(),
+            headers: sunlight_kafka::headers::header_pairs(&m),
+        });
     }
     out
+}
+
+/// Reads JSON records of `topic` from the start until `done` says so or 60 s.
+pub async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let done = |records: &[Record]| done(&records.iter().map(Record::json).collect::<Vec<_>>());
+    read_records(brokers, topic, done)
+        .await
+        .iter()
+        .map(Record::json)
+        .collect()
 }
