@@ -22,6 +22,10 @@
 #[allow(dead_code)]
 mod tansu;
 
+/// The shipped binary's allocator (src/main.rs), so the pipeline is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
@@ -567,28 +567,20 @@ pub async fn run_with(
                 }
             }
             Some(message) = messages.next(), if room => {
-                pipeline.apply_rebalance(&assignment);
-                if !pipeline.phase.evaluates() {
-                    // The first record of a new assignment waits until the state is
-                    // handed over and restored (and positions moved).
-                    pipeline.held = message.ok().map(|m| m.detach());
-                    continue;
-                }
-                match message {
-                    Ok(m) => {
-                        pipeline.health.set_broker_reachable(true);
-                        pipeline.on_message(&m);
-                        if pipeline.align_countdown == 0 {
-                            pipeline.align_countdown = ALIGN_EVERY;
-                            pipeline.align(&consumer);
-                        }
-                        pipeline.align_countdown -= 1;
+                // Records already fetched are taken without another turn of the
+                // select (a bounded batch): the loop's other branches are polled once
+                // per batch instead of once per record.
+                let mut next = Some(message);
+                let mut taken = 0;
+                while let Some(message) = next.take() {
+                    if !pipeline.on_record(message, &assignment, &consumer) {
+                        break;
                     }
-                    Err(e) => {
-                        if matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)) {
-                            pipeline.health.set_broker_reachable(false);
-                        }
-                        warn!(error = %e, "consume error; retrying");
+                    taken += 1;
+                    let room = pipeline.in_flight.len() < config.max_in_flight
+                        && !pipeline.snapshot_due;
+                    if taken < RECORDS_PER_TURN && room {
+                        next = messages.next().now_or_never().flatten();
                     }
                 }
             },
@@ -631,6 +623,9 @@ pub async fn run_with(
     pipeline.commit(&consumer, CommitMode::Sync);
     Ok(pipeline.report.stats)
 }
+
+/// Most records taken from the stream in one turn of the loop.
+const RECORDS_PER_TURN: usize = 256;
 
 /// Records between two watermark-alignment checks (besides one per tick).
 const ALIGN_EVERY: u32 = 1024;
@@ -887,6 +882,44 @@ impl Pipeline<'_> {
         self.moved
             .iter()
             .any(|(t, p)| *p == message.partition() && t == message.topic())
+    }
+
+    /// One record from the consumer stream; false when the loop must take its turn
+    /// before the next one (the record was held for a restore or handover).
+    fn on_record<C: ConsumerContext>(
+        &mut self,
+        message: KafkaResult<rdkafka::message::BorrowedMessage<'_>>,
+        assignment: &Mutex<Assignment>,
+        consumer: &StreamConsumer<C>,
+    ) -> bool {
+        self.apply_rebalance(assignment);
+        if !self.phase.evaluates() {
+            // The first record of a new assignment waits until the state is handed
+            // over and restored (and positions moved).
+            self.held = message.ok().map(|m| m.detach());
+            return false;
+        }
+        match message {
+            Ok(m) => {
+                self.health.set_broker_reachable(true);
+                self.on_message(&m);
+                if self.align_countdown == 0 {
+                    self.align_countdown = ALIGN_EVERY;
+                    self.align(consumer);
+                }
+                self.align_countdown -= 1;
+            }
+            Err(e) => {
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
+                ) {
+                    self.health.set_broker_reachable(false);
+                }
+                warn!(error = %e, "consume error; retrying");
+            }
+        }
+        true
     }
 
     fn on_message(&mut self, message: &impl Message) {
