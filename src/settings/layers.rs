@@ -129,6 +129,7 @@ impl Layers {
     /// others are still checked: every problem is reported at once. Unknown keys
     /// are problems too.
     pub fn extract(mut self, problems: &mut Problems) -> (Schema, Layers) {
+        let mut first_errors: BTreeMap<String, String> = BTreeMap::new();
         // Each round removes one bad value; the tree has finitely many.
         loop {
             let mut unknown = Vec::new();
@@ -146,9 +147,6 @@ impl Layers {
                 }
                 Err(e) => {
                     let path = e.path().to_string();
-                    if self.coerce(&path) {
-                        continue;
-                    }
                     // The TOML error appends the key; the problem names it already.
                     let message = e.inner().to_string();
                     let message = message
@@ -157,6 +155,13 @@ impl Layers {
                         .unwrap_or_default()
                         .trim()
                         .to_string();
+                    if self.coerce(&path) {
+                        // If the value read as a number or boolean fails too, the
+                        // text's own error is the one to report (`10` for a duration).
+                        first_errors.entry(path).or_insert(message);
+                        continue;
+                    }
+                    let message = first_errors.remove(&path).unwrap_or(message);
                     let origin = self.origin(&path);
                     if !self.remove(&path) {
                         problems.push(Problem::new(&origin, &path, message));

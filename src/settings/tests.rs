@@ -258,6 +258,16 @@ fn environment_values_are_read_as_the_schema_types_them() {
     let state = s.kafka.state.expect("on");
     assert_eq!(state.full_every, 3);
     assert_eq!(s.reload_interval, None);
+    let err = resolve(
+        &args(&["--rules", "p.toml"]),
+        env(&[("SUNLIGHT__KAFKA__IDLE_TIMEOUT", "10")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("environment SUNLIGHT__KAFKA__IDLE_TIMEOUT: kafka.idle_timeout: `10`"),
+        "the duration's own error, not the number's: {err}"
+    );
 }
 
 fn tempfile_dir(name: &str) -> std::path::PathBuf {

@@ -38,6 +38,8 @@ pub enum Admission {
 impl Admission {
     /// Whether the event was refused as bad input (not late): such a record is not
     /// activity of its input (a partition carrying only bad input must still go idle).
+    /// A late record, behind the watermark or a restored floor, is activity, as it
+    /// was for the instance that took the snapshot.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, Admission::Refused(e) if e.reason != Reason::Late)
     }

@@ -120,7 +120,8 @@ pub struct RunStats {
     pub delivery_errors: u64,
     /// Offset commits issued.
     pub commits: u64,
-    /// Offset commits that failed.
+    /// Offset commits that failed (the tick's, the asynchronous ones reported by
+    /// the commit callback, and those after a snapshot or in its transaction).
     pub commit_errors: u64,
     /// Assignment changes applied.
     pub rebalances: u64,
@@ -578,7 +579,8 @@ pub async fn run_with(
                     }
                     taken += 1;
                     let room = pipeline.in_flight.len() < config.max_in_flight
-                        && !pipeline.snapshot_due;
+                        && !pipeline.snapshot_due
+                        && pipeline.fatal.is_none();
                     if taken < RECORDS_PER_TURN && room {
                         next = messages.next().now_or_never().flatten();
                     }
