@@ -7,7 +7,10 @@
 #   default pack without evidence copies (`evidence_copies = false`, ids only).
 # Every run reads the file, decodes, evaluates and writes warnings (to /dev/null).
 # A fourth, slower pass per pack samples the window state to report bytes/event.
-# Prints a Markdown table with median rates and ratios to decode-only.
+# Also runs the bare baseline (crates/sunlight-core/examples/bare_decode.rs: serde_json
+# into borrowed fields, attributes skipped, no validation, no engine).
+# Prints a Markdown table with median rates and ratios to decode-only and to the bare
+# decode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +21,9 @@ runs=${RUNS:-3}
 data=bench-data/events-${events}-${officials}-${days}d.jsonl
 
 cargo build --release --quiet
+cargo build --release --quiet -p sunlight-core --example bare_decode
 bin=target/release/sunlight
+bare=target/release/examples/bare_decode
 mkdir -p bench-data
 if [ ! -s "$data" ]; then
   "$bin" gen --events "$events" --officials "$officials" --days "$days" --scenario-every 20 --output "$data"
@@ -32,6 +37,11 @@ rate() { sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A result
+rates=()
+for _ in $(seq "$runs"); do
+  rates+=("$("$bare" "$data" | rate)")
+done
+result[bare]=$(printf '%s\n' "${rates[@]}" | median)
 for mode in decode parity default default-ids; do
   case $mode in
     decode) args=(--rules examples/rules/parity.toml --decode-only) ;;
@@ -55,11 +65,13 @@ done
 
 echo "workload: $data ($records records), $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo
-echo "| run | median events/s (of $runs) | vs decode-only | warnings | peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|"
+echo "| run | median events/s (of $runs) | vs decode-only | time vs bare decode | warnings | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| bare decode | ${result[bare]} | | 1.00x | | |"
 for mode in decode parity default default-ids; do
   ratio=$(awk -v a="${result[$mode]}" -v b="${result[decode]}" 'BEGIN {printf "%.2f", a / b}')
-  echo "| $mode | ${result[$mode]} | $ratio | ${result[$mode-warnings]:-0} | ${result[$mode-rss]} |"
+  times=$(awk -v a="${result[$mode]}" -v b="${result[bare]}" 'BEGIN {printf "%.2fx", b / a}')
+  echo "| $mode | ${result[$mode]} | $ratio | $times | ${result[$mode-warnings]:-0} | ${result[$mode-rss]} |"
 done
 echo
 echo "largest sampled window state:"
