@@ -24,7 +24,7 @@ use super::{Pipeline, PipelineError};
 use crate::casework::{CaseworkConfig, Encoder, apply_feedback, case_headers};
 use crate::config::KafkaConfig;
 use crate::headers::{DeadLetterOrigin, dead_letter_headers};
-use crate::output::{Output, Tag, send};
+use crate::output::{Output, send};
 use crate::telemetry as m;
 
 /// How long after a restore feedback for a warning not held yet waits for the
@@ -260,13 +260,8 @@ impl Pipeline<'_> {
                     payload,
                     headers,
                 };
-                self.awaiting += 1;
-                self.in_flight.push(send(
-                    &self.producer,
-                    output,
-                    Tag::casework(self.generation),
-                    0,
-                ));
+                let tag = self.outstanding.queued_casework();
+                self.in_flight.push(send(&self.producer, output, tag, 0));
             }
         }
         self.send_casework(out);
@@ -505,13 +500,8 @@ impl Pipeline<'_> {
         for record in encoder.records(out, self.config.warnings_format) {
             // In the snapshot barrier: a snapshot's casebook must not be ahead of
             // the loop records it caused.
-            self.awaiting += 1;
-            self.in_flight.push(send(
-                &self.producer,
-                record,
-                Tag::casework(self.generation),
-                0,
-            ));
+            let tag = self.outstanding.queued_casework();
+            self.in_flight.push(send(&self.producer, record, tag, 0));
         }
         metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
     }

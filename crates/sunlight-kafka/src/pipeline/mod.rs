@@ -48,7 +48,10 @@ use tracing::{debug, info, warn};
 
 mod closed_loop;
 mod events;
+mod outstanding;
 mod phase;
+
+use outstanding::{Outstanding, Settled};
 
 use events::{
     CommitDone, DeadLetterQueued, DuplicateDropped, FramedRecord, KeyMismatch, ProduceFailed,
@@ -63,7 +66,7 @@ use crate::config::KafkaConfig;
 use crate::headers::{DeadLetterOrigin, dead_letter_headers};
 use crate::health::Health;
 use crate::masking::{Masking, warning_record};
-use crate::output::{Delivery, InFlight, Output, Tag, send};
+use crate::output::{Delivery, InFlight, Output, send};
 use crate::partitions::{Allowed, Partitions};
 use crate::telemetry as m;
 
@@ -444,7 +447,7 @@ pub async fn run_with(
         engine_config,
         limits,
         producer,
-        generation: 0,
+        outstanding: Outstanding::default(),
         in_flight: FuturesUnordered::new(),
         report,
         warnings: Vec::new(),
@@ -453,13 +456,11 @@ pub async fn run_with(
         health: Arc::clone(&health),
         counters: Vec::new(),
         paused_since: None,
-        unacked_triggers: BTreeMap::new(),
         casebook,
         views: services.views.clone(),
         last_casework_tick: None,
         snapshot_due: false,
         last_snapshot: None,
-        awaiting: 0,
         skip_before: Vec::new(),
         phase: Phase::Running,
         moved: Vec::new(),
@@ -694,8 +695,8 @@ struct Pipeline<'a> {
     producer: FutureProducer,
     engine: Engine,
     partitions: Partitions,
-    /// Bumped on every assignment change; outputs of older generations are ignored.
-    generation: u64,
+    /// Outputs not yet settled, per assignment generation (outstanding.rs).
+    outstanding: Outstanding,
     in_flight: FuturesUnordered<InFlight>,
     /// Run counters and metric handles (events.rs).
     report: Reporter,
@@ -706,8 +707,6 @@ struct Pipeline<'a> {
     counters: Vec<PartitionCounters>,
     /// Since when consumption is paused by backpressure.
     paused_since: Option<Instant>,
-    /// Trigger times of warnings not yet acknowledged (this generation).
-    unacked_triggers: BTreeMap<i64, u32>,
     /// The closed loop, when enabled.
     casebook: Option<SharedCasebook>,
     /// Where the query API finds the current engine.
@@ -718,9 +717,6 @@ struct Pipeline<'a> {
     snapshot_due: bool,
     /// When the last snapshot was taken (or the interval started).
     last_snapshot: Option<Instant>,
-    /// Outputs of this assignment not yet acknowledged: warnings, dead letters and
-    /// the loop's own records (the snapshot barrier waits for all of them).
-    awaiting: usize,
     /// Per partition index, the position of the restored snapshot: earlier records
     /// are in it already.
     skip_before: Vec<i64>,
@@ -830,7 +826,7 @@ impl Pipeline<'_> {
 
     /// A fresh engine and partition set for a new assignment.
     fn reset(&mut self, owned: Vec<(String, i32)>) {
-        if self.transactional && self.generation > 0 {
+        if self.transactional && self.outstanding.generation() > 0 {
             // The outputs since the last committed transaction belong to records the
             // next owner re-reads from that transaction's offsets: abandon them.
             let result = tokio::task::block_in_place(|| {
@@ -843,7 +839,7 @@ impl Pipeline<'_> {
                 )));
             }
         }
-        self.generation += 1;
+        self.outstanding.next_generation();
         metrics::gauge!(m::PARTITIONS_ASSIGNED).set(owned.len() as f64);
         self.health.set_partitions(owned.len());
         self.engine = Engine::new(Arc::clone(&self.pack), self.engine_config);
@@ -856,8 +852,6 @@ impl Pipeline<'_> {
         );
         self.warnings.clear();
         self.counters.clear();
-        self.unacked_triggers.clear();
-        self.awaiting = 0;
         self.skip_before.clear();
         self.snapshot_due = false;
         self.phase.advance(Step::Assigned {
@@ -1097,19 +1091,12 @@ impl Pipeline<'_> {
                     .map(|appended| now_ms.saturating_sub(appended).max(0) as f64 / 1_000.0);
             }
             let trigger_time = warning.occurred_at.0;
-            *self.unacked_triggers.entry(trigger_time).or_default() += 1;
             self.report.emit(WarningQueued {
                 rule_id: &warning.rule_id,
                 level: warning.level,
                 since_append,
             });
-            let tag = Tag {
-                generation: self.generation,
-                index,
-                offset,
-                trigger_time: Some(trigger_time),
-            };
-            self.awaiting += 1;
+            let tag = self.outstanding.queued(index, offset, Some(trigger_time));
             self.in_flight.push(send(&self.producer, output, tag, 0));
         }
         self.warnings = warnings;
@@ -1158,13 +1145,7 @@ impl Pipeline<'_> {
         };
         self.partition(index).offsets.produced(offset);
         self.report.emit(DeadLetterQueued { reason: e.reason });
-        let tag = Tag {
-            generation: self.generation,
-            index,
-            offset,
-            trigger_time: None,
-        };
-        self.awaiting += 1;
+        let tag = self.outstanding.queued(index, offset, None);
         self.in_flight.push(send(&self.producer, output, tag, 0));
     }
 
@@ -1172,7 +1153,7 @@ impl Pipeline<'_> {
         self.report
             .outputs_in_flight
             .set(self.in_flight.len() as f64);
-        let current = tag.generation == self.generation;
+        let current = self.outstanding.is_current(&tag);
         if !ok {
             // Not acknowledged: the input stays uncommitted and the output is sent
             // again (outputs of an older assignment are re-produced by the re-read).
@@ -1201,23 +1182,14 @@ impl Pipeline<'_> {
                 }
                 // Given up (a loop record the broker can never take): it no longer
                 // holds the snapshot barrier.
-                _ if current => self.awaiting = self.awaiting.saturating_sub(1),
-                _ => {}
+                _ => self.outstanding.settled(&tag, Settled::GivenUp),
             }
             return;
         }
         if !current {
             return;
         }
-        self.awaiting = self.awaiting.saturating_sub(1);
-        if let Some(t) = tag.trigger_time
-            && let Some(n) = self.unacked_triggers.get_mut(&t)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.unacked_triggers.remove(&t);
-            }
-        }
+        self.outstanding.settled(&tag, Settled::Acknowledged);
         if let Some(p) = self.partitions.get_mut(tag.index) {
             p.offsets.acknowledged(tag.offset);
         }
@@ -1331,7 +1303,7 @@ impl Pipeline<'_> {
         let retention = self.pack.retention().0;
         let watermark = commit_bound(
             self.engine.watermark().map(|w| w.0),
-            self.unacked_triggers.keys().next().copied(),
+            self.outstanding.oldest_unacked_trigger(),
         );
         let mut list = TopicPartitionList::new();
         for p in self.partitions.iter_mut() {

@@ -155,7 +155,7 @@ impl Pipeline<'_> {
     /// records read so far is acknowledged.
     pub(super) fn snapshot_ready(&self) -> bool {
         self.snapshot_due
-            && self.awaiting == 0
+            && self.outstanding.none()
             && self.phase != Phase::Restoring
             && self.snapshot_in_flight.is_none()
     }
