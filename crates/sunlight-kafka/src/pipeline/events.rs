@@ -17,6 +17,7 @@ use sunlight_core::rules::measure::Level;
 use tracing::debug;
 
 use super::RunStats;
+use crate::partitions::Partitions;
 use crate::telemetry as m;
 
 /// Something that happened, reported through a [`Reporter`].
@@ -43,6 +44,10 @@ pub(super) struct Reporter {
     commits_ok: Counter,
     commits_error: Counter,
     rebalances: Counter,
+    /// The pack's event kinds, sorted (events of other kinds count as `other`).
+    kinds: Vec<compact_str::CompactString>,
+    /// Per partition index of the assignment: records, and events by kind.
+    partitions: Vec<PartitionCounters>,
     pub(super) pending: Gauge,
     pub(super) outputs_in_flight: Gauge,
     pub(super) evaluation_time: Histogram,
@@ -69,6 +74,8 @@ impl Reporter {
             commits_ok: metrics::counter!(m::COMMITS, "outcome" => "ok"),
             commits_error: metrics::counter!(m::COMMITS, "outcome" => "error"),
             rebalances: metrics::counter!(m::REBALANCES),
+            kinds: pack.kinds(),
+            partitions: Vec::new(),
             pending: metrics::gauge!(m::PENDING_EVENTS),
             outputs_in_flight: metrics::gauge!(m::OUTPUTS_IN_FLIGHT),
             evaluation_time: metrics::histogram!(m::EVALUATION_TIME),
@@ -91,9 +98,85 @@ impl Reporter {
         }
     }
 
+    /// A new pack: its rules' counters and its kinds (partition counters are
+    /// registered again, by the new kinds).
+    pub(super) fn swap_pack(&mut self, pack: &CompiledPack) {
+        self.register_rules(pack);
+        self.kinds = pack.kinds();
+        self.partitions.clear();
+    }
+
+    /// A new assignment: partition indexes name other partitions now.
+    pub(super) fn new_assignment(&mut self) {
+        self.partitions.clear();
+    }
+
+    /// The handles of partition `index`, registered on first use (labelled with
+    /// each partition's topic).
+    fn partition(&mut self, index: usize, partitions: &Partitions) -> &PartitionCounters {
+        while self.partitions.len() <= index {
+            let topic = partitions
+                .iter()
+                .nth(self.partitions.len())
+                .map_or("", |p| p.topic.as_str());
+            let events = self
+                .kinds
+                .iter()
+                .map(|k| k.to_string())
+                .chain(["other".to_string()])
+                .map(|kind| metrics::counter!(m::EVENTS_CONSUMED, "topic" => topic.to_string(), "kind" => kind))
+                .collect();
+            self.partitions.push(PartitionCounters {
+                records: metrics::counter!(m::RECORDS_CONSUMED, "topic" => topic.to_string()),
+                events,
+            });
+        }
+        &self.partitions[index]
+    }
+
     /// Reports `event`.
     pub(super) fn emit(&mut self, event: impl InternalEvent) {
         event.emit(self);
+    }
+}
+
+/// Per-partition metric handles.
+struct PartitionCounters {
+    records: Counter,
+    /// By the pack's kinds, then `other`.
+    events: Vec<Counter>,
+}
+
+/// A record of partition `index` was consumed (counted after its processing, so a
+/// scrape that counts it also sees what it left pending).
+pub(super) struct RecordConsumed<'a> {
+    pub(super) index: usize,
+    pub(super) partitions: &'a Partitions,
+}
+
+impl InternalEvent for RecordConsumed<'_> {
+    fn emit(self, to: &mut Reporter) {
+        to.stats.consumed += 1;
+        to.partition(self.index, self.partitions)
+            .records
+            .increment(1);
+    }
+}
+
+/// A record decoded into an event of `kind`.
+pub(super) struct EventDecoded<'a> {
+    pub(super) index: usize,
+    pub(super) partitions: &'a Partitions,
+    pub(super) kind: &'a str,
+}
+
+impl InternalEvent for EventDecoded<'_> {
+    fn emit(self, to: &mut Reporter) {
+        let kind = to
+            .kinds
+            .binary_search_by(|k| k.as_str().cmp(self.kind))
+            .unwrap_or(to.kinds.len());
+        to.partition(self.index, self.partitions).events[kind].increment(1);
     }
 }
 
@@ -355,6 +438,56 @@ mod tests {
                 "sunlight_produce_errors_total{output=\"dead_letter\"} 1",
                 "sunlight_warnings_total{rule_id=\"retired-rule\",level=\"yellow\"} 1",
                 "sunlight_warnings_total{rule_id=\"split-payment\",level=\"red\"} 1",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn records_and_events_are_counted_under_their_own_partitions_topic() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let consumed = metrics::with_local_recorder(&recorder, || {
+            let mut r = Reporter::new(&pack());
+            let partitions = Partitions::new(
+                [("finance".to_string(), 0), ("oa".to_string(), 0)],
+                0,
+                std::time::Duration::from_secs(10),
+                std::time::Instant::now(),
+            );
+            // Index 1 first: index 0 is registered with its own topic on the way.
+            for (index, kind) in [
+                (1, "approval"),
+                (1, "approval"),
+                (0, "payment"),
+                (0, "no-such-kind"),
+            ] {
+                r.emit(EventDecoded {
+                    index,
+                    partitions: &partitions,
+                    kind,
+                });
+                r.emit(RecordConsumed {
+                    index,
+                    partitions: &partitions,
+                });
+            }
+            r.stats.consumed
+        });
+        assert_eq!(consumed, 4);
+        let text = handle.render();
+        let lines: Vec<&str> = nonzero(&text)
+            .into_iter()
+            .filter(|l| l.contains("consumed_total"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "sunlight_events_consumed_total{topic=\"finance\",kind=\"other\"} 1",
+                "sunlight_events_consumed_total{topic=\"finance\",kind=\"payment\"} 1",
+                "sunlight_events_consumed_total{topic=\"oa\",kind=\"approval\"} 2",
+                "sunlight_records_consumed_total{topic=\"finance\"} 2",
+                "sunlight_records_consumed_total{topic=\"oa\"} 2",
             ],
             "{text}"
         );

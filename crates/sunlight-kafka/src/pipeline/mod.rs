@@ -54,8 +54,9 @@ mod phase;
 use outstanding::{Outstanding, Settled};
 
 use events::{
-    CommitDone, DeadLetterQueued, DuplicateDropped, FramedRecord, KeyMismatch, ProduceFailed,
-    Rebalanced, RecordRefused, Reporter, RestoredRecordSkipped, WarningQueued,
+    CommitDone, DeadLetterQueued, DuplicateDropped, EventDecoded, FramedRecord, KeyMismatch,
+    ProduceFailed, Rebalanced, RecordConsumed, RecordRefused, Reporter, RestoredRecordSkipped,
+    WarningQueued,
 };
 mod snapshots;
 
@@ -437,7 +438,6 @@ pub async fn run_with(
         watermark: WatermarkMode::External,
         ..engine_config
     };
-    let kinds = pack.kinds();
     let report = Reporter::new(&pack);
     let mut pipeline = Pipeline {
         config,
@@ -451,10 +451,8 @@ pub async fn run_with(
         in_flight: FuturesUnordered::new(),
         report,
         warnings: Vec::new(),
-        kinds,
         last_state_report: None,
         health: Arc::clone(&health),
-        counters: Vec::new(),
         paused_since: None,
         casebook,
         views: services.views.clone(),
@@ -680,13 +678,6 @@ async fn next_pack(
     std::future::pending().await
 }
 
-/// Per-partition metric handles.
-struct PartitionCounters {
-    records: metrics::Counter,
-    /// By the pack's kinds, then `other`.
-    events: Vec<metrics::Counter>,
-}
-
 struct Pipeline<'a> {
     config: &'a KafkaConfig,
     pack: Arc<CompiledPack>,
@@ -701,10 +692,8 @@ struct Pipeline<'a> {
     /// Run counters and metric handles (events.rs).
     report: Reporter,
     warnings: Vec<Warning>,
-    kinds: Vec<compact_str::CompactString>,
     last_state_report: Option<Instant>,
     health: Arc<Health>,
-    counters: Vec<PartitionCounters>,
     /// Since when consumption is paused by backpressure.
     paused_since: Option<Instant>,
     /// The closed loop, when enabled.
@@ -776,9 +765,7 @@ impl Pipeline<'_> {
         if self.config.casework.is_some() {
             m::register_casework(&new);
         }
-        self.kinds = new.kinds();
-        self.counters.clear();
-        self.report.register_rules(&new);
+        self.report.swap_pack(&new);
         self.pack = new;
         self.views.set(self.engine.view());
         metrics::counter!(m::RULE_SWAPS).increment(1);
@@ -851,7 +838,7 @@ impl Pipeline<'_> {
             Instant::now(),
         );
         self.warnings.clear();
-        self.counters.clear();
+        self.report.new_assignment();
         self.skip_before.clear();
         self.snapshot_due = false;
         self.phase.advance(Step::Assigned {
@@ -923,13 +910,15 @@ impl Pipeline<'_> {
         // The pending gauge before the records counter: a scrape that counts a record
         // as consumed also sees the pending events it left (tests wait on both).
         self.report.pending.set(self.engine.pending_events() as f64);
-        self.counters(index).records.increment(1);
+        self.report.emit(RecordConsumed {
+            index,
+            partitions: &self.partitions,
+        });
     }
 
     /// Decodes, admits and evaluates one record; returns its partition's index.
     fn process(&mut self, message: &impl Message) -> usize {
         let now = Instant::now();
-        self.report.stats.consumed += 1;
         let topic = message.topic();
         let (partition, offset) = (message.partition(), message.offset());
         let index = self.partitions.index_of(topic, partition, now);
@@ -965,11 +954,11 @@ impl Pipeline<'_> {
         {
             self.report.emit(KeyMismatch);
         }
-        let kind = self
-            .kinds
-            .binary_search(&event.kind)
-            .unwrap_or(self.kinds.len());
-        self.counters(index).events[kind].increment(1);
+        self.report.emit(EventDecoded {
+            index,
+            partitions: &self.partitions,
+            kind: &event.kind,
+        });
         let time = event.occurred_at.0;
         let origin = Origin {
             source: Partitions::source(index, offset),
@@ -996,28 +985,6 @@ impl Pipeline<'_> {
         }
         self.produce_warnings();
         index
-    }
-
-    /// The metric handles of partition `index` (registered once, not per record).
-    fn counters(&mut self, index: usize) -> &PartitionCounters {
-        while self.counters.len() <= index {
-            let topic = self
-                .partitions
-                .get_mut(self.counters.len())
-                .map_or_else(String::new, |p| p.topic.clone());
-            let events = self
-                .kinds
-                .iter()
-                .map(|k| k.to_string())
-                .chain(["other".to_string()])
-                .map(|kind| metrics::counter!(m::EVENTS_CONSUMED, "topic" => topic.clone(), "kind" => kind))
-                .collect();
-            self.counters.push(PartitionCounters {
-                records: metrics::counter!(m::RECORDS_CONSUMED, "topic" => topic),
-                events,
-            });
-        }
-        &self.counters[index]
     }
 
     fn partition(&mut self, index: usize) -> &mut crate::partitions::Partition {
