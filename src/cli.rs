@@ -213,8 +213,8 @@ pub struct ReplayArgs {
     /// as `sunlight run` does with `engine.max_future_skew` (1d); `off` accepts any
     /// date (recorded files are judged against today's clock, so it is off unless
     /// asked).
-    #[arg(long, default_value = "off", value_parser = parse_limit)]
-    pub max_future_skew: Limit,
+    #[arg(long, default_value = "off")]
+    pub max_future_skew: crate::settings::Limit,
     /// Input encoding.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
@@ -301,17 +301,6 @@ pub struct GenArgs {
     /// the broker takes them), so a deployment sees a steady stream.
     #[arg(long, default_value_t = 0, requires = "topic")]
     pub rate: u64,
-}
-
-/// A duration limit that can be `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit(pub Option<sunlight_core::time::Duration>);
-
-fn parse_limit(text: &str) -> Result<Limit, String> {
-    if text.eq_ignore_ascii_case("off") {
-        return Ok(Limit(None));
-    }
-    parse_duration(text).map(|d| Limit(Some(d)))
 }
 
 fn parse_duration(text: &str) -> Result<sunlight_core::time::Duration, String> {

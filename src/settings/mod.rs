@@ -10,6 +10,8 @@ mod layers;
 mod schema;
 mod validate;
 
+pub use schema::Limit;
+
 use std::fmt;
 use std::path::PathBuf;
 
@@ -144,7 +146,7 @@ fn flags(args: &RunArgs) -> Vec<(&'static str, Value, &'static str)> {
     let list = |v: &[String]| {
         (!v.is_empty()).then(|| Value::Array(v.iter().cloned().map(Value::String).collect()))
     };
-    let mut out: Vec<(&'static str, Option<Value>, &'static str)> = vec![
+    let flags: [(&'static str, Option<Value>, &'static str); 13] = [
         (
             "engine.rules",
             args.rules
@@ -193,8 +195,8 @@ fn flags(args: &RunArgs) -> Vec<(&'static str, Value, &'static str)> {
             "--casework",
         ),
     ];
-    let mut given: Vec<(&'static str, Value, &'static str)> = out
-        .drain(..)
+    let mut given: Vec<(&'static str, Value, &'static str)> = flags
+        .into_iter()
         .filter_map(|(path, value, flag)| value.map(|v| (path, v, flag)))
         .collect();
     if !args.properties.is_empty() {

@@ -212,19 +212,29 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// A duration, or `off` (None).
+/// A duration, or `off` (None). Settings and flags (`replay --max-future-skew`)
+/// read it alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<Duration>);
 
-impl<'de> Deserialize<'de> for Limit {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+impl std::str::FromStr for Limit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Limit, String> {
         if text.eq_ignore_ascii_case("off") {
             return Ok(Limit(None));
         }
-        Duration::parse(&text)
+        Duration::parse(text)
             .map(|d| Limit(Some(d)))
-            .map_err(|e| serde::de::Error::custom(format!("{e} (or `off`)")))
+            .map_err(|e| format!("{e} (or `off`)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

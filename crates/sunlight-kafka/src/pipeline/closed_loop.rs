@@ -503,7 +503,9 @@ impl Pipeline<'_> {
             let tag = self.outstanding.queued_casework();
             self.in_flight.push(send(&self.producer, record, tag, 0));
         }
-        metrics::gauge!(m::OUTPUTS_IN_FLIGHT).set(self.in_flight.len() as f64);
+        self.report
+            .outputs_in_flight
+            .set(self.in_flight.len() as f64);
     }
 }
 

@@ -50,16 +50,14 @@ mod closed_loop;
 mod events;
 mod outstanding;
 mod phase;
-
-use outstanding::{Outstanding, Settled};
+mod snapshots;
 
 use events::{
     CommitDone, DeadLetterQueued, DuplicateDropped, EventDecoded, FramedRecord, KeyMismatch,
     ProduceFailed, Rebalanced, RecordConsumed, RecordRefused, Reporter, RestoredRecordSkipped,
     WarningQueued,
 };
-mod snapshots;
-
+use outstanding::{Outstanding, Settled};
 use phase::{Phase, Step};
 
 use crate::casework::SharedCasebook;
@@ -537,7 +535,7 @@ pub async fn run_with(
         {
             pipeline.on_message(&m);
         }
-        let room = pipeline.in_flight.len() < config.max_in_flight && !pipeline.snapshot_due;
+        let room = pipeline.has_room();
         pipeline.backpressure(room);
         tokio::select! {
             biased;
@@ -577,10 +575,7 @@ pub async fn run_with(
                         break;
                     }
                     taken += 1;
-                    let room = pipeline.in_flight.len() < config.max_in_flight
-                        && !pipeline.snapshot_due
-                        && pipeline.fatal.is_none();
-                    if taken < RECORDS_PER_TURN && room {
+                    if taken < RECORDS_PER_TURN && pipeline.has_room() && pipeline.fatal.is_none() {
                         next = messages.next().now_or_never().flatten();
                     }
                 }
@@ -865,6 +860,12 @@ impl Pipeline<'_> {
         self.moved
             .iter()
             .any(|(t, p)| *p == message.partition() && t == message.topic())
+    }
+
+    /// Whether another record may be read: outputs in flight are below the bound
+    /// and no snapshot barrier is waiting.
+    fn has_room(&self) -> bool {
+        self.in_flight.len() < self.config.max_in_flight && !self.snapshot_due
     }
 
     /// One record from the consumer stream; false when the loop must take its turn
