@@ -31,6 +31,7 @@ mod pending;
 pub mod reference_model;
 pub mod replay;
 pub mod rules;
+pub mod sources;
 mod state;
 pub mod time;
 pub mod warning;

@@ -25,11 +25,14 @@ pub enum Reason {
     Late,
     /// A Confluent Schema Registry frame (magic byte 0) that is cut short.
     InvalidFraming,
+    /// A department record its source mapping cannot turn into an event (the detail
+    /// names the source, the event rule and the field).
+    Unmappable,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (summaries and metrics).
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::InvalidJson,
         Reason::InvalidProtobuf,
         Reason::InvalidUtf8,
@@ -40,6 +43,7 @@ impl Reason {
         Reason::TooLarge,
         Reason::Late,
         Reason::InvalidFraming,
+        Reason::Unmappable,
     ];
 
     /// The snake_case code used in dead-letter records, headers and metric labels.
@@ -55,6 +59,7 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::Late => "late",
             Reason::InvalidFraming => "invalid_framing",
+            Reason::Unmappable => "unmappable",
         }
     }
 }

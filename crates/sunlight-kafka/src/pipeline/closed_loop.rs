@@ -20,12 +20,36 @@ use sunlight_core::casework::{
 };
 use tracing::{debug, info, warn};
 
-use super::{Pipeline, PipelineError};
+use super::PipelineError;
+use super::instance::Pipeline;
 use crate::casework::{CaseworkConfig, Encoder, apply_feedback, case_headers};
 use crate::config::KafkaConfig;
 use crate::headers::{DeadLetterOrigin, dead_letter_headers};
-use crate::output::{Output, send};
+use crate::output::Output;
 use crate::telemetry as m;
+
+/// The closed loop's state in the pipeline (the casebook itself is shared with the
+/// query API: `Pipeline::casebook`).
+#[derive(Default)]
+pub(super) struct CaseLoop {
+    /// When the casebook last checked deadlines and decay.
+    pub(super) last_tick: Option<Instant>,
+    /// Feedback for warnings not held yet, right after a restore, with the warning
+    /// id it names.
+    pub(super) parked: Vec<(String, OwnedMessage)>,
+    /// Next offset read per feedback partition.
+    pub(super) feedback_positions: BTreeMap<i32, i64>,
+    /// A snapshot is on the broker: the feedback positions of its barrier, to
+    /// commit (none for the partitions it did not write).
+    pub(super) feedback_commit: Option<BTreeMap<i32, i64>>,
+    /// When cases were last restored (durable state with casework).
+    pub(super) restored_at: Option<Instant>,
+    /// The feedback consumer must take the partitions of a new assignment.
+    pub(super) feedback_assign_due: bool,
+    /// After a restore, per feedback partition, the high watermark to read up to
+    /// before deadlines are checked (feedback already sent must apply first).
+    pub(super) feedback_backlog: BTreeMap<i32, i64>,
+}
 
 /// How long after a restore feedback for a warning not held yet waits for the
 /// re-read input to re-emit it before it is refused as `unknown_warning`.
@@ -154,7 +178,7 @@ impl Pipeline<'_> {
     /// None when a dismissal suppresses it.
     pub(super) fn admit(&mut self, warning: &Warning) -> Option<[(&'static str, String); 2]> {
         let book = self.casebook.as_ref()?;
-        let now = (self.engine_config.clock)();
+        let now = (self.intake.engine_config.clock)();
         let mut out = Outputs::default();
         let admit = book.lock().admit(warning, now, &mut out);
         let rule = warning.rule_id.clone();
@@ -191,7 +215,7 @@ impl Pipeline<'_> {
         let Some(book) = self.casebook.clone() else {
             return;
         };
-        let now = (self.engine_config.clock)();
+        let now = (self.intake.engine_config.clock)();
         let payload = message.payload().unwrap_or_default();
         let mut out = Outputs::default();
         let result = if self.config.state.is_some() && message.key().is_none() {
@@ -210,7 +234,8 @@ impl Pipeline<'_> {
             Err(e)
                 if e.kind == FeedbackErrorKind::UnknownWarning
                     && self
-                        .cases_restored_at
+                        .cases
+                        .restored_at
                         .is_some_and(|t| t.elapsed() < PARK_GRACE) =>
             {
                 debug!(detail = %e.detail, "feedback for a warning not re-emitted yet: parked");
@@ -226,7 +251,7 @@ impl Pipeline<'_> {
                     message.offset(),
                     None,
                 );
-                self.parked.push((warning_id, copy));
+                self.cases.parked.push((warning_id, copy));
             }
             Err(e) => {
                 let reason = e.kind.code();
@@ -260,8 +285,7 @@ impl Pipeline<'_> {
                     payload,
                     headers,
                 };
-                let tag = self.outstanding.queued_casework();
-                self.in_flight.push(send(&self.producer, output, tag, 0));
+                self.publisher.casework(output);
             }
         }
         self.send_casework(out);
@@ -278,16 +302,17 @@ impl Pipeline<'_> {
         }
         let every = std::time::Duration::from_nanos(config.tick_interval.0.max(0) as u64);
         if self
-            .last_casework_tick
+            .cases
+            .last_tick
             .is_some_and(|t| now.duration_since(t) < every)
         {
             return;
         }
-        self.last_casework_tick = Some(now);
+        self.cases.last_tick = Some(now);
         let mut out = Outputs::default();
         {
             let mut book = book.lock();
-            book.tick((self.engine_config.clock)(), &mut out);
+            book.tick((self.intake.engine_config.clock)(), &mut out);
             metrics::gauge!(m::OPEN_WARNINGS).set(book.open() as f64);
             metrics::gauge!(m::OVERDUE_WARNINGS).set(book.overdue() as f64);
             for (kind, n) in [
@@ -336,7 +361,7 @@ impl Pipeline<'_> {
     /// the cases of the owned partitions are restored (and not while a handover or
     /// restore is under way).
     pub(super) fn cases_ready(&self) -> bool {
-        self.config.state.is_none() || (self.cases_restored_at.is_some() && self.phase.evaluates())
+        self.config.state.is_none() || (self.cases.restored_at.is_some() && self.phase.evaluates())
     }
 
     /// With durable state, after a restore: the feedback consumer takes the same
@@ -347,7 +372,12 @@ impl Pipeline<'_> {
         let (Some(casework), Some(_)) = (self.config.casework.as_ref(), &self.config.state) else {
             return;
         };
-        let mut numbers: Vec<i32> = self.partitions.iter_mut().map(|p| p.partition).collect();
+        let mut numbers: Vec<i32> = self
+            .intake
+            .partitions
+            .iter_mut()
+            .map(|p| p.partition)
+            .collect();
         numbers.sort_unstable();
         numbers.dedup();
         let topic = casework.feedback_topic.clone();
@@ -364,31 +394,32 @@ impl Pipeline<'_> {
         }
         // Read again from the committed positions: what was read or parked before
         // comes again.
-        self.feedback_positions.clear();
-        self.parked.clear();
-        self.feedback_backlog = feedback_backlog(consumer, &topic, &numbers);
-        debug!(?numbers, backlog = ?self.feedback_backlog, "feedback partitions assigned");
+        self.cases.feedback_positions.clear();
+        self.cases.parked.clear();
+        self.cases.feedback_backlog = feedback_backlog(consumer, &topic, &numbers);
+        debug!(?numbers, backlog = ?self.cases.feedback_backlog, "feedback partitions assigned");
     }
 
     /// Whether the feedback sent before the restore has been read (or the grace is
     /// over): deadlines are checked only then, so a warning whose closing feedback is
     /// already on the topic does not escalate.
     fn feedback_caught_up(&self) -> bool {
-        self.feedback_backlog.is_empty()
+        self.cases.feedback_backlog.is_empty()
             || self
-                .cases_restored_at
+                .cases
+                .restored_at
                 .is_none_or(|t| t.elapsed() >= PARK_GRACE)
     }
 
     /// Feedback parked for `warning_id`, applied now that its warning is admitted.
     pub(super) fn unpark(&mut self, warning_id: &str) {
-        if self.parked.is_empty() {
+        if self.cases.parked.is_empty() {
             return;
         }
-        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cases.parked)
             .into_iter()
             .partition(|(id, _)| id == warning_id);
-        self.parked = keep;
+        self.cases.parked = keep;
         for (_, m) in due {
             self.apply_parked(&m);
         }
@@ -397,39 +428,42 @@ impl Pipeline<'_> {
     /// After [`PARK_GRACE`] since the restore, parked feedback is applied or refused
     /// for good.
     pub(super) fn release_parked(&mut self) {
-        if self.parked.is_empty()
+        if self.cases.parked.is_empty()
             || self
-                .cases_restored_at
+                .cases
+                .restored_at
                 .is_some_and(|t| t.elapsed() < PARK_GRACE)
         {
             return;
         }
-        for (_, m) in std::mem::take(&mut self.parked) {
+        for (_, m) in std::mem::take(&mut self.cases.parked) {
             self.apply_parked(&m);
         }
     }
 
     fn apply_parked(&mut self, m: &OwnedMessage) {
-        let restored_at = self.cases_restored_at.take();
+        let restored_at = self.cases.restored_at.take();
         self.on_feedback(m);
-        self.cases_restored_at = restored_at;
+        self.cases.restored_at = restored_at;
     }
 
     /// Bookkeeping of the feedback read: the next offset per partition, for the
     /// commit after the next snapshot.
     fn feedback_read(&mut self, message: &impl Message) {
         let next = self
+            .cases
             .feedback_positions
             .entry(message.partition())
             .or_insert(0);
         *next = (*next).max(message.offset() + 1);
         let next = *next;
         if self
+            .cases
             .feedback_backlog
             .get(&message.partition())
             .is_some_and(|high| next >= *high)
         {
-            self.feedback_backlog.remove(&message.partition());
+            self.cases.feedback_backlog.remove(&message.partition());
         }
     }
 
@@ -437,12 +471,14 @@ impl Pipeline<'_> {
     /// whose input partition it writes, the next offset to read, but not past
     /// feedback still parked.
     pub(super) fn feedback_offsets(&self, unwritten: &[i32]) -> BTreeMap<i32, i64> {
-        self.feedback_positions
+        self.cases
+            .feedback_positions
             .iter()
             // A partition not in the snapshot: nor are its cases.
             .filter(|(partition, _)| !unwritten.contains(partition))
             .map(|(partition, next)| {
                 let parked = self
+                    .cases
                     .parked
                     .iter()
                     .filter(|(_, m)| m.partition() == *partition)
@@ -456,9 +492,10 @@ impl Pipeline<'_> {
     /// With durable state, after a snapshot: commits the feedback read so far, but
     /// not past any parked record (a crash must not lose it).
     pub(super) fn commit_feedback(&mut self, consumer: &StreamConsumer) {
-        let (Some(offsets), Some(casework)) =
-            (self.feedback_commit.take(), self.config.casework.as_ref())
-        else {
+        let (Some(offsets), Some(casework)) = (
+            self.cases.feedback_commit.take(),
+            self.config.casework.as_ref(),
+        ) else {
             return;
         };
         let mut list = TopicPartitionList::new();
@@ -500,12 +537,11 @@ impl Pipeline<'_> {
         for record in encoder.records(out, self.config.warnings_format) {
             // In the snapshot barrier: a snapshot's casebook must not be ahead of
             // the loop records it caused.
-            let tag = self.outstanding.queued_casework();
-            self.in_flight.push(send(&self.producer, record, tag, 0));
+            self.publisher.casework(record);
         }
         self.report
             .outputs_in_flight
-            .set(self.in_flight.len() as f64);
+            .set(self.publisher.in_flight() as f64);
     }
 }
 

@@ -356,11 +356,7 @@ fn reason_index(reason: Reason) -> usize {
 mod tests {
     use super::*;
 
-    fn pack() -> CompiledPack {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml");
-        CompiledPack::load(&path).unwrap()
-    }
+    use super::super::test_support::default_pack as pack;
 
     /// The non-zero samples of the record path's counters, as Prometheus renders them.
     fn nonzero(text: &str) -> Vec<&str> {

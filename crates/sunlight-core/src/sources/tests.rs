@@ -1,0 +1,271 @@
+//! The mapping contract on `examples/sources/oa-approvals.toml`, the checks of
+//! `compile`, and a fuzz of `map` over arbitrary JSON.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::codec::json;
+
+fn oa() -> SourceFile {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sources/oa-approvals.toml");
+    SourceFile::load(&path).unwrap()
+}
+
+fn sample() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/sources/oa-approvals.sample.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn event_json(m: &Mapped) -> String {
+    match m {
+        Mapped::Event(e) => {
+            let mut out = String::new();
+            json::encode(e, &mut out);
+            out
+        }
+        Mapped::Nothing(why) => format!("nothing: {}", why.code()),
+    }
+}
+
+#[test]
+fn the_oa_approval_changes_map_as_the_contract_says() {
+    let file = oa();
+    let source = file.for_topic("oa.public.oa_approval").unwrap();
+    let results: Vec<String> = sample()
+        .iter()
+        .map(|line| match source.map(line.as_bytes()) {
+            Ok(m) => event_json(&m),
+            Err(e) => format!("{}: {}", e.reason, e.detail),
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            r#"{"event_id":"oa_approval:1001:u:24023128","official_id":"O-3001","kind":"approval","occurred_at":"2026-11-27T06:03:00Z","source_system":"oa","org_unit":"finance-01","region":"330100","counterparty":"华兴建材有限公司","amount_cents":4850000,"attributes":{"applicant_id":"E-2001","table_id":1001}}"#.to_string(),
+            r#"{"event_id":"oa_approval:1002:c:24023912","official_id":"O-3001","kind":"approval","occurred_at":"2026-11-27T07:30:00Z","source_system":"oa","org_unit":"finance-01","region":"330100","counterparty":"华兴建材有限公司","amount_cents":499950,"attributes":{"applicant_id":"E-2002","table_id":1002}}"#.to_string(),
+            "nothing: no_rule_matched".to_string(),
+            "nothing: no_rule_matched".to_string(),
+            "unmappable: source oa-approvals, event 1 (approved), field amount_cents: after.amount: \"300.125\" has more than two decimals (set round = \"half_up\" or \"half_even\" to round)".to_string(),
+            "nothing: delete".to_string(),
+            "nothing: tombstone".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_change_delivered_twice_maps_to_the_same_event_id() {
+    let file = oa();
+    let source = &file.sources[0];
+    let line = &sample()[0];
+    assert_eq!(
+        source.map(line.as_bytes()).unwrap(),
+        source.map(line.as_bytes()).unwrap()
+    );
+    // Without a source position the capture time identifies the change.
+    let no_lsn = line.replace(r#""lsn":24023128,"#, "");
+    match source.map(no_lsn.as_bytes()).unwrap() {
+        Mapped::Event(e) => assert_eq!(e.event_id, "oa_approval:1001:u:1764223380000"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_and_malformed_fields_are_refused_naming_the_field() {
+    let file = oa();
+    let source = &file.sources[0];
+    let line = &sample()[0];
+    let refuse = |text: &str| source.map(text.as_bytes()).unwrap_err();
+    let e = refuse(&line.replace(r#""approver_id":"O-3001","payee":"华兴建材有限公司","amount":"48500.00","status":"APPROVED""#, r#""payee":"华兴建材有限公司","amount":"48500.00","status":"APPROVED""#));
+    assert_eq!(
+        (e.reason, e.detail.as_str()),
+        (
+            Reason::Unmappable,
+            "source oa-approvals, event 1 (approved), field official_id: after.approver_id is missing"
+        )
+    );
+    let e = refuse(&line.replace("2026-11-27 14:03:00", "27/11/2026 14:03"));
+    assert_eq!(e.reason, Reason::Unmappable);
+    assert!(
+        e.detail.starts_with("source oa-approvals, event 1 (approved), field occurred_at: after.updated_at: \"27/11/2026 14:03\" does not match \"%Y-%m-%d %H:%M:%S\""),
+        "{}",
+        e.detail
+    );
+    let e = refuse(r#"{"before":null}"#);
+    assert_eq!(
+        e.detail,
+        "source oa-approvals, field op: not a Debezium change event: no op, and no payload object"
+    );
+    assert_eq!(refuse("{\"op\":").reason, Reason::InvalidJson);
+    assert_eq!(refuse("[1]").reason, Reason::InvalidJson);
+    assert_eq!(
+        refuse(&line.replace(
+            r#""48500.00","status":"APPROVED""#,
+            r#"{"v":1},"status":"APPROVED""#
+        ))
+        .detail,
+        "source oa-approvals, event 1 (approved), field amount_cents: after.amount is an object or array, not a value"
+    );
+}
+
+#[test]
+fn plain_json_code_tables_constants_and_epoch_times() {
+    let file = compile(
+        r#"
+[[source]]
+name = "ledger"
+topics = ["finance.ledger"]
+format = "json"
+
+[[source.event]]
+when = [{ path = "类型", one_of = ["01", "03"] }]
+event_id = { template = "ledger:{凭证号}" }
+official_id = { path = "经办人.工号" }
+kind = { path = "类型", codes = { "01" = "payment", "03" = "reimbursement" } }
+occurred_at = { path = "记账时间", time = "epoch_ms" }
+amount_cents = { path = "金额", money = "yuan", round = "half_even" }
+
+[source.event.attributes]
+urgent = { path = "加急" }
+channel = { value = "bank" }
+"#,
+        "inline",
+    )
+    .unwrap();
+    let source = file.named("ledger").unwrap();
+    let record = r#"{"凭证号":"V-9","经办人":{"工号":"O-1"},"类型":"03","记账时间":1764223380000,"金额":1234.565,"加急":true}"#;
+    assert_eq!(
+        event_json(&source.map(record.as_bytes()).unwrap()),
+        r#"{"event_id":"ledger:V-9","official_id":"O-1","kind":"reimbursement","occurred_at":"2025-11-27T06:03:00Z","amount_cents":123456,"attributes":{"channel":"bank","urgent":true}}"#
+    );
+    let other_type = record.replace(r#""类型":"03""#, r#""类型":"02""#);
+    assert_eq!(
+        source.map(other_type.as_bytes()).unwrap(),
+        Mapped::Nothing(Skipped::NoRuleMatched)
+    );
+}
+
+#[test]
+fn every_problem_in_a_mapping_file_is_reported_with_source_and_field() {
+    let e = compile(
+        r#"
+[[source]]
+name = "fuel"
+topics = ["fleet.fuel"]
+format = "csv"
+timezone = "Mars/Olympus"
+
+[[source.event]]
+when = [{ path = "a", equals = "x", exists = true }]
+event_id = { template = "fill" }
+kind = "fuel"
+occurred_at = { path = "t", time = "dd.MM.yyyy" }
+amount_cents = { path = "amount", time = "%Y" }
+counterparty = { path = "station", money = "yuan" }
+
+[[source]]
+name = "fuel2"
+topics = ["fleet.fuel"]
+format = "json"
+"#,
+        "fuel.toml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![
+            "fuel.toml: fuel: format: \"csv\" is not one of \"debezium\", \"json\"",
+            "fuel.toml: fuel: timezone: unknown time zone \"Mars/Olympus\" (an IANA name such as \"Asia/Shanghai\")",
+            "fuel.toml: fuel: event 1: when[0]: path \"a\": needs exactly one of equals, not_equals, one_of, exists",
+            "fuel.toml: fuel: event 1: event_id: template \"fill\": no {path} in it (use value = for a constant)",
+            "fuel.toml: fuel: event 1: official_id: required (a path, a template or a value)",
+            "fuel.toml: fuel: event 1: occurred_at: unknown time format \"dd.MM.yyyy\": use rfc3339, epoch_ms, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\"",
+            "fuel.toml: fuel: event 1: counterparty: money applies to amount_cents and attributes",
+            "fuel.toml: fuel: event 1: amount_cents: time applies to occurred_at",
+            "fuel.toml: fuel2: no [[source.event]] declared: nothing would ever be mapped",
+        ]
+    );
+    let e = compile(
+        "[[source]]\nname = \"x\"\nformat = \"json\"\ncolour = 1\n",
+        "x.toml",
+    )
+    .unwrap_err();
+    assert_eq!(e.problems.len(), 1);
+    assert!(
+        e.problems[0].starts_with("x.toml: unknown field `colour`"),
+        "{:?}",
+        e.problems
+    );
+}
+
+/// Arbitrary JSON values, nested a few levels, with the keys the mapping reads.
+fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+    let key = prop::sample::select(vec![
+        "before",
+        "after",
+        "op",
+        "source",
+        "payload",
+        "schema",
+        "id",
+        "status",
+        "amount",
+        "updated_at",
+        "approver_id",
+        "payee",
+        "lsn",
+        "ts_ms",
+        "applicant_id",
+    ]);
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|i| serde_json::json!(i)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
+        prop::sample::select(vec![
+            "APPROVED",
+            "SUBMITTED",
+            "u",
+            "c",
+            "d",
+            "r",
+            "2026-11-27 14:03:00",
+            "12.5",
+            "",
+            "1e3"
+        ])
+        .prop_map(|s| serde_json::Value::String(s.into())),
+        ".{0,12}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::vec((key.clone(), inner), 0..8).prop_map(|kvs| {
+                serde_json::Value::Object(
+                    kvs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                )
+            }),
+        ]
+    })
+}
+
+proptest! {
+    /// A mapping never panics, on any JSON and on any bytes: it maps, skips or refuses.
+    #[test]
+    fn mapping_never_panics(value in arbitrary_json(), bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let file = oa();
+        let source = &file.sources[0];
+        let text = value.to_string();
+        let _ = source.map(text.as_bytes());
+        let _ = source.map(&bytes);
+        let cut = &text.as_bytes()[..text.len() / 2];
+        let _ = source.map(cut);
+    }
+}
