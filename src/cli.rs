@@ -44,6 +44,35 @@ pub enum Command {
     /// Re-key input that is not keyed by official_id into an internal topic that is,
     /// so several engines can share the work with each official's state in one place.
     Repartition(RepartitionArgs),
+    /// Work with source mappings (department data to events; docs/SOURCES.md).
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+}
+
+/// `sunlight sources ...`
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Validate a mapping file; every error names the source and field.
+    Check {
+        /// The mapping file (TOML).
+        file: PathBuf,
+    },
+    /// Map a sample of records (one JSON record per line): each mapped event is
+    /// printed as one JSON line on stdout, each reject as `line N: reason: detail`
+    /// on stderr. Records that map to nothing print nothing (`--explain` says why).
+    Test {
+        /// The mapping file (TOML).
+        file: PathBuf,
+        /// The sample: one record value per line (`null` or an empty line: a tombstone).
+        #[arg(long)]
+        input: PathBuf,
+        /// The source to use, when the file has several.
+        #[arg(long)]
+        source: Option<String>,
+        /// Also say on stderr why each record mapped to nothing, and end with counts.
+        #[arg(long)]
+        explain: bool,
+    },
 }
 
 /// `sunlight repartition`
@@ -218,6 +247,13 @@ pub struct ReplayArgs {
     /// Input encoding.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
+    /// The input is department data (JSON lines): map each record with this source
+    /// mapping file (docs/SOURCES.md) instead of reading Sunlight events.
+    #[arg(long, value_name = "FILE")]
+    pub sources: Option<PathBuf>,
+    /// With `--sources`: the source to map with, when the file has several.
+    #[arg(long, value_name = "NAME", requires = "sources")]
+    pub source: Option<String>,
     /// Exit with code 3 if any input was rejected (bad or late).
     #[arg(long)]
     pub strict: bool,

@@ -8,13 +8,14 @@ pub mod repartition;
 pub mod replay;
 pub mod rules;
 pub mod run;
+pub mod sources;
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use sunlight_core::codec::Format;
 
-use crate::cli::{Cli, Command, FormatArg, RulesCommand};
+use crate::cli::{Cli, Command, FormatArg, RulesCommand, SourcesCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -25,6 +26,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Repartition(args) => repartition::run(&args),
+        Command::Sources(SourcesCommand::Check { file }) => sources::check(&file),
+        Command::Sources(SourcesCommand::Test {
+            file,
+            input,
+            source,
+            explain,
+        }) => sources::test(&file, &input, source.as_deref(), explain),
     }
 }
 

@@ -28,7 +28,21 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         state_sample_every: args.state_sample_every,
         ..ReplayOptions::default()
     };
-    // Labels first: a bad labels file fails before any output is written.
+    // Mappings and labels first: a bad file fails before any output is written.
+    let source = match &args.sources {
+        Some(path) => {
+            if format == Format::Protobuf {
+                anyhow::bail!("--sources maps JSON records: the input must be JSON lines");
+            }
+            let mappings = sunlight_core::sources::SourceFile::load(path)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            match super::sources::pick(&mappings, args.source.as_deref()) {
+                Some(s) => Some(s.clone()),
+                None => return Ok(ExitCode::from(2)),
+            }
+        }
+        None => None,
+    };
     let mut backtest = match &args.labels {
         Some(path) => Some(super::backtest::load(path, &pack)?),
         None => None,
@@ -59,8 +73,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         options,
         BufWriter::with_capacity(1 << 20, warnings),
         BufWriter::with_capacity(64 << 10, errors),
-    )
-    .with_observer(backtest.as_mut());
+    );
+    if let Some(source) = source {
+        replayer = replayer.with_source(source);
+    }
+    let mut replayer = replayer.with_observer(backtest.as_mut());
     match format {
         Format::Json => replayer.json_lines(BufReader::with_capacity(1 << 20, input))?,
         Format::Protobuf => {
@@ -122,6 +139,19 @@ fn render_summary(pack: &CompiledPack, s: &ReplaySummary, input: &str, seconds: 
         s.engine.unmatched,
         s.unknown_fields
     );
+    if !s.mapped_to_nothing.is_empty() {
+        let nothing: Vec<String> = s
+            .mapped_to_nothing
+            .iter()
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  mapped to nothing {} ({})",
+            s.mapped_to_nothing.values().sum::<u64>(),
+            nothing.join(", ")
+        );
+    }
     let _ = writeln!(out, "  warnings {}", s.warnings);
     let _ = writeln!(
         out,

@@ -66,6 +66,9 @@ pub struct Kafka {
     pub properties: BTreeMap<String, String>,
     /// Key fields masked in every record written.
     pub mask_in_warnings: List,
+    /// A source mapping file (docs/SOURCES.md): its topics carry department data,
+    /// mapped to events, and are added to the inputs.
+    pub sources: Option<PathBuf>,
 }
 
 impl Default for Kafka {
@@ -87,6 +90,7 @@ impl Default for Kafka {
             shutdown_timeout: Dur(k.shutdown_timeout),
             properties: k.properties,
             mask_in_warnings: List(k.mask_in_warnings),
+            sources: None,
         }
     }
 }

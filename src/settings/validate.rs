@@ -32,16 +32,43 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
         problem("kafka.max_in_flight", "must be at least 1".into());
     }
     let mut input_topics = k.input_topics.0;
-    if input_topics.is_empty() {
-        problem(
-            "kafka.input_topics",
-            "is empty: give at least one input topic".into(),
-        );
-    }
     for t in &k.protobuf_topics.0 {
         if !input_topics.contains(t) {
             input_topics.push(t.clone());
         }
+    }
+    let sources = match &k.sources {
+        None => None,
+        Some(path) => match sunlight_core::sources::SourceFile::load(path) {
+            Ok(file) => {
+                for topic in file.sources.iter().flat_map(|s| &s.topics) {
+                    if k.protobuf_topics.0.contains(topic) {
+                        problem(
+                            "kafka.sources",
+                            format!(
+                                "topic {topic:?} is mapped as department data and listed in kafka.protobuf_topics: it can only be one"
+                            ),
+                        );
+                    }
+                    if !input_topics.contains(topic) {
+                        input_topics.push(topic.clone());
+                    }
+                }
+                Some(std::sync::Arc::new(file))
+            }
+            Err(e) => {
+                for p in e.problems {
+                    problem("kafka.sources", p);
+                }
+                None
+            }
+        },
+    };
+    if input_topics.is_empty() {
+        problem(
+            "kafka.input_topics",
+            "is empty: give at least one input topic (or map one with kafka.sources)".into(),
+        );
     }
     for (setting, topic) in [
         ("kafka.warnings_topic", &k.warnings_topic),
@@ -175,6 +202,7 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
         group: k.group,
         input_topics,
         protobuf_topics: k.protobuf_topics.0,
+        sources,
         warnings_topic: k.warnings_topic,
         dlq_topic: k.dlq_topic,
         auto_offset_reset: k.start_from,

@@ -16,4 +16,5 @@ mod replay;
 mod rule_reload;
 mod rules_check;
 mod scale_out;
+mod sources;
 mod support;

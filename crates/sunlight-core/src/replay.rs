@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::codec::{self, DecodeError, DecodeLimits, Format, Reason};
 use crate::engine::{Admission, Engine, EngineConfig, EngineStats, StateStats};
 use crate::rules::CompiledPack;
+use crate::sources::{Mapped, Source};
 use crate::warning::Warning;
 
 /// Replay settings.
@@ -78,6 +79,9 @@ pub struct ReplaySummary {
     pub rejected: BTreeMap<Reason, u64>,
     /// Unknown top-level fields ignored.
     pub unknown_fields: u64,
+    /// Records a source mapping mapped to nothing (tombstones, ignored deletes,
+    /// no event rule matched), by reason.
+    pub mapped_to_nothing: BTreeMap<&'static str, u64>,
     /// Warnings written.
     pub warnings: u64,
     /// Engine counters (per rule, duplicates, ...).
@@ -139,6 +143,8 @@ pub struct Replayer<W: Write, E: Write, O: WarningObserver = ()> {
     summary: ReplaySummary,
     batch: Vec<Warning>,
     observer: O,
+    /// Department records: mapped to events by this source instead of decoded.
+    source: Option<Source>,
 }
 
 impl<W: Write, E: Write> Replayer<W, E> {
@@ -158,6 +164,7 @@ impl<W: Write, E: Write> Replayer<W, E> {
             summary: ReplaySummary::default(),
             batch: Vec::new(),
             observer: (),
+            source: None,
         }
     }
 
@@ -171,7 +178,16 @@ impl<W: Write, E: Write> Replayer<W, E> {
             summary: self.summary,
             batch: self.batch,
             observer,
+            source: self.source,
         }
+    }
+
+    /// The same replayer, reading department records mapped by `source`
+    /// (docs/SOURCES.md) instead of Sunlight events, as `sunlight run` does for a
+    /// mapped topic.
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
     }
 }
 
@@ -230,11 +246,27 @@ impl<W: Write, E: Write, O: WarningObserver> Replayer<W, E, O> {
         offset: Option<u64>,
     ) -> io::Result<()> {
         self.summary.records += 1;
-        // As `sunlight run` decodes a record: a Schema Registry frame is removed first.
-        let decoded = codec::decode_message(bytes, self.options.format, &self.options.limits);
-        let (event, notes, _) = match decoded {
-            Ok(ok) => ok,
-            Err(e) => return self.reject(&e, bytes, line, offset),
+        let (event, notes) = match &self.source {
+            Some(source) => match source.map(bytes) {
+                Ok(Mapped::Event(event)) => (event, codec::DecodeNotes::default()),
+                Ok(Mapped::Nothing(why)) => {
+                    *self
+                        .summary
+                        .mapped_to_nothing
+                        .entry(why.code())
+                        .or_default() += 1;
+                    return Ok(());
+                }
+                Err(e) => return self.reject(&e, bytes, line, offset),
+            },
+            None => {
+                // As `sunlight run` decodes a record: a Schema Registry frame is
+                // removed first.
+                match codec::decode_message(bytes, self.options.format, &self.options.limits) {
+                    Ok((event, notes, _)) => (event, notes),
+                    Err(e) => return self.reject(&e, bytes, line, offset),
+                }
+            }
         };
         self.summary.decoded += 1;
         self.summary.unknown_fields += u64::from(notes.unknown_fields);

@@ -17,6 +17,9 @@ pub struct KafkaConfig {
     pub input_topics: Vec<String>,
     /// Input topics carrying protobuf `sunlight.v1.PowerEvent` instead of JSON.
     pub protobuf_topics: Vec<String>,
+    /// Department data: records of the topics these source mappings name are mapped
+    /// to events (docs/SOURCES.md) instead of decoded as Sunlight events.
+    pub sources: Option<std::sync::Arc<sunlight_core::sources::SourceFile>>,
     /// Where warnings go.
     pub warnings_topic: String,
     /// Where bad and late input goes.
@@ -92,6 +95,7 @@ impl Default for KafkaConfig {
             group: "sunlight".into(),
             input_topics: vec!["sunlight.events".into()],
             protobuf_topics: Vec::new(),
+            sources: None,
             warnings_topic: "sunlight.warnings".into(),
             dlq_topic: "sunlight.dlq".into(),
             auto_offset_reset: "earliest".into(),

@@ -18,6 +18,9 @@ pub const DUPLICATES: &str = "sunlight_duplicate_events_total";
 pub const KEY_MISMATCHES: &str = "sunlight_key_mismatches_total";
 /// Records carrying a Schema Registry frame.
 pub const FRAMED_RECORDS: &str = "sunlight_schema_registry_framed_total";
+/// Department records a source mapping mapped to no event, by reason (`tombstone`,
+/// `delete`, `no_rule_matched`).
+pub const MAPPED_TO_NOTHING: &str = "sunlight_records_mapped_to_nothing_total";
 /// Warnings handed to the producer, by `rule_id` and `level`.
 pub const WARNINGS: &str = "sunlight_warnings_total";
 /// Dead letters handed to the producer, by `reason`.
@@ -248,6 +251,10 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
         "Input records carrying a Confluent Schema Registry frame."
     );
     describe_counter!(
+        MAPPED_TO_NOTHING,
+        "Department records a source mapping mapped to no event, by reason (tombstone, delete, no_rule_matched)."
+    );
+    describe_counter!(
         WARNINGS,
         "Warnings handed to the producer, by rule and level."
     );
@@ -311,6 +318,9 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
     for reason in sunlight_core::codec::Reason::ALL {
         metrics::counter!(BAD_INPUT, "reason" => reason.code()).increment(0);
         metrics::counter!(DEAD_LETTERS, "reason" => reason.code()).increment(0);
+    }
+    for why in ["tombstone", "delete", "no_rule_matched"] {
+        metrics::counter!(MAPPED_TO_NOTHING, "reason" => why).increment(0);
     }
     for rule in &pack.rules {
         for level in ["yellow", "red"] {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use sunlight_core::CompiledPack;
 use sunlight_core::codec::{DecodeError, Reason};
 use sunlight_core::rules::measure::Level;
+use sunlight_core::sources::Skipped;
 use tracing::debug;
 
 use super::RunStats;
@@ -35,6 +36,8 @@ pub(super) struct Reporter {
     late: Counter,
     duplicates: Counter,
     restore_skipped: Counter,
+    /// Tombstone, delete, no rule matched.
+    mapped_to_nothing: [Counter; 3],
     framed: Counter,
     key_mismatches: Counter,
     /// Per rule id: yellow, red.
@@ -65,6 +68,8 @@ impl Reporter {
             late: metrics::counter!(m::LATE_EVENTS),
             duplicates: metrics::counter!(m::DUPLICATES),
             restore_skipped: metrics::counter!(m::RESTORE_SKIPPED),
+            mapped_to_nothing: [Skipped::Tombstone, Skipped::Delete, Skipped::NoRuleMatched]
+                .map(|why| metrics::counter!(m::MAPPED_TO_NOTHING, "reason" => why.code())),
             framed: metrics::counter!(m::FRAMED_RECORDS),
             key_mismatches: metrics::counter!(m::KEY_MISMATCHES),
             warnings: HashMap::new(),
@@ -230,6 +235,23 @@ pub(super) struct RestoredRecordSkipped;
 impl InternalEvent for RestoredRecordSkipped {
     fn emit(self, to: &mut Reporter) {
         to.restore_skipped.increment(1);
+    }
+}
+
+/// A source mapping mapped a department record to no event.
+pub(super) struct MappedToNothing {
+    pub(super) why: Skipped,
+}
+
+impl InternalEvent for MappedToNothing {
+    fn emit(self, to: &mut Reporter) {
+        to.stats.mapped_to_nothing += 1;
+        let index = match self.why {
+            Skipped::Tombstone => 0,
+            Skipped::Delete => 1,
+            Skipped::NoRuleMatched => 2,
+        };
+        to.mapped_to_nothing[index].increment(1);
     }
 }
 

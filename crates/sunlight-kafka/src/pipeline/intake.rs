@@ -20,19 +20,29 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::codec::{self, DecodeError, DecodeLimits};
 use sunlight_core::event::PowerEvent;
+use sunlight_core::sources::{Mapped, Skipped, SourceFile};
 use sunlight_core::time::Timestamp;
 use sunlight_core::{Admission, CompiledPack, Engine, EngineConfig, Origin, Warning};
 use tracing::{debug, warn};
 
 use super::events::{
-    DuplicateDropped, EventDecoded, FramedRecord, KeyMismatch, RecordConsumed, Reporter,
-    RestoredRecordSkipped,
+    DuplicateDropped, EventDecoded, FramedRecord, KeyMismatch, MappedToNothing, RecordConsumed,
+    Reporter, RestoredRecordSkipped,
 };
 use crate::partitions::{Allowed, Partition, Partitions};
 use crate::telemetry as m;
 
-/// A record decoded: its event and Schema Registry id, or why it cannot be.
-pub(super) type Decoded = Result<(PowerEvent, Option<u32>), DecodeError>;
+/// A record decoded: its event and Schema Registry id, nothing (a mapped department
+/// record that maps to no event), or why it cannot be.
+#[derive(Debug)]
+pub(super) enum Decoded {
+    /// An event, and the Schema Registry id of its frame, if it had one.
+    Event(PowerEvent, Option<u32>),
+    /// A source mapping mapped the record to nothing (docs/SOURCES.md).
+    Nothing(Skipped),
+    /// Not an event: its dead letter is due.
+    Refused(DecodeError),
+}
 
 /// How to decode the records of each input topic.
 #[derive(Debug, Clone)]
@@ -41,19 +51,44 @@ pub(super) struct Decoder {
     pub(super) protobuf_topics: Vec<String>,
     /// Size and depth limits.
     pub(super) limits: DecodeLimits,
+    /// Department data: the topics a source mapping maps.
+    pub(super) sources: Option<Arc<SourceFile>>,
 }
 
 impl Decoder {
     /// Decodes one record (a pure function of its topic and payload).
     pub(super) fn decode(&self, message: &impl Message) -> Decoded {
+        let payload = message.payload().unwrap_or_default();
+        if let Some(source) = self
+            .sources
+            .as_ref()
+            .and_then(|s| s.for_topic(message.topic()))
+        {
+            if payload.len() > self.limits.max_message_bytes {
+                return Decoded::Refused(DecodeError::new(
+                    sunlight_core::codec::Reason::TooLarge,
+                    format!(
+                        "record of {} bytes exceeds the limit of {} bytes",
+                        payload.len(),
+                        self.limits.max_message_bytes
+                    ),
+                ));
+            }
+            return match source.map(payload) {
+                Ok(Mapped::Event(event)) => Decoded::Event(event, None),
+                Ok(Mapped::Nothing(why)) => Decoded::Nothing(why),
+                Err(e) => Decoded::Refused(e),
+            };
+        }
         let format = if self.protobuf_topics.iter().any(|t| t == message.topic()) {
             codec::Format::Protobuf
         } else {
             codec::Format::Json
         };
-        let payload = message.payload().unwrap_or_default();
-        codec::decode_message(payload, format, &self.limits)
-            .map(|(event, _, schema_id)| (event, schema_id))
+        match codec::decode_message(payload, format, &self.limits) {
+            Ok((event, _, schema_id)) => Decoded::Event(event, schema_id),
+            Err(e) => Decoded::Refused(e),
+        }
     }
 }
 
@@ -88,7 +123,7 @@ pub(super) enum Outcome {
     /// Evaluated (accepted, unmatched, or a duplicate dropped); any warnings it
     /// released are in [`Intake::warnings`].
     Evaluated,
-    /// Already in the restored snapshot: skipped.
+    /// Already in the restored snapshot, or mapped to nothing: skipped.
     Skipped,
     /// Refused: its dead letter is due (the record holds its offset back until the
     /// dead letter is acknowledged).
@@ -225,8 +260,8 @@ impl Intake {
         }
         let appended = message.timestamp().to_millis();
         let (event, schema_id) = match decoded {
-            Ok(decoded) => decoded,
-            Err(e) => {
+            Decoded::Event(event, schema_id) => (event, schema_id),
+            Decoded::Refused(e) => {
                 // Not activity: a partition carrying only bad input must still go
                 // idle, or it would hold the watermark forever. It is in no window,
                 // so only its dead letter holds its offset back.
@@ -234,6 +269,14 @@ impl Intake {
                     .offsets
                     .consumed(offset, None, appended);
                 return Outcome::Refused(e);
+            }
+            Decoded::Nothing(why) => {
+                // No event time: not activity either, and nothing holds it back.
+                self.partition(index)
+                    .offsets
+                    .consumed(offset, None, appended);
+                report.emit(MappedToNothing { why });
+                return Outcome::Skipped;
             }
         };
         if schema_id.is_some() {
@@ -460,6 +503,7 @@ red = { count = ">= 10" }
         let decoder = Decoder {
             protobuf_topics: Vec::new(),
             limits: DecodeLimits::default(),
+            sources: None,
         };
         let mut intake = Intake::new(Arc::clone(&pack), config, decoder, Duration::from_secs(60));
         intake.reset(pack.clone(), vec![("in".to_string(), 0)]);

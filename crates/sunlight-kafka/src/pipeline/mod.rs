@@ -112,6 +112,8 @@ pub struct RunStats {
     pub key_mismatches: u64,
     /// Records that carried a Schema Registry frame.
     pub framed: u64,
+    /// Department records a source mapping mapped to no event.
+    pub mapped_to_nothing: u64,
     /// Warnings handed to the producer.
     pub warnings: u64,
     /// Dead letters handed to the producer.
@@ -231,6 +233,7 @@ pub async fn run_with(
         Decoder {
             protobuf_topics: config.protobuf_topics.clone(),
             limits,
+            sources: config.sources.clone(),
         },
         Duration::from_nanos(config.idle_timeout.0.max(0) as u64),
     );
