@@ -36,11 +36,11 @@ use crate::telemetry as m;
 const ALIGN_EVERY: u32 = 1024;
 
 /// Most records in one batch (decoded together, then evaluated in order).
-const RECORDS_PER_BATCH: usize = 256;
+const RECORDS_PER_BATCH: usize = 1024;
 
 /// Most batches taken in one turn of the loop before its other branches (delivery
 /// reports, the tick, shutdown) are polled again.
-const BATCHES_PER_TURN: usize = 8;
+const BATCHES_PER_TURN: usize = 4;
 
 /// Adds records already fetched to `batch`, up to [`RECORDS_PER_BATCH`].
 fn fill<'c>(

@@ -108,13 +108,38 @@ pub(super) fn decode_beside<M: Message + Sync, R>(
     if next.is_empty() {
         return (Vec::new(), work());
     }
+    if decode_inline() {
+        let result = work();
+        return (decode_all(decoder, next), result);
+    }
     let mut decoded = Vec::new();
-    let result = rayon::in_place_scope(|scope| {
+    let result = decode_pool().in_place_scope(|scope| {
         let out = &mut decoded;
         scope.spawn(move |_| *out = decode_all(decoder, next));
         work()
     });
     (decoded, result)
+}
+
+/// `SUNLIGHT_DECODE_INLINE=1` decodes on the loop's own thread instead: the
+/// baseline of the benchmark that measures what the second thread gains
+/// (BENCHMARKS.md §3). Read once.
+fn decode_inline() -> bool {
+    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INLINE.get_or_init(|| std::env::var_os("SUNLIGHT_DECODE_INLINE").is_some_and(|v| v == "1"))
+}
+
+/// The one thread that decodes batches beside the loop (named, so profiles and
+/// `top -H` show it as `sunlight-decode`).
+fn decode_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "sunlight-decode".into())
+            .build()
+            .expect("a thread can be started")
+    })
 }
 
 /// What became of one record.
