@@ -15,6 +15,7 @@
 //! | [`warning`] | [`Warning`], deterministic ids, JSON/protobuf output |
 //! | [`casework`] | the closed loop: risk codes, feedback, cases, escalation, suppression |
 //! | [`replay`] | replay a recorded file through the engine ([`replay::Replayer`]) |
+//! | [`sources`] | source mappings: department records (Debezium, JSON rows) to events |
 //! | [`backtest`] | score warnings against labelled outcomes: labels, precision, recall |
 //! | [`reference_model`] | a brute-force evaluator used as the test oracle |
 

@@ -140,6 +140,15 @@ fn compile_event(
             c.ok()
         })
         .collect();
+    let attributes_from = match e.attributes_from.as_deref().map(|p| path(p, tree)) {
+        None => None,
+        Some(Ok(slot)) => Some(slot),
+        Some(Err(m)) => {
+            report(format!("attributes_from: {m}"));
+            ok = false;
+            None
+        }
+    };
     let mut field = |name: &str, spec: Option<FieldSpec>, required: bool, expect: Expect| match spec
     {
         None if required => {
@@ -189,6 +198,7 @@ fn compile_event(
         counterparty,
         amount_cents,
         attributes,
+        attributes_from,
     })
 }
 

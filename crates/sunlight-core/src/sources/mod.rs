@@ -144,6 +144,8 @@ struct EventRule {
     amount_cents: Option<Field>,
     /// Name, field, required.
     attributes: Vec<(CompactString, Field, bool)>,
+    /// Every field of the object at this slot becomes an attribute.
+    attributes_from: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,25 +207,34 @@ impl Source {
         if text.trim().is_empty() || text.trim() == "null" {
             return Ok(Mapped::Nothing(Skipped::Tombstone));
         }
-        let top: &RawValue = serde_json::from_str(text).map_err(|e| {
-            DecodeError::new(Reason::InvalidJson, format!("source {}: {e}", self.name))
-        })?;
-        if !top.get().starts_with('{') {
-            return Err(DecodeError::new(
+        let invalid = |e: serde_json::Error| {
+            let detail = match e.classify() {
+                serde_json::error::Category::Data => format!("expected a JSON object: {e}"),
+                _ => e.to_string(),
+            };
+            DecodeError::new(
                 Reason::InvalidJson,
-                format!("source {}: expected a JSON object", self.name),
-            ));
-        }
-        let root = match self.format {
-            Format::Json => top,
-            Format::Debezium => match self.change(top)? {
-                Some(root) => root,
-                None => return Ok(Mapped::Nothing(Skipped::Tombstone)),
-            },
+                format!("source {}: {detail}", self.name),
+            )
         };
-        let found = self.tree.read(root).map_err(|e| {
-            DecodeError::new(Reason::InvalidJson, format!("source {}: {e}", self.name))
-        })?;
+        let found = match self.format {
+            // One pass over the record: the wanted fields are kept, the rest checked
+            // and skipped.
+            Format::Json => self.tree.read_text(text).map_err(invalid)?,
+            Format::Debezium => {
+                let top: &RawValue = serde_json::from_str(text).map_err(invalid)?;
+                if !top.get().starts_with('{') {
+                    return Err(DecodeError::new(
+                        Reason::InvalidJson,
+                        format!("source {}: expected a JSON object", self.name),
+                    ));
+                }
+                match self.change(top)? {
+                    Some(root) => self.tree.read(root).map_err(invalid)?,
+                    None => return Ok(Mapped::Nothing(Skipped::Tombstone)),
+                }
+            }
+        };
         if self.format == Format::Debezium {
             let op = self.text_at(&found, self.op);
             if op.is_none() {
@@ -466,7 +477,10 @@ impl Source {
             Some(f) => self.money(rule, "amount_cents", f, found)?,
             None => None,
         };
-        let mut attributes = Vec::with_capacity(rule.attributes.len());
+        let mut attributes = match rule.attributes_from {
+            Some(slot) => self.copied_attributes(rule, slot, found)?,
+            None => Vec::with_capacity(rule.attributes.len()),
+        };
         for (name, field, required) in &rule.attributes {
             let label = format!("attributes.{name}");
             let value = match &field.convert {
@@ -476,7 +490,10 @@ impl Source {
                     .map(|r| attribute(&r)),
             };
             match value {
-                Some(v) => attributes.push((name.clone(), v)),
+                Some(v) => match attributes.iter_mut().find(|(n, _)| n == name) {
+                    Some(entry) => entry.1 = v,
+                    None => attributes.push((name.clone(), v)),
+                },
                 None if *required => {
                     return Err(self.unmappable(
                         Some(rule),
@@ -499,6 +516,62 @@ impl Source {
             amount_cents,
             attributes,
         })
+    }
+
+    /// The fields of the object at `slot`, as attributes in their order.
+    fn copied_attributes(
+        &self,
+        rule: &EventRule,
+        slot: usize,
+        found: &Found<'_>,
+    ) -> Result<Vec<(CompactString, AttrValue)>, DecodeError> {
+        let label = "attributes_from";
+        let Some(raw) = found[slot] else {
+            return Ok(Vec::new());
+        };
+        let text = raw.get().trim_start();
+        if text.starts_with("null") {
+            return Ok(Vec::new());
+        }
+        if !text.starts_with('{') {
+            return Err(self.unmappable(
+                Some(rule),
+                label,
+                &format!("{} is not an object", self.tree.path(slot)),
+            ));
+        }
+        let entries = record::entries(raw).map_err(|e| {
+            DecodeError::new(Reason::InvalidJson, format!("source {}: {e}", self.name))
+        })?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (name, value) in entries {
+            let read = match scalar(value) {
+                Err(NotScalar::Null) => continue,
+                Err(NotScalar::Composite) => {
+                    return Err(self.unmappable(
+                        Some(rule),
+                        &format!("attributes.{name}"),
+                        &format!(
+                            "{}.{name} is an object or array, not a value",
+                            self.tree.path(slot)
+                        ),
+                    ));
+                }
+                Ok(s) => Read {
+                    number: matches!(s, Scalar::Num(_)),
+                    boolean: match s {
+                        Scalar::Bool(b) => Some(b),
+                        _ => None,
+                    },
+                    text: match s {
+                        Scalar::Str(s) => s,
+                        other => other.text().to_string().into(),
+                    },
+                },
+            };
+            out.push((CompactString::from(name), attribute(&read)));
+        }
+        Ok(out)
     }
 
     fn money(

@@ -77,6 +77,20 @@ impl PathTree {
         Ok(found)
     }
 
+    /// Reads every path out of the JSON object `text` (the whole record, checked to
+    /// be valid JSON on the way: the skipped parts too, and nothing may follow it).
+    pub fn read_text<'a>(&self, text: &'a str) -> Result<Found<'a>, serde_json::Error> {
+        let mut found = vec![None; self.paths.len()];
+        let node = &self.nodes[0];
+        let values = fields_of(text, &node.children)?;
+        for (&(_, child), value) in node.children.iter().zip(values) {
+            if let Some(value) = value {
+                self.fill(child, value, &mut found)?;
+            }
+        }
+        Ok(found)
+    }
+
     fn fill<'a>(
         &self,
         node: usize,
@@ -106,8 +120,16 @@ fn fields<'a>(
     raw: &'a RawValue,
     wanted: &[(String, usize)],
 ) -> Result<Vec<Option<&'a RawValue>>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    fields_of(raw.get(), wanted)
+}
+
+fn fields_of<'a>(
+    text: &'a str,
+    wanted: &[(String, usize)],
+) -> Result<Vec<Option<&'a RawValue>>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let values = de.deserialize_map(Wanted { wanted })?;
+    de.end()?;
     Ok(values)
 }
 
@@ -164,6 +186,35 @@ impl Visitor<'_> for KeyIndex<'_> {
     }
 }
 
+/// The fields of the JSON object `raw`, in order (the last of a repeated name wins,
+/// in the place of the first).
+pub fn entries(raw: &RawValue) -> Result<Vec<(String, &RawValue)>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    de.deserialize_map(Entries)
+}
+
+struct Entries;
+
+impl<'de> Visitor<'de> for Entries {
+    type Value = Vec<(String, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out: Vec<(String, &'de RawValue)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value::<&'de RawValue>()?;
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => out.push((key, value)),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A scalar read from raw JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar<'a> {
@@ -200,6 +251,8 @@ pub enum NotScalar {
 pub fn scalar(raw: &RawValue) -> Result<Scalar<'_>, NotScalar> {
     let text = raw.get().trim();
     match text.as_bytes().first() {
+        // Most strings have no escapes: their text between the quotes is the value.
+        Some(b'"') if !text.contains('\\') => Ok(Scalar::Str(text[1..text.len() - 1].into())),
         Some(b'"') => serde_json::from_str::<std::borrow::Cow<'_, str>>(text)
             .map(Scalar::Str)
             .or_else(|_| {

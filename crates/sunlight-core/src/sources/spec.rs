@@ -53,6 +53,9 @@ pub(super) struct EventSpec {
     pub(super) amount_cents: Option<FieldSpec>,
     #[serde(default)]
     pub(super) attributes: BTreeMap<String, FieldSpec>,
+    /// Every field of the object at this path becomes an attribute, in its order
+    /// (`attributes` entries of the same name take their place).
+    pub(super) attributes_from: Option<String>,
 }
 
 /// One condition on a record.

@@ -143,6 +143,23 @@ channel = { value = "bank" }
         event_json(&source.map(record.as_bytes()).unwrap()),
         r#"{"event_id":"ledger:V-9","official_id":"O-1","kind":"reimbursement","occurred_at":"2025-11-27T06:03:00Z","amount_cents":123456,"attributes":{"channel":"bank","urgent":true}}"#
     );
+    for broken in [
+        "[1]",
+        "{\"凭证号\":\"V-9\"} trailing",
+        "{\"凭证号\":",
+        "\"text\"",
+    ] {
+        assert_eq!(
+            source.map(broken.as_bytes()).unwrap_err().reason,
+            Reason::InvalidJson,
+            "{broken}"
+        );
+    }
+    let escaped = record.replace("V-9", "V\\u002d9");
+    match source.map(escaped.as_bytes()).unwrap() {
+        Mapped::Event(e) => assert_eq!(e.event_id, "ledger:V-9"),
+        other => panic!("{other:?}"),
+    }
     let other_type = record.replace(r#""类型":"03""#, r#""类型":"02""#);
     assert_eq!(
         source.map(other_type.as_bytes()).unwrap(),
@@ -268,4 +285,39 @@ proptest! {
         let cut = &text.as_bytes()[..text.len() / 2];
         let _ = source.map(cut);
     }
+}
+
+#[test]
+fn attributes_are_copied_from_an_object_in_order_and_named_ones_take_their_place() {
+    let file = compile(
+        r#"
+[[source]]
+name = "rows"
+topics = ["rows"]
+format = "json"
+
+[[source.event]]
+event_id = { path = "id" }
+official_id = { path = "who" }
+kind = "payment"
+occurred_at = { path = "at" }
+attributes_from = "extra"
+
+[source.event.attributes]
+channel = { value = "bank" }
+"#,
+        "inline",
+    )
+    .unwrap();
+    let source = &file.sources[0];
+    let row = r#"{"id":"p1","who":"o1","at":"2026-11-27T06:03:00Z","extra":{"urgent":true,"channel":"cash","n":3,"ratio":0.5,"gone":null}}"#;
+    assert_eq!(
+        event_json(&source.map(row.as_bytes()).unwrap()),
+        r#"{"event_id":"p1","official_id":"o1","kind":"payment","occurred_at":"2026-11-27T06:03:00Z","attributes":{"urgent":true,"channel":"bank","n":3,"ratio":0.5}}"#
+    );
+    let nested = row.replace(r#""n":3"#, r#""n":[3]"#);
+    assert_eq!(
+        source.map(nested.as_bytes()).unwrap_err().detail,
+        "source rows, event 1, field attributes.n: extra.n is an object or array, not a value"
+    );
 }
