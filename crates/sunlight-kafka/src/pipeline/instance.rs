@@ -224,9 +224,10 @@ impl<'a> Pipeline<'a> {
         let held = std::mem::take(&mut self.intake.held);
         let records: Vec<&OwnedMessage> = held.iter().collect();
         let decoded = decode_all(&self.intake.decoder, &records);
+        let now = Instant::now();
         for (m, decoded) in records.into_iter().zip(decoded) {
             if !self.intake.fetched_before_move(m) && self.intake.owns(m) {
-                self.on_message(m, decoded);
+                self.on_message(m, decoded, now);
             }
         }
     }
@@ -278,6 +279,7 @@ impl<'a> Pipeline<'a> {
         consumer: &StreamConsumer<C>,
     ) {
         let mut decoded = decoded.into_iter();
+        let now = Instant::now();
         for result in batch {
             let message = match result {
                 Ok(m) => m,
@@ -295,7 +297,7 @@ impl<'a> Pipeline<'a> {
                 continue;
             }
             self.health.set_broker_reachable(true);
-            self.on_message(message, decoded);
+            self.on_message(message, decoded, now);
             if self.align_countdown == 0 {
                 self.align_countdown = ALIGN_EVERY;
                 self.align(consumer);
@@ -316,8 +318,8 @@ impl<'a> Pipeline<'a> {
 
     /// One decoded record through the intake, then its dead letter or the
     /// warnings it released to the publisher.
-    fn on_message(&mut self, message: &impl Message, decoded: Decoded) {
-        let (index, outcome) = self.intake.process(message, decoded, &mut self.report);
+    fn on_message(&mut self, message: &impl Message, decoded: Decoded, now: Instant) {
+        let (index, outcome) = self.intake.process(message, decoded, now, &mut self.report);
         if let Outcome::Refused(e) = outcome {
             self.dead_letter(&e, message, index);
         }
