@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sunlight_core::codec::json;
+use sunlight_core::codec::{DecodeLimits, json};
 use sunlight_core::sources::{Mapped, Source, SourceFile};
 
 /// Validates `file`; prints each source, or every problem (one per line, naming the
@@ -66,7 +66,7 @@ pub fn test(
         if record.last() == Some(&b'\r') {
             record.pop();
         }
-        match source.map(&record) {
+        match source.map_within(&record, &DecodeLimits::default()) {
             Ok(Mapped::Event(event)) => {
                 mapped += 1;
                 line.clear();

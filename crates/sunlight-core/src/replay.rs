@@ -247,7 +247,7 @@ impl<W: Write, E: Write, O: WarningObserver> Replayer<W, E, O> {
     ) -> io::Result<()> {
         self.summary.records += 1;
         let (event, notes) = match &self.source {
-            Some(source) => match source.map(bytes) {
+            Some(source) => match source.map_within(bytes, &self.options.limits) {
                 Ok(Mapped::Event(event)) => (event, codec::DecodeNotes::default()),
                 Ok(Mapped::Nothing(why)) => {
                     *self

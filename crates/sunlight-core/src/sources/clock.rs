@@ -20,6 +20,8 @@ pub enum TimeFormat {
     EpochMillis,
     /// Seconds since 1970-01-01T00:00:00Z.
     EpochSeconds,
+    /// Microseconds since 1970-01-01T00:00:00Z (Debezium's PostgreSQL timestamps).
+    EpochMicros,
     /// A `strftime` pattern; local to the source's time zone unless it has `%z`/`%Z`.
     Pattern(String),
 }
@@ -31,9 +33,10 @@ impl TimeFormat {
             "rfc3339" => Ok(TimeFormat::Rfc3339),
             "epoch_ms" => Ok(TimeFormat::EpochMillis),
             "epoch_s" => Ok(TimeFormat::EpochSeconds),
+            "epoch_us" => Ok(TimeFormat::EpochMicros),
             p if p.contains('%') => Ok(TimeFormat::Pattern(p.to_string())),
             other => Err(format!(
-                "unknown time format {other:?}: use rfc3339, epoch_ms, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\""
+                "unknown time format {other:?}: use rfc3339, epoch_ms, epoch_us, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\""
             )),
         }
     }
@@ -54,6 +57,7 @@ pub fn to_timestamp(text: &str, format: &TimeFormat, tz: &TimeZone) -> Result<Ti
             .as_nanosecond(),
         TimeFormat::EpochMillis => epoch(text, 1_000_000)?,
         TimeFormat::EpochSeconds => epoch(text, 1_000_000_000)?,
+        TimeFormat::EpochMicros => epoch(text, 1_000)?,
         TimeFormat::Pattern(pattern) => {
             if let Some(local) = fast_local(pattern, text) {
                 return tz
@@ -166,6 +170,8 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-27T06:03:00Z");
         let t = to_timestamp("1764223380000", &TimeFormat::EpochMillis, &shanghai()).unwrap();
         assert_eq!(rfc3339(t), "2025-11-27T06:03:00Z");
+        let t = to_timestamp("1764223380000000", &TimeFormat::EpochMicros, &shanghai()).unwrap();
+        assert_eq!(rfc3339(t), "2025-11-27T06:03:00Z");
         let t = to_timestamp("1764223380", &TimeFormat::EpochSeconds, &shanghai()).unwrap();
         assert_eq!(rfc3339(t), "2025-11-27T06:03:00Z");
         let t = to_timestamp(
@@ -210,7 +216,7 @@ mod tests {
         );
         assert_eq!(
             TimeFormat::parse("yyyy-MM-dd").unwrap_err(),
-            "unknown time format \"yyyy-MM-dd\": use rfc3339, epoch_ms, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\""
+            "unknown time format \"yyyy-MM-dd\": use rfc3339, epoch_ms, epoch_us, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\""
         );
         assert_eq!(
             zone("Asia/Beijing").unwrap_err(),
@@ -284,7 +290,7 @@ mod tests {
         #[test]
         fn any_text_gives_a_time_or_an_error(text in ".{0,40}", pattern in "%[YmdHMSzZsjbBpI]{0,6}") {
             let tz = shanghai();
-            for format in [TimeFormat::Rfc3339, TimeFormat::EpochMillis, TimeFormat::EpochSeconds, TimeFormat::Pattern(pattern.clone())] {
+            for format in [TimeFormat::Rfc3339, TimeFormat::EpochMillis, TimeFormat::EpochMicros, TimeFormat::EpochSeconds, TimeFormat::Pattern(pattern.clone())] {
                 let _ = to_timestamp(&text, &format, &tz);
             }
         }

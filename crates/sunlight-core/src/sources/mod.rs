@@ -28,7 +28,7 @@ pub use compile::compile;
 use self::clock::TimeFormat;
 use self::money::{MoneyUnit, Rounding};
 use self::record::{Found, NotScalar, PathTree, Scalar, scalar};
-use crate::codec::{DecodeError, Reason};
+use crate::codec::{DecodeError, DecodeLimits, Reason};
 use crate::event::{AttrValue, PowerEvent};
 
 /// A mapping file, checked and compiled.
@@ -199,8 +199,103 @@ struct Read<'a> {
 }
 
 impl Source {
-    /// Maps one record's value (`bytes`: JSON).
+    /// Maps one record's value (`bytes`: JSON) within the default decoder limits.
     pub fn map(&self, bytes: &[u8]) -> Result<Mapped, DecodeError> {
+        self.map_within(bytes, &DecodeLimits::default())
+    }
+
+    /// Maps one record's value within `limits`, as the decoder of native events
+    /// applies them: the record's size, id and string lengths, attribute count
+    /// (`too_large` beyond them).
+    pub fn map_within(&self, bytes: &[u8], limits: &DecodeLimits) -> Result<Mapped, DecodeError> {
+        if bytes.len() > limits.max_message_bytes {
+            return Err(DecodeError::new(
+                Reason::TooLarge,
+                format!(
+                    "source {}: record of {} bytes exceeds the limit of {} bytes",
+                    self.name,
+                    bytes.len(),
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        let mapped = self.map_unbounded(bytes)?;
+        if let Mapped::Event(event) = &mapped {
+            self.check_limits(event, limits)?;
+        }
+        Ok(mapped)
+    }
+
+    fn check_limits(&self, e: &PowerEvent, limits: &DecodeLimits) -> Result<(), DecodeError> {
+        let too_large = |field: &str, what: String| {
+            Err(DecodeError::new(
+                Reason::TooLarge,
+                format!("source {}, field {field}: {what}", self.name),
+            ))
+        };
+        for (field, value) in [
+            ("event_id", &e.event_id),
+            ("official_id", &e.official_id),
+            ("kind", &e.kind),
+        ] {
+            if value.len() > limits.max_id_bytes {
+                return too_large(
+                    field,
+                    format!(
+                        "{} bytes exceed the limit of {}",
+                        value.len(),
+                        limits.max_id_bytes
+                    ),
+                );
+            }
+        }
+        for (field, value) in [
+            ("source_system", &e.source_system),
+            ("org_unit", &e.org_unit),
+            ("region", &e.region),
+            ("counterparty", &e.counterparty),
+        ] {
+            if let Some(v) = value
+                && v.len() > limits.max_string_bytes
+            {
+                return too_large(
+                    field,
+                    format!(
+                        "{} bytes exceed the limit of {}",
+                        v.len(),
+                        limits.max_string_bytes
+                    ),
+                );
+            }
+        }
+        if e.attributes.len() > limits.max_attributes {
+            return too_large(
+                "attributes",
+                format!(
+                    "{} attributes exceed the limit of {}",
+                    e.attributes.len(),
+                    limits.max_attributes
+                ),
+            );
+        }
+        for (name, value) in &e.attributes {
+            if let AttrValue::Str(v) = value
+                && v.len() > limits.max_string_bytes
+            {
+                return too_large(
+                    &format!("attributes.{name}"),
+                    format!(
+                        "{} bytes exceed the limit of {}",
+                        v.len(),
+                        limits.max_string_bytes
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn map_unbounded(&self, bytes: &[u8]) -> Result<Mapped, DecodeError> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             DecodeError::new(Reason::InvalidUtf8, format!("source {}: {e}", self.name))
         })?;
@@ -587,7 +682,7 @@ impl Source {
         let Some(read) = self.read(rule, name, field, found)? else {
             return Ok(None);
         };
-        money::to_cents(read.text.trim(), unit, rounding)
+        money::to_cents(&read.text, unit, rounding)
             .map(Some)
             .map_err(|m| {
                 self.unmappable(Some(rule), name, &format!("{}: {m}", self.source_of(field)))

@@ -204,11 +204,16 @@ impl<'de> Visitor<'de> for Entries {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out: Vec<(String, &'de RawValue)> = Vec::new();
+        // Positions by name, so a record with many fields costs linear time.
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value::<&'de RawValue>()?;
-            match out.iter_mut().find(|(k, _)| *k == key) {
-                Some(entry) => entry.1 = value,
-                None => out.push((key, value)),
+            match index.get(&key) {
+                Some(&i) => out[i].1 = value,
+                None => {
+                    index.insert(key.clone(), out.len());
+                    out.push((key, value));
+                }
             }
         }
         Ok(out)

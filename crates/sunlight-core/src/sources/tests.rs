@@ -201,7 +201,7 @@ format = "json"
             "fuel.toml: fuel: event 1: when[0]: path \"a\": needs exactly one of equals, not_equals, one_of, exists",
             "fuel.toml: fuel: event 1: event_id: template \"fill\": no {path} in it (use value = for a constant)",
             "fuel.toml: fuel: event 1: official_id: required (a path, a template or a value)",
-            "fuel.toml: fuel: event 1: occurred_at: unknown time format \"dd.MM.yyyy\": use rfc3339, epoch_ms, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\"",
+            "fuel.toml: fuel: event 1: occurred_at: unknown time format \"dd.MM.yyyy\": use rfc3339, epoch_ms, epoch_us, epoch_s or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\"",
             "fuel.toml: fuel: event 1: counterparty: money applies to amount_cents and attributes",
             "fuel.toml: fuel: event 1: amount_cents: time applies to occurred_at",
             "fuel.toml: fuel2: no [[source.event]] declared: nothing would ever be mapped",
@@ -319,5 +319,92 @@ channel = { value = "bank" }
     assert_eq!(
         source.map(nested.as_bytes()).unwrap_err().detail,
         "source rows, event 1, field attributes.n: extra.n is an object or array, not a value"
+    );
+}
+
+#[test]
+fn updates_without_a_before_status_and_snapshot_rows_follow_the_contract() {
+    let file = oa();
+    let source = &file.sources[0];
+    let line = &sample()[0];
+    // REPLICA IDENTITY DEFAULT: no before image. It cannot say the status changed,
+    // so it is not a second approval of a row that may already be approved.
+    let before_start = line.find(r#""before":"#).unwrap();
+    let before_end = line.find(r#","after":"#).unwrap();
+    let no_before = format!(
+        "{}\"before\":null{}",
+        &line[..before_start],
+        &line[before_end..]
+    );
+    assert_eq!(
+        source.map(no_before.as_bytes()).unwrap(),
+        Mapped::Nothing(Skipped::NoRuleMatched)
+    );
+    let key_only = format!(
+        "{}\"before\":{{\"id\":1001}}{}",
+        &line[..before_start],
+        &line[before_end..]
+    );
+    assert_eq!(
+        source.map(key_only.as_bytes()).unwrap(),
+        Mapped::Nothing(Skipped::NoRuleMatched)
+    );
+    // A snapshot read of a row already approved is like an insert.
+    let read = no_before.replace(r#""op":"u""#, r#""op":"r""#);
+    match source.map(read.as_bytes()).unwrap() {
+        Mapped::Event(e) => {
+            assert_eq!(e.event_id, "oa_approval:1001:r:24023128");
+            assert_eq!(e.official_id, "O-3001");
+        }
+        other => panic!("{other:?}"),
+    }
+    // An insert that is not approved yet maps to nothing.
+    let draft = read
+        .replace(r#""op":"r""#, r#""op":"c""#)
+        .replace(r#""status":"APPROVED""#, r#""status":"DRAFT""#);
+    assert_eq!(
+        source.map(draft.as_bytes()).unwrap(),
+        Mapped::Nothing(Skipped::NoRuleMatched)
+    );
+}
+
+#[test]
+fn mapped_events_are_held_to_the_decoder_limits() {
+    let file = oa();
+    let source = &file.sources[0];
+    let line = &sample()[0];
+    let limits = DecodeLimits {
+        max_attributes: 1,
+        ..DecodeLimits::default()
+    };
+    let e = source.map_within(line.as_bytes(), &limits).unwrap_err();
+    assert_eq!(
+        (e.reason, e.detail.as_str()),
+        (
+            Reason::TooLarge,
+            "source oa-approvals, field attributes: 2 attributes exceed the limit of 1"
+        )
+    );
+    let small = DecodeLimits {
+        max_message_bytes: 100,
+        ..DecodeLimits::default()
+    };
+    assert_eq!(
+        source
+            .map_within(line.as_bytes(), &small)
+            .unwrap_err()
+            .reason,
+        Reason::TooLarge
+    );
+    let short_ids = DecodeLimits {
+        max_id_bytes: 8,
+        ..DecodeLimits::default()
+    };
+    assert_eq!(
+        source
+            .map_within(line.as_bytes(), &short_ids)
+            .unwrap_err()
+            .detail,
+        "source oa-approvals, field event_id: 27 bytes exceed the limit of 8"
     );
 }

@@ -42,16 +42,25 @@ const RECORDS_PER_BATCH: usize = 1024;
 /// reports, the tick, shutdown) are polled again.
 const BATCHES_PER_TURN: usize = 4;
 
-/// Adds records already fetched to `batch`, up to [`RECORDS_PER_BATCH`].
-fn fill<'c>(
-    batch: &mut Vec<KafkaResult<BorrowedMessage<'c>>>,
-    more: &mut impl FnMut() -> Option<KafkaResult<BorrowedMessage<'c>>>,
-) {
-    while batch.len() < RECORDS_PER_BATCH
-        && let Some(record) = more()
-    {
+/// Adds records already fetched to `batch`, up to [`RECORDS_PER_BATCH`]. Returns
+/// the record polled after an assignment change (the epoch moved past `seen`,
+/// which is updated), if one was: it belongs to the next batch.
+fn fill<R>(
+    batch: &mut Vec<R>,
+    more: &mut impl FnMut() -> Option<R>,
+    epoch: &impl Fn() -> u64,
+    seen: &mut u64,
+) -> Option<R> {
+    while batch.len() < RECORDS_PER_BATCH {
+        let record = more()?;
+        let now = epoch();
+        if now != *seen {
+            *seen = now;
+            return Some(record);
+        }
         batch.push(record);
     }
+    None
 }
 
 /// The records of a batch (consume errors carry none).
@@ -237,6 +246,13 @@ impl<'a> Pipeline<'a> {
     /// is decoded on the second core. At most [`BATCHES_PER_TURN`] batches, then the
     /// loop takes its turn; no further batch once outputs back up or the phase stops
     /// evaluating.
+    ///
+    /// A batch never spans an assignment change: the rebalance callbacks run inside
+    /// the consumer's poll, so a record polled after one (the assignment's epoch
+    /// moved) ends the batch being filled and starts the next one, which is
+    /// evaluated only after the change is applied. Records polled before it are
+    /// evaluated under the assignment they were fetched for, as when each record was
+    /// evaluated right after its poll.
     pub(super) fn on_records<'c, C: ConsumerContext>(
         &mut self,
         first: KafkaResult<BorrowedMessage<'c>>,
@@ -244,38 +260,50 @@ impl<'a> Pipeline<'a> {
         assignment: &Mutex<Assignment>,
         consumer: &StreamConsumer<C>,
     ) {
+        let epoch = || assignment.lock().unwrap_or_else(|p| p.into_inner()).epoch;
+        // `first` was polled after every callback so far.
+        self.apply_rebalance(assignment);
+        let mut seen = epoch();
         let mut batch = vec![first];
-        fill(&mut batch, &mut more);
+        let mut carry = fill(&mut batch, &mut more, &epoch, &mut seen);
         let decoder = self.intake.decoder.clone();
         let mut decoded = decode_all(&decoder, &records_of(&batch));
         for turn in 1..=BATCHES_PER_TURN {
             let mut next = Vec::new();
+            let mut next_carry = None;
             if turn < BATCHES_PER_TURN
+                && carry.is_none()
                 && self.has_room()
                 && self.phase.evaluates()
                 && self.fatal.is_none()
             {
-                fill(&mut next, &mut more);
+                next_carry = fill(&mut next, &mut more, &epoch, &mut seen);
             }
             let next_records = records_of(&next);
             let (next_decoded, ()) = decode_beside(&decoder, &next_records, || {
-                self.on_batch(&batch, decoded, assignment, consumer)
+                self.on_batch(&batch, decoded, consumer)
             });
             if next.is_empty() {
+                if let Some(record) = carry.or(next_carry) {
+                    // The first record of the new assignment.
+                    self.apply_rebalance(assignment);
+                    let one = [record];
+                    let decoded = decode_all(&decoder, &records_of(&one));
+                    self.on_batch(&one, decoded, consumer);
+                }
                 return;
             }
-            (batch, decoded) = (next, next_decoded);
+            (batch, decoded, carry) = (next, next_decoded, carry.or(next_carry));
         }
     }
 
-    /// A batch of records and their decoded events, evaluated in order. When the
-    /// phase stops evaluating (an assignment change that needs a restore or a
-    /// handover), the rest of the batch is held.
+    /// A batch of records (all of one assignment) and their decoded events,
+    /// evaluated in order. When the phase does not evaluate (a restore or a handover
+    /// is due), the records are held.
     fn on_batch<C: ConsumerContext>(
         &mut self,
         batch: &[KafkaResult<BorrowedMessage<'_>>],
         decoded: Vec<Decoded>,
-        assignment: &Mutex<Assignment>,
         consumer: &StreamConsumer<C>,
     ) {
         let mut decoded = decoded.into_iter();
@@ -289,7 +317,6 @@ impl<'a> Pipeline<'a> {
                 }
             };
             let decoded = decoded.next().expect("one decode per record");
-            self.apply_rebalance(assignment);
             if !self.phase.evaluates() || self.fatal.is_some() {
                 // The records of a new assignment wait until the state is handed
                 // over and restored (and positions moved).
@@ -504,5 +531,48 @@ pub(super) fn live_engine_config(engine_config: EngineConfig) -> EngineConfig {
     EngineConfig {
         watermark: sunlight_core::WatermarkMode::External,
         ..engine_config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_ends_at_the_record_polled_after_an_assignment_change() {
+        // Records 0..10; the rebalance callbacks run in the poll that returns 4.
+        let next = Cell::new(0);
+        let epoch = Cell::new(7u64);
+        let mut more = || {
+            let n = next.get();
+            next.set(n + 1);
+            if n == 4 {
+                epoch.set(8);
+            }
+            (n < 10).then_some(n)
+        };
+        let mut seen = 7;
+        let mut batch = vec![];
+        let carry = fill(&mut batch, &mut more, &|| epoch.get(), &mut seen);
+        assert_eq!(batch, vec![0, 1, 2, 3], "fetched for the old assignment");
+        assert_eq!(carry, Some(4), "the first record of the new one");
+        assert_eq!(seen, 8);
+        let mut rest = vec![];
+        assert_eq!(fill(&mut rest, &mut more, &|| epoch.get(), &mut seen), None);
+        assert_eq!(rest, vec![5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_size() {
+        let next = Cell::new(0usize);
+        let mut more = || {
+            next.set(next.get() + 1);
+            Some(next.get())
+        };
+        let mut batch = vec![];
+        assert_eq!(fill(&mut batch, &mut more, &|| 1, &mut 1), None);
+        assert_eq!(batch.len(), RECORDS_PER_BATCH);
     }
 }

@@ -64,17 +64,7 @@ impl Decoder {
             .as_ref()
             .and_then(|s| s.for_topic(message.topic()))
         {
-            if payload.len() > self.limits.max_message_bytes {
-                return Decoded::Refused(DecodeError::new(
-                    sunlight_core::codec::Reason::TooLarge,
-                    format!(
-                        "record of {} bytes exceeds the limit of {} bytes",
-                        payload.len(),
-                        self.limits.max_message_bytes
-                    ),
-                ));
-            }
-            return match source.map(payload) {
+            return match source.map_within(payload, &self.limits) {
                 Ok(Mapped::Event(event)) => Decoded::Event(event, None),
                 Ok(Mapped::Nothing(why)) => Decoded::Nothing(why),
                 Err(e) => Decoded::Refused(e),

@@ -17,8 +17,10 @@
 //!   snapshot before each change. Without durable state it is refused: it keeps
 //!   positions, which a rebuild from committed offsets cannot use.
 //! - **Backpressure**: at most `max_in_flight` outputs wait for the broker; beyond
-//!   that, no further batch is taken (a batch is up to 1,024 records, whose outputs
-//!   may pass the bound). The producer's own queue is bounded by librdkafka.
+//!   that, no further batch is taken. The bound is checked before a batch is taken,
+//!   and the next batch is taken before the current one is evaluated, so the outputs
+//!   of up to two batches (2 x 1,024 records) may pass it. The producer's own queue
+//!   is bounded by librdkafka.
 //! - **Components**: each in its own file (docs/ARCHITECTURE.md, "Components of the
 //!   pipeline"): `intake.rs` (decode on two threads, admit, evaluate),
 //!   `publisher.rs` (outputs in flight), `committer.rs`, `snapshots.rs` and

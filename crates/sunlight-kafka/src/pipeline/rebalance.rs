@@ -18,6 +18,9 @@ use crate::telemetry as m;
 /// The assignment as the consumer's rebalance callbacks last reported it.
 #[derive(Default)]
 pub(super) struct Assignment {
+    /// Bumped by every callback that changes the assignment: a record polled after
+    /// it belongs to the new assignment, so a batch of records ends there.
+    pub(super) epoch: u64,
     pub(super) owned: Vec<(String, i32)>,
     pub(super) changed: bool,
     /// The group assigns incrementally (cooperative): an assignment adds to what is
@@ -71,6 +74,7 @@ impl ConsumerContext for PipelineContext {
                     .collect();
                 a.owned.retain(|k| !gone.contains(k));
                 a.changed = true;
+                a.epoch += 1;
             }
             Rebalance::Assign(_) => {}
             Rebalance::Error(e) => {
@@ -78,6 +82,7 @@ impl ConsumerContext for PipelineContext {
                 warn!(error = %e, "rebalance error; dropping the assignment");
                 a.owned.clear();
                 a.changed = true;
+                a.epoch += 1;
             }
         }
     }
@@ -104,6 +109,7 @@ impl ConsumerContext for PipelineContext {
                 a.owned = listed;
             }
             a.changed = true;
+            a.epoch += 1;
         }
     }
 }
