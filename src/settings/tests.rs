@@ -275,3 +275,48 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn a_source_mapping_adds_its_topics_and_its_problems_are_reported_with_the_others() {
+    let oa = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/sources/oa-approvals.toml"
+    );
+    let s = resolve(
+        &args(&["--rules", "p.toml"]),
+        env(&[
+            ("SUNLIGHT__KAFKA__INPUT_TOPICS", "native"),
+            ("SUNLIGHT__KAFKA__SOURCES", oa),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.kafka.input_topics, ["native", "oa.public.oa_approval"]);
+    let sources = s.kafka.sources.expect("loaded");
+    assert_eq!(sources.sources[0].name, "oa-approvals");
+
+    let dir = tempfile_dir("sources");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[source]]\nname = \"x\"\ntopics = [\"native\"]\nformat = \"csv\"\n",
+    )
+    .unwrap();
+    let bad_path = bad.display().to_string();
+    let err = resolve(
+        &args(&["--rules", "p.toml", "--protobuf-topic", "native"]),
+        env(&[("SUNLIGHT__KAFKA__SOURCES", &bad_path)]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(&format!(
+            "environment SUNLIGHT__KAFKA__SOURCES: kafka.sources: {bad_path}: x: format: \"csv\" is not one of \"debezium\", \"json\""
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{bad_path}: x: no [[source.event]] declared")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
