@@ -12,14 +12,8 @@ use sunlight_core::sources::{Mapped, Source, SourceFile};
 /// Validates `file`; prints each source, or every problem (one per line, naming the
 /// source and field) and exits 1.
 pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    let mappings = match SourceFile::load(file) {
-        Ok(m) => m,
-        Err(e) => {
-            for problem in &e.problems {
-                eprintln!("{problem}");
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let Some(mappings) = load(file) else {
+        return Ok(ExitCode::from(1));
     };
     println!(
         "ok: {} source{}",
@@ -41,14 +35,8 @@ pub fn test(
     source: Option<&str>,
     explain: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mappings = match SourceFile::load(file) {
-        Ok(m) => m,
-        Err(e) => {
-            for problem in &e.problems {
-                eprintln!("{problem}");
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let Some(mappings) = load(file) else {
+        return Ok(ExitCode::from(1));
     };
     let Some(source) = pick(&mappings, source) else {
         return Ok(ExitCode::from(1));
@@ -92,6 +80,19 @@ pub fn test(
         eprintln!("{mapped} mapped, {nothing} mapped to nothing, {rejected} rejected");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The mapping file, or None after printing every problem (one per line).
+fn load(file: &Path) -> Option<SourceFile> {
+    match SourceFile::load(file) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            for problem in &e.problems {
+                eprintln!("{problem}");
+            }
+            None
+        }
+    }
 }
 
 /// The source to test: the one named, or the only one.

@@ -198,6 +198,22 @@ struct Read<'a> {
     boolean: Option<bool>,
 }
 
+impl<'a> From<Scalar<'a>> for Read<'a> {
+    fn from(s: Scalar<'a>) -> Self {
+        Read {
+            number: matches!(s, Scalar::Num(_)),
+            boolean: match s {
+                Scalar::Bool(b) => Some(b),
+                _ => None,
+            },
+            text: match s {
+                Scalar::Str(s) => s,
+                other => other.text().to_string().into(),
+            },
+        }
+    }
+}
+
 impl Source {
     /// Maps one record's value (`bytes`: JSON) within the default decoder limits.
     pub fn map(&self, bytes: &[u8]) -> Result<Mapped, DecodeError> {
@@ -429,17 +445,7 @@ impl Source {
                         ),
                     ));
                 }
-                Some(Ok(s)) => Some(Read {
-                    number: matches!(s, Scalar::Num(_)),
-                    boolean: match s {
-                        Scalar::Bool(b) => Some(b),
-                        _ => None,
-                    },
-                    text: match s {
-                        Scalar::Str(s) => s,
-                        other => other.text().to_string().into(),
-                    },
-                }),
+                Some(Ok(s)) => Some(Read::from(s)),
             },
             Value::Template(pieces) => {
                 let mut out = String::new();
@@ -652,17 +658,7 @@ impl Source {
                         ),
                     ));
                 }
-                Ok(s) => Read {
-                    number: matches!(s, Scalar::Num(_)),
-                    boolean: match s {
-                        Scalar::Bool(b) => Some(b),
-                        _ => None,
-                    },
-                    text: match s {
-                        Scalar::Str(s) => s,
-                        other => other.text().to_string().into(),
-                    },
-                },
+                Ok(s) => Read::from(s),
             };
             out.push((CompactString::from(name), attribute(&read)));
         }
