@@ -408,3 +408,44 @@ fn mapped_events_are_held_to_the_decoder_limits() {
         "source oa-approvals, field event_id: 27 bytes exceed the limit of 8"
     );
 }
+
+/// Each line of an example feed's sample, as `sources test` reports it: the event's
+/// JSON, `nothing: why`, or `reason: detail`.
+fn example(name: &str) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sources");
+    let file = SourceFile::load(&dir.join(format!("{name}.toml"))).unwrap();
+    let source = &file.sources[0];
+    std::fs::read_to_string(dir.join(format!("{name}.sample.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|line| match source.map(line.as_bytes()) {
+            Ok(m) => event_json(&m),
+            Err(e) => format!("{}: {}", e.reason, e.detail),
+        })
+        .collect()
+}
+
+#[test]
+fn the_finance_ledger_feed_maps_payments_and_reimbursements_in_yuan() {
+    assert_eq!(
+        example("finance-ledger"),
+        vec![
+            r#"{"event_id":"ledger:PZ-2026-11-000123","official_id":"O-1001","kind":"payment","occurred_at":"2026-11-27T01:30:00Z","source_system":"finance","org_unit":"finance-01","region":"330100","counterparty":"华兴建材有限公司","amount_cents":4980000,"attributes":{"channel":"bank","invoice_no":"INV-88301"}}"#.to_string(),
+            r#"{"event_id":"ledger:PZ-2026-11-000124","official_id":"O-1002","kind":"reimbursement","occurred_at":"2026-11-27T02:05:12Z","source_system":"finance","org_unit":"finance-01","region":"330100","counterparty":"张三","amount_cents":38650,"attributes":{"channel":"cash"}}"#.to_string(),
+            "nothing: no_rule_matched".to_string(),
+            "unmappable: source finance-ledger, event 1 (payment or reimbursement), field amount_cents: amount_yuan: \"49,800.00\" is not a decimal number".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn the_personnel_feed_maps_decisions_with_chinese_field_names() {
+    assert_eq!(
+        example("personnel-appointments"),
+        vec![
+            r#"{"event_id":"appointment:组任〔2026〕118号:P-5531","official_id":"O-3001","kind":"appointment","occurred_at":"2026-11-20T08:00:00Z","source_system":"personnel","org_unit":"org-3","region":"330100","counterparty":"P-5531","attributes":{"action":"promotion","document":"组任〔2026〕118号","position":"副处长"}}"#.to_string(),
+            "nothing: no_rule_matched".to_string(),
+            "unmappable: source personnel-appointments, event 1 (appointment decision), field event_id: template placeholder {干部.编号}: none of its paths is present".to_string(),
+        ]
+    );
+}
