@@ -97,6 +97,7 @@ fn compile_source(s: SourceSpec, report: &mut impl FnMut(String)) -> Option<Sour
     }
     let mut tree = PathTree::default();
     let op = tree.add("op");
+    let payload = tree.add("payload");
     let mut rules = Vec::new();
     for (i, e) in s.event.into_iter().enumerate() {
         let label = e.name.clone().map_or_else(
@@ -115,6 +116,7 @@ fn compile_source(s: SourceSpec, report: &mut impl FnMut(String)) -> Option<Sour
         deletes,
         tree,
         op,
+        payload,
         rules,
     })
 }

@@ -21,7 +21,6 @@ use std::path::Path;
 
 use compact_str::CompactString;
 use jiff::tz::TimeZone;
-use serde_json::value::RawValue;
 
 pub use compile::compile;
 
@@ -114,6 +113,8 @@ pub struct Source {
     tree: PathTree,
     /// The slot of `op` (Debezium's operation).
     op: usize,
+    /// The slot of `payload` (the change inside JsonConverter's schema wrapper).
+    payload: usize,
     rules: Vec<EventRule>,
 }
 
@@ -333,16 +334,27 @@ impl Source {
             // and skipped.
             Format::Json => self.tree.read_text(text).map_err(invalid)?,
             Format::Debezium => {
-                let top: &RawValue = serde_json::from_str(text).map_err(invalid)?;
-                if !top.get().starts_with('{') {
-                    return Err(DecodeError::new(
-                        Reason::InvalidJson,
-                        format!("source {}: expected a JSON object", self.name),
-                    ));
-                }
-                match self.change(top)? {
-                    Some(root) => self.tree.read(root).map_err(invalid)?,
-                    None => return Ok(Mapped::Nothing(Skipped::Tombstone)),
+                // One pass over the record; a wrapped change (JsonConverter with
+                // schemas) is read again from its payload only.
+                let found = self.tree.read_text(text).map_err(invalid)?;
+                if found[self.op].is_some() {
+                    found
+                } else {
+                    match found[self.payload] {
+                        Some(p) if p.get().trim() == "null" => {
+                            return Ok(Mapped::Nothing(Skipped::Tombstone));
+                        }
+                        Some(p) if p.get().trim_start().starts_with('{') => {
+                            self.tree.read(p).map_err(invalid)?
+                        }
+                        _ => {
+                            return Err(self.unmappable(
+                                None,
+                                "op",
+                                "not a Debezium change event: no op, and no payload object",
+                            ));
+                        }
+                    }
                 }
             }
         };
@@ -367,29 +379,6 @@ impl Source {
             return Ok(Mapped::Nothing(Skipped::NoRuleMatched));
         };
         self.event(rule, &found).map(Mapped::Event)
-    }
-
-    /// The change inside a Debezium record: the record itself (no wrapper), or its
-    /// `payload` (JsonConverter with schemas); None for a null payload.
-    fn change<'a>(&self, top: &'a RawValue) -> Result<Option<&'a RawValue>, DecodeError> {
-        let mut envelope = PathTree::default();
-        let op = envelope.add("op");
-        let payload = envelope.add("payload");
-        let found = envelope.read(top).map_err(|e| {
-            DecodeError::new(Reason::InvalidJson, format!("source {}: {e}", self.name))
-        })?;
-        if found[op].is_some() {
-            return Ok(Some(top));
-        }
-        match found[payload] {
-            Some(p) if p.get().trim() == "null" => Ok(None),
-            Some(p) if p.get().trim_start().starts_with('{') => Ok(Some(p)),
-            _ => Err(self.unmappable(
-                None,
-                "op",
-                "not a Debezium change event: no op, and no payload object",
-            )),
-        }
     }
 
     fn text_at<'a>(&self, found: &Found<'a>, slot: usize) -> Option<std::borrow::Cow<'a, str>> {
