@@ -101,21 +101,34 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let stats = runtime.block_on(async {
         let health = Arc::new(Health::default());
         crate::reload::register();
+        let interval = settings
+            .reload_interval
+            .map(|d| std::time::Duration::from_nanos(d.0 as u64));
         let (pack_sender, packs) = tokio::sync::watch::channel(Arc::clone(&pack));
-        let watcher = tokio::spawn(crate::reload::watch_pack(
+        let watcher = tokio::spawn(crate::reload::watch_file(
             settings.rules.clone(),
-            settings
-                .reload_interval
-                .map(|d| std::time::Duration::from_nanos(d.0 as u64)),
+            interval,
             crate::reload::Hangup::install(),
             pack_sender,
         ));
+        let (mut source_watcher, mut source_versions) = (None, None);
+        if let (Some(path), Some(file)) = (&settings.sources, &config.sources) {
+            let (sender, receiver) = tokio::sync::watch::channel(Arc::clone(file));
+            source_versions = Some(receiver);
+            source_watcher = Some(tokio::spawn(crate::reload::watch_file(
+                path.clone(),
+                interval,
+                crate::reload::Hangup::install(),
+                sender,
+            )));
+        }
         let services = Services {
             casebook: config
                 .casework
                 .as_ref()
                 .map(|c| SharedCasebook::new(c.policy.clone())),
             packs: Some(packs),
+            sources: source_versions,
             ..Services::new(Arc::clone(&health))
         };
         let mut audit_drain = None;
@@ -177,6 +190,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         )
         .await;
         watcher.abort();
+        if let Some(w) = source_watcher {
+            w.abort();
+        }
         let _ = stop_http.send(());
         let _ = http.await;
         if let Some(drain) = audit_drain {

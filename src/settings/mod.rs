@@ -57,8 +57,11 @@ pub struct RunSettings {
     pub http_tls: Option<TlsFiles>,
     /// The query API's settings (key files relative to the settings file), if on.
     pub api: Option<sunlight_api::ApiConfig>,
-    /// How often the rule pack file is checked for changes (None: only on SIGHUP).
+    /// How often the rule pack and source mapping files are checked for changes
+    /// (None: only on SIGHUP).
     pub reload_interval: Option<Duration>,
+    /// The source mapping file (`kafka.sources`), watched like the rule pack.
+    pub sources: Option<PathBuf>,
 }
 
 /// One thing wrong with the settings.

@@ -37,6 +37,7 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
             input_topics.push(t.clone());
         }
     }
+    let sources_path = k.sources.clone();
     let sources = match &k.sources {
         None => None,
         Some(path) => match sunlight_core::sources::SourceFile::load(path) {
@@ -240,5 +241,6 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
         http_tls,
         api: s.api,
         reload_interval: s.engine.reload_interval.0.filter(|d| d.0 > 0),
+        sources: sources_path,
     })
 }

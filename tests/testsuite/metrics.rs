@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::support::{json_lines, repo, sunlight, unique};
+use crate::support::{json_lines, repo, sample, sunlight, unique};
 
 /// A running `sunlight run` and the address of its HTTP endpoint.
 struct Running {
@@ -82,13 +82,6 @@ impl Drop for Running {
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     crate::support::http_get(addr, path, None)
-}
-
-/// The value of a sample (`name{labels}` exactly as rendered), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .map(|v| v.trim().parse().expect("numeric"))
 }
 
 /// The sum of `sunlight_warnings_total` over its rules and levels.

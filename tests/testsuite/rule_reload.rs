@@ -18,37 +18,7 @@ use sunlight_core::codec::{DecodeLimits, Format, decode_message};
 use sunlight_core::time::Timestamp;
 use sunlight_core::{CompiledPack, Engine, EngineConfig};
 
-use crate::support::{http_get, repo, spawn_engine, sunlight, unique};
-
-fn scrape(addr: &str) -> String {
-    http_get(addr, "/metrics", None).1
-}
-
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .map(|v| v.trim().parse().expect("numeric"))
-}
-
-/// Polls /metrics until `series` has `value` (or 60 s pass); returns the last value.
-async fn await_sample(addr: &str, series: &str, value: f64) -> Option<f64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = sample(&scrape(addr), series);
-        if got == Some(value) || tokio::time::Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn hangup(child: &std::process::Child) {
-    let status = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use crate::support::{await_sample, hangup, repo, sample, scrape, spawn_engine, sunlight, unique};
 
 async fn produce(brokers: &str, topic: &str, lines: &[(String, String)]) {
     let producer: FutureProducer = ClientConfig::new()

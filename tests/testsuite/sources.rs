@@ -10,7 +10,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::support::{
-    KillOnDrop, json_lines, read_records, repo, sunlight, unique, without_detected_at,
+    KillOnDrop, await_sample, hangup, json_lines, read_records, repo, sample, scrape, spawn_engine,
+    sunlight, unique, without_detected_at,
 };
 
 const MAPPED: [&str; 2] = [
@@ -235,4 +236,137 @@ async fn a_mapped_topic_gives_the_same_warnings_and_dead_letters_live_and_in_rep
         list.sort_by_key(|w| w["warning_id"].as_str().unwrap().to_string());
     }
     assert_eq!(got, expected, "the same warnings live and in replay");
+}
+
+/// A pack where every payment is a yellow warning.
+const PAYMENTS: &str = r#"
+[pack]
+name = "payments"
+version = "1"
+
+[[rule]]
+id = "payment"
+version = 1
+kind = "predicate"
+title = "payment by {official_id}"
+level = "yellow"
+filter = { kind = "payment" }
+"#;
+
+/// A ledger row paid by `handler`, approved by `approver`, posted at 09:`minute`.
+fn ledger_row(voucher: &str, handler: &str, approver: &str, minute: u32) -> String {
+    format!(
+        r#"{{"voucher_no":"{voucher}","entry_type":"付款","handler_id":"{handler}","approver_id":"{approver}","payee":"华兴建材有限公司","amount_yuan":"100.00","posted_at":"2026-11-27 09:{minute:02}:00","dept":"finance-01","region":"330100"}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_mapping_is_swapped_in_live_and_one_with_other_topics_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique("ledger");
+    let mapping = dir.path().join("ledger.toml");
+    let v1 = std::fs::read_to_string(repo("examples/sources/finance-ledger.toml"))
+        .unwrap()
+        .replace("\"finance.ledger\"", &format!("\"{topic}\""));
+    // The integrator finds that the official to watch is the approver, not the clerk.
+    let v2 = v1.replace(
+        "official_id = { path = \"handler_id\" }",
+        "official_id = { path = \"approver_id\" }",
+    );
+    assert_ne!(v1, v2);
+    std::fs::write(&mapping, &v1).unwrap();
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, PAYMENTS).unwrap();
+
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let (warnings, dlq) = (unique("warnings"), unique("dlq"));
+    for t in [&topic, &warnings, &dlq] {
+        cluster.create_topic(t, 1, 1).expect("topic");
+    }
+    let settings = dir.path().join("sunlight.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[kafka]\nbrokers = \"{brokers}\"\ngroup = \"{}\"\ninput_topics = []\nsources = \"{}\"\nwarnings_topic = \"{warnings}\"\ndlq_topic = \"{dlq}\"\nidle_timeout = \"1s\"\n[engine]\nreload_interval = \"off\"\n[http]\naddr = \"127.0.0.1:0\"\n",
+            unique("group"),
+            mapping.display()
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("sunlight"));
+    command
+        .args(["run", "--config"])
+        .arg(&settings)
+        .arg("--rules")
+        .arg(&pack);
+    let (engine, addr) = spawn_engine(command);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let produce = |row: String| {
+        let producer = producer.clone();
+        let topic = topic.clone();
+        async move {
+            producer
+                .send(
+                    FutureRecord::<(), str>::to(&topic).payload(&row),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("produce");
+        }
+    };
+    let officials = |records: &[crate::support::Record]| -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|r| {
+                let w = r.json();
+                (
+                    w["trigger_event_id"].as_str().unwrap().to_string(),
+                    w["official_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    produce(ledger_row("PZ-1", "O-CLERK", "O-BOSS", 30)).await;
+    let got = read_records(&brokers, &warnings, |r| !r.is_empty()).await;
+    assert_eq!(officials(&got), [("ledger:PZ-1".into(), "O-CLERK".into())]);
+
+    // A version that maps another topic cannot be applied without a restart.
+    std::fs::write(&mapping, v2.replace(&topic, "other.topic")).unwrap();
+    hangup(&engine.0);
+    let rejected = "sunlight_source_reloads_total{outcome=\"rejected\"}";
+    assert_eq!(await_sample(&addr, rejected, 1.0).await, Some(1.0));
+    produce(ledger_row("PZ-2", "O-CLERK", "O-BOSS", 31)).await;
+    let got = read_records(&brokers, &warnings, |r| r.len() >= 2).await;
+    assert_eq!(
+        officials(&got)[1],
+        ("ledger:PZ-2".into(), "O-CLERK".into()),
+        "the running mapping stays"
+    );
+
+    std::fs::write(&mapping, &v2).unwrap();
+    hangup(&engine.0);
+    let applied = "sunlight_source_reloads_total{outcome=\"applied\"}";
+    assert_eq!(await_sample(&addr, applied, 1.0).await, Some(1.0));
+    produce(ledger_row("PZ-3", "O-CLERK", "O-BOSS", 32)).await;
+    let got = read_records(&brokers, &warnings, |r| r.len() >= 3).await;
+    assert_eq!(
+        officials(&got),
+        [
+            ("ledger:PZ-1".into(), "O-CLERK".into()),
+            ("ledger:PZ-2".into(), "O-CLERK".into()),
+            ("ledger:PZ-3".into(), "O-BOSS".into()),
+        ]
+    );
+    let metrics = scrape(&addr);
+    assert_eq!(sample(&metrics, rejected), Some(1.0));
+    assert_eq!(
+        sample(&metrics, "sunlight_rule_reloads_total{outcome=\"applied\"}"),
+        Some(2.0),
+        "SIGHUP re-reads the rule pack too (its reference files may have changed)"
+    );
 }

@@ -183,3 +183,36 @@ pub async fn read_until(brokers: &str, topic: &str, done: impl Fn(&[Value]) -> b
         .map(Record::json)
         .collect()
 }
+
+/// The Prometheus text of the engine at `addr`.
+pub fn scrape(addr: &str) -> String {
+    http_get(addr, "/metrics", None).1
+}
+
+/// The value of `series` (name with labels, exactly as exported) in `text`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .map(|v| v.trim().parse().expect("numeric"))
+}
+
+/// Polls /metrics until `series` has `value` (or 60 s pass); returns the last value.
+pub async fn await_sample(addr: &str, series: &str, value: f64) -> Option<f64> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = sample(&scrape(addr), series);
+        if got == Some(value) || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends SIGHUP to `child` (reload its files).
+pub fn hangup(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -13,6 +13,7 @@ use rdkafka::consumer::{CommitMode, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use sunlight_core::codec::DecodeError;
+use sunlight_core::sources::SourceFile;
 use sunlight_core::time::Timestamp;
 use sunlight_core::{CompiledPack, EngineConfig};
 use tracing::{info, warn};
@@ -148,6 +149,14 @@ impl<'a> Pipeline<'a> {
         self.pack = new;
         self.views.set(self.intake.engine.view());
         metrics::counter!(m::RULE_SWAPS).increment(1);
+    }
+
+    /// Maps department records with `new` from the next batch on (the batch being
+    /// decoded is done: batches are decoded and evaluated within one `on_records`).
+    pub(super) fn swap_sources(&mut self, new: Arc<SourceFile>) {
+        let names: Vec<&str> = new.sources.iter().map(|s| s.name.as_str()).collect();
+        info!(sources = ?names, "source mapping swapped in");
+        self.intake.decoder.sources = Some(new);
     }
 
     /// Applies an assignment change reported by the rebalance callbacks. With

@@ -39,6 +39,7 @@ use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::CommitMode;
 use rdkafka::error::KafkaError;
 use sunlight_core::codec::DecodeLimits;
+use sunlight_core::sources::SourceFile;
 use sunlight_core::{CompiledPack, EngineConfig, StateView};
 use tracing::{info, warn};
 
@@ -145,6 +146,9 @@ pub struct Services {
     /// New rule-pack versions, compiled and validated by the sender; each one is
     /// swapped in between two records, window state carrying over.
     pub packs: Option<tokio::sync::watch::Receiver<Arc<CompiledPack>>>,
+    /// New versions of the source mapping file (`config.sources`), validated by the
+    /// sender (same topics); each one is used from the next batch of records on.
+    pub sources: Option<tokio::sync::watch::Receiver<Arc<SourceFile>>>,
 }
 
 impl Services {
@@ -155,6 +159,7 @@ impl Services {
             casebook: None,
             views: ViewSlot::default(),
             packs: None,
+            sources: None,
         }
     }
 }
@@ -262,6 +267,7 @@ pub async fn run_with(
     let mut messages = consumer.stream();
     let mut feedback = feedback_consumer.as_ref().map(|c| c.stream());
     let mut packs = services.packs.clone();
+    let mut sources = services.sources.clone();
     loop {
         if let Some(error) = pipeline.fatal.take() {
             pipeline.publisher.abort_transaction();
@@ -310,7 +316,8 @@ pub async fn run_with(
                 let flight = pipeline.snapshots.in_flight.take().expect("checked");
                 pipeline.finish_snapshot(&consumer, flight, written);
             }
-            Some(new) = next_pack(&mut packs) => pipeline.swap_pack(new),
+            Some(new) = next_version(&mut packs) => pipeline.swap_pack(new),
+            Some(new) = next_version(&mut sources) => pipeline.swap_sources(new),
             // The tick before the records: under a backlog it must still get its turn.
             _ = tick.tick() => {
                 pipeline.apply_rebalance(&assignment);
@@ -378,15 +385,16 @@ pub async fn run_with(
     Ok(pipeline.report.stats)
 }
 
-/// The next rule pack sent, or never (no sender, or the sender is gone).
-async fn next_pack(
-    packs: &mut Option<tokio::sync::watch::Receiver<Arc<CompiledPack>>>,
-) -> Option<Arc<CompiledPack>> {
-    if let Some(rx) = packs {
+/// The next version sent (of a rule pack, of a mapping file), or never (no sender,
+/// or the sender is gone).
+async fn next_version<T>(
+    versions: &mut Option<tokio::sync::watch::Receiver<Arc<T>>>,
+) -> Option<Arc<T>> {
+    if let Some(rx) = versions {
         if rx.changed().await.is_ok() {
             return Some(Arc::clone(&rx.borrow_and_update()));
         }
-        *packs = None;
+        *versions = None;
     }
     std::future::pending().await
 }
