@@ -1,7 +1,10 @@
 //! `sunlight demo`: an embedded Kafka-protocol broker (librdkafka's mock cluster),
 //! simulated source systems publishing power-exercise events with injected
 //! misconduct, the engine running through the same pipeline as `sunlight run`, and
-//! every warning printed as it arrives on the warnings topic. The closed loop runs
+//! every warning printed as it arrives on the warnings topic. Payments,
+//! appointments, awards and fuel fills are published as the departments' own records
+//! (ledger rows, personnel decisions, Debezium changes, card transactions) and mapped
+//! by the example mapping files (`sunlight_gen::departments`); the rest as events. The closed loop runs
 //! (risk codes, feedback, escalation), and the query API and the console are served
 //! with a demo signing key made for this run; the console's sign-in links (one for
 //! a handler, one read-only) are printed.
@@ -19,6 +22,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sunlight_core::codec::DecodeLimits;
 use sunlight_core::{CompiledPack, EngineConfig};
+use sunlight_gen::departments::{self, FEEDS};
 use sunlight_gen::{GenConfig, Generator};
 use sunlight_kafka::casework::{CaseworkConfig, SharedCasebook};
 use sunlight_kafka::{Health, KafkaConfig, Services};
@@ -62,9 +66,22 @@ async fn demo(
     cluster.create_topic(FEEDBACK, 3, 1)?;
     cluster.create_topic(RISK_CODES, 1, 1)?;
     cluster.create_topic(AUDIT, 1, 1)?;
+    for feed in &FEEDS {
+        cluster.create_topic(feed.topic, 1, 1)?;
+    }
+    let sources = sunlight_core::sources::compile(&departments::mapping_text(), "example feeds")
+        .context("the example mappings")?;
     println!("embedded Kafka-protocol broker (librdkafka mock cluster): {brokers}");
     println!(
         "  topics: {EVENTS} (3 partitions), {WARNINGS}, {DLQ}, {FEEDBACK} (3 partitions), {RISK_CODES}, {AUDIT}"
+    );
+    let feeds: Vec<String> = FEEDS
+        .iter()
+        .map(|f| format!("{} ({})", f.topic, f.name))
+        .collect();
+    println!(
+        "  department data, mapped by examples/sources/: {}",
+        feeds.join(", ")
     );
     println!("  watch with a standard client, e.g.: kcat -b {brokers} -C -t {WARNINGS}");
     println!(
@@ -84,7 +101,11 @@ async fn demo(
     let config = KafkaConfig {
         brokers: brokers.clone(),
         group: "sunlight-demo".into(),
-        input_topics: vec![EVENTS.into()],
+        input_topics: std::iter::once(EVENTS)
+            .chain(FEEDS.iter().map(|f| f.topic))
+            .map(String::from)
+            .collect(),
+        sources: Some(Arc::new(sources)),
         warnings_topic: WARNINGS.into(),
         dlq_topic: DLQ.into(),
         idle_timeout: sunlight_core::time::Duration::from_secs(2),
@@ -149,13 +170,13 @@ async fn demo(
     let printer = tokio::spawn(print_warnings(brokers, stop_tx.subscribe()));
     stop.await;
     let _ = stop_tx.send(());
-    let published = generator.await.context("generator task")??;
+    let (published, from_departments) = generator.await.context("generator task")??;
     let printed = printer.await.context("printer task")??;
     let stats = pipeline.await.context("pipeline task")??;
     let _ = http.await;
     let _ = tokio::time::timeout(Duration::from_secs(5), audit_drain).await;
     println!(
-        "stopped: published {published} events; engine consumed {}, produced {} warnings and {} dead letters; {printed} warnings printed",
+        "stopped: published {published} records ({from_departments} as department data); engine consumed {}, produced {} warnings and {} dead letters; {printed} warnings printed",
         stats.consumed, stats.warnings, stats.dead_letters
     );
     drop(cluster);
@@ -224,44 +245,60 @@ async fn stop_signal(duration: Option<sunlight_core::time::Duration>) {
     }
 }
 
-/// Publishes generated events keyed by official_id at `rate` per second.
+/// Publishes generated events at `rate` per second: as department records where a
+/// feed carries them (keyed as the department keys them), else as events keyed by
+/// official_id. Returns the records published and how many were department data.
 async fn publish(
     brokers: String,
     config: GenConfig,
     rate: u64,
     mut stop: tokio::sync::broadcast::Receiver<()>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, u64)> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let per_tick = (rate / 10).max(1);
     let mut events = Generator::new(config);
-    let mut published = 0;
+    let (mut published, mut from_departments) = (0, 0);
     loop {
         tokio::select! {
-            _ = stop.recv() => return Ok(published),
+            _ = stop.recv() => return Ok((published, from_departments)),
             _ = tick.tick() => {}
         }
         let batch: Vec<_> = events.by_ref().take(per_tick as usize).collect();
         if batch.is_empty() {
             let _ = stop.recv().await;
-            return Ok(published);
+            return Ok((published, from_departments));
         }
-        let sends = batch.iter().map(|e| {
-            let mut text = String::new();
-            sunlight_core::codec::json::encode(e, &mut text);
+        let records: Vec<(&str, String, String)> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                // The event's place in the generated sequence (an award's binlog position).
+                match departments::render(e, published + i as u64) {
+                    Some((feed, record)) => {
+                        from_departments += 1;
+                        (FEEDS[feed].topic, e.event_id.to_string(), record)
+                    }
+                    None => {
+                        let mut text = String::new();
+                        sunlight_core::codec::json::encode(e, &mut text);
+                        (EVENTS, e.official_id.to_string(), text)
+                    }
+                }
+            })
+            .collect();
+        let sends = records.iter().map(|(topic, key, payload)| {
             let producer = &producer;
             async move {
                 producer
                     .send(
-                        FutureRecord::to(EVENTS)
-                            .key(e.official_id.as_str())
-                            .payload(&text),
+                        FutureRecord::to(topic).key(key).payload(payload),
                         Duration::from_secs(10),
                     )
                     .await
-                    .map_err(|(e, _)| anyhow::anyhow!("cannot publish an event: {e}"))
+                    .map_err(|(e, _)| anyhow::anyhow!("cannot publish a record: {e}"))
             }
         });
         for result in futures::future::join_all(sends).await {

@@ -10,6 +10,7 @@
 //! off-hours model only sees the injected cases. Optional arrival disorder and
 //! duplicate redelivery exercise the engine's watermark and deduplication.
 
+pub mod departments;
 pub mod scenarios;
 
 use std::cmp::Reverse;

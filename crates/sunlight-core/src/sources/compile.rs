@@ -228,6 +228,7 @@ fn compile_field(
             default: None,
             money: None,
             round: None,
+            number: None,
             time: None,
             timezone: None,
             required: None,
@@ -241,7 +242,12 @@ fn compile_field(
         (None, None, None) => return Err("needs one of path, template or value".into()),
         _ => return Err("takes only one of path, template or value".into()),
     };
+    let number = t.number == Some(true);
+    if number && (t.money.is_some() || t.time.is_some() || expect != Expect::Attribute) {
+        return Err("number applies to attributes that are neither money nor time".into());
+    }
     let convert = match (t.money, t.time, expect) {
+        _ if number => Convert::Number,
         (Some(_), Some(_), _) => return Err("cannot be both money and time".into()),
         (Some(unit), None, Expect::Money | Expect::Attribute) => {
             Convert::Money(unit, t.round.unwrap_or_default())

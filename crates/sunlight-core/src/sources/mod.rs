@@ -188,6 +188,8 @@ enum Piece {
 #[derive(Debug, Clone)]
 enum Convert {
     None,
+    /// A number from a JSON number or decimal text (attributes).
+    Number,
     Money(MoneyUnit, Rounding),
     Time(TimeFormat, TimeZone),
 }
@@ -575,6 +577,18 @@ impl Source {
             let label = format!("attributes.{name}");
             let value = match &field.convert {
                 Convert::Money(..) => self.money(rule, &label, field, found)?.map(AttrValue::Int),
+                Convert::Number => match self.read(rule, &label, field, found)? {
+                    // A JSON number is one already (exponents included).
+                    Some(r) if r.number => Some(attribute(&r)),
+                    Some(r) => Some(number(&r.text).map_err(|m| {
+                        self.unmappable(
+                            Some(rule),
+                            &label,
+                            &format!("{}: {m}", self.source_of(field)),
+                        )
+                    })?),
+                    None => None,
+                },
                 _ => self
                     .read(rule, &label, field, found)?
                     .map(|r| attribute(&r)),
@@ -672,6 +686,30 @@ impl Source {
             .map_err(|m| {
                 self.unmappable(Some(rule), name, &format!("{}: {m}", self.source_of(field)))
             })
+    }
+}
+
+/// A number attribute from decimal text (`-12`, `85.50`): an integer when it has no
+/// fraction, else a float. Exponents, `NaN` and spaces are refused.
+fn number(text: &str) -> Result<AttrValue, String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || !fraction.is_none_or(all_digits) {
+        return Err(format!("{text:?} is not a decimal number"));
+    }
+    match fraction {
+        None => text
+            .parse::<i64>()
+            .map(AttrValue::Int)
+            .map_err(|_| format!("{text:?} is out of the integer range")),
+        Some(_) => text
+            .parse::<f64>()
+            .map(AttrValue::Float)
+            .map_err(|_| format!("{text:?} is not a decimal number")),
     }
 }
 

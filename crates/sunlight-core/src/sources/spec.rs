@@ -114,6 +114,9 @@ pub(super) struct FieldTable {
     pub(super) money: Option<MoneyUnit>,
     /// Rounding below a cent (refused by default).
     pub(super) round: Option<Rounding>,
+    /// The value is a number, written as a JSON number or as decimal text
+    /// (attributes): `"85.50"` becomes 85.5, `"60"` becomes 60.
+    pub(super) number: Option<bool>,
     /// The value is a time in this format (`occurred_at`).
     pub(super) time: Option<String>,
     /// The zone of this field's local times, overriding the source's.

@@ -449,3 +449,63 @@ fn the_personnel_feed_maps_decisions_with_chinese_field_names() {
         ]
     );
 }
+
+#[test]
+fn the_fuel_card_feed_maps_fills_with_number_attributes() {
+    assert_eq!(
+        example("fuel-cards"),
+        vec![
+            r#"{"event_id":"fuel:FC-20261127-000117","official_id":"O-2001","kind":"fuel","occurred_at":"2026-11-27T00:15:00Z","source_system":"fleet","org_unit":"fleet-02","region":"330100","counterparty":"中石化西湖加油站","amount_cents":68315,"attributes":{"card":"YK-0301","tank_l":60,"vehicle":"浙A·D1234","volume_l":85.5}}"#.to_string(),
+            r#"{"event_id":"fuel:FC-20261127-000142","official_id":"O-2001","kind":"fuel","occurred_at":"2026-11-27T03:40:00Z","source_system":"fleet","org_unit":"fleet-02","region":"330100","counterparty":"中石油文三路加油站","amount_cents":30522,"attributes":{"card":"YK-0301","tank_l":60,"vehicle":"浙A·D1234","volume_l":38.2}}"#.to_string(),
+            "nothing: no_rule_matched".to_string(),
+            "unmappable: source fuel-cards, event 1 (fill), field attributes.volume_l: litres: \"3O.5\" is not a decimal number".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn the_procurement_feed_maps_published_awards_from_mysql_changes() {
+    assert_eq!(
+        example("procurement-awards"),
+        vec![
+            "nothing: no_rule_matched".to_string(),
+            r#"{"event_id":"award:7301:u:mysql-bin.000412:91544:0","official_id":"O-4001","kind":"award","occurred_at":"2026-11-27T03:40:00Z","source_system":"procurement","org_unit":"procure-01","region":"330100","counterparty":"华兴建材有限公司","amount_cents":128000000,"attributes":{"bidders":1,"procedure":"single_source","project":"ZC-2026-7301"}}"#.to_string(),
+            r#"{"event_id":"award:7188:r:mysql-bin.000412:4:0","official_id":"O-4001","kind":"award","occurred_at":"2026-11-20T02:00:00Z","source_system":"procurement","org_unit":"procure-01","region":"330100","counterparty":"明达信息技术有限公司","amount_cents":35600050,"attributes":{"bidders":3,"procedure":"open_tender","project":"ZC-2026-7188"}}"#.to_string(),
+            "nothing: no_rule_matched".to_string(),
+            "unmappable: source procurement-awards, event 1 (published), field attributes.procedure: after.method = \"09\" has no entry in the code table".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn number_attributes_read_decimal_text_and_refuse_anything_else() {
+    for (text, expected) in [
+        ("60", Ok(AttrValue::Int(60))),
+        ("-12", Ok(AttrValue::Int(-12))),
+        ("85.50", Ok(AttrValue::Float(85.5))),
+        ("0.125", Ok(AttrValue::Float(0.125))),
+        ("1e3", Err("\"1e3\" is not a decimal number")),
+        ("NaN", Err("\"NaN\" is not a decimal number")),
+        (" 5", Err("\" 5\" is not a decimal number")),
+        ("5.", Err("\"5.\" is not a decimal number")),
+        (".5", Err("\".5\" is not a decimal number")),
+        ("", Err("\"\" is not a decimal number")),
+        (
+            "99999999999999999999",
+            Err("\"99999999999999999999\" is out of the integer range"),
+        ),
+    ] {
+        assert_eq!(
+            super::number(text),
+            expected.map_err(str::to_string),
+            "{text:?}"
+        );
+    }
+    let wrong = "[[source]]\nname = \"x\"\ntopics = [\"x\"]\nformat = \"json\"\n[[source.event]]\nevent_id = { path = \"id\" }\nofficial_id = { path = \"o\", number = true }\nkind = \"fuel\"\noccurred_at = { path = \"t\" }\n";
+    assert_eq!(
+        compile(wrong, "f.toml").unwrap_err().problems,
+        [
+            "f.toml: x: event 1: official_id: number applies to attributes that are neither money nor time"
+        ]
+    );
+}
