@@ -20,7 +20,7 @@ pub fn decode(
     limits: &DecodeLimits,
 ) -> Result<(PowerEvent, DecodeNotes), DecodeError> {
     limits.check_message_size(bytes.len())?;
-    let text = std::str::from_utf8(bytes).map_err(|e| {
+    let text = crate::codec::utf8(bytes).map_err(|e| {
         DecodeError::new(
             Reason::InvalidUtf8,
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),

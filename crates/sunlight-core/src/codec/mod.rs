@@ -82,3 +82,13 @@ pub struct DecodeNotes {
     /// Unknown top-level fields that were ignored (the contract says: ignored and counted).
     pub unknown_fields: u32,
 }
+
+/// `bytes` as text, validated with SIMD (`simdutf8`): department records are mostly
+/// multi-byte Chinese text, where std's ASCII fast path does not help. The error, when
+/// there is one, is std's (it tells where the invalid bytes start).
+pub fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => std::str::from_utf8(bytes),
+    }
+}

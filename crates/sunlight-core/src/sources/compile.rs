@@ -7,7 +7,7 @@ use compact_str::CompactString;
 use jiff::tz::TimeZone;
 
 use super::clock::{self, TimeFormat};
-use super::money::{MoneyUnit, Rounding};
+use super::money::{self, MoneyUnit, Rounding};
 use super::record::PathTree;
 use super::spec::{ConditionSpec, EventSpec, FieldSpec, FieldTable, FileSpec, SourceSpec};
 use super::{
@@ -228,6 +228,7 @@ fn compile_field(
             default: None,
             money: None,
             round: None,
+            decimal_scale: None,
             number: None,
             time: None,
             timezone: None,
@@ -250,11 +251,13 @@ fn compile_field(
         _ if number => Convert::Number,
         (Some(_), Some(_), _) => return Err("cannot be both money and time".into()),
         (Some(unit), None, Expect::Money | Expect::Attribute) => {
-            Convert::Money(unit, t.round.unwrap_or_default())
+            Convert::Money(unit, t.round.unwrap_or_default(), t.decimal_scale)
         }
-        (None, None, Expect::Money) => {
-            Convert::Money(MoneyUnit::Cents, t.round.unwrap_or_default())
-        }
+        (None, None, Expect::Money) => Convert::Money(
+            MoneyUnit::Cents,
+            t.round.unwrap_or_default(),
+            t.decimal_scale,
+        ),
         (Some(_), None, _) => return Err("money applies to amount_cents and attributes".into()),
         (None, Some(format), Expect::Time) => {
             let tz = match t.timezone.as_deref() {
@@ -272,6 +275,15 @@ fn compile_field(
         && !matches!(convert, Convert::Money(..))
     {
         return Err("round applies to money".into());
+    }
+    if t.decimal_scale.is_some() && !matches!(convert, Convert::Money(..)) {
+        return Err("decimal_scale applies to money".into());
+    }
+    if t.decimal_scale.is_some_and(|s| s > money::MAX_SCALE) {
+        return Err(format!(
+            "decimal_scale must be at most {}",
+            money::MAX_SCALE
+        ));
     }
     if t.timezone.is_some() && !matches!(convert, Convert::Time(..)) {
         return Err("timezone applies to times".into());

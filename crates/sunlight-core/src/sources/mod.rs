@@ -190,7 +190,8 @@ enum Convert {
     None,
     /// A number from a JSON number or decimal text (attributes).
     Number,
-    Money(MoneyUnit, Rounding),
+    /// Money in a unit; the scale when it is a base64 Connect `Decimal`.
+    Money(MoneyUnit, Rounding, Option<u32>),
     Time(TimeFormat, TimeZone),
 }
 
@@ -315,7 +316,7 @@ impl Source {
     }
 
     fn map_unbounded(&self, bytes: &[u8]) -> Result<Mapped, DecodeError> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
+        let text = crate::codec::utf8(bytes).map_err(|e| {
             DecodeError::new(Reason::InvalidUtf8, format!("source {}: {e}", self.name))
         })?;
         if text.trim().is_empty() || text.trim() == "null" {
@@ -675,13 +676,23 @@ impl Source {
         field: &Field,
         found: &Found<'_>,
     ) -> Result<Option<i64>, DecodeError> {
-        let Convert::Money(unit, rounding) = field.convert else {
+        let Convert::Money(unit, rounding, scale) = field.convert else {
             unreachable!("money fields are compiled as money")
         };
         let Some(read) = self.read(rule, name, field, found)? else {
             return Ok(None);
         };
-        money::to_cents(&read.text, unit, rounding)
+        let decimal;
+        let text = match scale {
+            None => read.text.as_ref(),
+            Some(scale) => {
+                decimal = money::connect_decimal(&read.text, scale).map_err(|m| {
+                    self.unmappable(Some(rule), name, &format!("{}: {m}", self.source_of(field)))
+                })?;
+                decimal.as_str()
+            }
+        };
+        money::to_cents(text, unit, rounding)
             .map(Some)
             .map_err(|m| {
                 self.unmappable(Some(rule), name, &format!("{}: {m}", self.source_of(field)))

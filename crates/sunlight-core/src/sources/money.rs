@@ -10,7 +10,11 @@
 //! thousands separators, spaces and currency signs are not (they are refused with the
 //! value in the message, so the integrator sees what arrived).
 
+use base64::Engine as _;
 use serde::Deserialize;
+
+/// The largest scale of a Connect `Decimal` read (38 is the largest SQL precision).
+pub const MAX_SCALE: u32 = 38;
 
 /// The unit of an amount in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,6 +37,35 @@ pub enum Rounding {
     HalfUp,
     /// Round half to even (banker's rounding).
     HalfEven,
+}
+
+/// A Kafka Connect `Decimal` (base64 of the unscaled big-endian two's-complement
+/// integer, at most 16 bytes) with `scale`, as decimal text (`"AeI="` with scale 2 is
+/// `"4.82"`), for [`to_cents`].
+pub fn connect_decimal(base64: &str, scale: u32) -> Result<String, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64)
+        .map_err(|e| format!("{base64:?} is not a base64 Connect Decimal: {e}"))?;
+    if bytes.is_empty() || bytes.len() > 16 {
+        return Err(format!(
+            "{base64:?} is a Connect Decimal of {} bytes (1 to 16 are read)",
+            bytes.len()
+        ));
+    }
+    let fill = if bytes[0] & 0x80 != 0 { 0xff } else { 0 };
+    let mut be = [fill; 16];
+    be[16 - bytes.len()..].copy_from_slice(&bytes);
+    let unscaled = i128::from_be_bytes(be);
+    let digits = unscaled.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    let sign = if unscaled < 0 { "-" } else { "" };
+    Ok(if scale == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
+    })
 }
 
 /// `text` (a decimal string or a JSON number's exact text) in `unit`, as cents.
@@ -153,7 +186,49 @@ mod tests {
         assert_eq!(even("0.12500"), Ok(12));
     }
 
+    #[test]
+    fn connect_decimals_are_read_from_their_unscaled_bytes() {
+        // 482 = 0x01E2; -1 = 0xFF; 4,850,000 = 0x4A 0x01 0x50; 0x80 alone is -128.
+        assert_eq!(connect_decimal("AeI=", 2), Ok("4.82".into()));
+        assert_eq!(connect_decimal("/w==", 2), Ok("-0.01".into()));
+        assert_eq!(connect_decimal("SgFQ", 2), Ok("48500.00".into()));
+        assert_eq!(connect_decimal("gA==", 0), Ok("-128".into()));
+        assert_eq!(connect_decimal("AeI=", 4), Ok("0.0482".into()));
+        assert_eq!(
+            to_cents(
+                &connect_decimal("SgFQ", 2).unwrap(),
+                MoneyUnit::Yuan,
+                Rounding::Refuse
+            ),
+            Ok(4_850_000)
+        );
+        assert_eq!(
+            connect_decimal("48500.00", 2),
+            Err(
+                "\"48500.00\" is not a base64 Connect Decimal: Invalid symbol 46, offset 5.".into()
+            )
+        );
+        assert_eq!(
+            connect_decimal("", 2),
+            Err("\"\" is a Connect Decimal of 0 bytes (1 to 16 are read)".into())
+        );
+    }
+
     proptest! {
+        /// Every unscaled value and scale: the text spells the value exactly.
+        #[test]
+        fn connect_decimals_round_trip(unscaled: i128, scale in 0u32..=MAX_SCALE) {
+            let bytes = unscaled.to_be_bytes();
+            let text = connect_decimal(
+                &base64::engine::general_purpose::STANDARD.encode(bytes),
+                scale,
+            ).unwrap();
+            let digits: String = text.chars().filter(|c| *c != '.').collect();
+            prop_assert_eq!(digits.parse::<i128>().unwrap(), unscaled);
+            let places = text.split_once('.').map_or(0, |(_, f)| f.len());
+            prop_assert_eq!(places, scale as usize);
+        }
+
         /// Every decimal string of up to 18 digits (up to 16 before the point, up to
         /// 2 after) converts to exactly the integer its digits spell.
         #[test]

@@ -112,6 +112,10 @@ pub(super) struct FieldTable {
     pub(super) default: Option<Literal>,
     /// The value is money in this unit (`amount_cents` and attributes).
     pub(super) money: Option<MoneyUnit>,
+    /// The money is a Kafka Connect `Decimal` (Debezium's default
+    /// `decimal.handling.mode=precise`): base64 of the unscaled two's-complement
+    /// integer, with this scale (the column's: `DECIMAL(12,2)` has 2).
+    pub(super) decimal_scale: Option<u32>,
     /// Rounding below a cent (refused by default).
     pub(super) round: Option<Rounding>,
     /// The value is a number, written as a JSON number or as decimal text

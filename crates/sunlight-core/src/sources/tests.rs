@@ -509,3 +509,44 @@ fn number_attributes_read_decimal_text_and_refuse_anything_else() {
         ]
     );
 }
+
+#[test]
+fn precise_debezium_decimals_are_read_with_the_columns_scale() {
+    // Debezium's default decimal.handling.mode=precise: DECIMAL(12,2) 48500.00 is the
+    // unscaled 4,850,000 as base64 big-endian bytes.
+    let text = oa_text().replace(
+        "amount_cents = { path = \"after.amount\", money = \"yuan\" }",
+        "amount_cents = { path = \"after.amount\", money = \"yuan\", decimal_scale = 2 }",
+    );
+    let file = compile(&text, "precise.toml").unwrap();
+    let source = &file.sources[0];
+    let line = sample()[0].replace("\"48500.00\"", "\"SgFQ\"");
+    match source.map(line.as_bytes()).unwrap() {
+        Mapped::Event(e) => assert_eq!(e.amount_cents, Some(4_850_000)),
+        other => panic!("{other:?}"),
+    }
+    // The same column captured in string mode does not read as precise.
+    let bad = sample()[0].clone();
+    assert_eq!(
+        source.map(bad.as_bytes()).unwrap_err().detail,
+        "source oa-approvals, event 1 (approved), field amount_cents: after.amount: \"48500.00\" is not a base64 Connect Decimal: Invalid symbol 46, offset 5."
+    );
+    let wrong = text.replace(
+        "kind = \"approval\"",
+        "kind = { value = \"approval\", decimal_scale = 2 }",
+    );
+    assert_eq!(
+        compile(&wrong, "w.toml").unwrap_err().problems,
+        [
+            "w.toml: oa-approvals: event 1 (approved): kind: decimal_scale applies to money",
+            "w.toml: oa-approvals: event 2 (inserted approved): kind: decimal_scale applies to money",
+        ]
+    );
+}
+
+fn oa_text() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sources/oa-approvals.toml"),
+    )
+    .unwrap()
+}
