@@ -5,6 +5,7 @@
 mod compile;
 pub mod filter;
 pub mod measure;
+pub mod names;
 mod reads;
 pub mod reference;
 pub mod spec;

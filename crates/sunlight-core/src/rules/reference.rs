@@ -1,5 +1,7 @@
 //! Reference data: the related parties of each official (relatives' companies),
-//! loaded from CSV and reloadable while the engine runs.
+//! loaded from CSV and reloadable while the engine runs. Parties are compared by
+//! their normalized names ([`super::names::normalize`]): `华兴建材有限公司` in the
+//! table matches `华兴建材有限责任公司` in a payment.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -7,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
-/// One loaded relations table: official -> (party -> relation).
+/// One loaded relations table: official -> (normalized party name -> relation).
 #[derive(Debug, Default)]
 pub struct RelationTable {
     by_official: FxHashMap<CompactString, FxHashMap<CompactString, CompactString>>,
@@ -48,18 +50,19 @@ impl RelationTable {
                 .by_official
                 .entry(o.into())
                 .or_default()
-                .insert(p.into(), r.into());
+                .insert(super::names::normalize(p).into(), r.into());
             table.rows += 1;
         }
         Ok(table)
     }
 
-    /// The relation between `official` and `party`, if declared.
+    /// The relation between `official` and `party` (any spelling of its name), if
+    /// declared. The name is normalized only for officials with declared relations.
     #[inline]
     pub fn relation(&self, official: &str, party: &str) -> Option<&str> {
-        self.by_official
-            .get(official)
-            .and_then(|parties| parties.get(party))
+        let parties = self.by_official.get(official)?;
+        parties
+            .get(super::names::normalize(party).as_str())
             .map(CompactString::as_str)
     }
 
@@ -146,6 +149,15 @@ mod tests {
         assert_eq!(rel.current().relation("o1", "ACME"), Some("spouse"));
         assert_eq!(rel.current().relation("o1", "Beta"), Some("related"));
         assert_eq!(rel.current().relation("o2", "ACME"), None);
+        assert_eq!(
+            rel.current().relation("o1", "Acme Co., Ltd."),
+            Some("spouse")
+        );
+        assert_eq!(
+            rel.current().relation("o1", "ＡＣＭＥ　Ｌｉｍｉｔｅｄ"),
+            Some("spouse")
+        );
+        assert_eq!(rel.current().relation("o1", "Acme Group"), None);
         std::fs::write(&path, "official_id,counterparty\no2,ACME\n").unwrap();
         assert_eq!(rel.reload().unwrap(), 1);
         assert_eq!(rel.current().relation("o1", "ACME"), None);
