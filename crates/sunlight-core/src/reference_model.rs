@@ -83,11 +83,15 @@ pub fn evaluate(
                     let Some((key, _, _)) = input(e, s) else {
                         continue;
                     };
-                    let window: Vec<&PowerEvent> = history
+                    let mut window: Vec<&PowerEvent> = history
                         .iter()
                         .copied()
                         .filter(|f| in_slot(f, s, &key, start, t))
                         .collect();
+                    if let Some(n) = s.last {
+                        // The last n in release order (time, then official and id).
+                        window.drain(..window.len().saturating_sub(n as usize));
+                    }
                     let values: Vec<i64> = window
                         .iter()
                         .filter_map(|f| input(f, s).and_then(|x| x.1))
@@ -106,6 +110,10 @@ pub fn evaluate(
                             Measure::Max => {
                                 MeasureValue::Int(values.iter().copied().max().unwrap_or(0))
                             }
+                            Measure::Spread => MeasureValue::Float(crate::rules::measure::spread(
+                                values.iter().copied().min().unwrap_or(0),
+                                values.iter().copied().max().unwrap_or(0),
+                            )),
                             Measure::Distinct => {
                                 let d: FxHashSet<CompactString> = window
                                     .iter()

@@ -177,11 +177,24 @@ impl SlotState {
     #[inline]
     pub fn evict_before(&mut self, bound: i64) -> bool {
         let mut any = false;
-        while let Some(front) = self.entries.front() {
-            if front.time >= bound {
-                break;
-            }
+        while self.entries.front().is_some_and(|front| front.time < bound) {
             any = true;
+            self.evict_front();
+        }
+        any
+    }
+
+    /// Drops the oldest entries beyond the last `n` (a count window).
+    #[inline]
+    pub fn keep_last(&mut self, n: u32) {
+        while self.entries.len() > n as usize {
+            self.evict_front();
+        }
+    }
+
+    /// Drops the oldest entry, if any, with its share of the running aggregates.
+    fn evict_front(&mut self) {
+        if let Some(front) = self.entries.front() {
             self.evicted = self.evicted.saturating_add(1);
             self.sum.sub(front.value);
             self.entries.pop_front();
@@ -204,7 +217,6 @@ impl SlotState {
                 }
             }
         }
-        any
     }
 
     /// Gives back memory after a burst has left the window.

@@ -13,23 +13,24 @@ use crate::{GenConfig, official_name, supplier_name};
 const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
-/// The scenario kinds, each aimed at one rule of `rules/default.toml`.
-pub const KINDS: [&str; 15] = [
-    "split",
-    "burst",
-    "duplicate",
-    "round",
-    "off-hours",
-    "approve-pay",
-    "related",
-    "favoured",
-    "single-bid",
-    "inflation",
-    "rush-promotions",
-    "self-approval",
-    "benefits",
-    "fuel",
-    "clustering",
+/// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
+pub const KINDS: [(&str, &str); 16] = [
+    ("split", "split-payment"),
+    ("burst", "payment-burst"),
+    ("duplicate", "duplicate-payment"),
+    ("round", "round-amounts"),
+    ("off-hours", "off-hours-approvals"),
+    ("approve-pay", "approval-then-payment"),
+    ("related", "related-party"),
+    ("favoured", "favoured-supplier"),
+    ("single-bid", "single-bid-awards"),
+    ("inflation", "contract-inflation"),
+    ("rush-promotions", "rush-promotions"),
+    ("self-approval", "self-approval"),
+    ("benefits", "exclusive-benefits"),
+    ("fuel", "fuel-overfill"),
+    ("clustering", "threshold-clustering"),
+    ("similar", "similar-amounts"),
 ];
 
 /// The officials that `rules/relations.csv` relates to companies, with the company.
@@ -46,7 +47,7 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
     let count = config.officials / config.scenario_every.max(1);
     let span = i64::from(config.days) * DAY;
     for n in 0..count {
-        let kind = KINDS[n as usize % KINDS.len()];
+        let kind = KINDS[n as usize % KINDS.len()].0;
         let official = if kind == "related" {
             RELATED[(n as usize / KINDS.len()) % RELATED.len()]
                 .0
@@ -87,8 +88,10 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                 }
             }
             "round" => {
+                // 20,000.00, 23,000.00, 26,000.00: round, and too far apart to be
+                // similar amounts.
                 for i in 0..3 {
-                    s.payment(at + i * 4 * DAY, &payee, 2_000_000 + i * 100_000);
+                    s.payment(at + i * 4 * DAY, &payee, 2_000_000 + i * 300_000);
                 }
             }
             "off-hours" => {
@@ -168,6 +171,12 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                 for i in 0..5 {
                     let other = supplier_name(rng.random_range(0..2_000));
                     s.payment(at + i * 9 * DAY, &other, 4_910_000 + i * 10_000);
+                }
+            }
+            "similar" => {
+                // Three payments to one payee within 4% of each other.
+                for (i, amount) in [1_213_500, 1_247_000, 1_262_800].into_iter().enumerate() {
+                    s.payment(at + i as i64 * 10 * DAY, &payee, amount);
                 }
             }
             _ => unreachable!("every kind is handled"),

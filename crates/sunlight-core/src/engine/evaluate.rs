@@ -70,6 +70,11 @@ pub(super) fn evaluate(
                     M::Min => MeasureValue::Int(x.and_then(|x| x.min.front()).map_or(0, |m| m.1)),
                     M::Max => MeasureValue::Int(x.and_then(|x| x.max.front()).map_or(0, |m| m.1)),
                     M::Distinct => MeasureValue::Int(x.map_or(0, |x| x.distinct.len()) as i64),
+                    M::Spread => {
+                        let min = x.and_then(|x| x.min.front()).map_or(0, |m| m.1);
+                        let max = x.and_then(|x| x.max.front()).map_or(0, |m| m.1);
+                        MeasureValue::Float(crate::rules::measure::spread(min, max))
+                    }
                     other => unreachable!("aggregate rules have no {other:?}"),
                 });
             }

@@ -522,7 +522,14 @@ impl Engine {
                 c.released.push((p.source, p.id, u));
             }
             // Confirm against the stored ids: a hash collision must not drop an event.
-            let repeat = repeat && official.entries().any(|e| e.id == p.event.event_id);
+            // An event a count window (`last`) has dropped is no longer stored but is
+            // still a repeat within its span: there the 64-bit id hash decides alone.
+            let counted = pack
+                .slots
+                .iter()
+                .any(|slot| slot.last.is_some() && hit(&p.hits, slot.filter));
+            let repeat =
+                repeat && (counted || official.entries().any(|e| e.id == p.event.event_id));
             duplicate.push(repeat);
         }
         self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
@@ -552,6 +559,9 @@ impl Engine {
                     id: p.event.event_id.clone(),
                 };
                 state.push(entry, input.distinct, slot.min_max);
+                if let Some(n) = slot.last {
+                    state.keep_last(n);
+                }
             }
             if let (Some((slot, span)), Some(keep)) = (class, &pack.copy_attributes) {
                 official

@@ -230,10 +230,15 @@ pub struct RestoreReport {
 /// A slot's identity: what decides which events it keeps and what it measures.
 fn slot_definition(pack: &CompiledPack, index: usize) -> String {
     let s = &pack.slots[index];
-    format!(
+    let mut definition = format!(
         "{:?}|{:?}|{:?}|{}|{:?}",
         pack.filters[s.filter], s.group_by, s.value, s.min_max, s.distinct
-    )
+    );
+    // Appended only when set, so snapshots of slots without it keep their identity.
+    if let Some(n) = s.last {
+        definition.push_str(&format!("|last {n}"));
+    }
+    definition
 }
 
 impl Engine {

@@ -35,6 +35,7 @@ fn same_slot(old: &CompiledPack, a: &Slot, new: &CompiledPack, b: &Slot) -> bool
         && a.value == b.value
         && a.min_max == b.min_max
         && a.distinct == b.distinct
+        && a.last == b.last
 }
 
 impl Engine {

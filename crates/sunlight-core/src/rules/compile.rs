@@ -19,6 +19,8 @@ use crate::time::Duration;
 
 /// The longest window (or window + baseline) a rule may have: 100 years.
 pub const MAX_SPAN: Duration = Duration::from_secs(100 * 365 * 86_400);
+/// The largest count window (`last`) of an aggregate rule.
+pub const MAX_LAST: u32 = 10_000;
 
 /// One problem in one rule (or in the pack header, with rule id `pack`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,11 +251,13 @@ impl Builder {
         not_for(r.then.is_some(), "then", &[K::Sequence]);
         not_for(!r.on.is_empty(), "on", &[K::Sequence]);
         not_for(r.field.is_some(), "field", &[K::RelatedParty]);
+        not_for(r.last.is_some(), "last", &[K::Aggregate]);
         let m = &r.measures;
         let has_measures = m.sum.is_some()
             || m.avg.is_some()
             || m.min.is_some()
             || m.max.is_some()
+            || m.spread.is_some()
             || m.distinct.is_some();
         not_for(has_measures, "measures", &[K::Aggregate]);
         not_for(
@@ -289,6 +293,9 @@ impl Builder {
                 "window".into(),
                 format!("`{kind_name}` rules need a window, e.g. window = \"24h\""),
             ));
+        }
+        if r.last.is_some_and(|n| !(1..=MAX_LAST).contains(&n)) {
+            errs.push(("last".into(), format!("must be between 1 and {MAX_LAST}")));
         }
         let cooldown = duration("cooldown", &r.cooldown, &mut errs);
         let evidence_limit = r.evidence_limit.unwrap_or(20);
@@ -342,6 +349,7 @@ impl Builder {
                     ("avg", &m.avg),
                     ("min", &m.min),
                     ("max", &m.max),
+                    ("spread", &m.spread),
                 ]
                 .into_iter()
                 .filter_map(|(n, f)| f.as_ref().map(|f| (n, f)))
@@ -351,7 +359,7 @@ impl Builder {
                     if numeric.iter().any(|(_, f)| f != first) {
                         errs.push((
                             "measures".into(),
-                            "sum, avg, min and max must all name the same field".into(),
+                            "sum, avg, min, max and spread must all name the same field".into(),
                         ));
                     }
                     value = FieldRef::parse(first);
@@ -360,7 +368,7 @@ impl Builder {
                         Some(FieldRef::AmountCents | FieldRef::Attribute(_)) => {}
                         Some(_) => errs.push((
                             "measures".into(),
-                            format!("`{first}` is a text field; sum, avg, min and max need amount_cents or an integer attribute"),
+                            format!("`{first}` is a text field; sum, avg, min, max and spread need amount_cents or an integer attribute"),
                         )),
                     }
                 }
@@ -377,6 +385,7 @@ impl Builder {
                     (&m.avg, Measure::Avg),
                     (&m.min, Measure::Min),
                     (&m.max, Measure::Max),
+                    (&m.spread, Measure::Spread),
                 ] {
                     if flag.is_some() {
                         measures.push(measure);
@@ -391,8 +400,9 @@ impl Builder {
                     group_by: group_by.clone(),
                     span: window,
                     value,
-                    min_max: m.min.is_some() || m.max.is_some(),
+                    min_max: m.min.is_some() || m.max.is_some() || m.spread.is_some(),
                     distinct,
+                    last: r.last,
                 });
                 (RuleLogic::Aggregate { slot }, filter, measures, group_by)
             }
@@ -424,6 +434,7 @@ impl Builder {
                     value: None,
                     min_max: false,
                     distinct: None,
+                    last: None,
                 };
                 let numerator = self.slot_index(slot(num_filter, group_by.clone()));
                 let denominator = self.slot_index(slot(den_filter, Vec::new()));
@@ -469,6 +480,7 @@ impl Builder {
                     value: None,
                     min_max: false,
                     distinct: None,
+                    last: None,
                 });
                 (
                     RuleLogic::Baseline { slot, baseline },
@@ -503,6 +515,7 @@ impl Builder {
                     value: None,
                     min_max: false,
                     distinct: None,
+                    last: None,
                 });
                 (
                     RuleLogic::Sequence { first: slot },

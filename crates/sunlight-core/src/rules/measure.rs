@@ -19,6 +19,9 @@ pub enum Measure {
     Max,
     /// Distinct values of the distinct field.
     Distinct,
+    /// (max - min) / |min| of the measured field (|min| taken as at least 1): how far
+    /// apart the amounts are, 0.1 when they are within 10% of the smallest.
+    Spread,
     /// `ratio`: events matching the numerator filter.
     Numerator,
     /// `ratio`: events matching the denominator filter.
@@ -33,13 +36,14 @@ pub enum Measure {
 
 impl Measure {
     /// Every measure.
-    pub const ALL: [Measure; 11] = [
+    pub const ALL: [Measure; 12] = [
         Measure::Count,
         Measure::Sum,
         Measure::Avg,
         Measure::Min,
         Measure::Max,
         Measure::Distinct,
+        Measure::Spread,
         Measure::Numerator,
         Measure::Denominator,
         Measure::Ratio,
@@ -56,6 +60,7 @@ impl Measure {
             Measure::Min => "min",
             Measure::Max => "max",
             Measure::Distinct => "distinct",
+            Measure::Spread => "spread",
             Measure::Numerator => "numerator",
             Measure::Denominator => "denominator",
             Measure::Ratio => "ratio",
@@ -63,6 +68,11 @@ impl Measure {
             Measure::Expected => "expected",
         }
     }
+}
+
+/// (max - min) / |min|, with |min| taken as at least 1 (so it is always finite).
+pub fn spread(min: i64, max: i64) -> f64 {
+    (i128::from(max) - i128::from(min)) as f64 / (min.unsigned_abs().max(1)) as f64
 }
 
 /// A measure's value: integers stay exact, ratios and means are floats.

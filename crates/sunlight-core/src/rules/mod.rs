@@ -98,6 +98,8 @@ pub(crate) struct Slot {
     pub min_max: bool,
     /// Field whose distinct values are counted.
     pub distinct: Option<FieldRef>,
+    /// Only the last N entries are kept (a count window; None: all in the span).
+    pub last: Option<u32>,
 }
 
 /// One compiled rule.

@@ -71,6 +71,9 @@ pub struct RuleSpec {
     pub enabled: bool,
     /// Sliding window length (`30s`, `24h`, `7d`).
     pub window: Option<String>,
+    /// `aggregate` rules: only the last N matching events of the window count (a
+    /// count window inside the time window).
+    pub last: Option<u32>,
     /// `baseline` rules: length of the comparison period before the window.
     pub baseline: Option<String>,
     /// Which events the rule looks at.
@@ -153,6 +156,8 @@ pub struct MeasuresSpec {
     pub min: Option<String>,
     /// Numeric field whose maximum is reported.
     pub max: Option<String>,
+    /// Numeric field whose spread is reported: (max - min) / |min|.
+    pub spread: Option<String>,
     /// Field whose distinct values are counted.
     pub distinct: Option<String>,
 }

@@ -1,17 +1,28 @@
 //! Title templates: `"{count} payments to {counterparty} totalling {sum:money}"`.
 //!
 //! Placeholders: the rule's measures (`{count}`, `{sum}`, ...; `{NAME:money}` prints
-//! minor units as `12,345.67`), `{official_id}`, `{rule_id}`, `{level}`, `{window}`,
+//! minor units as `12,345.67`, `{NAME:percent}` a fraction as `4.1%`), `{official_id}`, `{rule_id}`, `{level}`, `{window}`,
 //! the rule's key fields (`{counterparty}`, or an attribute's bare name), and
 //! `{relation}` in `related_party` rules. `{{` and `}}` print braces.
 
 use super::measure::{Level, Measure, MeasureValue};
 
+/// How a measure is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// As it is (`3`, `0.25`).
+    Plain,
+    /// Minor units as `12,345.67`.
+    Money,
+    /// A fraction as a percentage with one decimal (`0.041` as `4.1%`).
+    Percent,
+}
+
 /// One piece of a compiled template.
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Text(String),
-    Measure(usize, bool),
+    Measure(usize, Format),
     Official,
     RuleId,
     Level,
@@ -87,18 +98,19 @@ impl Template {
                         chars.next();
                     }
                     let (name, format) = match spec.split_once(':') {
-                        Some((name, "money")) => (name, true),
+                        Some((name, "money")) => (name, Format::Money),
+                        Some((name, "percent")) => (name, Format::Percent),
                         Some((_, other)) => {
                             return Err(format!(
-                                "`{{{spec}}}`: unknown format `{other}` (only `money`)"
+                                "`{{{spec}}}`: unknown format `{other}` (`money` or `percent`)"
                             ));
                         }
-                        None => (spec, false),
+                        None => (spec, Format::Plain),
                     };
                     let piece = if let Some(m) = measures.iter().position(|m| m.name() == name) {
                         Piece::Measure(m, format)
-                    } else if format {
-                        return Err(format!("`{{{spec}}}`: `:money` applies to measures only"));
+                    } else if format != Format::Plain {
+                        return Err(format!("`{{{spec}}}`: a format applies to measures only"));
                     } else if let Some(k) = key_names.iter().position(|k| *k == name) {
                         Piece::Key(k)
                     } else {
@@ -147,10 +159,13 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Measure(i, false) => {
+                Piece::Measure(i, Format::Plain) => {
                     let _ = write!(out, "{}", ctx.measures[*i]);
                 }
-                Piece::Measure(i, true) => write_money(&mut out, ctx.measures[*i]),
+                Piece::Measure(i, Format::Money) => write_money(&mut out, ctx.measures[*i]),
+                Piece::Measure(i, Format::Percent) => {
+                    let _ = write!(out, "{:.1}%", ctx.measures[*i].as_f64() * 100.0);
+                }
                 Piece::Official => out.push_str(ctx.official_id),
                 Piece::RuleId => out.push_str(ctx.rule_id),
                 Piece::Level => out.push_str(ctx.level.name()),

@@ -2,6 +2,7 @@
 
 mod codec_fuzz;
 mod common;
+mod count_windows;
 mod engine_edges;
 mod evidence_copies;
 mod models;

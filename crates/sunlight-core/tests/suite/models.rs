@@ -102,6 +102,31 @@ fn duplicate_payment() {
 }
 
 #[test]
+fn similar_amounts_over_the_last_three_payments() {
+    // An unrelated payment first: only the last three count.
+    let hit = default_pack(vec![
+        pay("p0", "o", 0, "C", 3_333_300).build(),
+        pay("p1", "o", DAY, "C", 1_213_500).build(),
+        pay("p2", "o", 10 * DAY, "C", 1_247_000).build(),
+        pay("p3", "o", 20 * DAY, "C", 1_262_800).build(),
+    ]);
+    assert_eq!(hit, vec![w("similar-amounts", "yellow", "p3")]);
+    // 16% apart, or under 10,000.00, or another payee: silent.
+    for last in [
+        pay("p3", "o", 20 * DAY, "C", 1_410_000),
+        pay("p3", "o", 20 * DAY, "C", 999_999),
+        pay("p3", "o", 20 * DAY, "D", 1_262_800),
+    ] {
+        let near = default_pack(vec![
+            pay("p1", "o", DAY, "C", 1_213_500).build(),
+            pay("p2", "o", 10 * DAY, "C", 1_247_000).build(),
+            last.build(),
+        ]);
+        assert_eq!(near, vec![]);
+    }
+}
+
+#[test]
 fn round_amounts() {
     let hit = default_pack(vec![
         pay("p1", "o", 0, "C", 1_000_000).build(),
@@ -399,4 +424,31 @@ fn fuel_overfill() {
         vec![w("fuel-overfill", "yellow", "f1")]
     );
     assert_eq!(default_pack(vec![fill("f1", 60.0)]), vec![]);
+}
+
+/// `sunlight gen` injects every model as a scenario, and the default pack catches
+/// each with the rule it is aimed at (so the demo shows every model).
+#[test]
+fn every_generated_scenario_fires_its_rule() {
+    use sunlight_gen::scenarios::KINDS;
+    use sunlight_gen::{GenConfig, Generator};
+    let officials = KINDS.len() as u32 * 2 * 10;
+    let events: Vec<PowerEvent> = Generator::new(GenConfig {
+        events: 20_000,
+        officials,
+        scenario_every: 10,
+        ..GenConfig::default()
+    })
+    .collect();
+    let pack = pack_file("rules/default.toml");
+    let warnings = run(&pack, &events, Duration::from_secs(60));
+    for (kind, rule) in KINDS {
+        let prefix = format!("SC-{kind}-");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.rule_id == rule && w.trigger_event_id.starts_with(&prefix)),
+            "scenario {kind} does not fire {rule}"
+        );
+    }
 }

@@ -100,7 +100,7 @@ fn kind_specific_requirements() {
         ),
         (
             "kind = \"aggregate\"\nwindow = \"1h\"\nmeasures = { sum = \"amount_cents\", max = \"attributes.x\" }\nyellow = { sum = \">= 1\" }",
-            "field `measures`: sum, avg, min and max must all name the same field",
+            "field `measures`: sum, avg, min, max and spread must all name the same field",
         ),
         (
             "kind = \"aggregate\"\nwindow = \"1h\"\ngroup_by = [\"official_id\"]\nyellow = { count = \">= 1\" }",

@@ -1,6 +1,7 @@
 //! Property tests: the engine against the brute-force oracle
 //! (`sunlight_core::reference_model`) on random events, random arrival orders,
-//! duplicates and late events, for every rule kind.
+//! duplicates and late events, for every rule kind, and for count windows (`last`)
+//! inside time windows.
 
 use crate::common::{at, oracle, pack, run};
 use proptest::prelude::*;
@@ -78,6 +79,31 @@ then = { kind = ["payment", "approval"] }
 on = ["counterparty"]
 red = { count = ">= 1" }
 evidence_limit = 2
+
+[[rule]]
+id = "last3"
+version = 1
+kind = "aggregate"
+title = "last {count}: spread {spread}, {sum} to {counterparty}"
+window = "12s"
+last = 3
+group_by = ["counterparty"]
+filter = { kind = "payment" }
+measures = { spread = "amount_cents", sum = "amount_cents", min = "amount_cents", max = "amount_cents" }
+yellow = { count = ">= 3", spread = "<= 2" }
+red = { count = ">= 3", spread = "<= 0.3" }
+evidence_limit = 2
+
+[[rule]]
+id = "last2-distinct"
+version = 1
+kind = "aggregate"
+title = "last {count}: {distinct} parties"
+window = "30s"
+last = 2
+measures = { distinct = "counterparty" }
+yellow = { count = ">= 2", distinct = "<= 1" }
+cooldown = "4s"
 
 [[rule]]
 id = "self"
@@ -214,7 +240,15 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
     let got = run(&pack, &arrived, lateness);
     assert_eq!(got, oracle(&pack, &arrived, lateness));
     for rule in [
-        "count", "sums", "distinct", "ratio", "baseline", "sequence", "self",
+        "count",
+        "sums",
+        "distinct",
+        "ratio",
+        "baseline",
+        "sequence",
+        "self",
+        "last3",
+        "last2-distinct",
     ] {
         for level in ["yellow", "red"] {
             let n = got
@@ -223,7 +257,7 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
                 .count();
             let possible = !matches!(
                 (rule, level),
-                ("ratio" | "baseline", "red") | ("sequence" | "self", "yellow")
+                ("ratio" | "baseline" | "last2-distinct", "red") | ("sequence" | "self", "yellow")
             );
             assert_eq!(n > 0, possible, "{rule} {level}: {n} warnings");
         }

@@ -1,0 +1,133 @@
+//! Count windows (`last = N` in an aggregate rule): only the last N matching events
+//! of the time window count; an event the count window dropped is still a duplicate
+//! when delivered again within the window; the checker names the rule and field.
+
+use sunlight_core::rules::compile_pack;
+use sunlight_core::time::Duration;
+
+use crate::common::{DAY, Ev, fired, oracle, pack, run};
+
+const PACK: &str = r#"
+[pack]
+name = "count-windows"
+version = "1"
+
+[[rule]]
+id = "similar"
+version = 1
+kind = "aggregate"
+title = "last {count} payments to {counterparty}: spread {spread}, {min}-{max}"
+window = "90d"
+last = 3
+group_by = ["counterparty"]
+filter = { kind = "payment" }
+measures = { spread = "amount_cents", min = "amount_cents", max = "amount_cents" }
+yellow = { count = ">= 3", spread = "<= 0.1" }
+"#;
+
+fn pay(id: &str, secs: i64, cents: i64) -> sunlight_core::PowerEvent {
+    Ev::new(id, "o", "payment", secs)
+        .to("C")
+        .amount(cents)
+        .build()
+}
+
+fn check(events: &[sunlight_core::PowerEvent]) -> Vec<sunlight_core::Warning> {
+    let pack = pack(PACK);
+    let lateness = Duration::from_secs(60);
+    let got = run(&pack, events, lateness);
+    assert_eq!(got, oracle(&pack, events, lateness), "engine and oracle");
+    got
+}
+
+#[test]
+fn only_the_last_n_events_count() {
+    // 5,000.00 then three within 10%: the first has left the count window by the
+    // fourth payment, so the last three (12,000-12,600) fire.
+    let got = check(&[
+        pay("p1", 0, 500_000),
+        pay("p2", DAY, 1_200_000),
+        pay("p3", 2 * DAY, 1_230_000),
+        pay("p4", 3 * DAY, 1_260_000),
+    ]);
+    assert_eq!(
+        fired(&got),
+        [("similar".to_string(), "yellow", "p4".to_string())]
+    );
+    assert_eq!(
+        got[0].title,
+        "last 3 payments to C: spread 0.05, 1200000-1260000"
+    );
+    let evidence: Vec<&str> = got[0].evidence.iter().map(|e| e.as_str()).collect();
+    assert_eq!(evidence, ["p2", "p3", "p4"]);
+}
+
+#[test]
+fn a_near_miss_stays_silent() {
+    // Spread 16.7%: not similar. And with only two payments nothing counts.
+    assert_eq!(
+        check(&[
+            pay("p1", 0, 1_200_000),
+            pay("p2", DAY, 1_230_000),
+            pay("p3", 2 * DAY, 1_400_000),
+        ]),
+        []
+    );
+    assert_eq!(
+        check(&[pay("p1", 0, 1_200_000), pay("p2", DAY, 1_200_000)]),
+        []
+    );
+    // The time window still bounds the count window: the first is 91 days old.
+    assert_eq!(
+        check(&[
+            pay("p1", 0, 1_200_000),
+            pay("p2", 91 * DAY, 1_200_000),
+            pay("p3", 92 * DAY, 1_200_000),
+        ]),
+        []
+    );
+}
+
+#[test]
+fn an_event_the_count_window_dropped_is_still_a_duplicate() {
+    // p1 leaves the count window when p4 arrives; delivered again afterwards (within
+    // its 90 days) it must not count a second time.
+    let events = [
+        pay("p1", 0, 1_200_000),
+        pay("p2", DAY, 1_200_000),
+        pay("p3", 2 * DAY, 1_200_000),
+        pay("p4", 3 * DAY, 9_999_900),
+        pay("p5", 4 * DAY, 1_200_000),
+        pay("p1", 4 * DAY, 1_200_000),
+        pay("p6", 5 * DAY, 1_200_000),
+    ];
+    let got = check(&events);
+    // p3 fires (p1-p3); p6's last three are p4, p5, p6 (p4 far apart): silent. Had
+    // the repeat of p1 counted, p5, p1, p6 would have fired at p6.
+    assert_eq!(
+        fired(&got),
+        [("similar".to_string(), "yellow", "p3".to_string())]
+    );
+}
+
+#[test]
+fn the_checker_names_the_rule_and_field() {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let wrong = PACK.replace("last = 3", "last = 0")
+        + r#"
+[[rule]]
+id = "p"
+version = 1
+kind = "predicate"
+title = "p"
+level = "red"
+last = 2
+"#;
+    let err = compile_pack(&wrong, &base, "pack.toml")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "pack.toml has 2 error(s):\n  - rule `similar`, field `last`: must be between 1 and 10000\n  - rule `p`, field `last`: does not apply to `predicate` rules"
+    );
+}
