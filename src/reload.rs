@@ -2,7 +2,8 @@
 //! (`kafka.sources`) are reloaded on SIGHUP, and when a file's content changes
 //! (checked every `engine.reload_interval`). A new version is compiled and validated
 //! off to the side (a blocking task); only one that compiles is handed to the
-//! pipeline, which swaps it in between two batches of records. An invalid version is
+//! pipeline, which swaps it in at the next turn of its loop (between two turns of up
+//! to four batches of records). An invalid version is
 //! logged with every error and counted; the running one stays.
 //!
 //! Reference files (e.g. relations.csv) are re-read with every pack reload: after
@@ -165,7 +166,7 @@ pub async fn watch_file<T: Reloadable>(
                 T::applied(&sender.borrow(), &new);
                 let gone = sender.send(Arc::new(new)).is_err();
                 // Counted once sent: whoever reads `applied` may rely on the pipeline
-                // having it before the next record it takes.
+                // taking it at its next turn (before the records it fetches then).
                 metrics::counter!(T::COUNTER, "outcome" => "applied").increment(1);
                 if gone {
                     return;

@@ -49,4 +49,22 @@ pub fn rules_loaded(pack: &CompiledPack) {
     metrics::gauge!("sunlight_rules_info", "pack" => pack.name.clone(), "version" => pack.version.clone())
         .set(1.0);
     metrics::gauge!("sunlight_rules_loaded").set(pack.rules.len() as f64);
+    metrics::describe_gauge!(
+        "sunlight_reference_rows",
+        "Rows of each reference table of the loaded pack ([reference.tables])."
+    );
+    metrics::describe_gauge!(
+        "sunlight_reference_loaded_timestamp_seconds",
+        "When each reference table was read (Unix seconds): its age is time() minus this."
+    );
+    for table in &pack.tables {
+        metrics::gauge!("sunlight_reference_rows", "table" => table.name.clone())
+            .set(table.len() as f64);
+        let at = table
+            .loaded_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        metrics::gauge!("sunlight_reference_loaded_timestamp_seconds", "table" => table.name.clone())
+            .set(at);
+    }
 }

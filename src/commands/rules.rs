@@ -32,6 +32,15 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
     if let Some(relations) = &pack.relations {
         println!("relations: {} declared", relations.current().len());
     }
+    for table in &pack.tables {
+        println!(
+            "table {}: {} rows from {} (columns {})",
+            table.name,
+            table.len(),
+            table.path.display(),
+            table.columns().join(", ")
+        );
+    }
     for rule in &pack.rules {
         println!(
             "  {:<24} v{:<3} {}",
@@ -51,6 +60,7 @@ pub fn kind_name(logic: &RuleLogic) -> &'static str {
         RuleLogic::Baseline { .. } => "baseline",
         RuleLogic::Sequence { .. } => "sequence",
         RuleLogic::RelatedParty { .. } => "related_party",
+        RuleLogic::Reference { .. } => "reference",
         RuleLogic::Predicate => "predicate",
     }
 }

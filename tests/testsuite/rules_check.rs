@@ -11,10 +11,19 @@ fn accepts_the_shipped_packs() {
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.starts_with("ok: pack `default` version 2026.11.1: 15 rules (aggregate 8, baseline 1, predicate 2, ratio 2, related_party 1, sequence 1), longest window 3650d"),
+        text.starts_with("ok: pack `default` version 2026.11.1: 17 rules (aggregate 9, baseline 1, predicate 2, ratio 2, reference 1, related_party 1, sequence 1), longest window 3650d"),
         "{text}"
     );
     assert!(text.contains("relations: 3 declared"), "{text}");
+    let table = format!(
+        "table deaths: 3 rows from {} (columns person_id, registered_on, registry)",
+        repo("rules/default.toml")
+            .parent()
+            .unwrap()
+            .join("deaths.csv")
+            .display()
+    );
+    assert!(text.contains(&table), "{text}");
     sunlight()
         .args(["rules", "check"])
         .arg(repo("examples/rules/parity.toml"))

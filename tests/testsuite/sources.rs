@@ -362,10 +362,14 @@ async fn a_changed_mapping_is_swapped_in_live_and_one_with_other_topics_is_rejec
             ("ledger:PZ-3".into(), "O-BOSS".into()),
         ]
     );
-    let metrics = scrape(&addr);
-    assert_eq!(sample(&metrics, rejected), Some(1.0));
+    assert_eq!(sample(&scrape(&addr), rejected), Some(1.0));
     assert_eq!(
-        sample(&metrics, "sunlight_rule_reloads_total{outcome=\"applied\"}"),
+        await_sample(
+            &addr,
+            "sunlight_rule_reloads_total{outcome=\"applied\"}",
+            2.0
+        )
+        .await,
         Some(2.0),
         "SIGHUP re-reads the rule pack too (its reference files may have changed)"
     );

@@ -71,7 +71,7 @@ pub fn evaluate(
                         && pack.filters[slot.filter].matches(f)
                         && input(f, slot).is_some_and(|(k, _, _)| k == key)
                 };
-            let mut relation = None;
+            let mut extras: Vec<String> = Vec::new();
             let mut trigger_evidence = false;
             let (key, measures, mut evidence): (
                 Vec<CompactString>,
@@ -208,7 +208,29 @@ pub fn evaluate(
                     let Some(r) = table.relation(&e.official_id, party) else {
                         continue;
                     };
-                    relation = Some(r.to_string());
+                    extras = vec![r.to_string()];
+                    trigger_evidence = true;
+                    (vec![party.into()], vec![MeasureValue::Int(1)], Vec::new())
+                }
+                RuleLogic::Reference {
+                    field,
+                    table,
+                    after,
+                } => {
+                    let Some(FieldValue::Str(party)) = e.field(field) else {
+                        continue;
+                    };
+                    let Some(row) = pack.tables[*table].row(party) else {
+                        continue;
+                    };
+                    if let Some((column, by, tz)) = after {
+                        let date = crate::rules::reference::reference_time(&row[*column], tz)
+                            .expect("dates checked at compile time");
+                        if t <= date + by.0 {
+                            continue;
+                        }
+                    }
+                    extras = row.iter().map(|v| v.to_string()).collect();
                     trigger_evidence = true;
                     (vec![party.into()], vec![MeasureValue::Int(1)], Vec::new())
                 }
@@ -264,7 +286,7 @@ pub fn evaluate(
                 window: &rule.window_text,
                 key: &refs,
                 measures: &measures,
-                relation: relation.as_deref(),
+                extras: &extras.iter().map(String::as_str).collect::<Vec<_>>(),
             });
             out.push(Warning {
                 warning_id: warning_id(

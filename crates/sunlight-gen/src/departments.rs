@@ -11,7 +11,8 @@
 //! the feed's event id (`ledger:{event_id}` ...), the feed's `source_system`, the
 //! time cut to what the feed writes (seconds, minutes or milliseconds), and the
 //! feed's extra attributes (the ledger's `channel`, an award's `project`, a fill's
-//! `card`, a decision's `document`). The OA approvals contract is not among them:
+//! `card`, a decision's `document`). Awards are keyed by a hash of the event id, so a
+//! re-delivered event is the same award. The OA approvals contract is not among them:
 //! its approvals carry `applicant_id` and `table_id`, not the `decision` and
 //! `applicant` the default pack's approval models read, so approvals stay native.
 
@@ -107,11 +108,12 @@ fn yuan(cents: i64) -> String {
 
 /// Local time in Asia/Shanghai in `pattern`.
 fn local(event: &PowerEvent, pattern: &str) -> String {
-    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").expect("bundled zone");
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    let zone = ZONE.get_or_init(|| jiff::tz::TimeZone::get("Asia/Shanghai").expect("bundled zone"));
     event
         .occurred_at
         .to_jiff()
-        .to_zoned(zone)
+        .to_zoned(zone.clone())
         .strftime(pattern)
         .to_string()
 }
@@ -176,12 +178,14 @@ fn decision(e: &PowerEvent) -> Option<Value> {
 /// at binlog position `position`.
 fn award(e: &PowerEvent, position: u64) -> Option<Value> {
     let attrs = attributes(e, &["bidders", "procedure"])?;
-    let method = match text(&attrs, "procedure")?.unwrap_or("open_tender") {
-        "open_tender" => "01",
-        "invited_tender" => "02",
-        "competitive_negotiation" => "03",
-        "single_source" => "04",
-        _ => return None,
+    // An award without a procedure has no method (the mapping leaves it out).
+    let method = match text(&attrs, "procedure")? {
+        None => None,
+        Some("open_tender") => Some("01"),
+        Some("invited_tender") => Some("02"),
+        Some("competitive_negotiation") => Some("03"),
+        Some("single_source") => Some("04"),
+        Some(_) => return None,
     };
     // Required by the mapping: an award without a bid count stays native.
     let bidders = match attrs.iter().find(|(n, _)| *n == "bidders")?.1 {
@@ -189,7 +193,7 @@ fn award(e: &PowerEvent, position: u64) -> Option<Value> {
         _ => return None,
     };
     let after = json!({
-        "award_id": position,
+        "award_id": award_id(e.event_id.as_str()),
         "project_no": format!("ZC-{}", e.event_id),
         "buyer_official_id": e.official_id.as_str(),
         "buyer_unit": e.org_unit.as_deref(),
@@ -212,6 +216,17 @@ fn award(e: &PowerEvent, position: u64) -> Option<Value> {
     }))
 }
 
+/// A stable integer primary key for an award made from `event_id` (FNV-1a, 53 bits
+/// so that it is exact in any JSON reader): a re-delivered event keeps its award.
+fn award_id(event_id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in event_id.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash & ((1 << 53) - 1)
+}
+
 /// A fuel fill as a fuel-card transaction (`fuel-cards.toml`).
 fn fill(e: &PowerEvent) -> Option<Value> {
     let attrs = attributes(e, &["vehicle", "volume_l", "tank_l"])?;
@@ -221,8 +236,13 @@ fn fill(e: &PowerEvent) -> Option<Value> {
             // Decimal text, as the issuer's export writes litres; Rust's shortest
             // round-trip form reads back to the same float.
             AttrValue::Float(f) if f.is_finite() => {
+                // Plain decimal digits (Display never writes an exponent), with a
+                // fraction so that the text reads back as a float.
                 let mut s = String::new();
-                write!(s, "{f:?}").ok()?;
+                write!(s, "{f}").ok()?;
+                if !s.contains('.') {
+                    s.push_str(".0");
+                }
                 Some(Value::from(s))
             }
             AttrValue::Int(i) => Some(Value::from(*i)),
@@ -316,6 +336,14 @@ mod tests {
                 let got = mapped.attributes.iter().find(|(n, _)| n == name);
                 assert_eq!(got.map(|(_, v)| v), Some(value), "{name} of {record}");
             }
+            // Nothing is added but the feed's own documented extras.
+            let extras = [&["channel"][..], &["document"], &["project"], &["card"]][feed];
+            for (name, _) in &mapped.attributes {
+                assert!(
+                    e.attributes.iter().any(|(n, _)| n == name) || extras.contains(&name.as_str()),
+                    "{name} added to {record}"
+                );
+            }
             assert!(
                 mapped.event_id.contains(e.event_id.as_str()) || feed == 2,
                 "{}",
@@ -346,6 +374,26 @@ mod tests {
             sunlight_core::time::Timestamp(0),
         );
         assert_eq!(render(&approval, 0), None, "approvals stay native");
+    }
+
+    #[test]
+    fn litres_of_any_size_read_back_as_the_same_float() {
+        let file = compile(&mapping_text(), "feeds").unwrap();
+        let source = file.named("fuel-cards").unwrap();
+        for litres in [1e16, 1e-5, 85.0, 38.2, 123_456.789] {
+            let mut e = PowerEvent::new("F-1", "OF-1", "fuel", sunlight_core::time::Timestamp(0));
+            e.attributes
+                .push(("vehicle".into(), AttrValue::Str("V-1".into())));
+            e.attributes
+                .push(("volume_l".into(), AttrValue::Float(litres)));
+            e.attributes.push(("tank_l".into(), AttrValue::Int(60)));
+            let (_, record) = render(&e, 0).unwrap();
+            let Ok(Mapped::Event(m)) = source.map(record.as_bytes()) else {
+                panic!("{record}");
+            };
+            let got = m.attributes.iter().find(|(n, _)| n == "volume_l").unwrap();
+            assert_eq!(got.1, AttrValue::Float(litres), "{record}");
+        }
     }
 
     #[test]

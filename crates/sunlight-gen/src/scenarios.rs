@@ -14,7 +14,7 @@ const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
 /// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
-pub const KINDS: [(&str, &str); 16] = [
+pub const KINDS: [(&str, &str); 17] = [
     ("split", "split-payment"),
     ("burst", "payment-burst"),
     ("duplicate", "duplicate-payment"),
@@ -31,7 +31,11 @@ pub const KINDS: [(&str, &str); 16] = [
     ("fuel", "fuel-overfill"),
     ("clustering", "threshold-clustering"),
     ("similar", "similar-amounts"),
+    ("deceased", "deceased-beneficiary"),
 ];
+
+/// The persons `rules/deaths.csv` registers as deceased (all before 2025-12-01).
+pub const DECEASED: [&str; 3] = ["P-D00001", "P-D00002", "P-D00003"];
 
 /// The officials that `rules/relations.csv` relates to companies, with the company.
 pub const RELATED: [(u32, &str); 3] = [
@@ -178,6 +182,17 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                 for (i, amount) in [1_213_500, 1_247_000, 1_262_800].into_iter().enumerate() {
                     s.payment(at + i as i64 * 10 * DAY, &payee, amount);
                 }
+            }
+            "deceased" => {
+                // A subsidy still paid to a person registered as deceased.
+                let person = DECEASED[(n as usize / KINDS.len()) % DECEASED.len()];
+                let e = s.event(at, "subsidy");
+                e.counterparty = Some(person.into());
+                e.amount_cents = Some(150_000);
+                e.attributes
+                    .push(("benefit".into(), AttrValue::Str("elderly-care".into())));
+                e.attributes
+                    .push(("exclusive".into(), AttrValue::Bool(false)));
             }
             _ => unreachable!("every kind is handled"),
         }

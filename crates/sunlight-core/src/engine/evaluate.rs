@@ -42,7 +42,8 @@ pub(super) fn evaluate(
     } = trigger;
     let t = event.occurred_at.0;
     let window_start = t.saturating_sub(rule.window.0);
-    let mut relation = None;
+    // The values of the title's extra placeholders (relation, table row).
+    let mut extras: SmallVec<[CompactString; 4]> = SmallVec::new();
     let mut evidence = EvidenceOut::default();
     let evidence_total: u64;
     let mut trigger_in_evidence = false;
@@ -174,7 +175,39 @@ pub(super) fn evaluate(
             let Some(found) = table.relation(&event.official_id, party) else {
                 return;
             };
-            relation = Some(CompactString::from(found));
+            extras.push(CompactString::from(found));
+            evidence_total = 1;
+            trigger_in_evidence = true;
+            (
+                {
+                    let mut key = GroupKey::default();
+                    key.push(party);
+                    key
+                },
+                SmallVec::from_slice(&[MeasureValue::Int(1)]),
+            )
+        }
+        RuleLogic::Reference {
+            field,
+            table,
+            after,
+        } => {
+            let Some(FieldValue::Str(party)) = event.field(field) else {
+                return;
+            };
+            let Some(row) = pack.tables[*table].row(party) else {
+                return;
+            };
+            if let Some((column, by, tz)) = after {
+                // Dates were checked when the pack was compiled.
+                let Ok(date) = crate::rules::reference::reference_time(&row[*column], tz) else {
+                    return;
+                };
+                if t <= date.saturating_add(by.0) {
+                    return;
+                }
+            }
+            extras.extend(row.iter().cloned());
             evidence_total = 1;
             trigger_in_evidence = true;
             (
@@ -251,6 +284,7 @@ pub(super) fn evaluate(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let extra_refs: SmallVec<[&str; 4]> = extras.iter().map(CompactString::as_str).collect();
         rule.title.render(&TemplateContext {
             rule_id: &rule.id,
             official_id: &event.official_id,
@@ -258,7 +292,7 @@ pub(super) fn evaluate(
             window: &rule.window_text,
             key: &key_refs,
             measures: &measures,
-            relation: relation.as_deref(),
+            extras: &extra_refs,
         })
     };
     out.push(Warning {

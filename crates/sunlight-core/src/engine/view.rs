@@ -109,7 +109,9 @@ impl StateView {
                     numerator: slot, ..
                 }
                 | RuleLogic::Sequence { first: slot } => slot,
-                RuleLogic::RelatedParty { .. } | RuleLogic::Predicate => continue,
+                RuleLogic::RelatedParty { .. }
+                | RuleLogic::Reference { .. }
+                | RuleLogic::Predicate => continue,
             };
             let Some(i) = official.slot_ids.iter().position(|s| *s as usize == slot) else {
                 continue;

@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 
 use super::filter::{self, Filter};
 use super::measure::{Condition, Level, Levels, Measure};
-use super::reference::Relations;
+use super::reference::{ReferenceTable, Relations, reference_time};
 use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
 use super::template::Template;
 use super::{CompiledPack, CompiledRule, RuleLogic, Slot};
@@ -100,10 +100,23 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
             TimeZone::UTC
         }),
     };
+    let mut tables = Vec::new();
+    for (name, table) in &spec.reference.tables {
+        match ReferenceTable::load(name, &base_dir.join(&table.file), &table.key) {
+            Ok(t) => tables.push(Arc::new(t)),
+            Err(message) => errors.push(RuleError {
+                rule_id: "reference".into(),
+                field: format!("tables.{name}"),
+                message,
+            }),
+        }
+    }
     let mut builder = Builder {
         filters: Vec::new(),
         slots: Vec::new(),
         tz,
+        tables,
+        table_names: spec.reference.tables.keys().cloned().collect(),
     };
     let mut rules = Vec::new();
     let mut seen = HashSet::new();
@@ -132,6 +145,8 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
                 filters: builder.filters.clone(),
                 slots: builder.slots.clone(),
                 tz: builder.tz.clone(),
+                tables: builder.tables.clone(),
+                table_names: builder.table_names.clone(),
             }
             .rule(rule)
         };
@@ -199,6 +214,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         slots: builder.slots,
         retention,
         relations,
+        tables: builder.tables,
         copy_attributes,
     })
 }
@@ -207,6 +223,10 @@ struct Builder {
     filters: Vec<Filter>,
     slots: Vec<Slot>,
     tz: TimeZone,
+    /// The tables that loaded, and the names of all declared (a rule naming one that
+    /// failed to load is not reported twice).
+    tables: Vec<Arc<ReferenceTable>>,
+    table_names: Vec<String>,
 }
 
 type Errors = Vec<(String, String)>;
@@ -250,7 +270,9 @@ impl Builder {
         not_for(r.first.is_some(), "first", &[K::Sequence]);
         not_for(r.then.is_some(), "then", &[K::Sequence]);
         not_for(!r.on.is_empty(), "on", &[K::Sequence]);
-        not_for(r.field.is_some(), "field", &[K::RelatedParty]);
+        not_for(r.field.is_some(), "field", &[K::RelatedParty, K::Reference]);
+        not_for(r.table.is_some(), "table", &[K::Reference]);
+        not_for(r.after.is_some(), "after", &[K::Reference]);
         not_for(r.last.is_some(), "last", &[K::Aggregate]);
         let m = &r.measures;
         let has_measures = m.sum.is_some()
@@ -267,7 +289,11 @@ impl Builder {
         );
         not_for(r.yellow.is_some(), "yellow", &thresholds);
         not_for(r.red.is_some(), "red", &thresholds);
-        not_for(r.level.is_some(), "level", &[K::RelatedParty, K::Predicate]);
+        not_for(
+            r.level.is_some(),
+            "level",
+            &[K::RelatedParty, K::Reference, K::Predicate],
+        );
 
         let duration =
             |field: &str, text: &Option<String>, errs: &mut Errors| -> Option<Duration> {
@@ -546,6 +572,99 @@ impl Builder {
                     vec![field],
                 )
             }
+            K::Reference => {
+                let name = r.field.as_deref().unwrap_or("counterparty");
+                let field = match FieldRef::parse(name) {
+                    Some(FieldRef::AmountCents) | None => {
+                        errs.push((
+                            "field".into(),
+                            format!("`{name}` is not a text field to look up"),
+                        ));
+                        FieldRef::Counterparty
+                    }
+                    Some(field) => field,
+                };
+                let table = match r.table.as_deref() {
+                    None => {
+                        errs.push((
+                            "table".into(),
+                            "`reference` rules need table = \"NAME\" (a [reference.tables.NAME])"
+                                .into(),
+                        ));
+                        None
+                    }
+                    Some(t) => match self.tables.iter().position(|x| x.name == t) {
+                        Some(i) => Some(i),
+                        None if self.table_names.iter().any(|n| n == t) => None,
+                        None => {
+                            errs.push((
+                                "table".into(),
+                                format!(
+                                    "no table `{t}` in [reference.tables] (declared: {})",
+                                    self.table_names.join(", ")
+                                ),
+                            ));
+                            None
+                        }
+                    },
+                };
+                let after = match (&r.after, table) {
+                    (Some(a), Some(t)) => {
+                        let by = duration("after.by", &a.by, &mut errs).unwrap_or(Duration::ZERO);
+                        match self.tables[t].column(&a.column) {
+                            None => {
+                                errs.push((
+                                    "after.column".into(),
+                                    format!(
+                                        "table `{}` has no column `{}` (it has {})",
+                                        self.tables[t].name,
+                                        a.column,
+                                        self.tables[t].columns().join(", ")
+                                    ),
+                                ));
+                                None
+                            }
+                            Some(c) => {
+                                // Every date of the column is checked now, not when an
+                                // event first looks it up.
+                                let mut bad: Vec<String> = self.tables[t]
+                                    .rows()
+                                    .filter_map(|(k, row)| {
+                                        reference_time(&row[c], &self.tz)
+                                            .err()
+                                            .map(|e| format!("key {k:?}: {e}"))
+                                    })
+                                    .collect();
+                                bad.sort();
+                                if let Some(first) = bad.first() {
+                                    errs.push((
+                                        "after.column".into(),
+                                        format!(
+                                            "{} row(s) of table `{}` have no date in `{}`, e.g. {first}",
+                                            bad.len(),
+                                            self.tables[t].name,
+                                            a.column
+                                        ),
+                                    ));
+                                }
+                                Some((c, by, self.tz.clone()))
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                let trigger = self.filter_index(base);
+                (
+                    RuleLogic::Reference {
+                        field: field.clone(),
+                        table: table.unwrap_or(0),
+                        after,
+                    },
+                    trigger,
+                    vec![Measure::Count],
+                    vec![field],
+                )
+            }
             K::Predicate => {
                 let trigger = self.filter_index(base);
                 (
@@ -620,7 +739,7 @@ impl Builder {
         let key_names: Vec<&str> = key_fields.iter().map(FieldRef::key_name).collect();
         let key_field = match kind {
             K::Sequence => "on",
-            K::RelatedParty => "field",
+            K::RelatedParty | K::Reference => "field",
             _ => "group_by",
         };
         for (i, name) in key_names.iter().enumerate() {
@@ -637,11 +756,19 @@ impl Builder {
                 ));
             }
         }
-        let has_relation = kind == K::RelatedParty;
-        let title = Template::compile(&r.title, &measures, &key_names, has_relation)
+        let extra_names: Vec<&str> = match &logic {
+            RuleLogic::RelatedParty { .. } => vec!["relation"],
+            RuleLogic::Reference { table, .. } => self
+                .tables
+                .get(*table)
+                .map(|t| t.columns().iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let title = Template::compile(&r.title, &measures, &key_names, &extra_names)
             .unwrap_or_else(|e| {
                 errs.push(("title".into(), e));
-                Template::compile("", &[], &[], false).expect("empty template")
+                Template::compile("", &[], &[], &[]).expect("empty template")
             });
         let window = if windowed.contains(&kind) {
             window

@@ -21,7 +21,7 @@ use crate::time::Duration;
 pub use compile::{PackError, RuleError, compile_pack, load_pack};
 use filter::Filter;
 use measure::{Levels, Measure};
-use reference::Relations;
+use reference::{ReferenceTable, Relations};
 use template::Template;
 
 /// A validated rule pack, ready to evaluate.
@@ -41,6 +41,8 @@ pub struct CompiledPack {
     pub(crate) retention: Duration,
     /// Related parties, when a `related_party` rule needs them.
     pub relations: Option<Arc<Relations>>,
+    /// The reference tables of `[reference.tables]`, in name order.
+    pub tables: Vec<Arc<ReferenceTable>>,
     /// With `[pack] evidence_copies` on (the default): the attributes window entries
     /// keep in their evidence copies (every rule's, sorted); `None`: no copies.
     pub(crate) copy_attributes: Option<Vec<CompactString>>,
@@ -167,6 +169,16 @@ pub enum RuleLogic {
     RelatedParty {
         /// The party field.
         field: FieldRef,
+    },
+    /// The event's `field` is a key of `tables[table]`, and (with `after`) the event
+    /// is later than the row's date in that column by more than the duration.
+    Reference {
+        /// The field looked up.
+        field: FieldRef,
+        /// Index into [`CompiledPack::tables`].
+        table: usize,
+        /// (column, duration, zone of plain dates).
+        after: Option<(usize, Duration, jiff::tz::TimeZone)>,
     },
     /// The trigger filter is the whole condition.
     Predicate,

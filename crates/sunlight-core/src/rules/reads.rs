@@ -23,7 +23,7 @@ pub(crate) fn attributes_read(
             denominator,
         } => vec![*numerator, *denominator],
         RuleLogic::Sequence { first } => vec![*first],
-        RuleLogic::RelatedParty { field } => {
+        RuleLogic::RelatedParty { field } | RuleLogic::Reference { field, .. } => {
             fields.push(field);
             vec![]
         }

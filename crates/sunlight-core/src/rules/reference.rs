@@ -131,6 +131,121 @@ impl Relations {
     }
 }
 
+/// A named reference table (`[reference.tables.NAME]`): rows of a CSV file keyed by
+/// one column, e.g. a death registry keyed by person id. `reference` rules look the
+/// event's field up in it (exact match, after trimming).
+#[derive(Debug)]
+pub struct ReferenceTable {
+    /// The table's name in the pack.
+    pub name: String,
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The column names, in file order (the key column among them).
+    columns: Vec<String>,
+    /// Key -> the row's values, in column order.
+    rows: FxHashMap<CompactString, Vec<CompactString>>,
+    /// When it was read (wall clock), for `sunlight_reference_loaded_timestamp_seconds`.
+    pub loaded_at: std::time::SystemTime,
+}
+
+impl ReferenceTable {
+    /// Reads `path`: a CSV file with a header row naming `key` among its columns.
+    /// Every row needs a key, and a key appears once.
+    pub fn load(name: &str, path: &Path, key: &str) -> Result<ReferenceTable, String> {
+        let data = std::fs::read(path)
+            .map_err(|e| format!("cannot read reference table file {}: {e}", path.display()))?;
+        Self::from_csv(name, path, &data, key)
+    }
+
+    fn from_csv(name: &str, path: &Path, data: &[u8], key: &str) -> Result<ReferenceTable, String> {
+        let origin = path.display();
+        let mut reader = csv::ReaderBuilder::new().from_reader(data);
+        let columns: Vec<String> = reader
+            .headers()
+            .map_err(|e| format!("{origin}: cannot read the header row: {e}"))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let key_column = columns.iter().position(|c| c == key).ok_or_else(|| {
+            format!(
+                "{origin}: the header has no key column `{key}` (it has {})",
+                columns.join(", ")
+            )
+        })?;
+        let mut rows: FxHashMap<CompactString, Vec<CompactString>> = FxHashMap::default();
+        let mut first_line: FxHashMap<CompactString, usize> = FxHashMap::default();
+        for (i, record) in reader.records().enumerate() {
+            let line = i + 2;
+            let record = record.map_err(|e| format!("{origin}:{line}: {e}"))?;
+            let values: Vec<CompactString> = record.iter().map(|v| v.trim().into()).collect();
+            let k = values[key_column].clone();
+            if k.is_empty() {
+                return Err(format!("{origin}:{line}: the key column `{key}` is empty"));
+            }
+            if let Some(earlier) = first_line.insert(k.clone(), line) {
+                return Err(format!(
+                    "{origin}:{line}: key {k:?} appears again (first on line {earlier})"
+                ));
+            }
+            rows.insert(k, values);
+        }
+        Ok(ReferenceTable {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            columns,
+            rows,
+            loaded_at: std::time::SystemTime::now(),
+        })
+    }
+
+    /// The column names, in file order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The index of column `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The row keyed by `key`, its values in column order.
+    #[inline]
+    pub fn row(&self, key: &str) -> Option<&[CompactString]> {
+        self.rows.get(key).map(Vec::as_slice)
+    }
+
+    /// Every row (key, values), in no particular order.
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &[CompactString])> {
+        self.rows.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether it has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// A date or instant of a reference table, as nanoseconds: `YYYY-MM-DD` is the start
+/// of that day in `tz`; RFC 3339 text is its instant.
+pub fn reference_time(text: &str, tz: &jiff::tz::TimeZone) -> Result<i64, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>()
+        && text.len() == 10
+    {
+        let zoned = date
+            .to_zoned(tz.clone())
+            .map_err(|e| format!("{text:?}: {e}"))?;
+        return crate::time::Timestamp::from_jiff(zoned.timestamp()).map(|t| t.0);
+    }
+    crate::time::Timestamp::parse_rfc3339(text)
+        .map(|t| t.0)
+        .map_err(|_| format!("{text:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,30 @@ pub struct ReferenceSpec {
     /// companies (or other related parties) of each official.
     #[serde(default)]
     pub relations: Option<String>,
+    /// Named tables (`[reference.tables.deaths]`) that `reference` rules look up.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableSpec>,
+}
+
+/// `[reference.tables.NAME]`: a CSV file keyed by one of its columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// The CSV file, relative to the pack file; its first row names the columns.
+    pub file: String,
+    /// The column whose values the rule's field is looked up by.
+    pub key: String,
+}
+
+/// `after = { column = "registered_on", by = "30d" }` of a `reference` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterSpec {
+    /// A date (`YYYY-MM-DD`, the start of that day in the pack's zone) or RFC 3339
+    /// column of the table.
+    pub column: String,
+    /// How long after that date the event must be (default 0: any time after it).
+    pub by: Option<String>,
 }
 
 /// One `[[rule]]`.
@@ -92,8 +116,14 @@ pub struct RuleSpec {
     /// `sequence` rules: the fields the two events must share.
     #[serde(default)]
     pub on: Vec<String>,
-    /// `related_party` rules: the event field holding the party (default `counterparty`).
+    /// `related_party` and `reference` rules: the event field looked up (default
+    /// `counterparty`).
     pub field: Option<String>,
+    /// `reference` rules: the table (`[reference.tables.NAME]`) looked up.
+    pub table: Option<String>,
+    /// `reference` rules: fire only when the event is this long after a date of the
+    /// row found.
+    pub after: Option<AfterSpec>,
     /// `aggregate` rules: which measures to compute besides `count`.
     #[serde(default)]
     pub measures: MeasuresSpec,
@@ -140,6 +170,9 @@ pub enum RuleKindSpec {
     Sequence,
     /// The event's party is a declared related party of the official.
     RelatedParty,
+    /// The event's field is a key of a reference table (optionally: and the event is
+    /// later than a date of its row).
+    Reference,
     /// A condition on the single event.
     Predicate,
 }

@@ -3,7 +3,8 @@
 //! Placeholders: the rule's measures (`{count}`, `{sum}`, ...; `{NAME:money}` prints
 //! minor units as `12,345.67`, `{NAME:percent}` a fraction as `4.1%`), `{official_id}`, `{rule_id}`, `{level}`, `{window}`,
 //! the rule's key fields (`{counterparty}`, or an attribute's bare name), and
-//! `{relation}` in `related_party` rules. `{{` and `}}` print braces.
+//! the extra values of the rule kind: `{relation}` in `related_party` rules, the
+//! table's columns in `reference` rules. `{{` and `}}` print braces.
 
 use super::measure::{Level, Measure, MeasureValue};
 
@@ -28,7 +29,7 @@ enum Piece {
     Level,
     Window,
     Key(usize),
-    Relation,
+    Extra(usize),
 }
 
 /// A compiled title template.
@@ -53,8 +54,9 @@ pub struct TemplateContext<'a> {
     pub key: &'a [(&'a str, &'a str)],
     /// Measure values, in the rule's measure order.
     pub measures: &'a [MeasureValue],
-    /// The relation found by a `related_party` rule.
-    pub relation: Option<&'a str>,
+    /// The extra values, in the order of the names the template was compiled with
+    /// (a `related_party` rule's relation, a `reference` rule's row).
+    pub extras: &'a [&'a str],
 }
 
 impl Template {
@@ -63,12 +65,13 @@ impl Template {
         &self.source
     }
 
-    /// Compiles `text` for a rule with these measures and key field names.
+    /// Compiles `text` for a rule with these measures, key field names and extra
+    /// value names.
     pub fn compile(
         text: &str,
         measures: &[Measure],
         key_names: &[&str],
-        has_relation: bool,
+        extra_names: &[&str],
     ) -> Result<Template, String> {
         let mut pieces = Vec::new();
         let mut literal = String::new();
@@ -113,21 +116,20 @@ impl Template {
                         return Err(format!("`{{{spec}}}`: a format applies to measures only"));
                     } else if let Some(k) = key_names.iter().position(|k| *k == name) {
                         Piece::Key(k)
+                    } else if let Some(x) = extra_names.iter().position(|x| *x == name) {
+                        Piece::Extra(x)
                     } else {
                         match name {
                             "official_id" => Piece::Official,
                             "rule_id" => Piece::RuleId,
                             "level" => Piece::Level,
                             "window" => Piece::Window,
-                            "relation" if has_relation => Piece::Relation,
                             _ => {
                                 let mut known: Vec<&str> =
                                     measures.iter().map(|m| m.name()).collect();
                                 known.extend(key_names);
                                 known.extend(["official_id", "rule_id", "level", "window"]);
-                                if has_relation {
-                                    known.push("relation");
-                                }
+                                known.extend(extra_names);
                                 return Err(format!(
                                     "unknown placeholder `{{{name}}}` (this rule knows: {})",
                                     known.join(", ")
@@ -171,7 +173,7 @@ impl Template {
                 Piece::Level => out.push_str(ctx.level.name()),
                 Piece::Window => out.push_str(ctx.window),
                 Piece::Key(i) => out.push_str(ctx.key.get(*i).map_or("", |k| k.1)),
-                Piece::Relation => out.push_str(ctx.relation.unwrap_or("")),
+                Piece::Extra(i) => out.push_str(ctx.extras.get(*i).copied().unwrap_or("")),
             }
         }
         out
@@ -209,7 +211,7 @@ mod tests {
             "{{{rule_id}}} {level}: {count} to {counterparty} = {sum:money} in {window} by {official_id}",
             &[Measure::Count, Measure::Sum],
             &["counterparty"],
-            false,
+            &[],
         )
         .unwrap();
         let title = t.render(&TemplateContext {
@@ -219,19 +221,19 @@ mod tests {
             window: "7d",
             key: &[("counterparty", "C9")],
             measures: &[MeasureValue::Int(2), MeasureValue::Int(-123_456_789)],
-            relation: None,
+            extras: &[],
         });
         assert_eq!(title, "{split} red: 2 to C9 = -1,234,567.89 in 7d by o1");
     }
 
     #[test]
     fn rejects_unknown_placeholders() {
-        let err = Template::compile("{sum}", &[Measure::Count], &[], false).unwrap_err();
+        let err = Template::compile("{sum}", &[Measure::Count], &[], &[]).unwrap_err();
         assert!(err.contains("unknown placeholder `{sum}`"), "{err}");
         assert!(err.contains("count"), "{err}");
-        assert!(Template::compile("{count", &[Measure::Count], &[], false).is_err());
-        assert!(Template::compile("x}", &[Measure::Count], &[], false).is_err());
-        assert!(Template::compile("{count:pct}", &[Measure::Count], &[], false).is_err());
-        assert!(Template::compile("{relation}", &[Measure::Count], &[], false).is_err());
+        assert!(Template::compile("{count", &[Measure::Count], &[], &[]).is_err());
+        assert!(Template::compile("x}", &[Measure::Count], &[], &[]).is_err());
+        assert!(Template::compile("{count:pct}", &[Measure::Count], &[], &[]).is_err());
+        assert!(Template::compile("{relation}", &[Measure::Count], &[], &[]).is_err());
     }
 }

@@ -247,6 +247,18 @@ fn compile_field(
     if number && (t.money.is_some() || t.time.is_some() || expect != Expect::Attribute) {
         return Err("number applies to attributes that are neither money nor time".into());
     }
+    if number {
+        // The constants a number field can produce must be numbers themselves.
+        let constants: Vec<String> = t
+            .default
+            .iter()
+            .map(|d| d.text())
+            .chain(t.codes.iter().flat_map(|c| c.values().cloned()))
+            .collect();
+        for c in constants {
+            super::number(&c).map_err(|m| format!("number: the default or code {m}"))?;
+        }
+    }
     let convert = match (t.money, t.time, expect) {
         _ if number => Convert::Number,
         (Some(_), Some(_), _) => return Err("cannot be both money and time".into()),

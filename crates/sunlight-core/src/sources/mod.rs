@@ -717,10 +717,10 @@ fn number(text: &str) -> Result<AttrValue, String> {
             .parse::<i64>()
             .map(AttrValue::Int)
             .map_err(|_| format!("{text:?} is out of the integer range")),
-        Some(_) => text
-            .parse::<f64>()
-            .map(AttrValue::Float)
-            .map_err(|_| format!("{text:?} is not a decimal number")),
+        Some(_) => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(AttrValue::Float(f)),
+            _ => Err(format!("{text:?} is out of the number range")),
+        },
     }
 }
 

@@ -469,8 +469,8 @@ fn the_procurement_feed_maps_published_awards_from_mysql_changes() {
         example("procurement-awards"),
         vec![
             "nothing: no_rule_matched".to_string(),
-            r#"{"event_id":"award:7301:u:mysql-bin.000412:91544:0","official_id":"O-4001","kind":"award","occurred_at":"2026-11-27T03:40:00Z","source_system":"procurement","org_unit":"procure-01","region":"330100","counterparty":"华兴建材有限公司","amount_cents":128000000,"attributes":{"bidders":1,"procedure":"single_source","project":"ZC-2026-7301"}}"#.to_string(),
-            r#"{"event_id":"award:7188:r:mysql-bin.000412:4:0","official_id":"O-4001","kind":"award","occurred_at":"2026-11-20T02:00:00Z","source_system":"procurement","org_unit":"procure-01","region":"330100","counterparty":"明达信息技术有限公司","amount_cents":35600050,"attributes":{"bidders":3,"procedure":"open_tender","project":"ZC-2026-7188"}}"#.to_string(),
+            r#"{"event_id":"award:7301:published","official_id":"O-4001","kind":"award","occurred_at":"2026-11-27T03:40:00Z","source_system":"procurement","org_unit":"procure-01","region":"330100","counterparty":"华兴建材有限公司","amount_cents":128000000,"attributes":{"bidders":1,"procedure":"single_source","project":"ZC-2026-7301"}}"#.to_string(),
+            r#"{"event_id":"award:7188:published","official_id":"O-4001","kind":"award","occurred_at":"2026-11-20T02:00:00Z","source_system":"procurement","org_unit":"procure-01","region":"330100","counterparty":"明达信息技术有限公司","amount_cents":35600050,"attributes":{"bidders":3,"procedure":"open_tender","project":"ZC-2026-7188"}}"#.to_string(),
             "nothing: no_rule_matched".to_string(),
             "unmappable: source procurement-awards, event 1 (published), field attributes.procedure: after.method = \"09\" has no entry in the code table".to_string(),
         ]
@@ -494,6 +494,7 @@ fn number_attributes_read_decimal_text_and_refuse_anything_else() {
             "99999999999999999999",
             Err("\"99999999999999999999\" is out of the integer range"),
         ),
+        ("1e400", Err("\"1e400\" is not a decimal number")),
     ] {
         assert_eq!(
             super::number(text),
@@ -501,11 +502,27 @@ fn number_attributes_read_decimal_text_and_refuse_anything_else() {
             "{text:?}"
         );
     }
+    // 400 digits and a fraction: beyond f64, refused rather than infinite.
+    let huge = format!("{}.5", "9".repeat(400));
+    assert_eq!(
+        super::number(&huge),
+        Err(format!("{huge:?} is out of the number range"))
+    );
     let wrong = "[[source]]\nname = \"x\"\ntopics = [\"x\"]\nformat = \"json\"\n[[source.event]]\nevent_id = { path = \"id\" }\nofficial_id = { path = \"o\", number = true }\nkind = \"fuel\"\noccurred_at = { path = \"t\" }\n";
     assert_eq!(
         compile(wrong, "f.toml").unwrap_err().problems,
         [
             "f.toml: x: event 1: official_id: number applies to attributes that are neither money nor time"
+        ]
+    );
+    let bad_default = wrong.replace(
+        "official_id = { path = \"o\", number = true }",
+        "official_id = { path = \"o\" }",
+    ) + "[source.event.attributes]\nlitres = { path = \"l\", number = true, default = \"n/a\" }\n";
+    assert_eq!(
+        compile(&bad_default, "f.toml").unwrap_err().problems,
+        [
+            "f.toml: x: event 1: attributes.litres: number: the default or code \"n/a\" is not a decimal number"
         ]
     );
 }

@@ -426,6 +426,39 @@ fn fuel_overfill() {
     assert_eq!(default_pack(vec![fill("f1", 60.0)]), vec![]);
 }
 
+#[test]
+fn deceased_beneficiary() {
+    // rules/deaths.csv registers P-D00002 on 2025-11-02 (Asia/Shanghai): a subsidy in
+    // 2026 is far more than 30 days later.
+    let subsidy = |id: &str, to: &str, secs: i64| {
+        Ev::new(id, "o", "subsidy", secs)
+            .to(to)
+            .amount(150_000)
+            .build()
+    };
+    let hit = default_pack(vec![subsidy("s1", "P-D00002", 0)]);
+    assert_eq!(hit, vec![w("deceased-beneficiary", "red", "s1")]);
+    // 2026-03-02 is `at(0)`: P-D00002's registration + 30 days is 2025-12-02 00:00
+    // Shanghai, i.e. 2025-12-01T16:00Z; an event at that instant or before is silent.
+    let registered_plus_30d = 1_764_604_800 - 1_772_409_600;
+    assert_eq!(
+        default_pack(vec![subsidy("s2", "P-D00002", registered_plus_30d)]),
+        vec![]
+    );
+    assert_eq!(
+        default_pack(vec![subsidy("s3", "P-D00002", registered_plus_30d + 1)]),
+        vec![w("deceased-beneficiary", "red", "s3")]
+    );
+    // Someone not in the registry, and an approval (not a payment) to a registered one.
+    assert_eq!(default_pack(vec![subsidy("s4", "P-000123", 0)]), vec![]);
+    assert_eq!(
+        default_pack(vec![
+            Ev::new("a1", "o", "approval", 0).to("P-D00002").build()
+        ]),
+        vec![]
+    );
+}
+
 /// `sunlight gen` injects every model as a scenario, and the default pack catches
 /// each with the rule it is aimed at (so the demo shows every model).
 #[test]

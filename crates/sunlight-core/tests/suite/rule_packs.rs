@@ -189,3 +189,46 @@ fn rejects_clashing_keys_and_type_mismatches_and_ignores_disabled_rules() {
         "disabled rules are still validated"
     );
 }
+
+#[test]
+fn reference_tables_and_rules_are_checked_with_the_rule_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("deaths.csv"),
+        "person_id,registered_on\nP1,2025-10-14\nP2,soon\nP3,\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("dup.csv"), "id,x\nA,1\nB,2\nA,3\n").unwrap();
+    let pack = format!(
+        "{HEADER}[reference.tables.deaths]\nfile = \"deaths.csv\"\nkey = \"person_id\"\n\
+         [reference.tables.dup]\nfile = \"dup.csv\"\nkey = \"id\"\n\
+         [reference.tables.missing]\nfile = \"nowhere.csv\"\nkey = \"id\"\n\
+         [[rule]]\nid = \"dates\"\nversion = 1\nkind = \"reference\"\ntitle = \"{{registered}}\"\nlevel = \"red\"\ntable = \"deaths\"\nafter = {{ column = \"registered_on\", by = \"30d\" }}\n\
+         [[rule]]\nid = \"column\"\nversion = 1\nkind = \"reference\"\ntitle = \"{{registered_on}}\"\nlevel = \"red\"\ntable = \"deaths\"\nafter = {{ column = \"died\" }}\n\
+         [[rule]]\nid = \"no-table\"\nversion = 1\nkind = \"reference\"\ntitle = \"t\"\nlevel = \"red\"\n\
+         [[rule]]\nid = \"unknown\"\nversion = 1\nkind = \"reference\"\ntitle = \"t\"\nlevel = \"red\"\ntable = \"births\"\n\
+         [[rule]]\nid = \"broken\"\nversion = 1\nkind = \"reference\"\ntitle = \"t\"\nlevel = \"red\"\ntable = \"missing\"\n\
+         [[rule]]\nid = \"wrong-kind\"\nversion = 1\nkind = \"predicate\"\ntitle = \"t\"\nlevel = \"red\"\ntable = \"deaths\"\n"
+    );
+    let got = match compile_pack(&pack, dir.path(), "test.toml") {
+        Err(PackError::Invalid { errors, .. }) => {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        other => panic!("{other:?}"),
+    };
+    let dup = dir.path().join("dup.csv");
+    let missing = dir.path().join("nowhere.csv");
+    assert_eq!(
+        got,
+        [
+            format!("rule `reference`, field `tables.dup`: {}:4: key \"A\" appears again (first on line 2)", dup.display()),
+            format!("rule `reference`, field `tables.missing`: cannot read reference table file {}: No such file or directory (os error 2)", missing.display()),
+            "rule `dates`, field `after.column`: 2 row(s) of table `deaths` have no date in `registered_on`, e.g. key \"P2\": \"soon\" is neither a date (YYYY-MM-DD) nor an RFC 3339 time".to_string(),
+            "rule `dates`, field `title`: unknown placeholder `{registered}` (this rule knows: count, counterparty, official_id, rule_id, level, window, person_id, registered_on)".to_string(),
+            "rule `column`, field `after.column`: table `deaths` has no column `died` (it has person_id, registered_on)".to_string(),
+            "rule `no-table`, field `table`: `reference` rules need table = \"NAME\" (a [reference.tables.NAME])".to_string(),
+            "rule `unknown`, field `table`: no table `births` in [reference.tables] (declared: deaths, dup, missing)".to_string(),
+            "rule `wrong-kind`, field `table`: does not apply to `predicate` rules".to_string(),
+        ]
+    );
+}

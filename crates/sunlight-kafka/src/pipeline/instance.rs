@@ -151,8 +151,8 @@ impl<'a> Pipeline<'a> {
         metrics::counter!(m::RULE_SWAPS).increment(1);
     }
 
-    /// Maps department records with `new` from the next batch on (the batch being
-    /// decoded is done: batches are decoded and evaluated within one `on_records`).
+    /// Maps department records with `new` from the next turn on (`on_records` decodes
+    /// and evaluates a turn's batches with the decoder it started with).
     pub(super) fn swap_sources(&mut self, new: Arc<SourceFile>) {
         let names: Vec<&str> = new.sources.iter().map(|s| s.name.as_str()).collect();
         info!(sources = ?names, "source mapping swapped in");
