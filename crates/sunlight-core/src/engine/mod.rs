@@ -524,12 +524,14 @@ impl Engine {
             // Confirm against the stored ids: a hash collision must not drop an event.
             // An event a count window (`last`) has dropped is no longer stored but is
             // still a repeat within its span: there the 64-bit id hash decides alone.
-            let counted = pack
-                .slots
-                .iter()
-                .any(|slot| slot.last.is_some() && hit(&p.hits, slot.filter));
+            // (Looked at only for a repeat: rare.)
+            let counted = || {
+                pack.slots
+                    .iter()
+                    .any(|slot| slot.last.is_some() && hit(&p.hits, slot.filter))
+            };
             let repeat =
-                repeat && (counted || official.entries().any(|e| e.id == p.event.event_id));
+                repeat && (counted() || official.entries().any(|e| e.id == p.event.event_id));
             duplicate.push(repeat);
         }
         self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
