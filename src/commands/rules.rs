@@ -29,6 +29,7 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
         kinds.join(", "),
         pack.retention()
     );
+    println!("titles in {}", pack.locale.name());
     if let Some(relations) = &pack.relations {
         println!("relations: {} declared", relations.current().len());
     }

@@ -14,7 +14,10 @@ fn accepts_the_shipped_packs() {
         text.starts_with("ok: pack `default` version 2026.11.1: 17 rules (aggregate 9, baseline 1, predicate 2, ratio 2, reference 1, related_party 1, sequence 1), longest window 3650d"),
         "{text}"
     );
-    assert!(text.contains("relations: 3 declared"), "{text}");
+    assert!(
+        text.contains("\ntitles in en\nrelations: 3 declared\n"),
+        "{text}"
+    );
     let table = format!(
         "table deaths: 3 rows from {} (columns person_id, registered_on, registry)",
         repo("rules/default.toml")

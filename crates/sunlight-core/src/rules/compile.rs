@@ -9,6 +9,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 
 use super::filter::{self, Filter};
+use super::locale::Locale;
 use super::measure::{Condition, Level, Levels, Measure};
 use super::reference::{ReferenceTable, Relations, reference_time};
 use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
@@ -100,6 +101,18 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
             TimeZone::UTC
         }),
     };
+    let locale = match spec.pack.locale.as_deref().map(Locale::parse) {
+        None => Locale::En,
+        Some(Ok(l)) => l,
+        Some(Err(message)) => {
+            errors.push(RuleError {
+                rule_id: "pack".into(),
+                field: "locale".into(),
+                message,
+            });
+            Locale::En
+        }
+    };
     let mut tables = Vec::new();
     for (name, table) in &spec.reference.tables {
         match ReferenceTable::load(name, &base_dir.join(&table.file), &table.key) {
@@ -115,6 +128,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         filters: Vec::new(),
         slots: Vec::new(),
         tz,
+        locale,
         tables,
         table_names: spec.reference.tables.keys().cloned().collect(),
     };
@@ -145,6 +159,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
                 filters: builder.filters.clone(),
                 slots: builder.slots.clone(),
                 tz: builder.tz.clone(),
+                locale: builder.locale,
                 tables: builder.tables.clone(),
                 table_names: builder.table_names.clone(),
             }
@@ -214,6 +229,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         slots: builder.slots,
         retention,
         relations,
+        locale: builder.locale,
         tables: builder.tables,
         copy_attributes,
     })
@@ -223,6 +239,8 @@ struct Builder {
     filters: Vec<Filter>,
     slots: Vec<Slot>,
     tz: TimeZone,
+    /// The locale titles are rendered in.
+    locale: Locale,
     /// The tables that loaded, and the names of all declared (a rule naming one that
     /// failed to load is not reported twice).
     tables: Vec<Arc<ReferenceTable>>,
@@ -765,11 +783,39 @@ impl Builder {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        let title = Template::compile(&r.title, &measures, &key_names, &extra_names)
-            .unwrap_or_else(|e| {
-                errs.push(("title".into(), e));
-                Template::compile("", &[], &[], &[]).expect("empty template")
-            });
+        // Every title is checked, in whichever locale; the pack's locale picks one.
+        let compile_title = |text: &str, field: String, errs: &mut Errors| {
+            Template::compile(text, &measures, &key_names, &extra_names)
+                .map_err(|e| errs.push((field, e)))
+                .ok()
+        };
+        let english = compile_title(&r.title, "title".into(), &mut errs);
+        let mut chosen = (self.locale == Locale::En).then_some(english).flatten();
+        for (name, text) in &r.titles {
+            let field = format!("titles.{name}");
+            match Locale::parse(name) {
+                Ok(Locale::En) => errs.push((field, "the English title is `title`".into())),
+                Ok(locale) => {
+                    let compiled = compile_title(text, field, &mut errs);
+                    if locale == self.locale {
+                        chosen = compiled;
+                    }
+                }
+                Err(e) => errs.push((field, e)),
+            }
+        }
+        if self.locale != Locale::En && !r.titles.contains_key(self.locale.name()) {
+            errs.push((
+                "titles".into(),
+                format!(
+                    "the pack's locale is {0}: give titles.\"{0}\"",
+                    self.locale.name()
+                ),
+            ));
+        }
+        let title = chosen
+            .unwrap_or_else(|| Template::compile("", &[], &[], &[]).expect("empty template"))
+            .in_locale(self.locale);
         let window = if windowed.contains(&kind) {
             window
         } else {
@@ -792,7 +838,7 @@ impl Builder {
             evidence_limit,
             evidence_attributes: Vec::new(),
             window,
-            window_text: window.to_string(),
+            window_text: self.locale.duration(window),
         })
     }
 }

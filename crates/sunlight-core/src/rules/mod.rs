@@ -4,6 +4,7 @@
 
 mod compile;
 pub mod filter;
+pub mod locale;
 pub mod measure;
 pub mod names;
 mod reads;
@@ -41,6 +42,8 @@ pub struct CompiledPack {
     pub(crate) retention: Duration,
     /// Related parties, when a `related_party` rule needs them.
     pub relations: Option<Arc<Relations>>,
+    /// The locale titles are rendered in (`[pack] locale`).
+    pub locale: locale::Locale,
     /// The reference tables of `[reference.tables]`, in name order.
     pub tables: Vec<Arc<ReferenceTable>>,
     /// With `[pack] evidence_copies` on (the default): the attributes window entries

@@ -29,6 +29,10 @@ pub struct PackHeader {
     /// reported in summaries and metrics.
     #[serde(deserialize_with = "text_or_integer")]
     pub version: String,
+    /// The locale titles are rendered in: `en` (default, each rule's `title`) or
+    /// `zh-CN` (each rule's `titles."zh-CN"`, money in yuan).
+    #[serde(default)]
+    pub locale: Option<String>,
     /// Default IANA time zone for `local_time` and `weekday` filters (default `UTC`).
     #[serde(default)]
     pub timezone: Option<String>,
@@ -87,6 +91,9 @@ pub struct RuleSpec {
     pub kind: RuleKindSpec,
     /// Title template, e.g. `"{count} payments to {counterparty} within 7 days"`.
     pub title: String,
+    /// Titles in other locales than English: `titles."zh-CN" = "..."`.
+    #[serde(default)]
+    pub titles: BTreeMap<String, String>,
     /// What the model detects and why it matters.
     #[serde(default)]
     pub description: String,

@@ -6,6 +6,7 @@
 //! the extra values of the rule kind: `{relation}` in `related_party` rules, the
 //! table's columns in `reference` rules. `{{` and `}}` print braces.
 
+use super::locale::Locale;
 use super::measure::{Level, Measure, MeasureValue};
 
 /// How a measure is printed.
@@ -38,6 +39,8 @@ pub struct Template {
     pieces: Vec<Piece>,
     /// The text as written in the pack.
     source: String,
+    /// How money is written (`12,345.67` or `12,345.67元`).
+    locale: Locale,
 }
 
 /// What a template can refer to while rendering.
@@ -151,7 +154,14 @@ impl Template {
         Ok(Template {
             pieces,
             source: text.to_string(),
+            locale: Locale::En,
         })
+    }
+
+    /// The same template, rendering money for `locale`.
+    pub fn in_locale(mut self, locale: Locale) -> Template {
+        self.locale = locale;
+        self
     }
 
     /// Renders the title.
@@ -164,7 +174,10 @@ impl Template {
                 Piece::Measure(i, Format::Plain) => {
                     let _ = write!(out, "{}", ctx.measures[*i]);
                 }
-                Piece::Measure(i, Format::Money) => write_money(&mut out, ctx.measures[*i]),
+                Piece::Measure(i, Format::Money) => {
+                    write_money(&mut out, ctx.measures[*i]);
+                    out.push_str(self.locale.money_suffix());
+                }
                 Piece::Measure(i, Format::Percent) => {
                     let _ = write!(out, "{:.1}%", ctx.measures[*i].as_f64() * 100.0);
                 }

@@ -232,3 +232,60 @@ fn reference_tables_and_rules_are_checked_with_the_rule_and_field() {
         ]
     );
 }
+
+#[test]
+fn titles_are_rendered_in_the_packs_locale_and_every_locale_is_checked() {
+    use sunlight_core::time::Duration;
+    let default = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/default.toml"),
+    )
+    .unwrap();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let events = [
+        crate::common::Ev::new("p1", "o", "payment", 0)
+            .to("C")
+            .amount(4_712_345)
+            .build(),
+        crate::common::Ev::new("p2", "o", "payment", 3_600)
+            .to("C")
+            .amount(4_623_456)
+            .build(),
+    ];
+    let title = |text: &str| {
+        let pack = std::sync::Arc::new(compile_pack(text, &rules, "default").unwrap());
+        let got = crate::common::run(&pack, &events, Duration::from_secs(60));
+        got.iter()
+            .find(|w| w.rule_id == "split-payment")
+            .unwrap()
+            .title
+            .clone()
+    };
+    assert_eq!(
+        title(&default),
+        "2 payments to C each just under 50,000.00, 93,358.01 in 30d"
+    );
+    assert_eq!(
+        title(&default.replacen("locale = \"en\"", "locale = \"zh-CN\"", 1)),
+        "30天内向C支付2笔、每笔略低于50,000.00元，合计93,358.01元"
+    );
+
+    let rule = "[[rule]]\nid = \"r\"\nversion = 1\nkind = \"predicate\"\nlevel = \"red\"\ntitle = \"{count}\"\n";
+    assert_eq!(
+        errors(&format!("{}locale = \"fr\"\n{rule}", HEADER)),
+        ["rule `pack`, field `locale`: unknown locale \"fr\" (en or zh-CN)"]
+    );
+    assert_eq!(
+        errors(&format!("{}locale = \"zh-CN\"\n{rule}", HEADER)),
+        ["rule `r`, field `titles`: the pack's locale is zh-CN: give titles.\"zh-CN\""]
+    );
+    assert_eq!(
+        errors(&format!(
+            "{HEADER}{rule}titles.\"zh-CN\" = \"{{sum}}\"\ntitles.en = \"x\"\ntitles.de = \"y\"\n"
+        )),
+        [
+            "rule `r`, field `titles.de`: unknown locale \"de\" (en or zh-CN)",
+            "rule `r`, field `titles.en`: the English title is `title`",
+            "rule `r`, field `titles.zh-CN`: unknown placeholder `{sum}` (this rule knows: count, official_id, rule_id, level, window)",
+        ]
+    );
+}
