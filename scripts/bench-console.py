@@ -53,7 +53,9 @@ def main():
     rules_dir = os.path.abspath("rules")
     pack = open(os.path.join(rules_dir, "default.toml")).read().replace(
         'relations = "relations.csv"',
-        'relations = ' + json.dumps(os.path.join(rules_dir, "relations.csv")))
+        'relations = ' + json.dumps(os.path.join(rules_dir, "relations.csv"))).replace(
+        'file = "deaths.csv"',
+        'file = ' + json.dumps(os.path.join(rules_dir, "deaths.csv")))
     pack += textwrap.dedent("""
         [[rule]]
         id = "bench-activity"

@@ -69,11 +69,13 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     assert!(first.len() > 500 && second.len() > 500);
 
     let pack_path = dir.path().join("pack.toml");
-    std::fs::copy(
-        repo("rules/relations.csv"),
-        dir.path().join("relations.csv"),
-    )
-    .unwrap();
+    for reference in ["relations.csv", "deaths.csv"] {
+        std::fs::copy(
+            repo(&format!("rules/{reference}")),
+            dir.path().join(reference),
+        )
+        .unwrap();
+    }
     let v1_text = std::fs::read_to_string(repo("rules/default.toml")).unwrap();
     std::fs::write(&pack_path, &v1_text).unwrap();
     // v2: a new pack version, split-payment v2 with a lower threshold.

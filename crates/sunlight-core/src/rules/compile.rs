@@ -386,6 +386,9 @@ impl Builder {
             (a, b) => Filter::All(vec![a.clone(), b]),
         };
 
+        // A `reference` rule whose table is unknown or did not load: its title's
+        // placeholders (the table's columns) cannot be checked.
+        let mut unresolved_table = false;
         let (logic, trigger, measures, key_fields) = match kind {
             K::Aggregate => {
                 let numeric: Vec<(&str, &String)> = [
@@ -671,6 +674,7 @@ impl Builder {
                     }
                     _ => None,
                 };
+                unresolved_table = table.is_none();
                 let trigger = self.filter_index(base);
                 (
                     RuleLogic::Reference {
@@ -786,7 +790,11 @@ impl Builder {
         // Every title is checked, in whichever locale; the pack's locale picks one.
         let compile_title = |text: &str, field: String, errs: &mut Errors| {
             Template::compile(text, &measures, &key_names, &extra_names)
-                .map_err(|e| errs.push((field, e)))
+                .map_err(|e| {
+                    if !unresolved_table {
+                        errs.push((field, e));
+                    }
+                })
                 .ok()
         };
         let english = compile_title(&r.title, "title".into(), &mut errs);
