@@ -14,7 +14,7 @@ const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
 /// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
-pub const KINDS: [(&str, &str); 17] = [
+pub const KINDS: [(&str, &str); 19] = [
     ("split", "split-payment"),
     ("burst", "payment-burst"),
     ("duplicate", "duplicate-payment"),
@@ -32,6 +32,8 @@ pub const KINDS: [(&str, &str); 17] = [
     ("clustering", "threshold-clustering"),
     ("similar", "similar-amounts"),
     ("deceased", "deceased-beneficiary"),
+    ("self-payment", "self-payment"),
+    ("near-duplicate", "near-duplicate-payment"),
 ];
 
 /// The persons `rules/deaths.csv` registers as deceased (all before 2025-12-01).
@@ -182,6 +184,15 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                 for (i, amount) in [1_213_500, 1_247_000, 1_262_800].into_iter().enumerate() {
                     s.payment(at + i as i64 * 10 * DAY, &payee, amount);
                 }
+            }
+            "self-payment" => {
+                let official = s.official.clone();
+                s.payment(at, &official, 380_000);
+            }
+            "near-duplicate" => {
+                // One bill paid twice a week apart, under two invoice numbers.
+                s.payment(at, &payee, 3_456_700);
+                s.payment(at + 7 * DAY, &payee, 3_458_000);
             }
             "deceased" => {
                 // A subsidy still paid to a person registered as deceased.

@@ -127,6 +127,36 @@ fn similar_amounts_over_the_last_three_payments() {
 }
 
 #[test]
+fn near_duplicate_payment_by_amount() {
+    // Two invoices, one bill: 34,567.00 then 34,580.00 a week later (0.04% apart).
+    let hit = default_pack(vec![
+        pay("p1", "o", 0, "C", 3_456_700).build(),
+        pay("p2", "o", 7 * DAY, "C", 3_458_000).build(),
+    ]);
+    assert_eq!(hit, vec![w("near-duplicate-payment", "yellow", "p2")]);
+    // 2% apart, 31 days apart, or to another payee: silent.
+    for second in [
+        pay("p2", "o", 7 * DAY, "C", 3_526_000),
+        pay("p2", "o", 31 * DAY, "C", 3_458_000),
+        pay("p2", "o", 7 * DAY, "D", 3_458_000),
+    ] {
+        let near = default_pack(vec![
+            pay("p1", "o", 0, "C", 3_456_700).build(),
+            second.build(),
+        ]);
+        assert_eq!(near, vec![]);
+    }
+}
+
+#[test]
+fn self_payment() {
+    let hit = default_pack(vec![pay("p1", "OF-1", 0, "OF-1", 380_000).build()]);
+    assert_eq!(hit, vec![w("self-payment", "red", "p1")]);
+    let other = default_pack(vec![pay("p1", "OF-1", 0, "OF-2", 380_000).build()]);
+    assert_eq!(other, vec![]);
+}
+
+#[test]
 fn round_amounts() {
     let hit = default_pack(vec![
         pay("p1", "o", 0, "C", 1_000_000).build(),

@@ -105,6 +105,19 @@ measures = { distinct = "counterparty" }
 yellow = { count = ">= 2", distinct = "<= 1" }
 cooldown = "4s"
 
+# Absence before an event: a payment with no approval of its party before it.
+[[rule]]
+id = "absent"
+version = 1
+kind = "sequence"
+title = "paid {counterparty} with no approval before"
+window = "5s"
+first = { kind = "approval" }
+then = { kind = "payment" }
+on = ["counterparty"]
+red = { count = "== 0" }
+cooldown = "2s"
+
 [[rule]]
 id = "self"
 version = 1
@@ -249,6 +262,7 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
         "self",
         "last3",
         "last2-distinct",
+        "absent",
     ] {
         for level in ["yellow", "red"] {
             let n = got
@@ -257,7 +271,8 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
                 .count();
             let possible = !matches!(
                 (rule, level),
-                ("ratio" | "baseline" | "last2-distinct", "red") | ("sequence" | "self", "yellow")
+                ("ratio" | "baseline" | "last2-distinct", "red")
+                    | ("sequence" | "self" | "absent", "yellow")
             );
             assert_eq!(n > 0, possible, "{rule} {level}: {n} warnings");
         }
