@@ -78,7 +78,7 @@ pub fn evaluate(
                 Vec<MeasureValue>,
                 Vec<&PowerEvent>,
             ) = match &rule.logic {
-                RuleLogic::Aggregate { slot } => {
+                RuleLogic::Aggregate { slot, last } => {
                     let s = &pack.slots[*slot];
                     let Some((key, _, _)) = input(e, s) else {
                         continue;
@@ -88,9 +88,9 @@ pub fn evaluate(
                         .copied()
                         .filter(|f| in_slot(f, s, &key, start, t))
                         .collect();
-                    if let Some(n) = s.last {
+                    if let Some(n) = last {
                         // The last n in release order (time, then official and id).
-                        window.drain(..window.len().saturating_sub(n as usize));
+                        window.drain(..window.len().saturating_sub(*n as usize));
                     }
                     let values: Vec<i64> = window
                         .iter()

@@ -48,7 +48,58 @@ pub(super) fn evaluate(
     let evidence_total: u64;
     let mut trigger_in_evidence = false;
     let (key, measures): (GroupKey, SmallVec<[MeasureValue; 4]>) = match &rule.logic {
-        RuleLogic::Aggregate { slot } => {
+        RuleLogic::Aggregate {
+            slot,
+            last: Some(last),
+        } => {
+            // A count window: the measures of the newest `last` entries inside the
+            // rule's window, scanned (the slot may be shared with a longer span).
+            let s = &pack.slots[*slot];
+            let Some(input) = slot_input(event, s) else {
+                return;
+            };
+            let Some(state) = state_mut(official, *slot, &input.key, t.saturating_sub(s.span.0))
+            else {
+                return;
+            };
+            let all = state.entries.as_slice();
+            let from = all.partition_point(|e| e.time < window_start);
+            let start = from.max(all.len().saturating_sub(*last as usize));
+            let tail = &all[start..];
+            let count = tail.len() as i64;
+            let sum: i128 = tail.iter().map(|e| i128::from(e.value)).sum();
+            let min = tail.iter().map(|e| e.value).min().unwrap_or(0);
+            let max = tail.iter().map(|e| e.value).max().unwrap_or(0);
+            let mut m: SmallVec<[MeasureValue; 4]> = SmallVec::new();
+            m.push(MeasureValue::Int(count));
+            for measure in &rule.measures[1..] {
+                use crate::rules::measure::Measure as M;
+                m.push(match measure {
+                    M::Sum => MeasureValue::Int(
+                        sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                    ),
+                    M::Avg => MeasureValue::Float(sum as f64 / count.max(1) as f64),
+                    M::Min => MeasureValue::Int(min),
+                    M::Max => MeasureValue::Int(max),
+                    M::Spread => MeasureValue::Float(crate::rules::measure::spread(min, max)),
+                    M::Distinct => {
+                        // Distinct values run parallel to the entries.
+                        let distinct = state.extras.as_deref().map_or(0, |x| {
+                            x.distinct_values
+                                .range(start..)
+                                .collect::<rustc_hash::FxHashSet<_>>()
+                                .len()
+                        });
+                        MeasureValue::Int(distinct as i64)
+                    }
+                    other => unreachable!("aggregate rules have no {other:?}"),
+                });
+            }
+            evidence_total = count as u64;
+            evidence.last(tail, rule.evidence_limit);
+            (input.key, m)
+        }
+        RuleLogic::Aggregate { slot, .. } => {
             let s = &pack.slots[*slot];
             let Some(input) = slot_input(event, s) else {
                 return;

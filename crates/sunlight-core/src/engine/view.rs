@@ -84,7 +84,7 @@ impl StateView {
     /// The field a rule's value measures (`sum`, `avg`, `min`, `max`) read, if any.
     pub fn measured_field(&self, rule: &crate::rules::CompiledRule) -> Option<&str> {
         let slot = match rule.logic {
-            RuleLogic::Aggregate { slot } | RuleLogic::Baseline { slot, .. } => slot,
+            RuleLogic::Aggregate { slot, .. } | RuleLogic::Baseline { slot, .. } => slot,
             _ => return None,
         };
         self.pack
@@ -103,7 +103,7 @@ impl StateView {
         let mut windows = Vec::new();
         for rule in &self.pack.rules {
             let slot = match rule.logic {
-                RuleLogic::Aggregate { slot }
+                RuleLogic::Aggregate { slot, .. }
                 | RuleLogic::Baseline { slot, .. }
                 | RuleLogic::Ratio {
                     numerator: slot, ..

@@ -258,6 +258,30 @@ impl Builder {
         self.filters.len() - 1
     }
 
+    /// The count-window slot keeping the events of `slot` (same filter, key and
+    /// measured fields), widened to its span and count; or a new one.
+    fn count_slot(&mut self, slot: Slot) -> usize {
+        let shared = self.slots.iter().position(|s| {
+            s.last.is_some()
+                && s.filter == slot.filter
+                && s.group_by == slot.group_by
+                && s.value == slot.value
+                && s.distinct == slot.distinct
+        });
+        match shared {
+            Some(i) => {
+                let s = &mut self.slots[i];
+                s.span = s.span.max(slot.span);
+                s.last = s.last.max(slot.last);
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        }
+    }
+
     fn slot_index(&mut self, slot: Slot) -> usize {
         if let Some(i) = self.slots.iter().position(|s| *s == slot) {
             return i;
@@ -442,16 +466,34 @@ impl Builder {
                     measures.push(Measure::Distinct);
                 }
                 let filter = self.filter_index(base);
-                let slot = self.slot_index(Slot {
+                let slot = match r.last {
+                    // Count windows are measured by scanning their few newest entries
+                    // (no min/max deques), and share a slot with the same events.
+                    Some(last) => self.count_slot(Slot {
+                        filter,
+                        group_by: group_by.clone(),
+                        span: window,
+                        value,
+                        min_max: false,
+                        distinct,
+                        last: Some(last),
+                    }),
+                    None => self.slot_index(Slot {
+                        filter,
+                        group_by: group_by.clone(),
+                        span: window,
+                        value,
+                        min_max: m.min.is_some() || m.max.is_some() || m.spread.is_some(),
+                        distinct,
+                        last: None,
+                    }),
+                };
+                (
+                    RuleLogic::Aggregate { slot, last: r.last },
                     filter,
-                    group_by: group_by.clone(),
-                    span: window,
-                    value,
-                    min_max: m.min.is_some() || m.max.is_some() || m.spread.is_some(),
-                    distinct,
-                    last: r.last,
-                });
-                (RuleLogic::Aggregate { slot }, filter, measures, group_by)
+                    measures,
+                    group_by,
+                )
             }
             K::Ratio => {
                 if r.numerator.is_none() {

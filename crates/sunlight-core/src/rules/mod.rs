@@ -144,10 +144,15 @@ pub struct CompiledRule {
 /// The evaluation logic of a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleLogic {
-    /// Aggregates of `slot` over `[t - window, t]`.
+    /// Aggregates of `slot` over `[t - window, t]` (the last `last` events of it,
+    /// for a count window).
     Aggregate {
         /// The slot.
         slot: usize,
+        /// The rule's count window: its measures are taken from the slot's newest
+        /// entries, so count-window rules of one filter and key share a slot (the
+        /// slot keeps the longest span and the largest count among them).
+        last: Option<u32>,
     },
     /// Numerator slot count / denominator slot count over `[t - window, t]`.
     Ratio {

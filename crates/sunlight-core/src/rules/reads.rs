@@ -17,7 +17,7 @@ pub(crate) fn attributes_read(
     let mut fields: Vec<&FieldRef> = Vec::new();
     filters[rule.trigger].fields(&mut fields);
     let used: Vec<usize> = match &rule.logic {
-        RuleLogic::Aggregate { slot } | RuleLogic::Baseline { slot, .. } => vec![*slot],
+        RuleLogic::Aggregate { slot, .. } | RuleLogic::Baseline { slot, .. } => vec![*slot],
         RuleLogic::Ratio {
             numerator,
             denominator,

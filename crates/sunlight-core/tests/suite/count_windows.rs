@@ -131,3 +131,48 @@ last = 2
         "pack.toml has 2 error(s):\n  - rule `similar`, field `last`: must be between 1 and 10000\n  - rule `p`, field `last`: does not apply to `predicate` rules"
     );
 }
+
+#[test]
+fn count_windows_of_the_same_events_share_one_slot() {
+    let two = PACK.to_string()
+        + r#"
+[[rule]]
+id = "pair"
+version = 1
+kind = "aggregate"
+title = "{count}: {sum}"
+window = "30d"
+last = 2
+group_by = ["counterparty"]
+filter = { kind = "payment" }
+measures = { sum = "amount_cents" }
+yellow = { count = ">= 2" }
+"#;
+    let pack = pack(&two);
+    let view_slots = format!(
+        "{:?}",
+        pack.rules.iter().map(|r| &r.logic).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        view_slots,
+        "[Aggregate { slot: 0, last: Some(3) }, Aggregate { slot: 0, last: Some(2) }]"
+    );
+    // p1 is 31 days before p2: outside the pair's 30 days, inside similar's 90.
+    let events = [
+        pay("p1", 0, 1_200_000),
+        pay("p2", 31 * DAY, 1_230_000),
+        pay("p3", 40 * DAY, 1_260_000),
+    ];
+    let lateness = Duration::from_secs(60);
+    let got = run(&pack, &events, lateness);
+    assert_eq!(got, oracle(&pack, &events, lateness));
+    assert_eq!(
+        fired(&got),
+        [
+            ("similar".to_string(), "yellow", "p3".to_string()),
+            ("pair".to_string(), "yellow", "p3".to_string()),
+        ]
+    );
+    let pair = got.iter().find(|w| w.rule_id == "pair").unwrap();
+    assert_eq!(pair.title, "2: 2490000");
+}

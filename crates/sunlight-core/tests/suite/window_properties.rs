@@ -94,6 +94,21 @@ yellow = { count = ">= 3", spread = "<= 2" }
 red = { count = ">= 3", spread = "<= 0.3" }
 evidence_limit = 2
 
+# Shares last3's slot (same events, key and measured field): a shorter window and
+# count taken from the newest entries of a slot that keeps more.
+[[rule]]
+id = "last2-sum"
+version = 1
+kind = "aggregate"
+title = "last {count}: {sum} to {counterparty}"
+window = "6s"
+last = 2
+group_by = ["counterparty"]
+filter = { kind = "payment" }
+measures = { sum = "amount_cents", max = "amount_cents" }
+yellow = { count = ">= 2", sum = ">= 100" }
+red = { count = ">= 2", max = "<= 20" }
+
 [[rule]]
 id = "last2-distinct"
 version = 1
@@ -262,6 +277,7 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
         "self",
         "last3",
         "last2-distinct",
+        "last2-sum",
         "absent",
     ] {
         for level in ["yellow", "red"] {
