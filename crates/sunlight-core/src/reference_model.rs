@@ -226,7 +226,7 @@ pub fn evaluate(
                     if let Some((column, by, tz)) = after {
                         let date = crate::rules::reference::reference_time(&row[*column], tz)
                             .expect("dates checked at compile time");
-                        if t <= date + by.0 {
+                        if t <= date.saturating_add(by.0) {
                             continue;
                         }
                     }

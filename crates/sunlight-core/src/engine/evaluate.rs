@@ -85,8 +85,9 @@ pub(super) fn evaluate(
                     M::Distinct => {
                         // Distinct values run parallel to the entries.
                         let distinct = state.extras.as_deref().map_or(0, |x| {
+                            // From the back: the tail's values, however many there are.
                             x.distinct_values
-                                .range(start..)
+                                .range(x.distinct_values.len().saturating_sub(tail.len())..)
                                 .collect::<rustc_hash::FxHashSet<_>>()
                                 .len()
                         });

@@ -673,7 +673,21 @@ impl Builder {
                 };
                 let after = match (&r.after, table) {
                     (Some(a), Some(t)) => {
-                        let by = duration("after.by", &a.by, &mut errs).unwrap_or(Duration::ZERO);
+                        let by = match a.by.as_deref().map(Duration::parse) {
+                            None => Duration::ZERO,
+                            Some(Ok(d)) if d <= MAX_SPAN => d,
+                            Some(Ok(_)) => {
+                                errs.push((
+                                    "after.by".into(),
+                                    format!("must not exceed {MAX_SPAN}"),
+                                ));
+                                Duration::ZERO
+                            }
+                            Some(Err(e)) => {
+                                errs.push(("after.by".into(), e));
+                                Duration::ZERO
+                            }
+                        };
                         match self.tables[t].column(&a.column) {
                             None => {
                                 errs.push((

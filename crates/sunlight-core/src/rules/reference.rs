@@ -46,11 +46,17 @@ impl RelationTable {
                 .map(get)
                 .filter(|r| !r.is_empty())
                 .unwrap_or("related");
+            let key = super::names::normalize(p);
+            if key.is_empty() {
+                return Err(format!(
+                    "{origin}:{line}: counterparty {p:?} has no letters or digits to match by"
+                ));
+            }
             table
                 .by_official
                 .entry(o.into())
                 .or_default()
-                .insert(super::names::normalize(p).into(), r.into());
+                .insert(key.into(), r.into());
             table.rows += 1;
         }
         Ok(table)
@@ -61,9 +67,11 @@ impl RelationTable {
     #[inline]
     pub fn relation(&self, official: &str, party: &str) -> Option<&str> {
         let parties = self.by_official.get(official)?;
-        parties
-            .get(super::names::normalize(party).as_str())
-            .map(CompactString::as_str)
+        let key = super::names::normalize(party);
+        if key.is_empty() {
+            return None;
+        }
+        parties.get(key.as_str()).map(CompactString::as_str)
     }
 
     /// Number of declared relations.
@@ -277,6 +285,19 @@ mod tests {
         assert_eq!(rel.reload().unwrap(), 1);
         assert_eq!(rel.current().relation("o1", "ACME"), None);
         assert_eq!(rel.current().relation("o2", "ACME"), Some("related"));
+        std::fs::write(&path, "official_id,counterparty\no2,—\n").unwrap();
+        assert_eq!(
+            rel.reload().unwrap_err(),
+            format!(
+                "{}:2: counterparty \"—\" has no letters or digits to match by",
+                path.display()
+            )
+        );
+        assert_eq!(
+            rel.current().relation("o2", "（）"),
+            None,
+            "nothing matches an empty name"
+        );
         std::fs::write(&path, "who,what\n").unwrap();
         assert!(rel.reload().unwrap_err().contains("official_id"));
         assert_eq!(
