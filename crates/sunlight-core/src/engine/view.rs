@@ -118,14 +118,19 @@ impl StateView {
             };
             let spec = &self.pack.slots[slot];
             let start = wm.saturating_sub(rule.window);
+            // A count window shows what its rule sees: the newest `last` entries.
+            let last = match rule.logic {
+                RuleLogic::Aggregate { last, .. } => last.map(|n| n as usize),
+                _ => None,
+            };
             let names: Vec<&str> = spec.group_by.iter().map(|f| f.key_name()).collect();
             let mut found: Vec<WindowAggregate> = Vec::new();
             let mut add = |key: Vec<(String, String)>, state: &SlotState| {
-                let inside = state
-                    .entries
-                    .as_slice()
-                    .iter()
-                    .filter(|e| e.time >= start.0 && e.time <= wm.0);
+                let all = state.entries.as_slice();
+                let from = all.partition_point(|e| e.time < start.0);
+                let to = all.partition_point(|e| e.time <= wm.0);
+                let from = last.map_or(from, |n| from.max(to.saturating_sub(n)));
+                let inside = all[from..to.max(from)].iter();
                 let (mut count, mut sum) = (0u64, 0i128);
                 for e in inside {
                     count += 1;
@@ -261,5 +266,29 @@ kind = "approval"
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_count_window_shows_the_newest_entries_its_rule_sees() {
+        let pack = crate::rules::compile_pack(
+            "[pack]\nname = \"t\"\nversion = \"1\"\n[[rule]]\nid = \"last2\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1h\"\nlast = 2\ngroup_by = [\"counterparty\"]\nmeasures = { sum = \"amount_cents\" }\nyellow = { count = \">= 9\" }\nfilter = { kind = \"payment\" }\n",
+            Path::new("."),
+            "test",
+        )
+        .unwrap();
+        let mut engine = Engine::new(Arc::new(pack), EngineConfig::default());
+        let view = engine.view();
+        let mut out = Vec::new();
+        for e in [
+            event("p1", "payment", 0, "C1", 100),
+            event("p2", "payment", 10, "C1", 250),
+            event("p3", "payment", 20, "C1", 7),
+        ] {
+            engine.ingest(e, &mut out);
+        }
+        engine.advance_watermark(Timestamp(30 * 60_000_000_000), &mut out);
+        let got = view.official("o1").unwrap();
+        assert_eq!(got.windows.len(), 1);
+        assert_eq!((got.windows[0].count, got.windows[0].sum), (2, Some(257)));
     }
 }
