@@ -223,9 +223,8 @@ pub fn evaluate(
                     let Some(row) = pack.tables[*table].row(party) else {
                         continue;
                     };
-                    if let Some((column, by, tz)) = after {
-                        let date = crate::rules::reference::reference_time(&row[*column], tz)
-                            .expect("dates checked at compile time");
+                    if let Some((by, dates)) = after {
+                        let date = dates[party];
                         if t <= date.saturating_add(by.0) {
                             continue;
                         }

@@ -230,14 +230,7 @@ pub(super) fn evaluate(
             extras.push(CompactString::from(found));
             evidence_total = 1;
             trigger_in_evidence = true;
-            (
-                {
-                    let mut key = GroupKey::default();
-                    key.push(party);
-                    key
-                },
-                SmallVec::from_slice(&[MeasureValue::Int(1)]),
-            )
+            one_party(party)
         }
         RuleLogic::Reference {
             field,
@@ -250,26 +243,17 @@ pub(super) fn evaluate(
             let Some(row) = pack.tables[*table].row(party) else {
                 return;
             };
-            if let Some((column, by, tz)) = after {
-                // Dates were checked when the pack was compiled.
-                let Ok(date) = crate::rules::reference::reference_time(&row[*column], tz) else {
-                    return;
-                };
-                if t <= date.saturating_add(by.0) {
-                    return;
-                }
+            if let Some((by, dates)) = after
+                && dates
+                    .get(party)
+                    .is_none_or(|date| t <= date.saturating_add(by.0))
+            {
+                return;
             }
             extras.extend(row.iter().cloned());
             evidence_total = 1;
             trigger_in_evidence = true;
-            (
-                {
-                    let mut key = GroupKey::default();
-                    key.push(party);
-                    key
-                },
-                SmallVec::from_slice(&[MeasureValue::Int(1)]),
-            )
+            one_party(party)
         }
         RuleLogic::Predicate => {
             let Some(key) = group_key(event, &rule.key_fields) else {
@@ -428,6 +412,13 @@ fn text_of(value: FieldValue<'_>) -> CompactString {
 }
 
 /// The slot state for `key`, with entries before `bound` evicted.
+/// The key and measures of a rule that fires on one party (`count` = 1).
+fn one_party(party: &str) -> (GroupKey, SmallVec<[MeasureValue; 4]>) {
+    let mut key = GroupKey::default();
+    key.push(party);
+    (key, SmallVec::from_slice(&[MeasureValue::Int(1)]))
+}
+
 fn state_mut<'a>(
     official: &'a mut OfficialState,
     slot: usize,

@@ -702,16 +702,18 @@ impl Builder {
                                 None
                             }
                             Some(c) => {
-                                // Every date of the column is checked now, not when an
-                                // event first looks it up.
-                                let mut bad: Vec<String> = self.tables[t]
-                                    .rows()
-                                    .filter_map(|(k, row)| {
-                                        reference_time(&row[c], &self.tz)
-                                            .err()
-                                            .map(|e| format!("key {k:?}: {e}"))
-                                    })
-                                    .collect();
+                                // Every date of the column is read now, once: events
+                                // look up the instant, and a bad date fails the pack.
+                                let mut dates = rustc_hash::FxHashMap::default();
+                                let mut bad: Vec<String> = Vec::new();
+                                for (k, row) in self.tables[t].rows() {
+                                    match reference_time(&row[c], &self.tz) {
+                                        Ok(at) => {
+                                            dates.insert(compact_str::CompactString::from(k), at);
+                                        }
+                                        Err(e) => bad.push(format!("key {k:?}: {e}")),
+                                    }
+                                }
                                 bad.sort();
                                 if let Some(first) = bad.first() {
                                     errs.push((
@@ -724,7 +726,7 @@ impl Builder {
                                         ),
                                     ));
                                 }
-                                Some((c, by, self.tz.clone()))
+                                Some((by, Arc::new(dates)))
                             }
                         }
                     }

@@ -185,8 +185,9 @@ pub enum RuleLogic {
         field: FieldRef,
         /// Index into [`CompiledPack::tables`].
         table: usize,
-        /// (column, duration, zone of plain dates).
-        after: Option<(usize, Duration, jiff::tz::TimeZone)>,
+        /// The duration, and the instant of each key's row in the `after` column
+        /// (read when the pack is compiled).
+        after: Option<(Duration, Arc<rustc_hash::FxHashMap<CompactString, i64>>)>,
     },
     /// The trigger filter is the whole condition.
     Predicate,
