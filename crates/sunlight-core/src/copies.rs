@@ -37,7 +37,16 @@ struct Body<'a> {
     attributes: &'a [(CompactString, AttrValue)],
     /// Attribute names to keep (sorted); None: all.
     keep: Option<&'a [CompactString]>,
+    /// Written first as the attribute [`OFFICIAL_ATTRIBUTE`] (copies of an entity
+    /// key's windows, whose events come from several officials).
+    official: Option<&'a str>,
 }
+
+/// The attribute under which an entity key's copies keep their event's official
+/// (a name no event attribute can clash with in practice: it starts with NUL, so
+/// it also sorts before every other name). Warnings take it out of their copies and
+/// list the officials in `officials`.
+pub(crate) const OFFICIAL_ATTRIBUTE: &str = "\u{0}official_id";
 
 impl Body<'_> {
     fn kept(&self) -> impl Iterator<Item = &(CompactString, AttrValue)> {
@@ -51,7 +60,17 @@ struct Kept<'a, 'b>(&'b Body<'a>);
 
 impl Serialize for Kept<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.kept().count()))?;
+        let official = self.0.official.map(|o| {
+            (
+                CompactString::const_new(OFFICIAL_ATTRIBUTE),
+                AttrValue::Str(o.into()),
+            )
+        });
+        let count = self.0.kept().count() + usize::from(official.is_some());
+        let mut seq = s.serialize_seq(Some(count))?;
+        if let Some(pair) = &official {
+            seq.serialize_element(pair)?;
+        }
         for pair in self.0.kept() {
             seq.serialize_element(pair)?;
         }
@@ -253,6 +272,7 @@ impl Copies {
         bound: i64,
         event: &PowerEvent,
         keep: &[CompactString],
+        official: bool,
     ) {
         let q = self.queue_mut(slot);
         if q.buf.capacity() - q.buf.len() < ROOM {
@@ -267,6 +287,7 @@ impl Copies {
                 counterparty: event.counterparty.as_deref(),
                 attributes: &event.attributes,
                 keep: Some(keep),
+                official: official.then_some(event.official_id.as_str()),
             },
         );
     }
@@ -282,6 +303,7 @@ impl Copies {
                 counterparty: copy.counterparty.as_deref(),
                 attributes: &copy.attributes,
                 keep: None,
+                official: None,
             },
         );
     }
@@ -372,9 +394,9 @@ mod tests {
     fn copies_are_found_by_id_and_time_and_evicted_with_their_class() {
         let mut c = Copies::default();
         for (t, id) in [(10, "a"), (20, "b"), (20, "c")] {
-            c.push_event(3, 0, &event(t, id), &keep());
+            c.push_event(3, 0, &event(t, id), &keep(), false);
         }
-        c.push_event(5, 0, &event(15, "d"), &keep());
+        c.push_event(5, 0, &event(15, "d"), &keep(), false);
         let found = c.find_all(
             &["a".into(), "d".into(), "c".into(), "x".into()],
             &[10, 15, 20, 20],
@@ -400,7 +422,7 @@ mod tests {
         );
         // Eviction is per class.
         c.queues[0].evict_before(20);
-        c.push_event(3, 20, &event(30, "e"), &keep());
+        c.push_event(3, 20, &event(30, "e"), &keep(), false);
         assert!(c.find_all(&["a".into()], &[10], &keep()).is_empty());
         assert_eq!(ids(&c.find_all(&["d".into()], &[15], &keep())), ["d"]);
         let q = &c.queues[0];
@@ -409,7 +431,7 @@ mod tests {
         assert_eq!(ids(&q.copies_from(1)), ["c", "e"]);
         assert_eq!(q.copies_from(0)[0].attributes.len(), 1);
         c.reset_marks();
-        c.push_event(3, 0, &event(40, "f"), &keep());
+        c.push_event(3, 0, &event(40, "f"), &keep(), false);
         assert_eq!(c.queues[0].patch(), (3, Some(0)));
         assert!(c.queues[1].evict_before(100));
         assert!(c.retain_nonempty());
@@ -434,7 +456,7 @@ mod tests {
         c.push_copy(1, &whole);
         assert_eq!(c.queues[0].copies_from(0), vec![whole.clone()]);
         for t in 6..200 {
-            c.push_event(1, t - 50, &event(t, &format!("e{t}")), &keep());
+            c.push_event(1, t - 50, &event(t, &format!("e{t}")), &keep(), false);
             // A push evicts only when the buffer is full: it holds at most about
             // twice what the span does.
             let q = &c.queues[0];

@@ -4,7 +4,8 @@
 //! late events (`t < max seen so far - allowed lateness`), keep the first of each
 //! `event_id`, sort by `(occurred_at, official_id, event_id)`, and for each trigger
 //! event scan every kept event of the same official to compute the window
-//! `[t - W, t]`. Quadratic per official: for tests, never for production.
+//! `[t - W, t]` (for an entity-keyed rule, every kept event with the same key, of any
+//! official). Quadratic per official: for tests, never for production.
 
 use compact_str::CompactString;
 use rustc_hash::FxHashSet;
@@ -58,11 +59,18 @@ pub fn evaluate(
         let t = e.occurred_at.0;
         // The official's events up to and including t's peers.
         let all = &by_official[e.official_id.as_str()];
-        let history = &all[..all.partition_point(|f| f.occurred_at.0 <= t)];
+        let own_history = &all[..all.partition_point(|f| f.occurred_at.0 <= t)];
+        // An entity-keyed rule sees every official's events (its key selects them).
+        let every_history = &kept[..kept.partition_point(|f| f.occurred_at.0 <= t)];
         for (rule_index, rule) in pack.rules.iter().enumerate() {
             if !pack.filters[rule.trigger].matches(e) {
                 continue;
             }
+            let history = if rule.entity.is_some() {
+                every_history
+            } else {
+                own_history
+            };
             let start = t.saturating_sub(rule.window.0);
             let in_slot =
                 |f: &PowerEvent, slot: &Slot, key: &[CompactString], from: i64, to: i64| {
@@ -245,9 +253,15 @@ pub fn evaluate(
                 continue;
             };
             if let Some(cooldown) = rule.cooldown {
+                // An entity-keyed rule's repeats are the entity's, whoever triggers.
+                let owner = if rule.entity.is_some() {
+                    CompactString::default()
+                } else {
+                    e.official_id.clone()
+                };
                 let last = fired
                     .iter_mut()
-                    .find(|(r, o, k, _, _)| *r == rule_index && *o == e.official_id && *k == key);
+                    .find(|(r, o, k, _, _)| *r == rule_index && *o == owner && *k == key);
                 match last {
                     Some((_, _, _, time, lvl))
                         if t.saturating_sub(*time) < cooldown.0 && level <= *lvl =>
@@ -258,7 +272,7 @@ pub fn evaluate(
                         *time = t;
                         *lvl = level;
                     }
-                    None => fired.push((rule_index, e.official_id.clone(), key.clone(), t, level)),
+                    None => fired.push((rule_index, owner, key.clone(), t, level)),
                 }
             }
             let total = evidence.len() as u64 + u64::from(trigger_evidence);
@@ -267,6 +281,13 @@ pub fn evaluate(
             evidence.drain(..skip);
             if trigger_evidence {
                 evidence.push(e);
+            }
+            let mut officials: Vec<CompactString> = Vec::new();
+            if rule.entity.is_some() {
+                officials = evidence.iter().map(|f| f.official_id.clone()).collect();
+                officials.push(e.official_id.clone());
+                officials.sort_unstable();
+                officials.dedup();
             }
             let key_pairs: Vec<(CompactString, CompactString)> = rule
                 .key_fields
@@ -298,6 +319,7 @@ pub fn evaluate(
                 rule_id: rule.id.clone(),
                 rule_version: rule.version,
                 official_id: e.official_id.clone(),
+                officials,
                 key: key_pairs,
                 level,
                 trigger_event_id: e.event_id.clone(),

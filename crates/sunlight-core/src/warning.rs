@@ -22,8 +22,11 @@ pub struct Warning {
     pub rule_id: String,
     /// Its version.
     pub rule_version: u32,
-    /// The official.
+    /// The official (of an entity-keyed rule: the official whose event triggered).
     pub official_id: CompactString,
+    /// Of an entity-keyed rule (`key = [...]`): every official among the evidence
+    /// and the trigger's, sorted; empty for rules keyed by the official.
+    pub officials: Vec<CompactString>,
     /// Further key fields, in the rule's order.
     pub key: Vec<(CompactString, CompactString)>,
     /// Yellow or red.
@@ -212,6 +215,7 @@ impl Serialize for EventCopies<'_> {
 impl Serialize for Warning {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let fields = 14
+            + usize::from(!self.officials.is_empty())
             + usize::from(self.scope.region.is_some())
             + usize::from(self.scope.org_unit.is_some());
         let mut st = s.serialize_struct("Warning", fields)?;
@@ -220,6 +224,11 @@ impl Serialize for Warning {
         st.serialize_field("rule_version", &self.rule_version)?;
         st.serialize_field("official_id", self.official_id.as_str())?;
         st.serialize_field("key", &Pairs(&self.key))?;
+        if self.officials.is_empty() {
+            st.skip_field("officials")?;
+        } else {
+            st.serialize_field("officials", &self.officials)?;
+        }
         st.serialize_field("level", self.level.name())?;
         st.serialize_field("trigger_event_id", self.trigger_event_id.as_str())?;
         st.serialize_field("occurred_at", &self.occurred_at.to_string())?;
@@ -289,6 +298,7 @@ impl Warning {
             rule_id: self.rule_id.clone(),
             rule_version: self.rule_version,
             official_id: self.official_id.to_string(),
+            officials: self.officials.iter().map(|o| o.to_string()).collect(),
             key: self
                 .key
                 .iter()
@@ -349,6 +359,7 @@ mod tests {
             rule_id: "r".into(),
             rule_version: 1,
             official_id: "o".into(),
+            officials: Vec::new(),
             key: vec![
                 ("counterparty".into(), "SUP-1".into()),
                 ("national_id".into(), "110101199003070011".into()),
@@ -383,6 +394,7 @@ mod tests {
             rule_id: "split".into(),
             rule_version: 2,
             official_id: "o1".into(),
+            officials: Vec::new(),
             key: vec![("counterparty".into(), "C1".into())],
             level: Level::Red,
             trigger_event_id: "e3".into(),

@@ -396,6 +396,7 @@ impl Names<'_> {
             rule_id: w.rule_id.clone(),
             rule_version: w.rule_version,
             official_id: self.0.into(),
+            officials: Vec::new(),
             key: w
                 .key
                 .iter()

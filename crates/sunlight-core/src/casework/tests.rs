@@ -23,6 +23,7 @@ pub(super) fn warning(id: &str, rule: &str, official: &str, key: &str, level: Le
         rule_id: rule.into(),
         rule_version: 1,
         official_id: official.into(),
+        officials: Vec::new(),
         key: if key.is_empty() {
             vec![]
         } else {

@@ -2,6 +2,8 @@
 //! one place so that `sunlight replay` and `sunlight run` agree on the same input.
 //!
 //! In order, an event is
+//! 0. **refused as bad input** (`wrong_type`) when its official_id starts with NUL
+//!    (U+0000): such keys name the state of entity-keyed rules;
 //! 1. **refused as bad input** (`invalid_timestamp`) when it is dated more than
 //!    [`EngineConfig::max_future_skew`](super::EngineConfig::max_future_skew) ahead
 //!    of the engine's clock: one far-future timestamp would drag the watermark along
@@ -74,6 +76,15 @@ impl Engine {
         out: &mut Vec<Warning>,
     ) -> Admission {
         let time = event.occurred_at.0;
+        if super::is_entity_owner(&event.official_id) {
+            return Admission::Refused(DecodeError::new(
+                Reason::WrongType,
+                format!(
+                    "event `{}`: official_id must not start with U+0000 (reserved for the state of entity keys)",
+                    event.event_id
+                ),
+            ));
+        }
         if let Some(skew) = self.config.max_future_skew
             && time > (self.config.clock)().0.saturating_add(skew.0)
         {

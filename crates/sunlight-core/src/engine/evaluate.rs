@@ -5,6 +5,8 @@ use compact_str::CompactString;
 use smallvec::SmallVec;
 
 use super::{EngineStats, Hits, hit};
+use crate::copies::OFFICIAL_ATTRIBUTE;
+use crate::event::AttrValue;
 use crate::event::{FieldRef, FieldValue, PowerEvent};
 use crate::evidence::EventCopy;
 use crate::rules::measure::{Level, MeasureValue};
@@ -297,14 +299,38 @@ pub(super) fn evaluate(
     }
     // The copies, found only now that a warning fires.
     let mut copies: Vec<EventCopy> = Vec::new();
+    // An entity key's copies carry their officials (`copies::OFFICIAL_ATTRIBUTE`).
+    let mut officials: Vec<CompactString> = Vec::new();
     if pack.copy_attributes.is_some() {
         let keep = &rule.evidence_attributes;
         if let Some(store) = official.copies.as_deref() {
-            copies = store.find_all(&evidence.ids, &evidence.times, keep);
+            if rule.entity.is_some() {
+                let mut with_official = Vec::with_capacity(keep.len() + 1);
+                with_official.push(CompactString::const_new(OFFICIAL_ATTRIBUTE));
+                with_official.extend(keep.iter().cloned());
+                copies = store.find_all(&evidence.ids, &evidence.times, &with_official);
+                for copy in &mut copies {
+                    if let Some(at) = copy
+                        .attributes
+                        .iter()
+                        .position(|(name, _)| name == OFFICIAL_ATTRIBUTE)
+                        && let (_, AttrValue::Str(o)) = copy.attributes.remove(at)
+                    {
+                        officials.push(o);
+                    }
+                }
+            } else {
+                copies = store.find_all(&evidence.ids, &evidence.times, keep);
+            }
         }
         if trigger_in_evidence {
             copies.push(EventCopy::of(event, keep));
         }
+    }
+    if rule.entity.is_some() {
+        officials.push(event.official_id.clone());
+        officials.sort_unstable();
+        officials.dedup();
     }
     if trigger_in_evidence {
         evidence.ids.push(event.event_id.clone());
@@ -342,6 +368,7 @@ pub(super) fn evaluate(
         rule_id: rule.id.clone(),
         rule_version: rule.version,
         official_id: event.official_id.clone(),
+        officials,
         key: key_pairs,
         level,
         trigger_event_id: event.event_id.clone(),
@@ -389,7 +416,7 @@ pub(super) fn slot_input(event: &PowerEvent, slot: &Slot) -> Option<SlotInput> {
     })
 }
 
-fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
+pub(super) fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
     let mut key = GroupKey::default();
     for f in fields {
         match event.field(f)? {

@@ -131,6 +131,8 @@ pub struct EngineStats {
 pub struct StateStats {
     /// Officials with state.
     pub officials: usize,
+    /// Entity keys (of `key = [...]` rules) with state.
+    pub entity_keys: usize,
     /// Distinct events retained in windows.
     pub retained_events: usize,
     /// Window entries (an event in two rules' windows is two entries).
@@ -371,12 +373,22 @@ impl Engine {
             .any(|p| p.event.event_id == event.event_id)
     }
 
-    /// Confirms a released-id hash hit against the official's window entries.
+    /// Confirms a released-id hash hit against the window entries of the event's
+    /// official and of its entity keys' owners.
     #[cold]
     fn in_windows(&self, event: &PowerEvent) -> bool {
-        self.officials
-            .get(event.official_id.as_str())
-            .is_some_and(|o| o.entries().any(|e| e.id == event.event_id))
+        let stored = |owner: &str| {
+            self.officials
+                .get(owner)
+                .is_some_and(|o| o.entries().any(|e| e.id == event.event_id))
+        };
+        stored(event.official_id.as_str())
+            || self
+                .pack
+                .entities
+                .iter()
+                .filter_map(|key| owner_key(key, event))
+                .any(|owner| stored(&owner))
     }
 
     /// Moves the watermark forward to `to` (never backwards) and evaluates what it
@@ -436,6 +448,7 @@ impl Engine {
 
     fn release(&mut self, out: &mut Vec<Warning>) {
         let mut batch = std::mem::take(&mut self.batch);
+        let mut duplicate: Vec<bool> = Vec::new();
         while let Some(top) = self.pending.peek() {
             // At the end of input (watermark MAX) everything goes, even an event at
             // the largest representable instant.
@@ -453,6 +466,17 @@ impl Engine {
                 (&a.event.official_id, &a.event.event_id)
                     .cmp(&(&b.event.official_id, &b.event.event_id))
             });
+            duplicate.clear();
+            for p in &batch {
+                let repeat = self.is_repeat(time, p);
+                duplicate.push(repeat);
+            }
+            self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
+            // Entity keys' windows take the whole timestamp's events (of every
+            // official) before any rule is evaluated at it.
+            for entity in 0..self.pack.entities.len() as u16 {
+                self.enter_entity(time, entity, &batch, &duplicate);
+            }
             let mut start = 0;
             while start < batch.len() {
                 let official = &batch[start].event.official_id;
@@ -461,7 +485,7 @@ impl Engine {
                         .iter()
                         .take_while(|p| p.event.official_id == *official)
                         .count();
-                self.process_group(time, &batch[start..end], out);
+                self.process_group(time, &batch[start..end], &duplicate[start..end], out);
                 start = end;
             }
         }
@@ -469,11 +493,94 @@ impl Engine {
         self.batch = batch;
     }
 
-    /// Events of one official at one timestamp: all enter the windows, then each is evaluated.
-    fn process_group(&mut self, time: i64, group: &[Pending], out: &mut Vec<Warning>) {
+    /// One probe of the released-id table per event: a repeat of an event still in
+    /// a window is a duplicate; otherwise it is remembered for as long as the
+    /// longest window it can enter can see it.
+    fn is_repeat(&mut self, time: i64, p: &Pending) -> bool {
+        let pack = &self.pack;
+        let until = pack
+            .slots
+            .iter()
+            .filter(|slot| hit(&p.hits, slot.filter))
+            .map(|slot| time.saturating_add(slot.span.0))
+            .max();
+        let repeat = match self.released.entry(p.id) {
+            Entry::Occupied(e) if e.get().0 >= time => true,
+            Entry::Occupied(mut e) => {
+                match until {
+                    Some(u) => *e.get_mut() = (u, p.source),
+                    None => {
+                        e.remove();
+                    }
+                }
+                false
+            }
+            Entry::Vacant(v) => {
+                if let Some(u) = until {
+                    v.insert((u, p.source));
+                }
+                false
+            }
+        };
+        // (A removed id needs no record: one whose until has passed is no repeat.)
+        if !repeat && let (Some(u), Some(c)) = (until, self.changes.as_deref_mut()) {
+            c.released.push((p.source, p.id, u));
+        }
+        // Confirm against the stored ids: a hash collision must not drop an event.
+        // An event a count window (`last`) has dropped is no longer stored but is
+        // still a repeat within its span: there the 64-bit id hash decides alone.
+        // (Looked at only for a repeat: rare.)
+        repeat
+            && (pack
+                .slots
+                .iter()
+                .any(|slot| slot.last.is_some() && hit(&p.hits, slot.filter))
+                || self.in_windows(&p.event))
+    }
+
+    /// Enters the timestamp's events into the windows of entity key `entity`: per
+    /// owner (the entity's values), in the batch's order.
+    fn enter_entity(&mut self, time: i64, entity: u16, batch: &[Pending], duplicate: &[bool]) {
         let pack = Arc::clone(&self.pack);
+        let key = &pack.entities[entity as usize];
+        let mut owned: SmallVec<[(CompactString, usize); 4]> = SmallVec::new();
+        for (i, p) in batch.iter().enumerate() {
+            if duplicate[i]
+                || !pack
+                    .slots
+                    .iter()
+                    .any(|s| s.entity == Some(entity) && hit(&p.hits, s.filter))
+            {
+                continue;
+            }
+            if let Some(owner) = owner_key(key, &p.event) {
+                owned.push((owner, i));
+            }
+        }
+        owned.sort_by(|a, b| a.0.cmp(&b.0));
+        for (owner, i) in &owned {
+            let p = &batch[*i];
+            let mut state = self.officials.entry(owner.clone()).or_default();
+            state.last_source = p.source;
+            if let Some(c) = self.changes.as_deref_mut() {
+                c.officials.insert(owner.clone(), p.source);
+            }
+            enter_slots(&pack, &mut state, time, p, Some(entity));
+        }
+    }
+
+    /// Events of one official at one timestamp: all enter the windows, then each is evaluated.
+    fn process_group(
+        &mut self,
+        time: i64,
+        group: &[Pending],
+        duplicate: &[bool],
+        out: &mut Vec<Warning>,
+    ) {
+        let pack = Arc::clone(&self.pack);
+        let officials = Arc::clone(&self.officials);
         let official_id = &group[0].event.official_id;
-        let mut official = self.officials.entry(official_id.clone()).or_default();
+        let mut official = officials.entry(official_id.clone()).or_default();
         official.last_source = group[group.len() - 1].source;
         if let Some(c) = self.changes.as_deref_mut() {
             c.officials
@@ -488,110 +595,118 @@ impl Engine {
         {
             official.scope = Some(Box::new(crate::warning::Scope::of(latest)));
         }
-        // One probe of the released-id table per event: a repeat of an event still
-        // in a window is a duplicate; otherwise remember this one for as long as the
-        // longest window it can enter can see it.
-        let mut duplicate: SmallVec<[bool; 4]> = SmallVec::new();
-        for p in group {
-            let until = pack
-                .slots
-                .iter()
-                .filter(|slot| hit(&p.hits, slot.filter))
-                .map(|slot| time.saturating_add(slot.span.0))
-                .max();
-            let repeat = match self.released.entry(p.id) {
-                Entry::Occupied(e) if e.get().0 >= time => true,
-                Entry::Occupied(mut e) => {
-                    match until {
-                        Some(u) => *e.get_mut() = (u, p.source),
-                        None => {
-                            e.remove();
+        for (p, _) in group.iter().zip(duplicate).filter(|(_, d)| !**d) {
+            enter_slots(&pack, &mut official, time, p, None);
+        }
+        // The official's state is held between its rules; an entity-keyed rule
+        // releases it to take its owner's (one map: two guards could share a shard).
+        let mut held = Some(official);
+        for (p, _) in group.iter().zip(duplicate).filter(|(_, d)| !**d) {
+            for (index, rule) in pack.rules.iter().enumerate() {
+                if !hit(&p.hits, rule.trigger) {
+                    continue;
+                }
+                let trigger = Trigger {
+                    rule_index: index,
+                    rule,
+                    event: &p.event,
+                    hits: &p.hits,
+                    source: p.source,
+                };
+                let clock = self.config.clock;
+                match rule.entity {
+                    None => {
+                        let state = held.get_or_insert_with(|| {
+                            officials.entry(official_id.clone()).or_default()
+                        });
+                        evaluate(&pack, &mut self.stats, clock, trigger, state, out);
+                    }
+                    Some(entity) => {
+                        held = None;
+                        let Some(owner) = owner_key(&pack.entities[entity as usize], &p.event)
+                        else {
+                            continue;
+                        };
+                        if let Some(mut state) = officials.get_mut(&owner) {
+                            evaluate(&pack, &mut self.stats, clock, trigger, &mut state, out);
                         }
                     }
-                    false
-                }
-                Entry::Vacant(v) => {
-                    if let Some(u) = until {
-                        v.insert((u, p.source));
-                    }
-                    false
-                }
-            };
-            // (A removed id needs no record: one whose until has passed is no repeat.)
-            if !repeat && let (Some(u), Some(c)) = (until, self.changes.as_deref_mut()) {
-                c.released.push((p.source, p.id, u));
-            }
-            // Confirm against the stored ids: a hash collision must not drop an event.
-            // An event a count window (`last`) has dropped is no longer stored but is
-            // still a repeat within its span: there the 64-bit id hash decides alone.
-            // (Looked at only for a repeat: rare.)
-            let counted = || {
-                pack.slots
-                    .iter()
-                    .any(|slot| slot.last.is_some() && hit(&p.hits, slot.filter))
-            };
-            let repeat =
-                repeat && (counted() || official.entries().any(|e| e.id == p.event.event_id));
-            duplicate.push(repeat);
-        }
-        self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
-        for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
-            // The event's evidence copy is kept once, in the class of the
-            // longest-span slot it enters (`copies`).
-            let mut class: Option<(u32, Duration)> = None;
-            for (index, slot) in pack.slots.iter().enumerate() {
-                if !hit(&p.hits, slot.filter) {
-                    continue;
-                }
-                let Some(input) = slot_input(&p.event, slot) else {
-                    continue;
-                };
-                if class.is_none_or(|(_, span)| slot.span > span) {
-                    class = Some((index as u32, slot.span));
-                }
-                let cell = official.cell_mut(index as u32, !slot.group_by.is_empty());
-                let state = match cell {
-                    SlotCell::Single(s) => s,
-                    SlotCell::Keyed(states) => states.get_or_default(input.key),
-                };
-                state.evict_before(time.saturating_sub(slot.span.0));
-                let entry = WindowEntry {
-                    time,
-                    value: input.value.unwrap_or(0),
-                    id: p.event.event_id.clone(),
-                };
-                state.push(entry, input.distinct, slot.min_max);
-                if let Some(n) = slot.last {
-                    state.keep_last(n);
-                }
-            }
-            if let (Some((slot, span)), Some(keep)) = (class, &pack.copy_attributes) {
-                official
-                    .copies
-                    .get_or_insert_with(Default::default)
-                    .push_event(slot, time.saturating_sub(span.0), &p.event, keep);
-            }
-        }
-        for (p, _) in group.iter().zip(&duplicate).filter(|(_, d)| !**d) {
-            for (index, rule) in pack.rules.iter().enumerate() {
-                if hit(&p.hits, rule.trigger) {
-                    evaluate(
-                        &pack,
-                        &mut self.stats,
-                        self.config.clock,
-                        Trigger {
-                            rule_index: index,
-                            rule,
-                            event: &p.event,
-                            hits: &p.hits,
-                            source: p.source,
-                        },
-                        &mut official,
-                        out,
-                    );
                 }
             }
         }
+    }
+}
+
+/// The state key of an entity's owner: NUL, the entity's label, NUL, its values
+/// (a [`crate::state::GroupKey`]); `None` if the event lacks one of the fields.
+/// Official ids never start with NUL (admission refuses them), so the two kinds of
+/// owner share one map without clashing.
+pub(crate) fn owner_key(
+    key: &crate::rules::EntityKey,
+    event: &PowerEvent,
+) -> Option<CompactString> {
+    let values = evaluate::group_key(event, &key.fields)?;
+    let mut owner = CompactString::with_capacity(key.label.len() + values.raw().len() + 2);
+    owner.push('\0');
+    owner.push_str(&key.label);
+    owner.push('\0');
+    owner.push_str(values.raw());
+    Some(owner)
+}
+
+/// Whether a state key is an entity's owner (not an official).
+pub(crate) fn is_entity_owner(key: &str) -> bool {
+    key.starts_with('\0')
+}
+
+/// Enters event `p` into the windows of `state` that `entity` owns (None: the
+/// official's), and keeps its evidence copy once, in the class of the longest-span
+/// slot it enters (`copies`).
+fn enter_slots(
+    pack: &CompiledPack,
+    state: &mut OfficialState,
+    time: i64,
+    p: &Pending,
+    entity: Option<u16>,
+) {
+    let mut class: Option<(u32, Duration)> = None;
+    for (index, slot) in pack.slots.iter().enumerate() {
+        if slot.entity != entity || !hit(&p.hits, slot.filter) {
+            continue;
+        }
+        let Some(input) = slot_input(&p.event, slot) else {
+            continue;
+        };
+        if class.is_none_or(|(_, span)| slot.span > span) {
+            class = Some((index as u32, slot.span));
+        }
+        let cell = state.cell_mut(index as u32, !slot.group_by.is_empty());
+        let window = match cell {
+            SlotCell::Single(s) => s,
+            SlotCell::Keyed(states) => states.get_or_default(input.key),
+        };
+        window.evict_before(time.saturating_sub(slot.span.0));
+        let entry = WindowEntry {
+            time,
+            value: input.value.unwrap_or(0),
+            id: p.event.event_id.clone(),
+        };
+        window.push(entry, input.distinct, slot.min_max);
+        if let Some(n) = slot.last {
+            window.keep_last(n);
+        }
+    }
+    if let (Some((slot, span)), Some(keep)) = (class, &pack.copy_attributes) {
+        state
+            .copies
+            .get_or_insert_with(Default::default)
+            .push_event(
+                slot,
+                time.saturating_sub(span.0),
+                &p.event,
+                keep,
+                entity.is_some(),
+            );
     }
 }
 
@@ -688,7 +803,11 @@ impl Engine {
             ..StateStats::default()
         };
         for entry in self.officials.iter() {
-            stats.officials += 1;
+            if is_entity_owner(entry.key()) {
+                stats.entity_keys += 1;
+            } else {
+                stats.officials += 1;
+            }
             let mut distinct: FxHashSet<&CompactString> = FxHashSet::default();
             for e in entry.value().entries() {
                 stats.window_entries += 1;

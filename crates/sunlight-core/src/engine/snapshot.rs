@@ -238,6 +238,9 @@ fn slot_definition(pack: &CompiledPack, index: usize) -> String {
     if let Some(n) = s.last {
         definition.push_str(&format!("|last {n}"));
     }
+    if let Some(e) = s.entity {
+        definition.push_str(&format!("|entity {}", pack.entities[e as usize].label));
+    }
     definition
 }
 

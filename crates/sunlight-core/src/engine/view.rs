@@ -9,6 +9,7 @@ use compact_str::CompactString;
 use dashmap::DashMap;
 use rustc_hash::FxBuildHasher;
 
+use super::is_entity_owner;
 use crate::rules::{CompiledPack, RuleLogic};
 use crate::state::{OfficialState, SlotCell, SlotState};
 use crate::time::Timestamp;
@@ -65,7 +66,8 @@ impl StateView {
     /// state is read-locked while it is visited: keep `visit` quick.
     pub fn for_each_official(&self, mut visit: impl FnMut(&str, &Scope)) {
         let none = Scope::default();
-        for entry in self.officials.iter() {
+        // Entity keys' owners (`key = [...]` rules) are not officials.
+        for entry in self.officials.iter().filter(|e| !is_entity_owner(e.key())) {
             visit(entry.key(), entry.value().scope.as_deref().unwrap_or(&none));
         }
     }
@@ -73,12 +75,15 @@ impl StateView {
     /// The official's scope as its latest event with one said (None: the engine
     /// holds nothing for them, or no event had a scope).
     pub fn scope_of(&self, official_id: &str) -> Option<Scope> {
+        if is_entity_owner(official_id) {
+            return None;
+        }
         self.officials.get(official_id)?.scope.as_deref().cloned()
     }
 
     /// Whether the engine holds state for the official.
     pub fn contains(&self, official_id: &str) -> bool {
-        self.officials.contains_key(official_id)
+        !is_entity_owner(official_id) && self.officials.contains_key(official_id)
     }
 
     /// The field a rule's value measures (`sum`, `avg`, `min`, `max`) read, if any.
@@ -99,6 +104,9 @@ impl StateView {
     /// for them.
     pub fn official(&self, official_id: &str) -> Option<OfficialWindows> {
         let wm = self.watermark()?;
+        if is_entity_owner(official_id) {
+            return None;
+        }
         let official = self.officials.get(official_id)?;
         let mut windows = Vec::new();
         for rule in &self.pack.rules {

@@ -14,7 +14,7 @@ use super::measure::{Condition, Level, Levels, Measure};
 use super::reference::{ReferenceTable, Relations, reference_time};
 use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
 use super::template::Template;
-use super::{CompiledPack, CompiledRule, RuleLogic, Slot};
+use super::{CompiledPack, CompiledRule, EntityKey, RuleLogic, Slot};
 use crate::event::FieldRef;
 use crate::time::Duration;
 
@@ -131,6 +131,8 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         locale,
         tables,
         table_names: spec.reference.tables.keys().cloned().collect(),
+        entities: Vec::new(),
+        evidence_copies: spec.pack.evidence_copies,
     };
     let mut rules = Vec::new();
     let mut seen = HashSet::new();
@@ -162,6 +164,8 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
                 locale: builder.locale,
                 tables: builder.tables.clone(),
                 table_names: builder.table_names.clone(),
+                entities: builder.entities.clone(),
+                evidence_copies: builder.evidence_copies,
             }
             .rule(rule)
         };
@@ -231,6 +235,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         relations,
         locale: builder.locale,
         tables: builder.tables,
+        entities: builder.entities,
         copy_attributes,
     })
 }
@@ -245,6 +250,11 @@ struct Builder {
     /// failed to load is not reported twice).
     tables: Vec<Arc<ReferenceTable>>,
     table_names: Vec<String>,
+    /// Entity keys in order of first use (`CompiledPack::entities`).
+    entities: Vec<EntityKey>,
+    /// `[pack] evidence_copies`: entity-keyed rules name their officials from the
+    /// copies.
+    evidence_copies: bool,
 }
 
 type Errors = Vec<(String, String)>;
@@ -265,6 +275,7 @@ impl Builder {
             s.last.is_some()
                 && s.filter == slot.filter
                 && s.group_by == slot.group_by
+                && s.entity == slot.entity
                 && s.value == slot.value
                 && s.distinct == slot.distinct
         });
@@ -280,6 +291,22 @@ impl Builder {
                 self.slots.len() - 1
             }
         }
+    }
+
+    fn entity_index(&mut self, written: &[String], fields: &[FieldRef]) -> u16 {
+        if let Some(i) = self.entities.iter().position(|e| e.fields == fields) {
+            return i as u16;
+        }
+        self.entities.push(EntityKey {
+            label: written
+                .iter()
+                .map(|f| f.trim())
+                .collect::<Vec<_>>()
+                .join(",")
+                .into(),
+            fields: fields.to_vec(),
+        });
+        (self.entities.len() - 1) as u16
     }
 
     fn slot_index(&mut self, slot: Slot) -> usize {
@@ -316,6 +343,7 @@ impl Builder {
         not_for(r.table.is_some(), "table", &[K::Reference]);
         not_for(r.after.is_some(), "after", &[K::Reference]);
         not_for(r.last.is_some(), "last", &[K::Aggregate]);
+        not_for(!r.key.is_empty(), "key", &[K::Aggregate]);
         let m = &r.measures;
         let has_measures = m.sum.is_some()
             || m.avg.is_some()
@@ -388,7 +416,11 @@ impl Builder {
                 match FieldRef::parse(f) {
                     Some(FieldRef::OfficialId) => errs.push((
                         format!("{name}[{i}]"),
-                        "official_id is always part of the key; leave it out".into(),
+                        if name == "key" {
+                            "leave `key` out to key the rule by official_id".into()
+                        } else {
+                            "official_id is always part of the key; leave it out".into()
+                        },
                     )),
                     Some(field) if out.contains(&field) => {
                         errs.push((format!("{name}[{i}]"), format!("`{f}` is listed twice")))
@@ -402,7 +434,26 @@ impl Builder {
             }
             out
         };
-        let group_by = fields("group_by", &r.group_by, &mut errs);
+        let entity_fields = fields("key", &r.key, &mut errs);
+        let mut group_by = fields("group_by", &r.group_by, &mut errs);
+        if let Some(i) = group_by.iter().position(|f| entity_fields.contains(f)) {
+            errs.push((
+                format!("group_by[{i}]"),
+                "is already in `key`; list it once".into(),
+            ));
+        }
+        if !entity_fields.is_empty() && !self.evidence_copies {
+            errs.push((
+                "key".into(),
+                "an entity-keyed rule names the officials of its evidence from the evidence copies; set [pack] evidence_copies = true".into(),
+            ));
+        }
+        // An entity-keyed rule's windows are owned by the entity's values; inside,
+        // they are keyed by the entity's fields and then group_by (the warning's key).
+        let entity = (!entity_fields.is_empty()).then(|| self.entity_index(&r.key, &entity_fields));
+        if entity.is_some() {
+            group_by.splice(0..0, entity_fields);
+        }
         let window = window.unwrap_or(Duration::from_secs(1));
         let and = |a: &Filter, b: Filter| match (a, b) {
             (Filter::True, b) => b,
@@ -470,6 +521,7 @@ impl Builder {
                     // Count windows are measured by scanning their few newest entries
                     // (no min/max deques), and share a slot with the same events.
                     Some(last) => self.count_slot(Slot {
+                        entity,
                         filter,
                         group_by: group_by.clone(),
                         span: window,
@@ -479,6 +531,7 @@ impl Builder {
                         last: Some(last),
                     }),
                     None => self.slot_index(Slot {
+                        entity,
                         filter,
                         group_by: group_by.clone(),
                         span: window,
@@ -517,6 +570,7 @@ impl Builder {
                 let den_filter = self.filter_index(den);
                 let trigger = self.filter_index(trigger);
                 let slot = |filter, group_by| Slot {
+                    entity: None,
                     filter,
                     group_by,
                     span: window,
@@ -563,6 +617,7 @@ impl Builder {
                 }
                 let filter = self.filter_index(base);
                 let slot = self.slot_index(Slot {
+                    entity: None,
                     filter,
                     group_by: group_by.clone(),
                     span: Duration(window.0.saturating_add(baseline.0)),
@@ -598,6 +653,7 @@ impl Builder {
                 let first_filter = self.filter_index(first);
                 let trigger = self.filter_index(then);
                 let slot = self.slot_index(Slot {
+                    entity: None,
                     filter: first_filter,
                     group_by: on.clone(),
                     span: window,
@@ -899,6 +955,7 @@ impl Builder {
             levels,
             measures,
             key_fields,
+            entity,
             trigger,
             cooldown,
             evidence_limit,

@@ -46,6 +46,9 @@ pub struct CompiledPack {
     pub locale: locale::Locale,
     /// The reference tables of `[reference.tables]`, in name order.
     pub tables: Vec<Arc<ReferenceTable>>,
+    /// The entity keys rules are keyed by instead of the official (`key = [...]`),
+    /// in order of first use; [`Slot::entity`] indexes them.
+    pub(crate) entities: Vec<EntityKey>,
     /// With `[pack] evidence_copies` on (the default): the attributes window entries
     /// keep in their evidence copies (every rule's, sorted); `None`: no copies.
     pub(crate) copy_attributes: Option<Vec<CompactString>>,
@@ -86,6 +89,30 @@ impl CompiledPack {
     pub fn rule(&self, id: &str) -> Option<&CompiledRule> {
         self.rules.iter().find(|r| r.id == id)
     }
+
+    /// The rules keyed by an entity rather than the official, with their keys as
+    /// written (`rules check` lists them: their events must all reach one engine).
+    pub fn entity_keyed_rules(&self) -> Vec<(&str, &str)> {
+        self.rules
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.id.as_str(),
+                    self.entities[r.entity? as usize].label.as_str(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// An entity key: the fields (as written, joined by `,` in `label`) whose values
+/// own a window instead of the official.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EntityKey {
+    /// The fields as written, e.g. `attributes.invoice_no`.
+    pub label: CompactString,
+    /// The fields.
+    pub fields: Vec<FieldRef>,
 }
 
 /// A per-key list of events matching one filter, kept for `span`.
@@ -93,8 +120,12 @@ impl CompiledPack {
 pub(crate) struct Slot {
     /// Index into [`CompiledPack::filters`].
     pub filter: usize,
-    /// Key fields besides official_id; events lacking one are not kept.
+    /// Key fields besides official_id (or, in an entity-keyed slot, the entity's
+    /// fields then the rule's group_by); events lacking one are not kept.
     pub group_by: Vec<FieldRef>,
+    /// The entity key owning this slot's windows (index into
+    /// [`CompiledPack::entities`]); None: the official.
+    pub entity: Option<u16>,
     /// How far back entries are kept (window, or window + baseline).
     pub span: Duration,
     /// Numeric field for sum/avg/min/max.
@@ -124,8 +155,12 @@ pub struct CompiledRule {
     pub levels: Levels,
     /// Measures reported, in output order.
     pub measures: Vec<Measure>,
-    /// The key fields besides official_id, in output order.
+    /// The key fields besides official_id, in output order (an entity-keyed rule's
+    /// entity fields first).
     pub key_fields: Vec<FieldRef>,
+    /// The entity key owning the rule's windows (index into the pack's entity
+    /// keys); None: the official.
+    pub(crate) entity: Option<u16>,
     /// Index of the filter an event must pass to trigger an evaluation.
     pub(crate) trigger: usize,
     /// Repeats for the same key within this span are suppressed (unless the level rises).

@@ -117,7 +117,13 @@ pub struct RuleSpec {
     pub first: Option<toml::Table>,
     /// `sequence` rules: the later event, which triggers the check.
     pub then: Option<toml::Table>,
-    /// Extra key fields besides `official_id` (e.g. `["counterparty"]`).
+    /// `aggregate` rules: key the windows by these fields instead of by the
+    /// official (an entity key, e.g. `["attributes.invoice_no"]`): the events of every
+    /// official with the same values share one window.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Extra key fields besides `official_id` (e.g. `["counterparty"]`), or besides
+    /// `key`.
     #[serde(default)]
     pub group_by: Vec<String>,
     /// `sequence` rules: the fields the two events must share.

@@ -1,7 +1,8 @@
 //! Property tests: the engine against the brute-force oracle
 //! (`sunlight_core::reference_model`) on random events, random arrival orders,
 //! duplicates and late events, for every rule kind, and for count windows (`last`)
-//! inside time windows.
+//! inside time windows, and for rules keyed by an entity (`key`) instead of the
+//! official.
 
 use crate::common::{at, oracle, pack, run};
 use proptest::prelude::*;
@@ -119,6 +120,34 @@ last = 2
 measures = { distinct = "counterparty" }
 yellow = { count = ">= 2", distinct = "<= 1" }
 cooldown = "4s"
+
+# Keyed by an entity, not the official: the payments to one party by any official.
+[[rule]]
+id = "by-party"
+version = 1
+kind = "aggregate"
+title = "{count} payments to {counterparty} by {distinct} officials"
+window = "8s"
+key = ["counterparty"]
+filter = { kind = "payment" }
+measures = { distinct = "official_id" }
+yellow = { count = ">= 3" }
+red = { distinct = ">= 2" }
+cooldown = "3s"
+evidence_limit = 3
+
+# An entity key with a count window, and a group_by inside the entity.
+[[rule]]
+id = "by-party-last"
+version = 1
+kind = "aggregate"
+title = "last {count} {kind} to {counterparty}: {sum}"
+window = "20s"
+last = 2
+key = ["counterparty"]
+group_by = ["kind"]
+measures = { sum = "amount_cents" }
+yellow = { count = ">= 2", sum = ">= 120" }
 
 # Absence before an event: a payment with no approval of its party before it.
 [[rule]]
@@ -279,6 +308,8 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
         "last2-distinct",
         "last2-sum",
         "absent",
+        "by-party",
+        "by-party-last",
     ] {
         for level in ["yellow", "red"] {
             let n = got
@@ -287,8 +318,10 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
                 .count();
             let possible = !matches!(
                 (rule, level),
-                ("ratio" | "baseline" | "last2-distinct", "red")
-                    | ("sequence" | "self" | "absent", "yellow")
+                (
+                    "ratio" | "baseline" | "last2-distinct" | "by-party-last",
+                    "red"
+                ) | ("sequence" | "self" | "absent", "yellow")
             );
             assert_eq!(n > 0, possible, "{rule} {level}: {n} warnings");
         }
