@@ -42,12 +42,25 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
             table.columns().join(", ")
         );
     }
+    let entity_keyed: BTreeMap<&str, &str> = pack.entity_keyed_rules().into_iter().collect();
     for rule in &pack.rules {
+        let keyed = entity_keyed
+            .get(rule.id.as_str())
+            .map(|key| format!("  keyed by {key}"))
+            .unwrap_or_default();
         println!(
-            "  {:<24} v{:<3} {}",
+            "  {:<24} v{:<3} {}{keyed}",
             rule.id,
             rule.version,
             kind_name(&rule.logic)
+        );
+    }
+    if !entity_keyed.is_empty() {
+        println!(
+            "{} rules keyed by an entity, not the official, need every official's events in one engine: \
+             `sunlight replay`, or `sunlight run` as one instance. On several instances each \
+             sees only the officials it owns (docs/RULES.md, \"Entity keys\").",
+            entity_keyed.len()
         );
     }
     Ok(ExitCode::SUCCESS)

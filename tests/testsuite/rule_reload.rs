@@ -80,7 +80,7 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     std::fs::write(&pack_path, &v1_text).unwrap();
     // v2: a new pack version, split-payment v2 with a lower threshold.
     let v2_text = v1_text
-        .replacen("version = \"2026.11.1\"", "version = \"2026.11.2-test\"", 1)
+        .replacen("version = \"2026.12.1\"", "version = \"2026.11.2-test\"", 1)
         .replacen(
             "id = \"split-payment\"\nversion = 1",
             "id = \"split-payment\"\nversion = 2",
@@ -197,7 +197,7 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     assert_eq!(
         sample(
             &metrics,
-            "sunlight_rules_info{pack=\"default\",version=\"2026.11.1\"}"
+            "sunlight_rules_info{pack=\"default\",version=\"2026.12.1\"}"
         ),
         Some(0.0)
     );

@@ -14,7 +14,7 @@ const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
 /// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
-pub const KINDS: [(&str, &str); 19] = [
+pub const KINDS: [(&str, &str); 20] = [
     ("split", "split-payment"),
     ("burst", "payment-burst"),
     ("duplicate", "duplicate-payment"),
@@ -34,6 +34,7 @@ pub const KINDS: [(&str, &str); 19] = [
     ("deceased", "deceased-beneficiary"),
     ("self-payment", "self-payment"),
     ("near-duplicate", "near-duplicate-payment"),
+    ("shared-vehicle", "fuel-shared-vehicle"),
 ];
 
 /// The persons `rules/deaths.csv` registers as deceased (all before 2025-12-01).
@@ -72,6 +73,8 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
             step: 0,
         };
         let payee = supplier_name(rng.random_range(0..2_000));
+        // A second official, for the models keyed by an entity rather than one official.
+        let other = official_name((official + 1) % config.officials.max(1));
         match kind {
             "split" => {
                 for (i, amount) in [4_700_000, 4_600_000].into_iter().enumerate() {
@@ -88,9 +91,27 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                 }
             }
             "duplicate" => {
+                // One invoice paid by two officials (the rule is keyed by the invoice).
                 for i in 0..2 {
                     let e = s.payment(at + i * 5 * DAY, &payee, 1_234_567);
                     e.attributes[0].1 = AttrValue::Str(format!("INV-DUP-{n}").into());
+                    if i == 1 {
+                        e.official_id = other.as_str().into();
+                    }
+                }
+            }
+            "shared-vehicle" => {
+                // One vehicle filled on two officials' cards two hours apart.
+                for i in 0..2 {
+                    let e = s.event(at + i * 2 * HOUR, "fuel");
+                    if i == 1 {
+                        e.official_id = other.as_str().into();
+                    }
+                    e.attributes
+                        .push(("vehicle".into(), AttrValue::Str(format!("V-SC-{n}").into())));
+                    e.attributes
+                        .push(("volume_l".into(), AttrValue::Float(42.0)));
+                    e.attributes.push(("tank_l".into(), AttrValue::Int(60)));
                 }
             }
             "round" => {

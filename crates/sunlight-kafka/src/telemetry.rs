@@ -48,6 +48,11 @@ pub const EVENT_TO_WARNING_LATENCY: &str = "sunlight_event_to_warning_latency_se
 pub const EVALUATION_TIME: &str = "sunlight_evaluation_seconds";
 /// Officials with window state.
 pub const STATE_OFFICIALS: &str = "sunlight_state_officials";
+/// Entity keys (of rules keyed by an entity) with window state.
+pub const STATE_ENTITY_KEYS: &str = "sunlight_state_entity_keys";
+/// 1 when the pack has entity-keyed rules and this instance reads only some input
+/// partitions (those rules then see only the officials it owns).
+pub const ENTITY_RULES_PARTIAL_INPUT: &str = "sunlight_entity_rules_partial_input";
 /// Distinct events retained in windows.
 pub const STATE_EVENTS: &str = "sunlight_state_events";
 /// Events waiting for the watermark.
@@ -304,6 +309,14 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
         "Time to evaluate the events released by one watermark step."
     );
     describe_gauge!(STATE_OFFICIALS, "Officials with window state.");
+    describe_gauge!(
+        STATE_ENTITY_KEYS,
+        "Entity keys (of rules keyed by an entity) with window state."
+    );
+    describe_gauge!(
+        ENTITY_RULES_PARTIAL_INPUT,
+        "1 when the pack has rules keyed by an entity and this instance reads only some input partitions."
+    );
     describe_gauge!(STATE_EVENTS, "Distinct events retained in windows.");
     describe_gauge!(PENDING_EVENTS, "Events waiting for the watermark.");
     describe_gauge!(
@@ -348,6 +361,8 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
         OUTPUTS_IN_FLIGHT,
         PARTITIONS_ASSIGNED,
         STATE_OFFICIALS,
+        STATE_ENTITY_KEYS,
+        ENTITY_RULES_PARTIAL_INPUT,
         STATE_EVENTS,
         PENDING_EVENTS,
         STATE_BYTES,

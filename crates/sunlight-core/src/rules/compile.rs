@@ -441,6 +441,7 @@ impl Builder {
                 format!("group_by[{i}]"),
                 "is already in `key`; list it once".into(),
             ));
+            group_by.retain(|f| !entity_fields.contains(f));
         }
         if !entity_fields.is_empty() && !self.evidence_copies {
             errs.push((

@@ -23,6 +23,37 @@ fn default_pack(mut events: Vec<PowerEvent>) -> Vec<(String, &'static str, Strin
     fired(&got)
 }
 
+/// Like [`default_pack`], and the officials each warning names (`officials`: set
+/// for the rules keyed by an entity).
+fn default_pack_officials(mut events: Vec<PowerEvent>) -> Vec<(String, String, Vec<String>)> {
+    events.sort_by_key(|e| e.occurred_at);
+    let pack = pack_file("rules/default.toml");
+    let lateness = Duration::from_secs(60);
+    let got = run(&pack, &events, lateness);
+    assert_eq!(
+        got,
+        oracle(&pack, &events, lateness),
+        "engine and oracle disagree"
+    );
+    got.iter()
+        .map(|w| {
+            (
+                w.rule_id.clone(),
+                w.official_id.to_string(),
+                w.officials.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
+fn named(rule: &str, official: &str, officials: &[&str]) -> (String, String, Vec<String>) {
+    (
+        rule.to_string(),
+        official.to_string(),
+        officials.iter().map(ToString::to_string).collect(),
+    )
+}
+
 fn w(rule: &str, level: &'static str, trigger: &str) -> (String, &'static str, String) {
     (rule.to_string(), level, trigger.to_string())
 }
@@ -99,6 +130,28 @@ fn duplicate_payment() {
             .build(),
     ]);
     assert_eq!(other_payee, vec![]);
+    // Keyed by the invoice: paid once by each of two officials.
+    let two_officials = default_pack_officials(vec![
+        pay("p1", "o1", 0, "C", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+        pay("p2", "o2", 3 * DAY, "C", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+    ]);
+    assert_eq!(
+        two_officials,
+        vec![named("duplicate-payment", "o2", &["o1", "o2"])]
+    );
+    let other_invoice = default_pack(vec![
+        pay("p1", "o1", 0, "C", 123_456)
+            .s("invoice_no", "INV-9")
+            .build(),
+        pay("p2", "o2", 3 * DAY, "C", 123_456)
+            .s("invoice_no", "INV-10")
+            .build(),
+    ]);
+    assert_eq!(other_invoice, vec![]);
 }
 
 #[test]
@@ -365,6 +418,21 @@ fn contract_inflation() {
         change("c2", 400 * DAY, "K", 1_000),
     ]);
     assert_eq!(exactly, vec![], "20% is not more than 20%");
+    // Keyed by the contract: three officials' modifications add up.
+    let mut by_three = vec![
+        change("c1", 0, "K", 900),
+        change("c2", 200 * DAY, "K", 900),
+        change("c3", 400 * DAY, "K", 900),
+    ];
+    for (e, official) in by_three.iter_mut().zip(["o1", "o2", "o3"]) {
+        e.official_id = official.into();
+    }
+    assert_eq!(
+        default_pack_officials(by_three.clone()),
+        vec![named("contract-inflation", "o3", &["o1", "o2", "o3"])]
+    );
+    by_three[2].attributes[0].1 = AttrValue::Str("K2".into());
+    assert_eq!(default_pack(by_three), vec![], "another contract");
 }
 
 fn promotion(id: &str, secs: i64) -> PowerEvent {
@@ -438,6 +506,53 @@ fn exclusive_benefits() {
         subsidy("s2", 20 * DAY, "P", "housing"),
     ]);
     assert_eq!(same, vec![]);
+    // Keyed by the beneficiary: one subsidy from each of two departments' officials.
+    let mut two = vec![
+        subsidy("s1", 0, "P", "housing"),
+        subsidy("s2", 20 * DAY, "P", "minimum-living"),
+    ];
+    two[0].official_id = "civil-affairs-1".into();
+    two[1].official_id = "housing-bureau-7".into();
+    assert_eq!(
+        default_pack_officials(two.clone()),
+        vec![named(
+            "exclusive-benefits",
+            "housing-bureau-7",
+            &["civil-affairs-1", "housing-bureau-7"]
+        )]
+    );
+    two[1].counterparty = Some("Q".into());
+    assert_eq!(default_pack(two), vec![], "another beneficiary");
+}
+
+#[test]
+fn fuel_shared_vehicle() {
+    let fill = |id: &str, official: &str, secs: i64, vehicle: &str| {
+        Ev::new(id, official, "fuel", secs)
+            .s("vehicle", vehicle)
+            .attr("volume_l", AttrValue::Float(40.0))
+            .i("tank_l", 60)
+            .build()
+    };
+    assert_eq!(
+        default_pack_officials(vec![
+            fill("f1", "o1", 0, "V-1"),
+            fill("f2", "o2", 3 * HOUR, "V-1"),
+        ]),
+        vec![named("fuel-shared-vehicle", "o2", &["o1", "o2"])]
+    );
+    // One card holder twice, two vehicles, or more than 4 hours apart: silent.
+    for (official, secs, vehicle) in [
+        ("o1", HOUR, "V-1"),
+        ("o2", HOUR, "V-2"),
+        ("o2", 4 * HOUR + 1, "V-1"),
+    ] {
+        let quiet = default_pack(vec![
+            fill("f1", "o1", 0, "V-1"),
+            fill("f2", official, secs, vehicle),
+        ]);
+        assert_eq!(quiet, vec![], "{official} {secs} {vehicle}");
+    }
 }
 
 #[test]

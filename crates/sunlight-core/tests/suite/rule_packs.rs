@@ -289,3 +289,60 @@ fn titles_are_rendered_in_the_packs_locale_and_every_locale_is_checked() {
         ]
     );
 }
+
+#[test]
+fn entity_keys_are_checked_with_the_rule_and_field() {
+    let rule = |id: &str, kind: &str, extra: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\nversion = 1\nkind = \"{kind}\"\ntitle = \"t\"\nwindow = \"1d\"\nyellow = {{ count = \">= 2\" }}\n{extra}\n"
+        )
+    };
+    let pack = format!(
+        "{HEADER}{}{}{}{}",
+        rule("official", "aggregate", "key = [\"official_id\"]"),
+        rule(
+            "twice",
+            "aggregate",
+            "key = [\"counterparty\"]\ngroup_by = [\"counterparty\"]"
+        ),
+        rule("unknown", "aggregate", "key = [\"payee\"]"),
+        rule(
+            "sequence",
+            "sequence",
+            "key = [\"counterparty\"]\nfirst = { kind = \"a\" }\nthen = { kind = \"b\" }\non = [\"counterparty\"]"
+        ),
+    );
+    assert_eq!(
+        errors(&pack),
+        [
+            "rule `official`, field `key[0]`: leave `key` out to key the rule by official_id",
+            "rule `twice`, field `group_by[0]`: is already in `key`; list it once",
+            "rule `unknown`, field `key[0]`: unknown field `payee` (use counterparty, region, org_unit, kind, attributes.NAME, ...)",
+            "rule `sequence`, field `key`: does not apply to `sequence` rules",
+        ]
+    );
+    let no_copies = format!(
+        "[pack]\nname = \"t\"\nversion = \"1\"\nevidence_copies = false\n{}",
+        rule("no-copies", "aggregate", "key = [\"counterparty\"]")
+    );
+    assert_eq!(
+        errors(&no_copies),
+        [
+            "rule `no-copies`, field `key`: an entity-keyed rule names the officials of its evidence from the evidence copies; set [pack] evidence_copies = true"
+        ]
+    );
+    // A valid one compiles, and the pack lists it with its key as written.
+    let ok = format!(
+        "{HEADER}{}",
+        rule(
+            "by-invoice",
+            "aggregate",
+            "key = [\"counterparty\", \"attributes.invoice_no\"]"
+        )
+    );
+    let pack = compile_pack(&ok, Path::new("."), "ok.toml").unwrap();
+    assert_eq!(
+        pack.entity_keyed_rules(),
+        [("by-invoice", "counterparty,attributes.invoice_no")]
+    );
+}

@@ -96,6 +96,8 @@ pub(super) struct Pipeline<'a> {
     pub(super) fatal: Option<PipelineError>,
     /// Records until the next alignment check.
     pub(super) align_countdown: u32,
+    /// The entity-key input check (entity_input.rs) is due: after an assignment.
+    pub(super) entity_check_due: bool,
 }
 
 impl<'a> Pipeline<'a> {
@@ -123,6 +125,7 @@ impl<'a> Pipeline<'a> {
             views,
             phase: Phase::Running,
             fatal: None,
+            entity_check_due: false,
             align_countdown: 0,
         }
     }
@@ -210,6 +213,7 @@ impl<'a> Pipeline<'a> {
         }
         metrics::gauge!(m::PARTITIONS_ASSIGNED).set(owned.len() as f64);
         self.health.set_partitions(owned.len());
+        self.entity_check_due = !owned.is_empty();
         self.intake.reset(Arc::clone(&self.pack), owned);
         self.views.set(self.intake.engine.view());
         self.report.new_assignment();
@@ -478,6 +482,18 @@ impl<'a> Pipeline<'a> {
     /// snapshots, and state gauges.
     pub(super) fn on_tick<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
         let now = Instant::now();
+        if self.entity_check_due {
+            let owned: Vec<(String, i32)> = self
+                .intake
+                .partitions
+                .iter()
+                .map(|p| (p.topic.clone(), p.partition))
+                .collect();
+            self.entity_check_due =
+                super::entity_input::check(consumer, &self.pack, &self.config.input_topics, &owned)
+                    .is_none()
+                    && !self.pack.entity_keyed_rules().is_empty();
+        }
         let earliest = self.config.auto_offset_reset != "latest";
         self.intake.tick(consumer, earliest, &mut self.report);
         self.publish_warnings();
@@ -498,6 +514,7 @@ impl<'a> Pipeline<'a> {
             self.last_state_report = Some(now);
             let s = engine.state_stats();
             metrics::gauge!(m::STATE_OFFICIALS).set(s.officials as f64);
+            metrics::gauge!(m::STATE_ENTITY_KEYS).set(s.entity_keys as f64);
             metrics::gauge!(m::STATE_EVENTS).set(s.retained_events as f64);
             metrics::gauge!(m::STATE_BYTES).set((s.window_bytes + s.dedup_bytes) as f64);
         }

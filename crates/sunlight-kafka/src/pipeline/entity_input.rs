@@ -1,0 +1,67 @@
+//! Rules keyed by an entity (`key = [...]` in the pack) see every official's events
+//! only when one engine reads every input partition. After each assignment the
+//! pipeline compares what it owns with the input topics' partitions and says so:
+//! gauge `sunlight_entity_rules_partial_input` and a warning naming the rules.
+//! (On several instances each such rule still finds everything among the officials
+//! its instance owns: never less than a rule keyed by the official.)
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use sunlight_core::CompiledPack;
+use tracing::{info, warn};
+
+use crate::telemetry as m;
+
+/// Whether `owned` leaves out a partition of an input topic, for a pack with
+/// entity-keyed rules (None: the pack has none, or the metadata could not be read:
+/// try again later). Sets the gauge and logs once per answer.
+pub(super) fn check<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    pack: &CompiledPack,
+    topics: &[String],
+    owned: &[(String, i32)],
+) -> Option<bool> {
+    let rules = pack.entity_keyed_rules();
+    if rules.is_empty() {
+        metrics::gauge!(m::ENTITY_RULES_PARTIAL_INPUT).set(0.0);
+        return None;
+    }
+    let owned: BTreeSet<(&str, i32)> = owned.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+    let mut missing = 0usize;
+    for topic in topics {
+        let metadata = tokio::task::block_in_place(|| {
+            consumer.fetch_metadata(Some(topic), Duration::from_secs(5))
+        });
+        let metadata = match metadata {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(%topic, error = %e, "cannot read topic metadata; the entity-key input check waits for the next tick");
+                return None;
+            }
+        };
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())?;
+        missing += partitions
+            .iter()
+            .filter(|p| !owned.contains(&(topic.as_str(), **p)))
+            .count();
+    }
+    let partial = missing > 0;
+    metrics::gauge!(m::ENTITY_RULES_PARTIAL_INPUT).set(if partial { 1.0 } else { 0.0 });
+    let names: Vec<&str> = rules.iter().map(|(id, _)| *id).collect();
+    if partial {
+        warn!(
+            rules = ?names,
+            missing_partitions = missing,
+            "this instance reads only some input partitions: the rules keyed by an entity see only the officials it owns (run one instance for them; docs/RULES.md, \"Entity keys\")"
+        );
+    } else {
+        info!(rules = ?names, "this instance reads every input partition: the rules keyed by an entity see every official");
+    }
+    Some(partial)
+}
