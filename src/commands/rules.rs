@@ -76,5 +76,6 @@ pub fn kind_name(logic: &RuleLogic) -> &'static str {
         RuleLogic::RelatedParty { .. } => "related_party",
         RuleLogic::Reference { .. } => "reference",
         RuleLogic::Predicate => "predicate",
+        RuleLogic::Absence { .. } => "absence",
     }
 }

@@ -55,8 +55,136 @@ pub fn evaluate(
             .or_default()
             .push(e);
     }
+    // Absence rules: every `first` event is a timer `(deadline, official, id, slot,
+    // rule)`; it fires, after every event at or before its deadline, unless a `then`
+    // event of the same official and key (not itself) came in `[t, deadline]`, and
+    // only if the input reaches its deadline.
+    let last_time = kept
+        .iter()
+        .map(|e| e.occurred_at.0)
+        .max()
+        .unwrap_or(i64::MIN);
+    let mut timers: Vec<Timer<'_>> = Vec::new();
+    for (rule_index, rule) in pack.rules.iter().enumerate() {
+        let RuleLogic::Absence { slot } = &rule.logic else {
+            continue;
+        };
+        let s = &pack.slots[*slot];
+        for a in &kept {
+            let Some((key, _, _)) = input(a, s).filter(|_| pack.filters[s.filter].matches(a))
+            else {
+                continue;
+            };
+            let deadline = a.occurred_at.0.saturating_add(s.span.0);
+            let answered = by_official[a.official_id.as_str()].iter().any(|b| {
+                b.event_id != a.event_id
+                    && (a.occurred_at.0..=deadline).contains(&b.occurred_at.0)
+                    && pack.filters[rule.trigger].matches(b)
+                    && key_of(b, &s.group_by).is_some_and(|k| k == key)
+            });
+            if !answered && deadline <= last_time {
+                timers.push((
+                    deadline,
+                    &a.official_id,
+                    &a.event_id,
+                    *slot,
+                    rule_index,
+                    a,
+                    key,
+                ));
+            }
+        }
+    }
+    timers.sort_by(|x, y| (x.0, x.1, x.2, x.3, x.4).cmp(&(y.0, y.1, y.2, y.3, y.4)));
+    let mut timers = timers.into_iter().peekable();
+    let mut fire =
+        |upto: i64,
+         out: &mut Vec<Warning>,
+         fired: &mut Vec<(usize, CompactString, Vec<CompactString>, i64, Level)>| {
+            while let Some(timer) = timers.next_if(|t| t.0 < upto) {
+                let (deadline, _, _, _, rule_index, a, key) = timer;
+                let rule = &pack.rules[rule_index];
+                let level = rule
+                    .levels
+                    .decide(&[MeasureValue::Int(0)])
+                    .expect("a fixed level");
+                let t = a.occurred_at.0;
+                if let Some(cooldown) = rule.cooldown {
+                    let last = fired.iter_mut().find(|(r, o, k, _, _)| {
+                        *r == rule_index && *o == a.official_id && *k == key
+                    });
+                    match last {
+                        Some((_, _, _, time, lvl))
+                            if t.saturating_sub(*time) < cooldown.0 && level <= *lvl =>
+                        {
+                            continue;
+                        }
+                        Some((_, _, _, time, lvl)) => {
+                            *time = t;
+                            *lvl = level;
+                        }
+                        None => {
+                            fired.push((rule_index, a.official_id.clone(), key.clone(), t, level))
+                        }
+                    }
+                }
+                let key_pairs: Vec<(CompactString, CompactString)> = rule
+                    .key_fields
+                    .iter()
+                    .zip(&key)
+                    .map(|(f, v)| (CompactString::from(f.key_name()), v.clone()))
+                    .collect();
+                let refs: Vec<(&str, &str)> = key_pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let measures = vec![MeasureValue::Int(0)];
+                let title = rule.title.render(&TemplateContext {
+                    rule_id: &rule.id,
+                    official_id: &a.official_id,
+                    level,
+                    window: &rule.window_text,
+                    key: &refs,
+                    measures: &measures,
+                    extras: &[],
+                });
+                out.push(Warning {
+                    warning_id: warning_id(
+                        &rule.id,
+                        rule.version,
+                        &a.official_id,
+                        &key_pairs,
+                        &a.event_id,
+                    ),
+                    rule_id: rule.id.clone(),
+                    rule_version: rule.version,
+                    official_id: a.official_id.clone(),
+                    officials: Vec::new(),
+                    key: key_pairs,
+                    level,
+                    trigger_event_id: a.event_id.clone(),
+                    occurred_at: a.occurred_at,
+                    window_start: a.occurred_at,
+                    window_end: Timestamp(deadline),
+                    conditions: rule.levels.fired(level, &rule.measures, &measures),
+                    measures: rule.measures.iter().copied().zip(measures).collect(),
+                    evidence: vec![a.event_id.clone()],
+                    evidence_events: if pack.evidence_copies() {
+                        vec![crate::evidence::EventCopy::of(a, &rule.evidence_attributes)]
+                    } else {
+                        Vec::new()
+                    },
+                    evidence_total: 1,
+                    title,
+                    detected_at,
+                    trigger_source: 0,
+                    scope: crate::warning::Scope::of(a),
+                });
+            }
+        };
     for e in &kept {
         let t = e.occurred_at.0;
+        fire(t, &mut out, &mut fired);
         // The official's events up to and including t's peers.
         let all = &by_official[e.official_id.as_str()];
         let own_history = &all[..all.partition_point(|f| f.occurred_at.0 <= t)];
@@ -241,6 +369,8 @@ pub fn evaluate(
                     trigger_evidence = true;
                     (vec![party.into()], vec![MeasureValue::Int(1)], Vec::new())
                 }
+                // Timers, above.
+                RuleLogic::Absence { .. } => continue,
                 RuleLogic::Predicate => {
                     let Some(key) = key_of(e, &rule.key_fields) else {
                         continue;
@@ -345,8 +475,20 @@ pub fn evaluate(
             });
         }
     }
+    fire(last_time.saturating_add(1), &mut out, &mut fired);
     out
 }
+
+/// An absence timer: (deadline, official, event id, slot, rule, the event, its key).
+type Timer<'a> = (
+    i64,
+    &'a str,
+    &'a str,
+    usize,
+    usize,
+    &'a PowerEvent,
+    Vec<CompactString>,
+);
 
 type Input = (Vec<CompactString>, Option<i64>, Option<CompactString>);
 

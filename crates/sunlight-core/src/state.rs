@@ -192,6 +192,36 @@ impl SlotState {
         }
     }
 
+    /// An absence slot's follow-up at `time`: drops every entry (all are at most
+    /// that old) but the one of event `keep` at `time`, if there is one, which is
+    /// appended again (it is the newest). Front evictions and an append, so
+    /// incremental snapshots carry it like any other change.
+    pub fn answer_all_but(&mut self, keep: &str, time: i64) {
+        let mut kept = None;
+        while let Some(front) = self.entries.front() {
+            if front.time == time && front.id == keep {
+                kept = Some(front.clone());
+            }
+            self.evict_front();
+        }
+        if let Some(entry) = kept {
+            self.push(entry, None, false);
+        }
+    }
+
+    /// The front entry, if it is event `id` at `time`: dropped (an absence timer
+    /// firing; a timer whose entry is gone was answered).
+    pub fn take_front(&mut self, id: &str, time: i64) -> bool {
+        let due = self
+            .entries
+            .front()
+            .is_some_and(|front| front.time == time && front.id == id);
+        if due {
+            self.evict_front();
+        }
+        due
+    }
+
     /// Drops the oldest entry, if any, with its share of the running aggregates.
     fn evict_front(&mut self) {
         if let Some(front) = self.entries.front() {

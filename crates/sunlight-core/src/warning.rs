@@ -37,7 +37,8 @@ pub struct Warning {
     pub occurred_at: Timestamp,
     /// Window start (inclusive).
     pub window_start: Timestamp,
-    /// Window end (inclusive; equals `occurred_at`).
+    /// Window end (inclusive; equals `occurred_at`, except for an absence rule: the
+    /// deadline its `first` event waited until).
     pub window_end: Timestamp,
     /// The rule's measures, in the rule's order.
     pub measures: Vec<(Measure, MeasureValue)>,

@@ -14,7 +14,7 @@ const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
 /// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
-pub const KINDS: [(&str, &str); 20] = [
+pub const KINDS: [(&str, &str); 21] = [
     ("split", "split-payment"),
     ("burst", "payment-burst"),
     ("duplicate", "duplicate-payment"),
@@ -35,6 +35,7 @@ pub const KINDS: [(&str, &str); 20] = [
     ("self-payment", "self-payment"),
     ("near-duplicate", "near-duplicate-payment"),
     ("shared-vehicle", "fuel-shared-vehicle"),
+    ("emergency", "emergency-award-unfiled"),
 ];
 
 /// The persons `rules/deaths.csv` registers as deceased (all before 2025-12-01).
@@ -99,6 +100,14 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                         e.official_id = other.as_str().into();
                     }
                 }
+            }
+            "emergency" => {
+                // An emergency award never filed (the filing names another party).
+                let e = s.award(at, &payee, 1);
+                e.attributes
+                    .push(("procedure".into(), AttrValue::Str("emergency".into())));
+                let e = s.event(at + 2 * DAY, "procurement_filing");
+                e.counterparty = Some(format!("{payee}-BRANCH").into());
             }
             "shared-vehicle" => {
                 // One vehicle filled on two officials' cards two hours apart.

@@ -50,6 +50,21 @@ pub(super) fn evaluate(
     let evidence_total: u64;
     let mut trigger_in_evidence = false;
     let (key, measures): (GroupKey, SmallVec<[MeasureValue; 4]>) = match &rule.logic {
+        RuleLogic::Absence { slot } => {
+            // A follow-up: the `first` events of its key waiting until now are
+            // answered (every one there is at most this old), except the trigger
+            // itself. Their timers find them gone (absence.rs).
+            let Some(key) = group_key(event, &pack.slots[*slot].group_by) else {
+                return;
+            };
+            if let Some(state) = official
+                .cell_mut_existing(*slot as u32)
+                .and_then(|cell| cell.get_mut(&key))
+            {
+                state.answer_all_but(&event.event_id, t);
+            }
+            return;
+        }
         RuleLogic::Aggregate {
             slot,
             last: Some(last),

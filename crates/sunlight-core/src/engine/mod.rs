@@ -21,6 +21,7 @@
 //! wins, so conflicting copies make the result depend on arrival order: they are a
 //! producer error that the duplicate counter makes visible.
 
+mod absence;
 pub mod admission;
 mod changes;
 mod evaluate;
@@ -227,6 +228,8 @@ pub struct Engine {
     kind_candidates: FxHashMap<CompactString, Hits>,
     /// What changed since the last snapshot (incremental snapshots; None: not tracked).
     changes: Option<Box<changes::Changes>>,
+    /// The deadlines of absence rules' waiting `first` events (absence.rs).
+    timers: absence::Timers,
 }
 
 /// Most distinct event kinds whose candidate filters are cached.
@@ -259,6 +262,7 @@ impl Engine {
             filter_kinds,
             kind_candidates: FxHashMap::default(),
             changes: None,
+            timers: absence::Timers::default(),
         }
     }
 
@@ -456,6 +460,10 @@ impl Engine {
                 break;
             }
             let time = top.time;
+            // Absence deadlines before this instant have seen every event they wait for.
+            if self.timers.next_deadline().is_some_and(|d| d < time) {
+                self.fire_due(time, out);
+            }
             batch.clear();
             while self.pending.peek().is_some_and(|p| p.time == time) {
                 let p = self.pending.pop().expect("peeked");
@@ -491,6 +499,16 @@ impl Engine {
         }
         batch.clear();
         self.batch = batch;
+        // At the end of input, the deadlines the events reached (no later event can
+        // answer them); otherwise those the watermark passed.
+        let threshold = if self.watermark == i64::MAX {
+            self.max_seen.saturating_add(1)
+        } else {
+            self.watermark
+        };
+        if self.timers.next_deadline().is_some_and(|d| d < threshold) {
+            self.fire_due(threshold, out);
+        }
     }
 
     /// One probe of the released-id table per event: a repeat of an event still in
@@ -527,15 +545,14 @@ impl Engine {
             c.released.push((p.source, p.id, u));
         }
         // Confirm against the stored ids: a hash collision must not drop an event.
-        // An event a count window (`last`) has dropped is no longer stored but is
-        // still a repeat within its span: there the 64-bit id hash decides alone.
+        // An event a count window (`last`) has dropped, or an answered or fired
+        // absence has taken, is no longer stored but is still a repeat within its
+        // span: there the 64-bit id hash decides alone.
         // (Looked at only for a repeat: rare.)
         repeat
-            && (pack
-                .slots
-                .iter()
-                .any(|slot| slot.last.is_some() && hit(&p.hits, slot.filter))
-                || self.in_windows(&p.event))
+            && (pack.slots.iter().any(|slot| {
+                (slot.last.is_some() || slot.absence.is_some()) && hit(&p.hits, slot.filter)
+            }) || self.in_windows(&p.event))
     }
 
     /// Enters the timestamp's events into the windows of entity key `entity`: per
@@ -565,7 +582,14 @@ impl Engine {
             if let Some(c) = self.changes.as_deref_mut() {
                 c.officials.insert(owner.clone(), p.source);
             }
-            enter_slots(&pack, &mut state, time, p, Some(entity));
+            enter_slots(
+                &pack,
+                (owner, &mut state),
+                &mut self.timers,
+                time,
+                p,
+                Some(entity),
+            );
         }
     }
 
@@ -596,7 +620,14 @@ impl Engine {
             official.scope = Some(Box::new(crate::warning::Scope::of(latest)));
         }
         for (p, _) in group.iter().zip(duplicate).filter(|(_, d)| !**d) {
-            enter_slots(&pack, &mut official, time, p, None);
+            enter_slots(
+                &pack,
+                (official_id, &mut official),
+                &mut self.timers,
+                time,
+                p,
+                None,
+            );
         }
         // The official's state is held between its rules; an entity-keyed rule
         // releases it to take its owner's (one map: two guards could share a shard).
@@ -664,7 +695,8 @@ pub(crate) fn is_entity_owner(key: &str) -> bool {
 /// slot it enters (`copies`).
 fn enter_slots(
     pack: &CompiledPack,
-    state: &mut OfficialState,
+    (owner, state): (&CompactString, &mut OfficialState),
+    timers: &mut absence::Timers,
     time: i64,
     p: &Pending,
     entity: Option<u16>,
@@ -679,6 +711,9 @@ fn enter_slots(
         };
         if class.is_none_or(|(_, span)| slot.span > span) {
             class = Some((index as u32, slot.span));
+        }
+        if slot.absence.is_some() {
+            timers.register(owner, index as u32, slot.span.0, input.key.clone(), p);
         }
         let cell = state.cell_mut(index as u32, !slot.group_by.is_empty());
         let window = match cell {
@@ -800,6 +835,7 @@ impl Engine {
                 self.released.capacity(),
                 std::mem::size_of::<(IdHash, (i64, u64))>(),
             ) + id_table(self.pending_ids.capacity(), std::mem::size_of::<IdHash>()),
+            window_bytes: self.timers.bytes(),
             ..StateStats::default()
         };
         for entry in self.officials.iter() {

@@ -521,6 +521,7 @@ impl Engine {
             .store(self.watermark, std::sync::atomic::Ordering::Relaxed);
         self.slot_sweeps = vec![i64::MIN; pack.slots.len()];
         self.next_sweep = i64::MIN;
+        self.rebuild_timers();
         Ok(report)
     }
 

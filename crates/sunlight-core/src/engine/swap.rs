@@ -139,6 +139,7 @@ impl Engine {
             }
             self.pending.push(p);
         }
+        self.rebuild_timers();
         report
     }
 }

@@ -116,7 +116,9 @@ impl StateView {
                 | RuleLogic::Ratio {
                     numerator: slot, ..
                 }
-                | RuleLogic::Sequence { first: slot } => slot,
+                | RuleLogic::Sequence { first: slot }
+                // The `first` events still waiting for their follow-up.
+                | RuleLogic::Absence { slot } => slot,
                 RuleLogic::RelatedParty { .. }
                 | RuleLogic::Reference { .. }
                 | RuleLogic::Predicate => continue,

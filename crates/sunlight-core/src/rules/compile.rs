@@ -330,15 +330,15 @@ impl Builder {
                 ));
             }
         };
-        let windowed = [K::Aggregate, K::Ratio, K::Baseline, K::Sequence];
-        let thresholds = windowed;
+        let thresholds = [K::Aggregate, K::Ratio, K::Baseline, K::Sequence];
+        let windowed = [K::Aggregate, K::Ratio, K::Baseline, K::Sequence, K::Absence];
         not_for(r.window.is_some(), "window", &windowed);
         not_for(r.baseline.is_some(), "baseline", &[K::Baseline]);
         not_for(r.numerator.is_some(), "numerator", &[K::Ratio]);
         not_for(r.denominator.is_some(), "denominator", &[K::Ratio]);
-        not_for(r.first.is_some(), "first", &[K::Sequence]);
-        not_for(r.then.is_some(), "then", &[K::Sequence]);
-        not_for(!r.on.is_empty(), "on", &[K::Sequence]);
+        not_for(r.first.is_some(), "first", &[K::Sequence, K::Absence]);
+        not_for(r.then.is_some(), "then", &[K::Sequence, K::Absence]);
+        not_for(!r.on.is_empty(), "on", &[K::Sequence, K::Absence]);
         not_for(r.field.is_some(), "field", &[K::RelatedParty, K::Reference]);
         not_for(r.table.is_some(), "table", &[K::Reference]);
         not_for(r.after.is_some(), "after", &[K::Reference]);
@@ -362,7 +362,7 @@ impl Builder {
         not_for(
             r.level.is_some(),
             "level",
-            &[K::RelatedParty, K::Reference, K::Predicate],
+            &[K::RelatedParty, K::Reference, K::Predicate, K::Absence],
         );
 
         let duration =
@@ -530,6 +530,7 @@ impl Builder {
                         min_max: false,
                         distinct,
                         last: Some(last),
+                        absence: None,
                     }),
                     None => self.slot_index(Slot {
                         entity,
@@ -540,6 +541,7 @@ impl Builder {
                         min_max: m.min.is_some() || m.max.is_some() || m.spread.is_some(),
                         distinct,
                         last: None,
+                        absence: None,
                     }),
                 };
                 (
@@ -579,6 +581,7 @@ impl Builder {
                     min_max: false,
                     distinct: None,
                     last: None,
+                    absence: None,
                 };
                 let numerator = self.slot_index(slot(num_filter, group_by.clone()));
                 let denominator = self.slot_index(slot(den_filter, Vec::new()));
@@ -626,6 +629,7 @@ impl Builder {
                     min_max: false,
                     distinct: None,
                     last: None,
+                    absence: None,
                 });
                 (
                     RuleLogic::Baseline { slot, baseline },
@@ -637,6 +641,40 @@ impl Builder {
                         Measure::Ratio,
                     ],
                     group_by,
+                )
+            }
+            K::Absence => {
+                for (name, t) in [("first", &r.first), ("then", &r.then)] {
+                    if t.is_none() {
+                        errs.push((
+                            name.into(),
+                            format!("`absence` rules need a `{name}` filter table"),
+                        ));
+                    }
+                }
+                let on = fields("on", &r.on, &mut errs);
+                let first = and(&base, table_filter("first", &r.first, &mut errs));
+                let then = and(&base, table_filter("then", &r.then, &mut errs));
+                let first_filter = self.filter_index(first);
+                let trigger = self.filter_index(then);
+                // Never shared with another kind's slot: its entries are cleared by
+                // `then` events and fired at their deadline.
+                let slot = self.slot_index(Slot {
+                    entity: None,
+                    filter: first_filter,
+                    group_by: on.clone(),
+                    span: window,
+                    value: None,
+                    min_max: false,
+                    distinct: None,
+                    last: None,
+                    absence: Some(trigger),
+                });
+                (
+                    RuleLogic::Absence { slot },
+                    trigger,
+                    vec![Measure::Count],
+                    on,
                 )
             }
             K::Sequence => {
@@ -662,6 +700,7 @@ impl Builder {
                     min_max: false,
                     distinct: None,
                     last: None,
+                    absence: None,
                 });
                 (
                     RuleLogic::Sequence { first: slot },
@@ -875,7 +914,7 @@ impl Builder {
 
         let key_names: Vec<&str> = key_fields.iter().map(FieldRef::key_name).collect();
         let key_field = match kind {
-            K::Sequence => "on",
+            K::Sequence | K::Absence => "on",
             K::RelatedParty | K::Reference => "field",
             _ => "group_by",
         };

@@ -136,6 +136,10 @@ pub(crate) struct Slot {
     pub distinct: Option<FieldRef>,
     /// Only the last N entries are kept (a count window; None: all in the span).
     pub last: Option<u32>,
+    /// An absence slot: its entries are the `first` events waiting for a follow-up
+    /// (the filter index of `then`, whose events clear them); each is a timer that
+    /// fires when the watermark passes its time + span.
+    pub absence: Option<usize>,
 }
 
 /// One compiled rule.
@@ -226,4 +230,11 @@ pub enum RuleLogic {
     },
     /// The trigger filter is the whole condition.
     Predicate,
+    /// `first` events of `slot` not followed within the window by a `then` event
+    /// (the rule's trigger filter) with the same key: the trigger clears them, and
+    /// the rest fire when the watermark passes their deadline.
+    Absence {
+        /// The absence slot (keyed by the `on` fields, span = window).
+        slot: usize,
+    },
 }

@@ -22,7 +22,7 @@ pub(crate) fn attributes_read(
             numerator,
             denominator,
         } => vec![*numerator, *denominator],
-        RuleLogic::Sequence { first } => vec![*first],
+        RuleLogic::Sequence { first } | RuleLogic::Absence { slot: first } => vec![*first],
         RuleLogic::RelatedParty { field } | RuleLogic::Reference { field, .. } => {
             fields.push(field);
             vec![]

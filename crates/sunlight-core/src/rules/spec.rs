@@ -113,9 +113,10 @@ pub struct RuleSpec {
     pub numerator: Option<toml::Table>,
     /// `ratio` rules: the extra filter of the denominator (default: none).
     pub denominator: Option<toml::Table>,
-    /// `sequence` rules: the earlier event.
+    /// `sequence` and `absence` rules: the earlier event.
     pub first: Option<toml::Table>,
-    /// `sequence` rules: the later event, which triggers the check.
+    /// `sequence` rules: the later event, which triggers the check; `absence` rules:
+    /// the later event that must follow `first`.
     pub then: Option<toml::Table>,
     /// `aggregate` rules: key the windows by these fields instead of by the
     /// official (an entity key, e.g. `["attributes.invoice_no"]`): the events of every
@@ -126,7 +127,7 @@ pub struct RuleSpec {
     /// `key`.
     #[serde(default)]
     pub group_by: Vec<String>,
-    /// `sequence` rules: the fields the two events must share.
+    /// `sequence` and `absence` rules: the fields the two events must share.
     #[serde(default)]
     pub on: Vec<String>,
     /// `related_party` and `reference` rules: the event field looked up (default
@@ -188,6 +189,9 @@ pub enum RuleKindSpec {
     Reference,
     /// A condition on the single event.
     Predicate,
+    /// Event `first` not followed by event `then` (sharing the `on` fields) within
+    /// the window: raised when the watermark passes the deadline.
+    Absence,
 }
 
 /// `measures = { sum = "amount_cents", distinct = "counterparty" }`.

@@ -1,5 +1,6 @@
 //! Integration tests of sunlight-core, in one binary (one module per area).
 
+mod absence;
 mod codec_fuzz;
 mod common;
 mod count_windows;

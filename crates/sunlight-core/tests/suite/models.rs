@@ -630,3 +630,49 @@ fn every_generated_scenario_fires_its_rule() {
         );
     }
 }
+
+#[test]
+fn emergency_award_unfiled() {
+    let award = |id: &str, secs: i64, procedure: &str| {
+        Ev::new(id, "o", "award", secs)
+            .to("S")
+            .amount(12_000_000)
+            .i("bidders", 1)
+            .s("procedure", procedure)
+            .build()
+    };
+    let filing = |secs: i64, supplier: &str| {
+        Ev::new("f1", "o", "procurement_filing", secs)
+            .to(supplier)
+            .build()
+    };
+    // Raised at the deadline (the input runs past it): no filing for S.
+    let later = || {
+        Ev::new("x", "o2", "payment", 20 * DAY)
+            .to("Z")
+            .amount(100)
+            .build()
+    };
+    assert_eq!(
+        default_pack(vec![
+            award("a1", 0, "emergency"),
+            filing(3 * DAY, "T"),
+            later()
+        ]),
+        vec![w("emergency-award-unfiled", "yellow", "a1")]
+    );
+    // Filed in time, an open tender, or the input ends before the deadline: silent.
+    assert_eq!(
+        default_pack(vec![
+            award("a1", 0, "emergency"),
+            filing(14 * DAY, "S"),
+            later()
+        ]),
+        vec![]
+    );
+    assert_eq!(
+        default_pack(vec![award("a1", 0, "open_tender"), later()]),
+        vec![]
+    );
+    assert_eq!(default_pack(vec![award("a1", 0, "emergency")]), vec![]);
+}

@@ -2,7 +2,7 @@
 //! (`sunlight_core::reference_model`) on random events, random arrival orders,
 //! duplicates and late events, for every rule kind, and for count windows (`last`)
 //! inside time windows, and for rules keyed by an entity (`key`) instead of the
-//! official.
+//! official, and for absence timers (`kind = "absence"`).
 
 use crate::common::{at, oracle, pack, run};
 use proptest::prelude::*;
@@ -148,6 +148,31 @@ key = ["counterparty"]
 group_by = ["kind"]
 measures = { sum = "amount_cents" }
 yellow = { count = ">= 2", sum = ">= 120" }
+
+# Absence after an event: an approval of a party not followed by a payment to it
+# within 6s (a timer on the watermark).
+[[rule]]
+id = "unanswered"
+version = 1
+kind = "absence"
+title = "approved {counterparty}, no payment within {window}"
+window = "6s"
+first = { kind = "approval" }
+then = { kind = "payment" }
+on = ["counterparty"]
+level = "yellow"
+cooldown = "3s"
+
+# An absence without shared fields: any approval of the official answers.
+[[rule]]
+id = "unanswered-any"
+version = 1
+kind = "absence"
+title = "no approval within {window}"
+window = "4s"
+first = { kind = "other" }
+then = { kind = "approval" }
+level = "red"
 
 # Absence before an event: a payment with no approval of its party before it.
 [[rule]]
@@ -310,6 +335,8 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
         "absent",
         "by-party",
         "by-party-last",
+        "unanswered",
+        "unanswered-any",
     ] {
         for level in ["yellow", "red"] {
             let n = got
@@ -321,7 +348,8 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
                 (
                     "ratio" | "baseline" | "last2-distinct" | "by-party-last",
                     "red"
-                ) | ("sequence" | "self" | "absent", "yellow")
+                ) | ("sequence" | "self" | "absent" | "unanswered-any", "yellow")
+                    | ("unanswered", "red")
             );
             assert_eq!(n > 0, possible, "{rule} {level}: {n} warnings");
         }
