@@ -327,9 +327,12 @@ impl Engine {
         if time < self.watermark {
             // A late redelivery of an event still in a window is a duplicate.
             let until = self.released.get(&id).map(|(until, _)| *until);
-            if until.is_some_and(|u| u >= time) && self.in_windows(&event) {
-                self.stats.duplicates += 1;
-                return Admission::Duplicate;
+            if until.is_some_and(|u| u >= time) {
+                let hits = self.filter_hits(&event);
+                if self.hash_decides(&hits) || self.in_windows(&event) {
+                    self.stats.duplicates += 1;
+                    return Admission::Duplicate;
+                }
             }
             self.stats.late += 1;
             return Admission::Refused(self.late_error(&event));
@@ -549,10 +552,18 @@ impl Engine {
         // absence has taken, is no longer stored but is still a repeat within its
         // span: there the 64-bit id hash decides alone.
         // (Looked at only for a repeat: rare.)
-        repeat
-            && (pack.slots.iter().any(|slot| {
-                (slot.last.is_some() || slot.absence.is_some()) && hit(&p.hits, slot.filter)
-            }) || self.in_windows(&p.event))
+        repeat && (self.hash_decides(&p.hits) || self.in_windows(&p.event))
+    }
+
+    /// Whether a released-id hash hit is a repeat by the hash alone: the event
+    /// enters a slot that may no longer store it (a count window, an absence slot)
+    /// or whose owner its own fields name (an entity key: a repeat with other
+    /// values would be looked for under another owner).
+    fn hash_decides(&self, hits: &Hits) -> bool {
+        self.pack.slots.iter().any(|slot| {
+            (slot.last.is_some() || slot.absence.is_some() || slot.entity.is_some())
+                && hit(hits, slot.filter)
+        })
     }
 
     /// Enters the timestamp's events into the windows of entity key `entity`: per
@@ -807,8 +818,15 @@ impl Engine {
             }
             let cooldowns = official.fired.len();
             official.fired.retain(|f| {
-                let cooldown = pack.rules[f.rule as usize].cooldown.unwrap_or_default();
-                wm.saturating_sub(f.time) < cooldown.0
+                let rule = &pack.rules[f.rule as usize];
+                let cooldown = rule.cooldown.unwrap_or_default();
+                // An absence warning fires a window after its time, and so can the
+                // next one its cooldown holds back.
+                let late = match rule.logic {
+                    crate::rules::RuleLogic::Absence { .. } => rule.window.0,
+                    _ => 0,
+                };
+                wm.saturating_sub(f.time) < cooldown.0.saturating_add(late)
             });
             swept |= official.fired.len() != cooldowns;
             let keep = !official.is_empty();
@@ -838,20 +856,22 @@ impl Engine {
             window_bytes: self.timers.bytes(),
             ..StateStats::default()
         };
+        let mut distinct: FxHashSet<IdHash> = FxHashSet::default();
         for entry in self.officials.iter() {
             if is_entity_owner(entry.key()) {
                 stats.entity_keys += 1;
             } else {
                 stats.officials += 1;
             }
-            let mut distinct: FxHashSet<&CompactString> = FxHashSet::default();
             for e in entry.value().entries() {
                 stats.window_entries += 1;
-                distinct.insert(&e.id);
+                // An event can be in an official's and an entity's windows: count it
+                // once (by id hash; events of different officials have distinct ids).
+                distinct.insert(IdHash::of(&e.id));
             }
-            stats.retained_events += distinct.len();
             stats.window_bytes += entry.value().bytes(entry.key());
         }
+        stats.retained_events = distinct.len();
         stats
     }
 }

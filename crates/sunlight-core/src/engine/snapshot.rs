@@ -241,6 +241,9 @@ fn slot_definition(pack: &CompiledPack, index: usize) -> String {
     if let Some(e) = s.entity {
         definition.push_str(&format!("|entity {}", pack.entities[e as usize].label));
     }
+    if s.absence.is_some() {
+        definition.push_str("|absence");
+    }
     definition
 }
 

@@ -2,7 +2,8 @@
 //! carries over.
 //!
 //! A window slot of the new pack keeps the state of an old slot with the same
-//! definition (same filter, key fields, value and distinct fields, min/max needs);
+//! definition (same filter, key fields, entity key, value and distinct fields,
+//! min/max needs, count window, absence or not);
 //! if its span grew, it starts with what the old span held and fills up over the
 //! difference; a slot with no old twin starts empty. Cooldowns carry over by rule id.
 //! Pending events are re-matched against the new filters, so everything evaluated
@@ -36,6 +37,11 @@ fn same_slot(old: &CompiledPack, a: &Slot, new: &CompiledPack, b: &Slot) -> bool
         && a.min_max == b.min_max
         && a.distinct == b.distinct
         && a.last == b.last
+        // Entity keys are compared by their fields (indices differ between packs);
+        // an absence slot's entries are waiting events, no other slot's.
+        && a.entity.map(|e| &old.entities[e as usize].fields)
+            == b.entity.map(|e| &new.entities[e as usize].fields)
+        && a.absence.is_some() == b.absence.is_some()
 }
 
 impl Engine {

@@ -254,3 +254,62 @@ fn waiting_events_survive_a_snapshot_a_delta_chain_and_a_pack_swap() {
     ));
     assert_eq!(finish(e, &after), want);
 }
+
+#[test]
+fn a_cooldown_holds_back_the_next_unanswered_event_across_sweeps() {
+    // A warning fires a window (15 d) after the time its cooldown counts from: the
+    // cooldown record must outlive the sweeps (every 15 d of event time here, one at
+    // day 30) until the awards it holds back have reached their deadlines.
+    let text = PACK.replace(
+        "level = \"yellow\"",
+        "level = \"yellow\"\ncooldown = \"20d\"",
+    );
+    let pack = pack(&text);
+    let lateness = Duration::from_secs(60);
+    let daily = |events: &mut Vec<PowerEvent>| {
+        events.extend((1..50).map(|d| other(&format!("x{d}"), d * DAY)));
+    };
+    // a1 fires at day 15, a sweep runs at day 30, a2 (day 16: within a1's
+    // cooldown) reaches its deadline at day 31 and is held back.
+    let mut events = vec![award("a1", 0, "S1"), award("a2", 16 * DAY, "S1")];
+    daily(&mut events);
+    let got = run(&pack, &events, lateness);
+    assert_eq!(got, oracle(&pack, &events, lateness));
+    let triggers: Vec<&str> = got.iter().map(|w| w.trigger_event_id.as_str()).collect();
+    assert_eq!(triggers, ["a1"], "a2 is within a1's cooldown");
+    // 21 days apart: both.
+    let mut events = vec![award("a1", 0, "S1"), award("a2", 21 * DAY, "S1")];
+    daily(&mut events);
+    let got = run(&pack, &events, lateness);
+    assert_eq!(got, oracle(&pack, &events, lateness));
+    assert_eq!(got.len(), 2);
+}
+
+/// The same `first`, `then` and `on` as a sequence rule (whose slot keeps answered
+/// events too) and as an absence rule, and the same key as `group_by` and as an
+/// entity `key`: different slots, whose state a swap or a restore never mixes.
+#[test]
+fn absence_and_entity_slots_keep_their_identity_across_swaps_and_restores() {
+    let sequence = PACK
+        .replace("kind = \"absence\"", "kind = \"sequence\"")
+        .replace("level = \"yellow\"", "red = { count = \">= 1\" }");
+    let by_official = "[pack]\nname = \"k\"\nversion = \"1\"\n[[rule]]\nid = \"r\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"30d\"\ngroup_by = [\"counterparty\"]\nyellow = { count = \">= 2\" }\n";
+    let by_entity = by_official.replace("group_by", "key");
+    for (from, to) in [(sequence.as_str(), PACK), (by_official, by_entity.as_str())] {
+        let (from, to) = (pack(from), pack(to));
+        let mut e = Engine::new(Arc::clone(&from), EngineConfig::default());
+        let mut out = Vec::new();
+        e.ingest(award("a1", 0, "S1"), &mut out);
+        e.ingest(award("a2", DAY, "S2"), &mut out);
+        let snapshot = e.snapshot(|_, _| true);
+        let report = e.swap_pack(Arc::clone(&to));
+        assert_eq!(
+            (report.slots_kept, report.slots_new, report.slots_dropped),
+            (0, 1, 1)
+        );
+        let mut fresh = Engine::new(to, EngineConfig::default());
+        let restored = fresh.restore(&snapshot).unwrap();
+        assert_eq!(restored.entries, 0, "{restored:?}");
+        assert_eq!(restored.entries_dropped, 1, "{restored:?}");
+    }
+}

@@ -14,9 +14,13 @@ use tracing::{info, warn};
 
 use crate::telemetry as m;
 
+/// How long after a failed check the next one is made (each may block the loop for
+/// up to the metadata timeout).
+pub(super) const RETRY: Duration = Duration::from_secs(30);
+
 /// Whether `owned` leaves out a partition of an input topic, for a pack with
 /// entity-keyed rules (None: the pack has none, or the metadata could not be read:
-/// try again later). Sets the gauge and logs once per answer.
+/// the caller tries again after [`RETRY`]). Sets the gauge and logs once per answer.
 pub(super) fn check<C: ConsumerContext>(
     consumer: &StreamConsumer<C>,
     pack: &CompiledPack,
@@ -37,15 +41,20 @@ pub(super) fn check<C: ConsumerContext>(
         let metadata = match metadata {
             Ok(m) => m,
             Err(e) => {
-                warn!(%topic, error = %e, "cannot read topic metadata; the entity-key input check waits for the next tick");
+                warn!(%topic, error = %e, "cannot read topic metadata; the entity-key input check waits");
                 return None;
             }
         };
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())?;
+        let partitions = match metadata.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() => {
+                t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>()
+            }
+            found => {
+                let error = found.and_then(|t| t.error()).map(|e| format!("{e:?}"));
+                warn!(%topic, ?error, "no partitions in the topic metadata; the entity-key input check waits");
+                return None;
+            }
+        };
         missing += partitions
             .iter()
             .filter(|p| !owned.contains(&(topic.as_str(), **p)))

@@ -96,8 +96,10 @@ pub(super) struct Pipeline<'a> {
     pub(super) fatal: Option<PipelineError>,
     /// Records until the next alignment check.
     pub(super) align_countdown: u32,
-    /// The entity-key input check (entity_input.rs) is due: after an assignment.
+    /// The entity-key input check (entity_input.rs) is due: after an assignment or
+    /// a pack swap; and when it was last tried.
     pub(super) entity_check_due: bool,
+    pub(super) entity_check_tried: Option<Instant>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -126,6 +128,7 @@ impl<'a> Pipeline<'a> {
             phase: Phase::Running,
             fatal: None,
             entity_check_due: false,
+            entity_check_tried: None,
             align_countdown: 0,
         }
     }
@@ -151,6 +154,9 @@ impl<'a> Pipeline<'a> {
         self.report.swap_pack(&new);
         self.pack = new;
         self.views.set(self.intake.engine.view());
+        // The new pack may add or drop rules keyed by an entity.
+        self.entity_check_due = !self.intake.partitions.is_empty();
+        self.entity_check_tried = None;
         metrics::counter!(m::RULE_SWAPS).increment(1);
     }
 
@@ -214,6 +220,7 @@ impl<'a> Pipeline<'a> {
         metrics::gauge!(m::PARTITIONS_ASSIGNED).set(owned.len() as f64);
         self.health.set_partitions(owned.len());
         self.entity_check_due = !owned.is_empty();
+        self.entity_check_tried = None;
         self.intake.reset(Arc::clone(&self.pack), owned);
         self.views.set(self.intake.engine.view());
         self.report.new_assignment();
@@ -482,7 +489,12 @@ impl<'a> Pipeline<'a> {
     /// snapshots, and state gauges.
     pub(super) fn on_tick<C: ConsumerContext>(&mut self, consumer: &StreamConsumer<C>) {
         let now = Instant::now();
-        if self.entity_check_due {
+        if self.entity_check_due
+            && self
+                .entity_check_tried
+                .is_none_or(|t| now.duration_since(t) >= super::entity_input::RETRY)
+        {
+            self.entity_check_tried = Some(now);
             let owned: Vec<(String, i32)> = self
                 .intake
                 .partitions
