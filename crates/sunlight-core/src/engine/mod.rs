@@ -572,12 +572,12 @@ impl Engine {
         let pack = Arc::clone(&self.pack);
         let key = &pack.entities[entity as usize];
         let mut owned: SmallVec<[(CompactString, usize); 4]> = SmallVec::new();
+        let slots = &pack.owner_slots[1 + entity as usize];
         for (i, p) in batch.iter().enumerate() {
             if duplicate[i]
-                || !pack
-                    .slots
+                || !slots
                     .iter()
-                    .any(|s| s.entity == Some(entity) && hit(&p.hits, s.filter))
+                    .any(|&s| hit(&p.hits, pack.slots[s as usize].filter))
             {
                 continue;
             }
@@ -586,16 +586,17 @@ impl Engine {
             }
         }
         owned.sort_by(|a, b| a.0.cmp(&b.0));
-        for (owner, i) in &owned {
-            let p = &batch[*i];
-            let mut state = self.officials.entry(owner.clone()).or_default();
-            state.last_source = p.source;
+        for (owner, i) in owned {
+            let p = &batch[i];
             if let Some(c) = self.changes.as_deref_mut() {
                 c.officials.insert(owner.clone(), p.source);
             }
+            let mut entry = self.officials.entry(owner).or_default();
+            let (owner, state) = entry.pair_mut();
+            state.last_source = p.source;
             enter_slots(
                 &pack,
-                (owner, &mut state),
+                (owner, state),
                 &mut self.timers,
                 time,
                 p,
@@ -679,8 +680,10 @@ impl Engine {
     }
 }
 
-/// The state key of an entity's owner: NUL, the entity's label, NUL, its values
-/// (a [`crate::state::GroupKey`]); `None` if the event lacks one of the fields.
+/// The state key of an entity's owner: the entity key's tag (NUL, two characters
+/// or the label, NUL) and its values (a [`crate::state::GroupKey`]); `None` if the
+/// event lacks one of the fields. (Labels are field names of 4 characters or
+/// more, so a two-character tag never reads as a longer one.)
 /// Official ids never start with NUL (admission refuses them), so the two kinds of
 /// owner share one map without clashing.
 pub(crate) fn owner_key(
@@ -688,10 +691,8 @@ pub(crate) fn owner_key(
     event: &PowerEvent,
 ) -> Option<CompactString> {
     let values = evaluate::group_key(event, &key.fields)?;
-    let mut owner = CompactString::with_capacity(key.label.len() + values.raw().len() + 2);
-    owner.push('\0');
-    owner.push_str(&key.label);
-    owner.push('\0');
+    let mut owner = CompactString::with_capacity(key.tag.len() + values.raw().len());
+    owner.push_str(&key.tag);
     owner.push_str(values.raw());
     Some(owner)
 }
@@ -713,8 +714,11 @@ fn enter_slots(
     entity: Option<u16>,
 ) {
     let mut class: Option<(u32, Duration)> = None;
-    for (index, slot) in pack.slots.iter().enumerate() {
-        if slot.entity != entity || !hit(&p.hits, slot.filter) {
+    let owner_slots = &pack.owner_slots[entity.map_or(0, |k| 1 + k as usize)];
+    for &index in owner_slots {
+        let index = index as usize;
+        let slot = &pack.slots[index];
+        if !hit(&p.hits, slot.filter) {
             continue;
         }
         let Some(input) = slot_input(&p.event, slot) else {
@@ -726,7 +730,7 @@ fn enter_slots(
         if slot.absence.is_some() {
             timers.register(owner, index as u32, slot.span.0, input.key.clone(), p);
         }
-        let cell = state.cell_mut(index as u32, !slot.group_by.is_empty());
+        let cell = state.cell_mut(index as u32, pack.slot_keyed(index));
         let window = match cell {
             SlotCell::Single(s) => s,
             SlotCell::Keyed(states) => states.get_or_default(input.key),

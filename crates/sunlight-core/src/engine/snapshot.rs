@@ -437,7 +437,7 @@ impl Engine {
                     continue;
                 };
                 let slot = &pack.slots[j as usize];
-                let keyed = !slot.group_by.is_empty();
+                let keyed = pack.slot_keyed(j as usize);
                 for (key, entries) in &cell.keys {
                     let target = match (state.cell_mut(j, keyed), key) {
                         (SlotCell::Single(s), _) => s,

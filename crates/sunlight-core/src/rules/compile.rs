@@ -219,6 +219,14 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         .pack
         .evidence_copies
         .then(|| super::reads::union(&rules));
+    let owner_slots = (0..=builder.entities.len())
+        .map(|owner| {
+            let entity = owner.checked_sub(1).map(|k| k as u16);
+            (0..builder.slots.len() as u32)
+                .filter(|&i| builder.slots[i as usize].entity == entity)
+                .collect()
+        })
+        .collect();
     let retention = builder
         .slots
         .iter()
@@ -235,6 +243,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         relations,
         locale: builder.locale,
         tables: builder.tables,
+        owner_slots,
         entities: builder.entities,
         copy_attributes,
     })
@@ -297,14 +306,25 @@ impl Builder {
         if let Some(i) = self.entities.iter().position(|e| e.fields == fields) {
             return i as u16;
         }
+        let label: compact_str::CompactString = written
+            .iter()
+            .map(|f| f.trim())
+            .collect::<Vec<_>>()
+            .join(",")
+            .into();
+        let short = EntityKey::short_tag(&label);
+        let tag = if self.entities.iter().any(|e| e.tag == short) {
+            let mut full = compact_str::CompactString::from("\0");
+            full.push_str(&label);
+            full.push('\0');
+            full
+        } else {
+            short
+        };
         self.entities.push(EntityKey {
-            label: written
-                .iter()
-                .map(|f| f.trim())
-                .collect::<Vec<_>>()
-                .join(",")
-                .into(),
+            label,
             fields: fields.to_vec(),
+            tag,
         });
         (self.entities.len() - 1) as u16
     }

@@ -49,12 +49,25 @@ pub struct CompiledPack {
     /// The entity keys rules are keyed by instead of the official (`key = [...]`),
     /// in order of first use; [`Slot::entity`] indexes them.
     pub(crate) entities: Vec<EntityKey>,
+    /// The slots each kind of owner keeps: `[0]` the official's, `[1 + k]` entity
+    /// key k's (so entering an event walks only its owner's slots).
+    pub(crate) owner_slots: Vec<Vec<u32>>,
     /// With `[pack] evidence_copies` on (the default): the attributes window entries
     /// keep in their evidence copies (every rule's, sorted); `None`: no copies.
     pub(crate) copy_attributes: Option<Vec<CompactString>>,
 }
 
 impl CompiledPack {
+    /// Whether slot `index`'s cells hold one state per key (group-by fields beyond
+    /// the entity key that owns the cell), or one state.
+    pub(crate) fn slot_keyed(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
+        let owned = slot
+            .entity
+            .map_or(0, |e| self.entities[e as usize].fields.len());
+        slot.group_by.len() > owned
+    }
+
     /// Loads and compiles a pack file (reference paths relative to it).
     pub fn load(path: &Path) -> Result<CompiledPack, PackError> {
         load_pack(path)
@@ -113,6 +126,28 @@ pub(crate) struct EntityKey {
     pub label: CompactString,
     /// The fields.
     pub fields: Vec<FieldRef>,
+    /// What the state keys of its owners start with: NUL, two characters from a
+    /// hash of the label, NUL (the full label instead, between NULs, if two labels
+    /// of the pack share those characters). Short, so most owner keys stay within a
+    /// `CompactString`'s 24 inline bytes; derived from the label alone, so the same
+    /// key finds its state again after a pack swap or a restore.
+    pub tag: CompactString,
+}
+
+impl EntityKey {
+    /// The tag a label gets when no other label of the pack shares it.
+    pub(crate) fn short_tag(label: &str) -> CompactString {
+        const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let h = xxhash_rust::xxh3::xxh3_64(label.as_bytes());
+        let a = DIGITS[(h % 62) as usize] as char;
+        let b = DIGITS[((h / 62) % 62) as usize] as char;
+        let mut tag = CompactString::default();
+        tag.push('\0');
+        tag.push(a);
+        tag.push(b);
+        tag.push('\0');
+        tag
+    }
 }
 
 /// A per-key list of events matching one filter, kept for `span`.
