@@ -37,6 +37,6 @@ done
 b=$(printf '%s\n' "${before[@]}" | median)
 n=$(printf '%s\n' "${now[@]}" | median)
 echo "records: $(wc -l < "$data"), runs: $runs"
-echo "default pack before issue 16 ($(grep -c '^\[\[rule\]\]' bench-data/default-before.toml) rules): ${before[*]} records/s (median $b)"
+echo "default pack at $before_commit ($(grep -c '^\[\[rule\]\]' bench-data/default-before.toml) rules): ${before[*]} records/s (median $b)"
 echo "default pack now ($(grep -c '^\[\[rule\]\]' rules/default.toml) rules):               ${now[*]} records/s (median $n)"
 python3 -c "print(f'now / before = {$n / $b:.2f}')"
