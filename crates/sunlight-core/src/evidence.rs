@@ -140,37 +140,76 @@ impl Serialize for EventCopyJson<'_> {
 }
 
 thread_local! {
-    static LEGACY_LAYOUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The snapshot layout records are read and written in (see [`with_layout`]).
+    static LAYOUT: std::cell::Cell<u8> = const { std::cell::Cell::new(LAYOUT_CURRENT) };
 }
 
-/// Runs `code` with the snapshot layout of versions before evidence copies: the
-/// fields marked [`added_with_copies`] are then not read (postcard, which is not
-/// self-describing, has no bytes for them) and take their default, and are not
-/// written. Snapshots of the current layout are read and written outside it.
-pub fn with_layout_before_copies<R>(code: impl FnOnce() -> R) -> R {
-    struct Reset(bool);
+/// Snapshot layouts: before evidence copies (`postcard.v2`), before warnings'
+/// `officials` (`postcard.v3`), and the current one (`postcard.v4`).
+const LAYOUT_BEFORE_COPIES: u8 = 2;
+const LAYOUT_BEFORE_OFFICIALS: u8 = 3;
+const LAYOUT_CURRENT: u8 = 4;
+
+fn with_layout<R>(layout: u8, code: impl FnOnce() -> R) -> R {
+    struct Reset(u8);
     impl Drop for Reset {
         fn drop(&mut self) {
-            LEGACY_LAYOUT.with(|l| l.set(self.0));
+            LAYOUT.with(|l| l.set(self.0));
         }
     }
-    let _reset = Reset(LEGACY_LAYOUT.with(|l| l.replace(true)));
+    let _reset = Reset(LAYOUT.with(|l| l.replace(layout)));
     code()
 }
 
+/// Runs `code` with the snapshot layout of versions before evidence copies: the
+/// fields marked [`added_with_copies`] (and every later addition) are then not read
+/// (postcard, which is not self-describing, has no bytes for them) and take their
+/// default, and are not written. Snapshots of the current layout are read and
+/// written outside it.
+pub fn with_layout_before_copies<R>(code: impl FnOnce() -> R) -> R {
+    with_layout(LAYOUT_BEFORE_COPIES, code)
+}
+
+/// Like [`with_layout_before_copies`], for the layout with copies and before the
+/// fields marked [`added_with_officials`].
+pub fn with_layout_before_officials<R>(code: impl FnOnce() -> R) -> R {
+    with_layout(LAYOUT_BEFORE_OFFICIALS, code)
+}
+
+fn write_since<S, T>(since: u8, value: &T, serializer: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    T: serde::Serialize,
+{
+    if LAYOUT.with(|l| l.get()) < since {
+        // A unit, which postcard writes as no bytes: how tests write records of
+        // the earlier layout.
+        serializer.serialize_unit()
+    } else {
+        value.serialize(serializer)
+    }
+}
+
+fn read_since<'de, D, T>(since: u8, deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    if LAYOUT.with(|l| l.get()) < since {
+        Ok(T::default())
+    } else {
+        T::deserialize(deserializer)
+    }
+}
+
 /// `serialize_with` for snapshot fields added with evidence copies: nothing in
-/// [`with_layout_before_copies`] (a unit, which postcard writes as no bytes: how
-/// tests write records of the earlier layout), else the value.
+/// [`with_layout_before_copies`], else the value.
 pub(crate) fn write_added_with_copies<S, T>(value: &T, serializer: S) -> Result<S::Ok, S::Error>
 where
     S: Serializer,
     T: serde::Serialize,
 {
-    if LEGACY_LAYOUT.with(|l| l.get()) {
-        serializer.serialize_unit()
-    } else {
-        value.serialize(serializer)
-    }
+    write_since(LAYOUT_BEFORE_OFFICIALS, value, serializer)
 }
 
 /// `deserialize_with` for snapshot fields added with evidence copies: the default in
@@ -181,11 +220,27 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
 {
-    if LEGACY_LAYOUT.with(|l| l.get()) {
-        Ok(T::default())
-    } else {
-        T::deserialize(deserializer)
-    }
+    read_since(LAYOUT_BEFORE_OFFICIALS, deserializer)
+}
+
+/// `serialize_with` for snapshot fields added with warnings' `officials`: nothing
+/// in the earlier layouts, else the value.
+pub(crate) fn write_added_with_officials<S, T>(value: &T, serializer: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    T: serde::Serialize,
+{
+    write_since(LAYOUT_CURRENT, value, serializer)
+}
+
+/// `deserialize_with` for snapshot fields added with warnings' `officials`: the
+/// default in the earlier layouts, else the value (with `#[serde(default)]`).
+pub(crate) fn added_with_officials<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    read_since(LAYOUT_CURRENT, deserializer)
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //!
 //! One snapshot is [postcard](https://postcard.jamesmunns.com/wire-format) (a compact
 //! binary form of the same serde structures; header `sunlight.state.encoding` =
-//! `postcard.v3`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
+//! `postcard.v4`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
 //! default 1 MB record limit). Postcard is not self-describing, so the header names
-//! the layout: `postcard.v3` is [`PartitionState`] with casebook format 2 and
-//! evidence copies; `postcard.v2` the same without the copies (read with
-//! [`with_layout_before_copies`]); `postcard` (earlier versions) is
+//! the layout: `postcard.v4` is [`PartitionState`] with casebook format 2, evidence
+//! copies and warnings' `officials`; `postcard.v3` the same without `officials`
+//! (read with [`with_layout_before_officials`]); `postcard.v2` without the copies
+//! either (read with [`with_layout_before_copies`]); `postcard` (earlier versions) is
 //! [`PartitionStateV1`] with casebook format 1, read and converted. Snapshots without that header are JSON (written by earlier
 //! versions) and are read as such (fields added since default to empty). Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
@@ -34,7 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sunlight_core::casework::snapshot_v1::CasebookSnapshotV1;
 use sunlight_core::engine::Snapshot;
-use sunlight_core::evidence::with_layout_before_copies;
+use sunlight_core::evidence::{with_layout_before_copies, with_layout_before_officials};
 
 /// Largest chunk payload.
 pub const CHUNK_BYTES: usize = 512 * 1024;
@@ -127,7 +128,7 @@ pub fn encode(
                 ("sunlight.state.epoch", epoch.to_string()),
                 ("sunlight.state.chunk", i.to_string()),
                 ("sunlight.state.chunks", n.to_string()),
-                (ENCODING_HEADER, POSTCARD_V3.to_string()),
+                (ENCODING_HEADER, POSTCARD_V4.to_string()),
             ];
             if let Some(previous) = follows {
                 headers.push(("sunlight.state.follows", previous.to_string()));
@@ -144,8 +145,12 @@ const POSTCARD_V1: &str = "postcard";
 /// Postcard of [`PartitionState`] before evidence copies (read only, in
 /// [`with_layout_before_copies`]).
 const POSTCARD_V2: &str = "postcard.v2";
-/// Postcard of [`PartitionState`] (casebook format 2, evidence copies; written).
+/// Postcard of [`PartitionState`] with evidence copies, before warnings' `officials`
+/// (read only, in [`with_layout_before_officials`]).
 const POSTCARD_V3: &str = "postcard.v3";
+/// Postcard of [`PartitionState`] (casebook format 2, evidence copies, warnings'
+/// `officials`; written).
+const POSTCARD_V4: &str = "postcard.v4";
 
 /// Collects written bytes in buffers of at most [`CHUNK_BYTES`] each.
 struct ChunkWriter {
@@ -275,7 +280,9 @@ impl Epoch {
             .collect();
         let parsed = match self.encoding.as_deref() {
             None => serde_json::from_slice(&body).map_err(|err| err.to_string()),
-            Some(POSTCARD_V3) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V4) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V3) => with_layout_before_officials(|| postcard::from_bytes(&body))
+                .map_err(|err| err.to_string()),
             Some(POSTCARD_V2) => with_layout_before_copies(|| postcard::from_bytes(&body))
                 .map_err(|err| err.to_string()),
             Some(POSTCARD_V1) => {
@@ -377,7 +384,7 @@ mod tests {
         assert!(
             records[0]
                 .2
-                .contains(&(ENCODING_HEADER, POSTCARD_V3.to_string()))
+                .contains(&(ENCODING_HEADER, POSTCARD_V4.to_string()))
         );
         assert_eq!(
             postcard::from_bytes::<PartitionState>(&records[0].1).unwrap(),
@@ -503,6 +510,7 @@ mod tests {
                     scope: (Some("north".into()), None),
                     conditions: Vec::new(),
                     evidence_events: Vec::new(),
+                    officials: Vec::new(),
                 },
                 pushed_at: 10,
                 status: "pushed".into(),
@@ -555,7 +563,7 @@ mod tests {
             officials: vec![changed.clone()],
         });
         for (k, p, h) in encode("g", "t", 1, 20, Some(10), &delta) {
-            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V3.to_string())));
+            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V4.to_string())));
             a.add(&k, &headers(&h), &p);
         }
         let (epoch, got) = a.latest("g|t|1").unwrap();
@@ -616,12 +624,16 @@ mod tests {
             Timestamp(5_000_000_000),
             &mut sunlight_core::casework::Outputs::default(),
         );
-        let s = PartitionState {
+        let mut s = PartitionState {
             position: 2,
             max_seen: 2_000_000_000,
             snapshot: engine.snapshot(|_, _| true),
             casebook: Some(book.snapshot(|_, _| true)),
         };
+        // As an entity-keyed rule's warning would carry them.
+        s.casebook.as_mut().unwrap().officials[0].warnings[0]
+            .warning
+            .officials = vec!["o1".into(), "o2".into()];
         let copies = &s.snapshot.officials[0].copies;
         assert_eq!(copies.len(), 1);
         assert_eq!(copies[0].copies.len(), 2);
@@ -659,8 +671,29 @@ mod tests {
                 t.warning.evidence_events.clear();
             }
         }
+        for o in &mut expected.casebook.as_mut().unwrap().officials {
+            for t in &mut o.warnings {
+                t.warning.officials.clear();
+            }
+        }
         assert_ne!(expected, s);
         assert_eq!(a.latest("g|t|1"), Some((11, Ok(expected))));
+
+        // The layout before warnings' `officials` (postcard.v3): copies, no officials.
+        let v3 = with_layout_before_officials(|| postcard::to_stdvec(&s)).unwrap();
+        let h = headers(&[
+            ("sunlight.state.epoch", "12".to_string()),
+            ("sunlight.state.chunk", "0".to_string()),
+            ("sunlight.state.chunks", "1".to_string()),
+            (ENCODING_HEADER, POSTCARD_V3.to_string()),
+        ]);
+        a.add("g|t|1", &h, &v3);
+        let mut expected = s.clone();
+        expected.casebook.as_mut().unwrap().officials[0].warnings[0]
+            .warning
+            .officials
+            .clear();
+        assert_eq!(a.latest("g|t|1"), Some((12, Ok(expected))));
     }
 
     fn official(id: &str, last_source: u64) -> sunlight_core::engine::OfficialSnapshot {

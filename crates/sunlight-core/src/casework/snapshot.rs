@@ -201,6 +201,15 @@ pub struct WarningSnapshot {
         serialize_with = "crate::evidence::write_added_with_copies"
     )]
     pub evidence_events: Vec<crate::evidence::EventCopy>,
+    /// The officials of an entity-keyed rule's warning (encoding `postcard.v4`):
+    /// empty when read from earlier layouts
+    /// ([`crate::evidence::with_layout_before_officials`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::evidence::added_with_officials",
+        serialize_with = "crate::evidence::write_added_with_officials"
+    )]
+    pub officials: Vec<String>,
 }
 
 /// Why a casebook snapshot cannot be restored.
@@ -309,6 +318,7 @@ fn warning_snapshot(w: &Warning) -> WarningSnapshot {
             })
             .collect(),
         evidence_events: w.evidence_events.clone(),
+        officials: w.officials.iter().map(s).collect(),
     }
 }
 
@@ -396,7 +406,7 @@ impl Names<'_> {
             rule_id: w.rule_id.clone(),
             rule_version: w.rule_version,
             official_id: self.0.into(),
-            officials: Vec::new(),
+            officials: w.officials.iter().map(|o| o.as_str().into()).collect(),
             key: w
                 .key
                 .iter()

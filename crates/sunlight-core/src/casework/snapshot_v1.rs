@@ -156,6 +156,7 @@ impl From<TrackedSnapshotV1> for TrackedSnapshot {
                 scope: w.scope,
                 conditions: Vec::new(),
                 evidence_events: Vec::new(),
+                officials: Vec::new(),
             },
             pushed_at: t.pushed_at,
             status: t.status,
