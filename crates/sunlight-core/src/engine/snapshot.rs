@@ -227,6 +227,19 @@ pub struct RestoreReport {
     pub pending: usize,
 }
 
+/// What a restore matches slots by: the definition with a count window's N left
+/// out (a count window whose N changed keeps its newest N entries).
+fn slot_identity(definition: &str) -> String {
+    match definition.find("|last ") {
+        Some(at) => {
+            let rest = &definition[at + 6..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            format!("{}|last{}", &definition[..at], &rest[digits..])
+        }
+        None => definition.to_string(),
+    }
+}
+
 /// A slot's identity: what decides which events it keeps and what it measures.
 fn slot_definition(pack: &CompiledPack, index: usize) -> String {
     let s = &pack.slots[index];
@@ -405,7 +418,7 @@ impl Engine {
         self.changed_everything();
         // snapshot slot index -> this pack's slot index
         let here: Vec<String> = (0..pack.slots.len())
-            .map(|i| slot_definition(&pack, i))
+            .map(|i| slot_identity(&slot_definition(&pack, i)))
             .collect();
         let mut used = vec![false; here.len()];
         let map: Vec<Option<u32>> = snap
@@ -415,7 +428,7 @@ impl Engine {
                 let j = here
                     .iter()
                     .enumerate()
-                    .position(|(j, h)| !used[j] && h == def)?;
+                    .position(|(j, h)| !used[j] && *h == slot_identity(def))?;
                 used[j] = true;
                 Some(j as u32)
             })
@@ -459,6 +472,10 @@ impl Engine {
                             slot.min_max,
                         );
                         report.entries += 1;
+                    }
+                    // A count window restored under a smaller N keeps its newest N.
+                    if let Some(n) = slot.last {
+                        target.keep_last(n);
                     }
                 }
             }

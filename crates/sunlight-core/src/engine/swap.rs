@@ -3,7 +3,8 @@
 //!
 //! A window slot of the new pack keeps the state of an old slot with the same
 //! definition (same filter, key fields, entity key, value and distinct fields,
-//! min/max needs, count window, absence or not);
+//! min/max needs, count window or not (a count window whose N changed keeps its
+//! newest N entries), absence or not);
 //! if its span grew, it starts with what the old span held and fills up over the
 //! difference; a slot with no old twin starts empty. Cooldowns carry over by rule id.
 //! Pending events are re-matched against the new filters, so everything evaluated
@@ -30,13 +31,25 @@ pub struct SwapReport {
     pub pending_rematched: usize,
 }
 
+/// Trims every state of a count-window cell to its newest `n` entries.
+pub(super) fn keep_last(cell: &mut SlotCell, n: u32) {
+    match cell {
+        SlotCell::Single(s) => s.keep_last(n),
+        SlotCell::Keyed(states) => states.retain(|s| {
+            s.keep_last(n);
+            true
+        }),
+    }
+}
+
 fn same_slot(old: &CompiledPack, a: &Slot, new: &CompiledPack, b: &Slot) -> bool {
     old.filters[a.filter] == new.filters[b.filter]
         && a.group_by == b.group_by
         && a.value == b.value
         && a.min_max == b.min_max
         && a.distinct == b.distinct
-        && a.last == b.last
+        // A count window keeps its state when its N changes (trimmed to the new N).
+        && a.last.is_some() == b.last.is_some()
         // Entity keys are compared by their fields (indices differ between packs);
         // an absence slot's entries are waiting events, no other slot's.
         && a.entity.map(|e| &old.entities[e as usize].fields)
@@ -92,6 +105,10 @@ impl Engine {
             let mut cells: Vec<SlotCell> = std::mem::take(&mut official.cells);
             for (id, cell) in ids.drain(..).zip(cells.drain(..)) {
                 if let Some(&j) = slot_map.get(&id) {
+                    let mut cell = cell;
+                    if let Some(n) = new.slots[j as usize].last {
+                        keep_last(&mut cell, n);
+                    }
                     official.slot_ids.push(j);
                     official.cells.push(cell);
                 }

@@ -176,3 +176,66 @@ yellow = { count = ">= 2" }
     let pair = got.iter().find(|w| w.rule_id == "pair").unwrap();
     assert_eq!(pair.title, "2: 2490000");
 }
+
+/// A count window whose N changes (a new pack version, or a snapshot restored under
+/// it) keeps its state, trimmed to the newest N: the next event is measured over
+/// exactly what an engine that always ran the new pack would have.
+#[test]
+fn a_changed_n_keeps_the_newest_entries_across_a_swap_and_a_restore() {
+    use std::sync::Arc;
+    use sunlight_core::{Engine, EngineConfig};
+    let two = PACK
+        .replace("last = 3", "last = 2")
+        .replace("count = \">= 3\"", "count = \">= 2\"");
+    let config = EngineConfig {
+        allowed_lateness: Duration::from_secs(60),
+        clock: || crate::common::DETECTED,
+        ..EngineConfig::default()
+    };
+    let before = [
+        pay("p1", 0, 100_000),
+        pay("p2", DAY, 500_000),
+        pay("p3", 2 * DAY, 1_000_000),
+    ];
+    let after = [pay("p4", 3 * DAY, 1_050_000), pay("x", 10 * DAY, 1)];
+    let all: Vec<_> = before.iter().chain(&after).cloned().collect();
+    // What the two-payment pack gives over everything: p4 fires with p3 and p4.
+    let want = run(&pack(&two), &all, Duration::from_secs(60));
+    assert_eq!(
+        want.iter()
+            .find(|w| w.trigger_event_id == "p4")
+            .map(|w| w.evidence.clone()),
+        Some(vec!["p3".into(), "p4".into()])
+    );
+    let finish = |mut e: Engine| {
+        let mut out = Vec::new();
+        for ev in &after {
+            e.ingest(ev.clone(), &mut out);
+        }
+        e.flush(&mut out);
+        out
+    };
+    let mut e = Engine::new(pack(PACK), config);
+    let mut out = Vec::new();
+    for ev in &before {
+        e.ingest(ev.clone(), &mut out);
+    }
+    e.ingest(
+        Ev::new("tick", "o2", "other", 2 * DAY + 120).build(),
+        &mut out,
+    );
+    let snapshot = e.snapshot(|_, _| true);
+    let report = e.swap_pack(pack(&two));
+    assert_eq!((report.slots_kept, report.slots_dropped), (1, 0));
+    let tail: Vec<_> = want
+        .iter()
+        .filter(|w| w.occurred_at >= after[0].occurred_at)
+        .cloned()
+        .collect();
+    let swapped = finish(e);
+    assert_eq!(swapped, tail);
+    let mut restored = Engine::new(Arc::clone(&pack(&two)), config);
+    let report = restored.restore(&snapshot).unwrap();
+    assert_eq!(report.entries_dropped, 0);
+    assert_eq!(finish(restored), tail);
+}
