@@ -11,7 +11,7 @@ fn accepts_the_shipped_packs() {
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.starts_with("ok: pack `default` version 2026.12.1: 21 rules (absence 1, aggregate 11, baseline 1, predicate 3, ratio 2, reference 1, related_party 1, sequence 1), longest window 3650d"),
+        text.starts_with("ok: pack `default` version 2026.12.1: 22 rules (absence 1, aggregate 12, baseline 1, predicate 3, ratio 2, reference 1, related_party 1, sequence 1), longest window 3650d"),
         "{text}"
     );
     // The rules keyed by an entity are named, with their keys, and what they need.
@@ -21,7 +21,7 @@ fn accepts_the_shipped_packs() {
         "  exclusive-benefits       v2   aggregate  keyed by counterparty\n",
         "  fuel-shared-vehicle      v1   aggregate  keyed by attributes.vehicle\n",
         "  split-payment            v1   aggregate\n",
-        "\n4 rules keyed by an entity, not the official, need every official's events in one engine: ",
+        "\n5 rules keyed by an entity, not the official, need every official's events in one engine: ",
     ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }

@@ -260,6 +260,7 @@ pub fn evaluate(
                             _ => unreachable!(),
                         });
                     }
+                    crate::rules::measure::unscale(&rule.measures, &mut m, s.scale);
                     (key, m, window)
                 }
                 RuleLogic::Ratio {
@@ -379,7 +380,7 @@ pub fn evaluate(
                     (key, vec![MeasureValue::Int(1)], Vec::new())
                 }
             };
-            let Some(level) = rule.levels.decide(&measures) else {
+            let Some(level) = rule.levels.decide_for(&measures, Some(e)) else {
                 continue;
             };
             if let Some(cooldown) = rule.cooldown {
@@ -456,7 +457,9 @@ pub fn evaluate(
                 occurred_at: e.occurred_at,
                 window_start: Timestamp(start),
                 window_end: e.occurred_at,
-                conditions: rule.levels.fired(level, &rule.measures, &measures),
+                conditions: rule
+                    .levels
+                    .fired_for(level, &rule.measures, &measures, Some(e)),
                 measures: rule.measures.iter().copied().zip(measures).collect(),
                 evidence: evidence.iter().map(|f| f.event_id.clone()).collect(),
                 evidence_events: if pack.evidence_copies() {
@@ -496,10 +499,10 @@ fn input(e: &PowerEvent, slot: &Slot) -> Option<Input> {
     let key = key_of(e, &slot.group_by)?;
     let value = match &slot.value {
         None => None,
-        Some(f) => match e.field(f)? {
-            FieldValue::Int(v) => Some(v),
-            _ => return None,
-        },
+        Some(f) => Some(crate::rules::measure::scaled_value(
+            e.field(f)?,
+            slot.scale,
+        )?),
     };
     let distinct = match &slot.distinct {
         None => None,

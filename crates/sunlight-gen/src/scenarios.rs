@@ -14,7 +14,7 @@ const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
 /// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
-pub const KINDS: [(&str, &str); 21] = [
+pub const KINDS: [(&str, &str); 22] = [
     ("split", "split-payment"),
     ("burst", "payment-burst"),
     ("duplicate", "duplicate-payment"),
@@ -36,6 +36,7 @@ pub const KINDS: [(&str, &str); 21] = [
     ("near-duplicate", "near-duplicate-payment"),
     ("shared-vehicle", "fuel-shared-vehicle"),
     ("emergency", "emergency-award-unfiled"),
+    ("tank", "fuel-exceeds-tank"),
 ];
 
 /// The persons `rules/deaths.csv` registers as deceased (all before 2025-12-01).
@@ -109,9 +110,24 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                 let e = s.event(at + 2 * DAY, "procurement_filing");
                 e.counterparty = Some(format!("{payee}-BRANCH").into());
             }
+            "tank" => {
+                // Two fills of one vehicle within 3 hours: 35.5 + 32.0 litres, tank 60.
+                for (i, litres) in [35.5, 32.0].into_iter().enumerate() {
+                    let e = s.event(at + i as i64 * 3 * HOUR, "fuel");
+                    e.attributes.push((
+                        "vehicle".into(),
+                        AttrValue::Str(format!("V-SC-T{n}").into()),
+                    ));
+                    e.attributes
+                        .push(("volume_l".into(), AttrValue::Float(litres)));
+                    e.attributes.push(("tank_l".into(), AttrValue::Int(60)));
+                }
+            }
             "shared-vehicle" => {
-                // One vehicle filled on two officials' cards two hours apart.
-                for i in 0..2 {
+                // One vehicle filled on two officials' cards two hours apart (20 and
+                // 18.5 litres: within its tank).
+                for (i, litres) in [20.0, 18.5].into_iter().enumerate() {
+                    let i = i as i64;
                     let e = s.event(at + i * 2 * HOUR, "fuel");
                     if i == 1 {
                         e.official_id = other.as_str().into();
@@ -119,7 +135,7 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                     e.attributes
                         .push(("vehicle".into(), AttrValue::Str(format!("V-SC-{n}").into())));
                     e.attributes
-                        .push(("volume_l".into(), AttrValue::Float(42.0)));
+                        .push(("volume_l".into(), AttrValue::Float(litres)));
                     e.attributes.push(("tank_l".into(), AttrValue::Int(60)));
                 }
             }

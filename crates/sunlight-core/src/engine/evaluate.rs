@@ -115,6 +115,7 @@ pub(super) fn evaluate(
             }
             evidence_total = count as u64;
             evidence.last(tail, rule.evidence_limit);
+            crate::rules::measure::unscale(&rule.measures, &mut m, s.scale);
             (input.key, m)
         }
         RuleLogic::Aggregate { slot, .. } => {
@@ -150,6 +151,7 @@ pub(super) fn evaluate(
             }
             evidence_total = count as u64;
             evidence.last(state.entries.as_slice(), rule.evidence_limit);
+            crate::rules::measure::unscale(&rule.measures, &mut m, s.scale);
             (input.key, m)
         }
         RuleLogic::Ratio {
@@ -281,7 +283,7 @@ pub(super) fn evaluate(
             (key, SmallVec::from_slice(&[MeasureValue::Int(1)]))
         }
     };
-    let Some(level) = rule.levels.decide(&measures) else {
+    let Some(level) = rule.levels.decide_for(&measures, Some(event)) else {
         return;
     };
     if let Some(cooldown) = rule.cooldown {
@@ -392,7 +394,9 @@ pub(super) fn evaluate(
         occurred_at: event.occurred_at,
         window_start: Timestamp(window_start),
         window_end: event.occurred_at,
-        conditions: rule.levels.fired(level, &rule.measures, &measures),
+        conditions: rule
+            .levels
+            .fired_for(level, &rule.measures, &measures, Some(event)),
         measures: rule.measures.iter().copied().zip(measures).collect(),
         evidence: evidence.ids,
         evidence_events: copies,
@@ -415,10 +419,10 @@ pub(super) fn slot_input(event: &PowerEvent, slot: &Slot) -> Option<SlotInput> {
     let key = group_key(event, &slot.group_by)?;
     let value = match &slot.value {
         None => None,
-        Some(f) => match event.field(f)? {
-            FieldValue::Int(v) => Some(v),
-            _ => return None,
-        },
+        Some(f) => Some(crate::rules::measure::scaled_value(
+            event.field(f)?,
+            slot.scale,
+        )?),
     };
     let distinct = match &slot.distinct {
         None => None,

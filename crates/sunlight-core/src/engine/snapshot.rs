@@ -257,6 +257,9 @@ fn slot_definition(pack: &CompiledPack, index: usize) -> String {
     if s.absence.is_some() {
         definition.push_str("|absence");
     }
+    if s.scale > 0 {
+        definition.push_str(&format!("|decimals {}", s.scale));
+    }
     definition
 }
 

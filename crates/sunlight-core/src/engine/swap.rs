@@ -46,6 +46,7 @@ fn same_slot(old: &CompiledPack, a: &Slot, new: &CompiledPack, b: &Slot) -> bool
     old.filters[a.filter] == new.filters[b.filter]
         && a.group_by == b.group_by
         && a.value == b.value
+        && a.scale == b.scale
         && a.min_max == b.min_max
         && a.distinct == b.distinct
         // A count window keeps its state when its N changes (trimmed to the new N).

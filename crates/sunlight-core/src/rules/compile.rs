@@ -286,6 +286,7 @@ impl Builder {
                 && s.group_by == slot.group_by
                 && s.entity == slot.entity
                 && s.value == slot.value
+                && s.scale == slot.scale
                 && s.distinct == slot.distinct
         });
         match shared {
@@ -370,7 +371,8 @@ impl Builder {
             || m.min.is_some()
             || m.max.is_some()
             || m.spread.is_some()
-            || m.distinct.is_some();
+            || m.distinct.is_some()
+            || m.decimals.is_some();
         not_for(has_measures, "measures", &[K::Aggregate]);
         not_for(
             !r.group_by.is_empty(),
@@ -511,10 +513,25 @@ impl Builder {
                         Some(FieldRef::AmountCents | FieldRef::Attribute(_)) => {}
                         Some(_) => errs.push((
                             "measures".into(),
-                            format!("`{first}` is a text field; sum, avg, min, max and spread need amount_cents or an integer attribute"),
+                            format!("`{first}` is a text field; sum, avg, min, max and spread need amount_cents or a numeric attribute (with `decimals` for a decimal one)"),
                         )),
                     }
                 }
+                let scale = match m.decimals {
+                    None => 0,
+                    Some(_) if value.is_none() => {
+                        errs.push((
+                            "measures.decimals".into(),
+                            "needs a sum, avg, min, max or spread field to apply to".into(),
+                        ));
+                        0
+                    }
+                    Some(d) if d > 6 => {
+                        errs.push(("measures.decimals".into(), "must be between 0 and 6".into()));
+                        0
+                    }
+                    Some(d) => d,
+                };
                 let distinct = m.distinct.as_ref().and_then(|f| {
                     let parsed = FieldRef::parse(f);
                     if parsed.is_none() {
@@ -547,6 +564,7 @@ impl Builder {
                         group_by: group_by.clone(),
                         span: window,
                         value,
+                        scale,
                         min_max: false,
                         distinct,
                         last: Some(last),
@@ -558,6 +576,7 @@ impl Builder {
                         group_by: group_by.clone(),
                         span: window,
                         value,
+                        scale,
                         min_max: m.min.is_some() || m.max.is_some() || m.spread.is_some(),
                         distinct,
                         last: None,
@@ -598,6 +617,7 @@ impl Builder {
                     group_by,
                     span: window,
                     value: None,
+                    scale: 0,
                     min_max: false,
                     distinct: None,
                     last: None,
@@ -646,6 +666,7 @@ impl Builder {
                     group_by: group_by.clone(),
                     span: Duration(window.0.saturating_add(baseline.0)),
                     value: None,
+                    scale: 0,
                     min_max: false,
                     distinct: None,
                     last: None,
@@ -685,6 +706,7 @@ impl Builder {
                     group_by: on.clone(),
                     span: window,
                     value: None,
+                    scale: 0,
                     min_max: false,
                     distinct: None,
                     last: None,
@@ -717,6 +739,7 @@ impl Builder {
                     group_by: on.clone(),
                     span: window,
                     value: None,
+                    scale: 0,
                     min_max: false,
                     distinct: None,
                     last: None,
@@ -888,13 +911,26 @@ impl Builder {
                         ));
                         continue;
                     };
+                    if let Some((op, field)) = Condition::parse_field_comparison(text) {
+                        out.push(Condition {
+                            measure_index: index,
+                            op,
+                            value: 0.0,
+                            field: Some(field),
+                        });
+                        continue;
+                    }
                     match Condition::parse_comparison(text) {
                         Ok((op, value)) => out.push(Condition {
                             measure_index: index,
                             op,
                             value,
+                            field: None,
                         }),
-                        Err(e) => errs.push((format!("{name}.{measure}"), e)),
+                        Err(e) => errs.push((
+                            format!("{name}.{measure}"),
+                            format!("{e} (or a numeric field of the trigger event, e.g. \"> attributes.tank_l\")"),
+                        )),
                     }
                 }
                 if map.is_empty() {

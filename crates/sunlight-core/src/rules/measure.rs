@@ -106,6 +106,34 @@ impl fmt::Display for MeasureValue {
     }
 }
 
+/// A value field's number as a slot stores it: an integer, times 10^`scale` (a
+/// decimal field read with `decimals = scale`, rounded half to even); None when it
+/// is not a number, a non-integer with scale 0, or too large.
+pub(crate) fn scaled_value(value: crate::event::FieldValue<'_>, scale: u8) -> Option<i64> {
+    use crate::event::FieldValue;
+    match value {
+        FieldValue::Int(v) => v.checked_mul(10i64.checked_pow(u32::from(scale))?),
+        FieldValue::Float(f) if scale > 0 => {
+            let x = (f * 10f64.powi(i32::from(scale))).round_ties_even();
+            (x.is_finite() && x.abs() < 9.0e18).then_some(x as i64)
+        }
+        _ => None,
+    }
+}
+
+/// Sum, avg, min and max of a slot with `decimals = scale`, back in the field's unit.
+pub(crate) fn unscale(measures: &[Measure], values: &mut [MeasureValue], scale: u8) {
+    if scale == 0 {
+        return;
+    }
+    let unit = 10f64.powi(i32::from(scale));
+    for (m, v) in measures.iter().zip(values.iter_mut()) {
+        if matches!(m, Measure::Sum | Measure::Avg | Measure::Min | Measure::Max) {
+            *v = MeasureValue::Float(v.as_f64() / unit);
+        }
+    }
+}
+
 /// `measure op value`, e.g. `count >= 5`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -113,11 +141,45 @@ pub struct Condition {
     pub measure_index: usize,
     /// The comparison.
     pub op: CmpOp,
-    /// The threshold.
+    /// The threshold (when `field` is None).
     pub value: f64,
+    /// A numeric field of the trigger event to compare with instead (`"> attributes.
+    /// tank_l"`): the condition fails when the event has no number there.
+    pub field: Option<crate::event::FieldRef>,
 }
 
 impl Condition {
+    /// Parses a comparison with a field of the trigger as the threshold,
+    /// `"> attributes.tank_l"` (None: the right side is not a field name).
+    pub fn parse_field_comparison(text: &str) -> Option<(CmpOp, crate::event::FieldRef)> {
+        let text = text.trim();
+        let (op, rest) = [
+            (">=", CmpOp::Gte),
+            ("<=", CmpOp::Lte),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+        ]
+        .into_iter()
+        .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (op, rest.trim())))?;
+        match crate::event::FieldRef::parse(rest)? {
+            f @ (crate::event::FieldRef::AmountCents | crate::event::FieldRef::Attribute(_)) => {
+                Some((op, f))
+            }
+            _ => None,
+        }
+    }
+
+    /// The threshold for `event`: the constant, or the event's number in `field`
+    /// (None: it has none).
+    pub fn threshold(&self, event: Option<&crate::event::PowerEvent>) -> Option<f64> {
+        match &self.field {
+            None => Some(self.value),
+            Some(f) => event?.field(f)?.as_f64().filter(|v| v.is_finite()),
+        }
+    }
+
     /// Parses `">= 5"`, `"< 0.5"`, `"== 1"`.
     pub fn parse_comparison(text: &str) -> Result<(CmpOp, f64), String> {
         let text = text.trim();
@@ -143,16 +205,20 @@ impl Condition {
         Ok((op, value))
     }
 
-    /// Whether the measured values satisfy the condition.
+    /// Whether the measured values satisfy the condition (a field threshold is read
+    /// from `event`; without one, such a condition fails).
     #[inline]
-    pub fn holds(&self, values: &[MeasureValue]) -> bool {
+    pub fn holds(&self, values: &[MeasureValue], event: Option<&crate::event::PowerEvent>) -> bool {
+        let Some(threshold) = self.threshold(event) else {
+            return false;
+        };
         let v = values[self.measure_index];
         let ord = match v {
             // Compare integers exactly when the threshold is integral.
-            MeasureValue::Int(i) if self.value.fract() == 0.0 && self.value.abs() < 9.0e18 => {
-                i.cmp(&(self.value as i64))
+            MeasureValue::Int(i) if threshold.fract() == 0.0 && threshold.abs() < 9.0e18 => {
+                i.cmp(&(threshold as i64))
             }
-            other => match other.as_f64().partial_cmp(&self.value) {
+            other => match other.as_f64().partial_cmp(&threshold) {
                 Some(o) => o,
                 None => return false,
             },
@@ -221,13 +287,23 @@ impl Levels {
     /// The level the measures reach, if any.
     #[inline]
     pub fn decide(&self, values: &[MeasureValue]) -> Option<Level> {
+        self.decide_for(values, None)
+    }
+
+    /// Like [`Levels::decide`], with the trigger event that field thresholds read.
+    #[inline]
+    pub fn decide_for(
+        &self,
+        values: &[MeasureValue],
+        event: Option<&crate::event::PowerEvent>,
+    ) -> Option<Level> {
         match self {
             Levels::Fixed(level) => Some(*level),
             Levels::Thresholds { red, yellow } => {
                 let all = |conds: &Option<Vec<Condition>>| {
                     conds
                         .as_ref()
-                        .is_some_and(|c| c.iter().all(|c| c.holds(values)))
+                        .is_some_and(|c| c.iter().all(|c| c.holds(values, event)))
                 };
                 if all(red) {
                     Some(Level::Red)
@@ -251,6 +327,18 @@ impl Levels {
         measures: &[Measure],
         values: &[MeasureValue],
     ) -> Vec<FiredCondition> {
+        self.fired_for(level, measures, values, None)
+    }
+
+    /// Like [`Levels::fired`], with the trigger event whose fields gave field
+    /// thresholds their values (without it, field conditions are left out).
+    pub fn fired_for(
+        &self,
+        level: Level,
+        measures: &[Measure],
+        values: &[MeasureValue],
+        event: Option<&crate::event::PowerEvent>,
+    ) -> Vec<FiredCondition> {
         let Levels::Thresholds { red, yellow } = self else {
             return Vec::new();
         };
@@ -265,7 +353,7 @@ impl Levels {
                 Some(FiredCondition {
                     measure: *measures.get(c.measure_index)?,
                     op: c.op,
-                    threshold: c.value,
+                    threshold: c.threshold(event)?,
                     value: *values.get(c.measure_index)?,
                 })
             })
@@ -302,6 +390,7 @@ mod tests {
             measure_index: 0,
             op,
             value,
+            field: None,
         };
         let levels = Levels::Thresholds {
             red: Some(vec![cond(CmpOp::Gte, 10.0)]),
@@ -320,17 +409,20 @@ mod tests {
                     measure_index: 0,
                     op: CmpOp::Gte,
                     value: 3.0,
+                    field: None,
                 },
                 Condition {
                     measure_index: 1,
                     op: CmpOp::Gt,
                     value: 0.5,
+                    field: None,
                 },
             ]),
             yellow: Some(vec![Condition {
                 measure_index: 0,
                 op: CmpOp::Gte,
                 value: 2.0,
+                field: None,
             }]),
         };
         let measures = [Measure::Count, Measure::Ratio];

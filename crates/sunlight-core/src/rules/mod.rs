@@ -165,6 +165,9 @@ pub(crate) struct Slot {
     pub span: Duration,
     /// Numeric field for sum/avg/min/max.
     pub value: Option<FieldRef>,
+    /// Its values are kept as integers times 10^scale (`measures.decimals`; 0: the
+    /// field must be an integer).
+    pub scale: u8,
     /// Whether min/max are needed (monotonic deques).
     pub min_max: bool,
     /// Field whose distinct values are counted.

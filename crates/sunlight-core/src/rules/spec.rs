@@ -210,4 +210,7 @@ pub struct MeasuresSpec {
     pub spread: Option<String>,
     /// Field whose distinct values are counted.
     pub distinct: Option<String>,
+    /// The sum/avg/min/max/spread field is a decimal number with up to this many
+    /// decimals (0 to 6; default 0: an integer), e.g. litres.
+    pub decimals: Option<u8>,
 }

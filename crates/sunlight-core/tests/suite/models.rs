@@ -530,7 +530,7 @@ fn fuel_shared_vehicle() {
     let fill = |id: &str, official: &str, secs: i64, vehicle: &str| {
         Ev::new(id, official, "fuel", secs)
             .s("vehicle", vehicle)
-            .attr("volume_l", AttrValue::Float(40.0))
+            .attr("volume_l", AttrValue::Float(20.0))
             .i("tank_l", 60)
             .build()
     };
@@ -553,6 +553,68 @@ fn fuel_shared_vehicle() {
         ]);
         assert_eq!(quiet, vec![], "{official} {secs} {vehicle}");
     }
+}
+
+#[test]
+fn fuel_exceeds_tank() {
+    let fill = |id: &str, official: &str, secs: i64, vehicle: &str, litres: f64| {
+        Ev::new(id, official, "fuel", secs)
+            .s("vehicle", vehicle)
+            .attr("volume_l", AttrValue::Float(litres))
+            .i("tank_l", 60)
+            .build()
+    };
+    // 35.5 + 30.25 = 65.75 litres within 3 hours, tank 60; one card holder.
+    let events = vec![
+        fill("f1", "o1", 0, "V-1", 35.5),
+        fill("f2", "o1", 3 * HOUR, "V-1", 30.25),
+    ];
+    assert_eq!(
+        default_pack(events.clone()),
+        vec![w("fuel-exceeds-tank", "yellow", "f2")]
+    );
+    let pack = pack_file("rules/default.toml");
+    let got = run(&pack, &events, Duration::from_secs(60));
+    let warning = &got[0];
+    assert_eq!(
+        warning.measures,
+        vec![
+            (
+                sunlight_core::rules::measure::Measure::Count,
+                sunlight_core::rules::measure::MeasureValue::Int(2)
+            ),
+            (
+                sunlight_core::rules::measure::Measure::Sum,
+                sunlight_core::rules::measure::MeasureValue::Float(65.75)
+            ),
+        ]
+    );
+    assert_eq!(
+        (warning.conditions[1].threshold, warning.title.as_str()),
+        (
+            60.0,
+            "Vehicle V-1 took 65.75 litres in 2 fills within 4h, more than its tank"
+        )
+    );
+    // Exactly the tank, more than 4 hours apart, two vehicles, or one fill: silent.
+    for (secs, vehicle, litres) in [
+        (3 * HOUR, "V-1", 24.5),
+        (4 * HOUR + 1, "V-1", 30.25),
+        (3 * HOUR, "V-2", 30.25),
+    ] {
+        let quiet = default_pack(vec![
+            fill("f1", "o1", 0, "V-1", 35.5),
+            fill("f2", "o1", secs, vehicle, litres),
+        ]);
+        assert_eq!(quiet, vec![], "{secs} {vehicle} {litres}");
+    }
+    // A fill without a tank figure compares with nothing: silent.
+    let mut no_tank = fill("f2", "o1", 3 * HOUR, "V-1", 30.25);
+    no_tank.attributes.retain(|(n, _)| n != "tank_l");
+    assert_eq!(
+        default_pack(vec![fill("f1", "o1", 0, "V-1", 35.5), no_tank]),
+        vec![]
+    );
 }
 
 #[test]

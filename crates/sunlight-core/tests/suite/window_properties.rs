@@ -149,6 +149,20 @@ group_by = ["kind"]
 measures = { sum = "amount_cents" }
 yellow = { count = ">= 2", sum = ">= 120" }
 
+# A decimal measure (amounts read with one decimal) and a threshold from the
+# trigger's own field: the window's sum against the triggering amount.
+[[rule]]
+id = "over-own"
+version = 1
+kind = "aggregate"
+title = "{sum} to {counterparty}, more than this {count}th payment"
+window = "5s"
+group_by = ["counterparty"]
+filter = { kind = "payment" }
+measures = { sum = "amount_cents", decimals = 1 }
+yellow = { count = ">= 2", sum = "> amount_cents" }
+red = { sum = ">= 150" }
+
 # Absence after an event: an approval of a party not followed by a payment to it
 # within 6s (a timer on the watermark).
 [[rule]]
@@ -337,6 +351,7 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
         "by-party-last",
         "unanswered",
         "unanswered-any",
+        "over-own",
     ] {
         for level in ["yellow", "red"] {
             let n = got
