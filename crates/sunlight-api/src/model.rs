@@ -251,7 +251,8 @@ pub struct WindowAggregate {
     pub key: KeyMap,
     /// Events in the window.
     pub count: u64,
-    /// Sum of the rule's summed field (minor units), if it has one.
+    /// Sum of the rule's summed field (minor units), if it has one and it is an
+    /// integer field (a field read with `decimals` shows none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sum: Option<i64>,
     /// The window.

@@ -236,7 +236,9 @@ pub fn evaluate(
                     let mut m = vec![MeasureValue::Int(window.len() as i64)];
                     for measure in &rule.measures[1..] {
                         m.push(match measure {
-                            Measure::Sum => MeasureValue::Int(sum as i64),
+                            Measure::Sum => MeasureValue::Int(
+                                sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                            ),
                             Measure::Avg => {
                                 MeasureValue::Float(sum as f64 / window.len().max(1) as f64)
                             }
@@ -249,6 +251,7 @@ pub fn evaluate(
                             Measure::Spread => MeasureValue::Float(crate::rules::measure::spread(
                                 values.iter().copied().min().unwrap_or(0),
                                 values.iter().copied().max().unwrap_or(0),
+                                s.scale,
                             )),
                             Measure::Distinct => {
                                 let d: FxHashSet<CompactString> = window

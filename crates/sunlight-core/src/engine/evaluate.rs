@@ -98,7 +98,9 @@ pub(super) fn evaluate(
                     M::Avg => MeasureValue::Float(sum as f64 / count.max(1) as f64),
                     M::Min => MeasureValue::Int(min),
                     M::Max => MeasureValue::Int(max),
-                    M::Spread => MeasureValue::Float(crate::rules::measure::spread(min, max)),
+                    M::Spread => {
+                        MeasureValue::Float(crate::rules::measure::spread(min, max, s.scale))
+                    }
                     M::Distinct => {
                         // Distinct values run parallel to the entries.
                         let distinct = state.extras.as_deref().map_or(0, |x| {
@@ -144,7 +146,7 @@ pub(super) fn evaluate(
                     M::Spread => {
                         let min = x.and_then(|x| x.min.front()).map_or(0, |m| m.1);
                         let max = x.and_then(|x| x.max.front()).map_or(0, |m| m.1);
-                        MeasureValue::Float(crate::rules::measure::spread(min, max))
+                        MeasureValue::Float(crate::rules::measure::spread(min, max, s.scale))
                     }
                     other => unreachable!("aggregate rules have no {other:?}"),
                 });

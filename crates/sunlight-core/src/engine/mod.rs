@@ -148,7 +148,10 @@ pub struct StateStats {
 
 /// A 64-bit hash of an event id (XXH3). The id table stores only this (16 bytes per
 /// remembered id); a hit is confirmed against the real ids before an event is
-/// dropped, so a hash collision costs a look-up, never an event.
+/// dropped, so a hash collision costs a look-up, never an event, except for events
+/// entering count-window, absence or entity-keyed slots, where the hash decides
+/// alone (`Engine::hash_decides`; a collision there drops the event, at odds of
+/// about 2^-64 per pair of ids within a window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct IdHash(u64);
 

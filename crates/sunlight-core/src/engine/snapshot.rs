@@ -254,8 +254,8 @@ fn slot_definition(pack: &CompiledPack, index: usize) -> String {
     if let Some(e) = s.entity {
         definition.push_str(&format!("|entity {}", pack.entities[e as usize].label));
     }
-    if s.absence.is_some() {
-        definition.push_str("|absence");
+    if let Some(then) = s.absence {
+        definition.push_str(&format!("|absence {:?}", pack.filters[then]));
     }
     if s.scale > 0 {
         definition.push_str(&format!("|decimals {}", s.scale));

@@ -55,7 +55,7 @@ fn same_slot(old: &CompiledPack, a: &Slot, new: &CompiledPack, b: &Slot) -> bool
         // an absence slot's entries are waiting events, no other slot's.
         && a.entity.map(|e| &old.entities[e as usize].fields)
             == b.entity.map(|e| &new.entities[e as usize].fields)
-        && a.absence.is_some() == b.absence.is_some()
+        && a.absence.map(|f| &old.filters[f]) == b.absence.map(|f| &new.filters[f])
 }
 
 impl Engine {

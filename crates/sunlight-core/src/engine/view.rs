@@ -151,7 +151,9 @@ impl StateView {
                         rule_id: rule.id.clone(),
                         key,
                         count,
-                        sum: spec.value.is_some().then_some(sum),
+                        // (A decimal field's sum is kept in 10^-decimals units:
+                        // not shown as if it were minor units.)
+                        sum: (spec.value.is_some() && spec.scale == 0).then_some(sum),
                         start,
                         end: wm,
                     });

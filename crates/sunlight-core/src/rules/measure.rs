@@ -70,9 +70,11 @@ impl Measure {
     }
 }
 
-/// (max - min) / |min|, with |min| taken as at least 1 (so it is always finite).
-pub fn spread(min: i64, max: i64) -> f64 {
-    (i128::from(max) - i128::from(min)) as f64 / (min.unsigned_abs().max(1)) as f64
+/// (max - min) / |min|, with |min| taken as at least 1 in the field's unit (so it
+/// is always finite): `min` and `max` as a slot keeps them, times 10^`scale`.
+pub fn spread(min: i64, max: i64, scale: u8) -> f64 {
+    let unit = 10u64.pow(u32::from(scale.min(6)));
+    (i128::from(max) - i128::from(min)) as f64 / (min.unsigned_abs().max(unit)) as f64
 }
 
 /// A measure's value: integers stay exact, ratios and means are floats.
@@ -364,6 +366,16 @@ impl Levels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_takes_the_smallest_amount_as_at_least_one_unit_of_the_field() {
+        assert_eq!(spread(100, 110, 0), 0.1);
+        assert_eq!(spread(0, 3, 0), 3.0);
+        // Two decimals: 0.00 to 1.50 is 1.5 units over one unit; 0.50 to 1.50 is 1.0.
+        assert_eq!(spread(0, 150, 2), 1.5);
+        assert_eq!(spread(50, 150, 2), 1.0);
+        assert_eq!(spread(200, 250, 2), 0.25);
+    }
 
     #[test]
     fn parses_comparisons() {

@@ -36,6 +36,12 @@ pub(crate) fn attributes_read(
         fields.extend(&slot.distinct);
     }
     fields.extend(&rule.key_fields);
+    // Fields of the trigger that thresholds read (`sum = "> attributes.tank_l"`).
+    if let super::measure::Levels::Thresholds { red, yellow } = &rule.levels {
+        for c in red.iter().chain(yellow).flatten() {
+            fields.extend(&c.field);
+        }
+    }
     let mut names: Vec<CompactString> = fields
         .into_iter()
         .filter_map(|f| match f {

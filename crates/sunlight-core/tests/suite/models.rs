@@ -596,6 +596,13 @@ fn fuel_exceeds_tank() {
             "Vehicle V-1 took 65.75 litres in 2 fills within 4h, more than its tank"
         )
     );
+    // The evidence keeps the tank the threshold read.
+    let names: Vec<&str> = warning.evidence_events[1]
+        .attributes
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["vehicle", "volume_l", "tank_l"]);
     // Exactly the tank, more than 4 hours apart, two vehicles, or one fill: silent.
     for (secs, vehicle, litres) in [
         (3 * HOUR, "V-1", 24.5),
