@@ -25,7 +25,7 @@ use super::{Engine, Pending};
 use crate::rules::measure::MeasureValue;
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, RuleLogic};
-use crate::state::{GroupKey, LastFired, OfficialState, SlotCell};
+use crate::state::{GroupKey, OfficialState, SlotCell};
 use crate::time::Timestamp;
 use crate::warning::{Scope, Warning, warning_id};
 
@@ -206,27 +206,8 @@ fn absence_warning(
     let rule = &pack.rules[due.rule_index];
     let level = rule.levels.decide(&[MeasureValue::Int(0)])?;
     let (t, key) = (due.data.time, &due.data.key);
-    if let Some(cooldown) = rule.cooldown {
-        let rule_no = due.rule_index as u32;
-        match state
-            .fired
-            .iter_mut()
-            .find(|f| f.rule == rule_no && f.key == *key)
-        {
-            Some(last) if t.saturating_sub(last.time) < cooldown.0 && level <= last.level => {
-                return None;
-            }
-            Some(last) => {
-                last.time = t;
-                last.level = level;
-            }
-            None => state.fired.push(LastFired {
-                rule: rule_no,
-                key: key.clone(),
-                time: t,
-                level,
-            }),
-        }
+    if !super::evaluate::passes_cooldown(rule, due.rule_index, state, key, t, level) {
+        return None;
     }
     let evidence = vec![due.id.clone()];
     let copies = match (&pack.copy_attributes, state.copies.as_deref()) {

@@ -288,28 +288,9 @@ pub(super) fn evaluate(
     let Some(level) = rule.levels.decide_for(&measures, Some(event)) else {
         return;
     };
-    if let Some(cooldown) = rule.cooldown {
-        let rule_no = rule_index as u32;
-        match official
-            .fired
-            .iter_mut()
-            .find(|f| f.rule == rule_no && f.key == key)
-        {
-            Some(last) if t.saturating_sub(last.time) < cooldown.0 && level <= last.level => {
-                stats.rules[rule_index].suppressed += 1;
-                return;
-            }
-            Some(last) => {
-                last.time = t;
-                last.level = level;
-            }
-            None => official.fired.push(LastFired {
-                rule: rule_no,
-                key: key.clone(),
-                time: t,
-                level,
-            }),
-        }
+    if !passes_cooldown(rule, rule_index, official, &key, t, level) {
+        stats.rules[rule_index].suppressed += 1;
+        return;
     }
     let counts = &mut stats.rules[rule_index];
     match level {
@@ -406,6 +387,43 @@ pub(super) fn evaluate(
         title,
         detected_at: clock(),
     });
+}
+
+/// Whether a warning of `rule` for `key` at `t` and `level` passes the rule's
+/// cooldown (none, or the last one of the key is older or lower); if it does, it
+/// becomes the last one.
+pub(super) fn passes_cooldown(
+    rule: &CompiledRule,
+    rule_index: usize,
+    state: &mut OfficialState,
+    key: &GroupKey,
+    t: i64,
+    level: Level,
+) -> bool {
+    let Some(cooldown) = rule.cooldown else {
+        return true;
+    };
+    let rule_no = rule_index as u32;
+    match state
+        .fired
+        .iter_mut()
+        .find(|f| f.rule == rule_no && f.key == *key)
+    {
+        Some(last) if t.saturating_sub(last.time) < cooldown.0 && level <= last.level => {
+            return false;
+        }
+        Some(last) => {
+            last.time = t;
+            last.level = level;
+        }
+        None => state.fired.push(LastFired {
+            rule: rule_no,
+            key: key.clone(),
+            time: t,
+            level,
+        }),
+    }
+    true
 }
 
 /// What an event contributes to a slot.

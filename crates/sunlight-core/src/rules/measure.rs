@@ -136,6 +136,21 @@ pub(crate) fn unscale(measures: &[Measure], values: &mut [MeasureValue], scale: 
     }
 }
 
+/// The operator a comparison starts with, and the rest.
+fn split_comparison(text: &str) -> Option<(CmpOp, &str)> {
+    let text = text.trim();
+    [
+        (">=", CmpOp::Gte),
+        ("<=", CmpOp::Lte),
+        ("==", CmpOp::Eq),
+        ("!=", CmpOp::Ne),
+        (">", CmpOp::Gt),
+        ("<", CmpOp::Lt),
+    ]
+    .into_iter()
+    .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (op, rest)))
+}
+
 /// `measure op value`, e.g. `count >= 5`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -154,18 +169,8 @@ impl Condition {
     /// Parses a comparison with a field of the trigger as the threshold,
     /// `"> attributes.tank_l"` (None: the right side is not a field name).
     pub fn parse_field_comparison(text: &str) -> Option<(CmpOp, crate::event::FieldRef)> {
-        let text = text.trim();
-        let (op, rest) = [
-            (">=", CmpOp::Gte),
-            ("<=", CmpOp::Lte),
-            ("==", CmpOp::Eq),
-            ("!=", CmpOp::Ne),
-            (">", CmpOp::Gt),
-            ("<", CmpOp::Lt),
-        ]
-        .into_iter()
-        .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (op, rest.trim())))?;
-        match crate::event::FieldRef::parse(rest)? {
+        let (op, rest) = split_comparison(text)?;
+        match crate::event::FieldRef::parse(rest.trim())? {
             f @ (crate::event::FieldRef::AmountCents | crate::event::FieldRef::Attribute(_)) => {
                 Some((op, f))
             }
@@ -185,17 +190,8 @@ impl Condition {
     /// Parses `">= 5"`, `"< 0.5"`, `"== 1"`.
     pub fn parse_comparison(text: &str) -> Result<(CmpOp, f64), String> {
         let text = text.trim();
-        let (op, rest) = [
-            (">=", CmpOp::Gte),
-            ("<=", CmpOp::Lte),
-            ("==", CmpOp::Eq),
-            ("!=", CmpOp::Ne),
-            (">", CmpOp::Gt),
-            ("<", CmpOp::Lt),
-        ]
-        .into_iter()
-        .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (op, rest)))
-        .ok_or_else(|| format!("{text:?} must start with >=, >, <=, <, == or !="))?;
+        let (op, rest) = split_comparison(text)
+            .ok_or_else(|| format!("{text:?} must start with >=, >, <=, <, == or !="))?;
         let value: f64 = rest
             .trim()
             .replace('_', "")
