@@ -55,7 +55,9 @@ def main():
         'relations = "relations.csv"',
         'relations = ' + json.dumps(os.path.join(rules_dir, "relations.csv"))).replace(
         'file = "deaths.csv"',
-        'file = ' + json.dumps(os.path.join(rules_dir, "deaths.csv")))
+        'file = ' + json.dumps(os.path.join(rules_dir, "deaths.csv"))).replace(
+        'file = "departures.csv"',
+        'file = ' + json.dumps(os.path.join(rules_dir, "departures.csv")))
     pack += textwrap.dedent("""
         [[rule]]
         id = "bench-activity"

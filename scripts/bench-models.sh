@@ -23,7 +23,7 @@ if [ ! -s "$data" ]; then
   "$bin" gen --events "$events" --officials "$officials" --days "$days" --scenario-every 20 --output "$data"
 fi
 git show "$before_commit:rules/default.toml" > bench-data/default-before.toml
-cp rules/relations.csv bench-data/
+cp rules/*.csv bench-data/
 
 rate() { sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

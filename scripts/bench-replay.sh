@@ -31,7 +31,7 @@ fi
 records=$(wc -l < "$data")
 # The default pack with ids-only evidence (beside a copy of its reference data).
 sed 's/^\[pack\]$/[pack]\nevidence_copies = false/' rules/default.toml > bench-data/default-ids.toml
-cp rules/relations.csv rules/deaths.csv bench-data/
+cp rules/*.csv bench-data/
 
 rate() { sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

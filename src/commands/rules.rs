@@ -43,13 +43,30 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     let entity_keyed: BTreeMap<&str, &str> = pack.entity_keyed_rules().into_iter().collect();
+    let width = pack
+        .rules
+        .iter()
+        .map(|r| r.id.len())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     for rule in &pack.rules {
         let keyed = entity_keyed
             .get(rule.id.as_str())
             .map(|key| format!("  keyed by {key}"))
             .unwrap_or_default();
+        let before = rule
+            .before_date
+            .as_ref()
+            .map(|b| {
+                format!(
+                    "  fires within {} before {}.{}",
+                    b.within, pack.tables[b.table].name, b.column
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "  {:<24} v{:<3} {}{keyed}",
+            "  {:<width$} v{:<3} {}{keyed}{before}",
             rule.id,
             rule.version,
             kind_name(&rule.logic)

@@ -69,7 +69,7 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     assert!(first.len() > 500 && second.len() > 500);
 
     let pack_path = dir.path().join("pack.toml");
-    for reference in ["relations.csv", "deaths.csv"] {
+    for reference in ["relations.csv", "deaths.csv", "departures.csv"] {
         std::fs::copy(
             repo(&format!("rules/{reference}")),
             dir.path().join(reference),
@@ -78,9 +78,20 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     }
     let v1_text = std::fs::read_to_string(repo("rules/default.toml")).unwrap();
     std::fs::write(&pack_path, &v1_text).unwrap();
+    // The shipped pack's version: the first `version = "..."` is [pack]'s.
+    let v1_version = v1_text
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the pack's version")
+        .to_string();
     // v2: a new pack version, split-payment v2 with a lower threshold.
     let v2_text = v1_text
-        .replacen("version = \"2026.12.1\"", "version = \"2026.11.2-test\"", 1)
+        .replacen(
+            &format!("version = \"{v1_version}\""),
+            "version = \"2026.11.2-test\"",
+            1,
+        )
         .replacen(
             "id = \"split-payment\"\nversion = 1",
             "id = \"split-payment\"\nversion = 2",
@@ -197,7 +208,7 @@ async fn a_new_rule_pack_is_swapped_in_with_events_flowing() {
     assert_eq!(
         sample(
             &metrics,
-            "sunlight_rules_info{pack=\"default\",version=\"2026.12.1\"}"
+            &format!("sunlight_rules_info{{pack=\"default\",version=\"{v1_version}\"}}")
         ),
         Some(0.0)
     );

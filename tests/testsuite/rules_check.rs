@@ -11,16 +11,18 @@ fn accepts_the_shipped_packs() {
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.starts_with("ok: pack `default` version 2026.12.1: 22 rules (absence 1, aggregate 12, baseline 1, predicate 3, ratio 2, reference 1, related_party 1, sequence 1), longest window 3650d"),
+        text.starts_with("ok: pack `default` version 2026.12.2: 24 rules (absence 1, aggregate 12, baseline 2, predicate 3, ratio 3, reference 1, related_party 1, sequence 1), longest window 3650d"),
         "{text}"
     );
     // The rules keyed by an entity are named, with their keys, and what they need.
     for line in [
-        "  duplicate-payment        v2   aggregate  keyed by counterparty,attributes.invoice_no\n",
-        "  contract-inflation       v2   aggregate  keyed by attributes.contract_id\n",
-        "  exclusive-benefits       v2   aggregate  keyed by counterparty\n",
-        "  fuel-shared-vehicle      v1   aggregate  keyed by attributes.vehicle\n",
-        "  split-payment            v1   aggregate\n",
+        "  duplicate-payment           v2   aggregate  keyed by counterparty,attributes.invoice_no\n",
+        "  contract-inflation          v2   aggregate  keyed by attributes.contract_id\n",
+        "  exclusive-benefits          v2   aggregate  keyed by counterparty\n",
+        "  fuel-shared-vehicle         v1   aggregate  keyed by attributes.vehicle\n",
+        "  split-payment               v1   aggregate\n",
+        // A rule that fires only before a reference table's date says so.
+        "  promotions-before-departure v1   baseline  fires within 90d before departures.leaves_on\n",
         "\n5 rules keyed by an entity, not the official, need every official's events in one engine: ",
     ] {
         assert!(text.contains(line), "{line:?} in {text}");

@@ -208,6 +208,22 @@ pub fn evaluate(
                         && input(f, slot).is_some_and(|(k, _, _)| k == key)
                 };
             let mut extras: Vec<String> = Vec::new();
+            if let Some(gate) = &rule.before_date {
+                // Only in [date - within, date) of the row the field's value keys.
+                let Some(FieldValue::Str(k)) = e.field(&gate.field) else {
+                    continue;
+                };
+                let Some(&date) = gate.dates.get(k) else {
+                    continue;
+                };
+                if !(date - gate.within.0 <= t && t < date) {
+                    continue;
+                }
+                let row = pack.tables[gate.table]
+                    .row(k)
+                    .expect("a dated key has a row");
+                extras = row.iter().map(|v| v.to_string()).collect();
+            }
             let mut trigger_evidence = false;
             let (key, measures, mut evidence): (
                 Vec<CompactString>,
@@ -279,9 +295,13 @@ pub fn evaluate(
                         .copied()
                         .filter(|f| in_slot(f, ns, &key, start, t))
                         .collect();
+                    // Keyed by the official only, or by the group_by too.
+                    let Some(den_key) = key_of(e, &ds.group_by) else {
+                        continue;
+                    };
                     let den = history
                         .iter()
-                        .filter(|f| in_slot(f, ds, &[], start, t))
+                        .filter(|f| in_slot(f, ds, &den_key, start, t))
                         .count();
                     let n = num.len();
                     let m = vec![

@@ -14,7 +14,7 @@ const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
 const DAY: i64 = 24 * HOUR;
 
 /// The scenario kinds, each with the rule of `rules/default.toml` it is aimed at.
-pub const KINDS: [(&str, &str); 22] = [
+pub const KINDS: [(&str, &str); 24] = [
     ("split", "split-payment"),
     ("burst", "payment-burst"),
     ("duplicate", "duplicate-payment"),
@@ -37,10 +37,20 @@ pub const KINDS: [(&str, &str); 22] = [
     ("shared-vehicle", "fuel-shared-vehicle"),
     ("emergency", "emergency-award-unfiled"),
     ("tank", "fuel-exceeds-tank"),
+    ("always-wins", "always-wins"),
+    ("departure", "promotions-before-departure"),
 ];
 
 /// The persons `rules/deaths.csv` registers as deceased (all before 2025-12-01).
 pub const DECEASED: [&str; 3] = ["P-D00001", "P-D00002", "P-D00003"];
+
+/// The officials that `rules/departures.csv` says leave their post, with the date
+/// of departure (as Unix seconds at 00:00 UTC of that date).
+pub const DEPARTING: [(u32, i64); 3] = [
+    (3, 1_790_726_400),  // 2026-09-30
+    (58, 1_794_787_200), // 2026-11-16
+    (96, 1_796_083_200), // 2026-12-01
+];
 
 /// The officials that `rules/relations.csv` relates to companies, with the company.
 pub const RELATED: [(u32, &str); 3] = [
@@ -59,6 +69,10 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
         let kind = KINDS[n as usize % KINDS.len()].0;
         let official = if kind == "related" {
             RELATED[(n as usize / KINDS.len()) % RELATED.len()]
+                .0
+                .min(config.officials.saturating_sub(1))
+        } else if kind == "departure" {
+            DEPARTING[(n as usize / KINDS.len()) % DEPARTING.len()]
                 .0
                 .min(config.officials.saturating_sub(1))
         } else {
@@ -250,6 +264,27 @@ pub fn inject(config: &GenConfig, rng: &mut SmallRng) -> Vec<PowerEvent> {
                     .push(("benefit".into(), AttrValue::Str("elderly-care".into())));
                 e.attributes
                     .push(("exclusive".into(), AttrValue::Bool(false)));
+            }
+            "always-wins" => {
+                // Six tenders, the same supplier bids in each and wins each.
+                for i in 0..6 {
+                    let e = s.event(at + i * 20 * DAY, "bid");
+                    e.counterparty = Some(payee.as_str().into());
+                    e.attributes
+                        .push(("outcome".into(), AttrValue::Str("won".into())));
+                }
+            }
+            "departure" => {
+                // Five promotions in the 75 days before a known departure (its dates
+                // are fixed by rules/departures.csv, whatever the span).
+                let leaves =
+                    DEPARTING[(n as usize / KINDS.len()) % DEPARTING.len()].1 * NANOS_PER_SECOND;
+                for i in 0..5 {
+                    let e = s.event(leaves - 75 * DAY + i * 12 * DAY + 2 * HOUR, "appointment");
+                    e.counterparty = Some(format!("P-SC-{n}-{i}").into());
+                    e.attributes
+                        .push(("action".into(), AttrValue::Str("promotion".into())));
+                }
             }
             _ => unreachable!("every kind is handled"),
         }

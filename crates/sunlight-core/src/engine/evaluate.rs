@@ -46,6 +46,16 @@ pub(super) fn evaluate(
     let window_start = t.saturating_sub(rule.window.0);
     // The values of the title's extra placeholders (relation, table row).
     let mut extras: SmallVec<[CompactString; 4]> = SmallVec::new();
+    if let Some(gate) = &rule.before_date {
+        // Only events within the span before the row's date fire; the row's columns
+        // are the title's extra placeholders.
+        let Some(key) = gate.admits(event, t) else {
+            return;
+        };
+        if let Some(row) = pack.tables[gate.table].row(key) {
+            extras.extend(row.iter().cloned());
+        }
+    }
     let mut evidence = EvidenceOut::default();
     let evidence_total: u64;
     let mut trigger_in_evidence = false;
@@ -167,7 +177,13 @@ pub(super) fn evaluate(
                 evidence.last(s.entries.as_slice(), rule.evidence_limit);
                 s.entries.len()
             });
-            let den = state_mut(official, *denominator, &GroupKey::default(), window_start)
+            // Keyed by official only, or by the group_by too (`denominator_keyed`).
+            let den_key = if pack.slots[*denominator].group_by.is_empty() {
+                GroupKey::default()
+            } else {
+                key.clone()
+            };
+            let den = state_mut(official, *denominator, &den_key, window_start)
                 .map_or(0, |s| s.entries.len());
             evidence_total = num as u64;
             let ratio = num as f64 / den.max(1) as f64;

@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use super::filter::{self, Filter};
 use super::locale::Locale;
 use super::measure::{Condition, Level, Levels, Measure};
-use super::reference::{ReferenceTable, Relations, reference_time};
+use super::reference::{ReferenceTable, Relations};
 use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
 use super::template::Template;
 use super::{CompiledPack, CompiledRule, EntityKey, RuleLogic, Slot};
@@ -342,7 +342,16 @@ impl Builder {
         use RuleKindSpec as K;
         let mut errs: Errors = Vec::new();
         let kind = r.kind;
-        let kind_name = format!("{kind:?}").to_lowercase();
+        // As packs write it (`related_party`).
+        let kind_name: String = format!("{kind:?}")
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                sep.into_iter()
+                    .chain(std::iter::once(c.to_ascii_lowercase()))
+            })
+            .collect();
         let mut not_for = |present: bool, field: &str, kinds: &[K]| {
             if present && !kinds.contains(&kind) {
                 errs.push((
@@ -364,6 +373,18 @@ impl Builder {
         not_for(r.table.is_some(), "table", &[K::Reference]);
         not_for(r.after.is_some(), "after", &[K::Reference]);
         not_for(r.last.is_some(), "last", &[K::Aggregate]);
+        not_for(r.denominator_keyed, "denominator_keyed", &[K::Ratio]);
+        not_for(
+            r.before_date.is_some(),
+            "before_date",
+            &[
+                K::Aggregate,
+                K::Ratio,
+                K::Baseline,
+                K::Sequence,
+                K::Predicate,
+            ],
+        );
         not_for(!r.key.is_empty(), "key", &[K::Aggregate]);
         let m = &r.measures;
         let has_measures = m.sum.is_some()
@@ -624,7 +645,12 @@ impl Builder {
                     absence: None,
                 };
                 let numerator = self.slot_index(slot(num_filter, group_by.clone()));
-                let denominator = self.slot_index(slot(den_filter, Vec::new()));
+                let den_key = if r.denominator_keyed {
+                    group_by.clone()
+                } else {
+                    Vec::new()
+                };
+                let denominator = self.slot_index(slot(den_filter, den_key));
                 (
                     RuleLogic::Ratio {
                         numerator,
@@ -827,45 +853,12 @@ impl Builder {
                                 Duration::ZERO
                             }
                         };
-                        match self.tables[t].column(&a.column) {
-                            None => {
-                                errs.push((
-                                    "after.column".into(),
-                                    format!(
-                                        "table `{}` has no column `{}` (it has {})",
-                                        self.tables[t].name,
-                                        a.column,
-                                        self.tables[t].columns().join(", ")
-                                    ),
-                                ));
+                        match super::before_date::column_dates(&self.tables[t], &a.column, &self.tz)
+                        {
+                            Ok(dates) => Some((by, Arc::new(dates))),
+                            Err(e) => {
+                                errs.push(("after.column".into(), e));
                                 None
-                            }
-                            Some(c) => {
-                                // Every date of the column is read now, once: events
-                                // look up the instant, and a bad date fails the pack.
-                                let mut dates = rustc_hash::FxHashMap::default();
-                                let mut bad: Vec<String> = Vec::new();
-                                for (k, row) in self.tables[t].rows() {
-                                    match reference_time(&row[c], &self.tz) {
-                                        Ok(at) => {
-                                            dates.insert(compact_str::CompactString::from(k), at);
-                                        }
-                                        Err(e) => bad.push(format!("key {k:?}: {e}")),
-                                    }
-                                }
-                                bad.sort();
-                                if let Some(first) = bad.first() {
-                                    errs.push((
-                                        "after.column".into(),
-                                        format!(
-                                            "{} row(s) of table `{}` have no date in `{}`, e.g. {first}",
-                                            bad.len(),
-                                            self.tables[t].name,
-                                            a.column
-                                        ),
-                                    ));
-                                }
-                                Some((by, Arc::new(dates)))
                             }
                         }
                     }
@@ -988,7 +981,25 @@ impl Builder {
                 ));
             }
         }
+        let before_date = r.before_date.as_ref().and_then(|spec| {
+            let compiled = super::before_date::compile(
+                spec,
+                &self.tables,
+                &self.table_names,
+                &self.tz,
+                &mut errs,
+            );
+            // A table that failed to load is reported by the pack; its placeholders
+            // are not known, so the titles are not checked.
+            unresolved_table |= compiled.is_none();
+            compiled
+        });
         let extra_names: Vec<&str> = match &logic {
+            _ if before_date.is_some() => before_date
+                .as_ref()
+                .and_then(|b| self.tables.get(b.table))
+                .map(|t| t.columns().iter().map(String::as_str).collect())
+                .unwrap_or_default(),
             RuleLogic::RelatedParty { .. } => vec!["relation"],
             RuleLogic::Reference { table, .. } => self
                 .tables
@@ -1056,6 +1067,7 @@ impl Builder {
             cooldown,
             evidence_limit,
             evidence_attributes: Vec::new(),
+            before_date,
             window,
             window_text: self.locale.duration(window),
         })

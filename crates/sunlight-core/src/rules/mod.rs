@@ -2,6 +2,7 @@
 //! ([`measure`]), title templates ([`template`]), reference data ([`reference`]) and
 //! the compiler ([`compile`]) that validates a pack into a [`CompiledPack`].
 
+pub mod before_date;
 mod compile;
 pub mod filter;
 pub mod locale;
@@ -212,6 +213,9 @@ pub struct CompiledRule {
     /// The attributes this rule reads (sorted): what its warnings' evidence copies
     /// keep.
     pub evidence_attributes: Vec<CompactString>,
+    /// `before_date`: the rule fires only at events within a span before a date of
+    /// a reference table's row.
+    pub before_date: Option<before_date::BeforeDate>,
     /// The window length (zero for per-event rules).
     pub window: Duration,
     /// `window` as text, for titles.
@@ -235,7 +239,8 @@ pub enum RuleLogic {
     Ratio {
         /// Numerator slot (keyed by the rule's group_by).
         numerator: usize,
-        /// Denominator slot (keyed by official only).
+        /// Denominator slot (keyed by official only, or by the group_by too with
+        /// `denominator_keyed`: its slot's group_by says which).
         denominator: usize,
     },
     /// Count over `[t - window, t]` against `[t - window - baseline, t - window)`.

@@ -1,5 +1,6 @@
 //! Which event attributes a rule reads: its filters (trigger and windows), its
-//! windows' group-by, value and distinct fields, and its key fields. Evidence copies
+//! windows' group-by, value and distinct fields, its key fields and the field its
+//! `before_date` looks up. Evidence copies
 //! keep exactly these ([`crate::evidence`]).
 
 use compact_str::CompactString;
@@ -36,6 +37,7 @@ pub(crate) fn attributes_read(
         fields.extend(&slot.distinct);
     }
     fields.extend(&rule.key_fields);
+    fields.extend(rule.before_date.as_ref().map(|b| &b.field));
     // Fields of the trigger that thresholds read (`sum = "> attributes.tank_l"`).
     if let super::measure::Levels::Thresholds { red, yellow } = &rule.levels {
         for c in red.iter().chain(yellow).flatten() {

@@ -79,6 +79,21 @@ pub struct AfterSpec {
     pub by: Option<String>,
 }
 
+/// `before_date = { table = "departures", column = "leaves_on", within = "90d" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeforeDateSpec {
+    /// The table (`[reference.tables.NAME]`) looked up.
+    pub table: String,
+    /// The event field whose value is the table's key (default `official_id`).
+    pub field: Option<String>,
+    /// A date (`YYYY-MM-DD`, the start of that day in the pack's zone) or RFC 3339
+    /// column of the table.
+    pub column: String,
+    /// How long before that date an event may be: `[date - within, date)`.
+    pub within: String,
+}
+
 /// One `[[rule]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +153,14 @@ pub struct RuleSpec {
     /// `reference` rules: fire only when the event is this long after a date of the
     /// row found.
     pub after: Option<AfterSpec>,
+    /// Rules with a trigger event (`aggregate`, `ratio`, `baseline`, `sequence`,
+    /// `predicate`): fire only at events within a span before a date of a reference
+    /// table's row (e.g. the official's known transfer or retirement).
+    pub before_date: Option<BeforeDateSpec>,
+    /// `ratio` rules: key the denominator by `group_by` too, so the ratio is each
+    /// key's share of its own events (a supplier's wins among its own bids).
+    #[serde(default)]
+    pub denominator_keyed: bool,
     /// `aggregate` rules: which measures to compute besides `count`.
     #[serde(default)]
     pub measures: MeasuresSpec,

@@ -373,6 +373,36 @@ fn favoured_supplier() {
     assert_eq!(default_pack(events), vec![]);
 }
 
+fn bid(id: &str, secs: i64, supplier: &str, outcome: &str) -> PowerEvent {
+    Ev::new(id, "o", "bid", secs)
+        .to(supplier)
+        .s("outcome", outcome)
+        .build()
+}
+
+#[test]
+fn always_wins() {
+    // S1 wins each of its 5 bids while S2 loses each of its own: S1's share is of its
+    // own bids (the denominator is keyed by the supplier too).
+    let mut events: Vec<PowerEvent> = (0..5)
+        .map(|i| bid(&format!("b{i}"), i * 30 * DAY, "S1", "won"))
+        .collect();
+    events.extend((0..5).map(|i| bid(&format!("l{i}"), i * 30 * DAY + 60, "S2", "lost")));
+    assert_eq!(default_pack(events), vec![w("always-wins", "yellow", "b4")]);
+    // One lost bid of five, or only four bids: silent.
+    let outcomes = ["won", "won", "lost", "won", "won"];
+    let events: Vec<PowerEvent> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| bid(&format!("b{i}"), i as i64 * 30 * DAY, "S1", o))
+        .collect();
+    assert_eq!(default_pack(events), vec![]);
+    let events: Vec<PowerEvent> = (0..4)
+        .map(|i| bid(&format!("b{i}"), i * 30 * DAY, "S1", "won"))
+        .collect();
+    assert_eq!(default_pack(events), vec![]);
+}
+
 #[test]
 fn single_bid_awards() {
     let hit = default_pack(
@@ -459,6 +489,76 @@ fn rush_promotions() {
         .collect();
     events.extend((0..5).map(|i| promotion(&format!("r{i}"), 400 * DAY + i * 10 * DAY)));
     assert_eq!(default_pack(events), vec![]);
+}
+
+#[test]
+fn promotions_before_departure() {
+    // rules/departures.csv: OF-00058 retires on 2026-11-16 (Asia/Shanghai), i.e. at
+    // 2026-11-15T16:00Z; `at(0)` is 2026-03-02T00:00Z.
+    let leaves = 1_794_758_400 - 1_772_409_600;
+    let promote = |id: &str, official: &str, secs: i64| {
+        Ev::new(id, official, "appointment", secs)
+            .to(id)
+            .s("action", "promotion")
+            .build()
+    };
+    // Two promotions in the year before the window: 0.5 expected in 90 days.
+    let history = |official: &str| {
+        vec![
+            promote("h0", official, leaves - 300 * DAY),
+            promote("h1", official, leaves - 200 * DAY),
+        ]
+    };
+    let rush = |official: &str, offsets: &[i64]| {
+        let mut events = history(official);
+        events.extend(
+            offsets
+                .iter()
+                .enumerate()
+                .map(|(i, off)| promote(&format!("p{i}"), official, leaves + off)),
+        );
+        events
+    };
+    let before = [-60 * DAY, -40 * DAY, -20 * DAY];
+    assert_eq!(
+        default_pack(rush("OF-00058", &before)),
+        vec![w("promotions-before-departure", "yellow", "p2")]
+    );
+    // Five: red (a higher level passes the cooldown), and the general surge rule too.
+    assert_eq!(
+        default_pack(rush(
+            "OF-00058",
+            &[-80 * DAY, -60 * DAY, -40 * DAY, -20 * DAY, -1]
+        )),
+        vec![
+            w("promotions-before-departure", "yellow", "p2"),
+            w("rush-promotions", "yellow", "p4"),
+            w("promotions-before-departure", "red", "p4"),
+        ]
+    );
+    // The title names the date and the reason from the table.
+    let pack = pack_file("rules/default.toml");
+    let events = rush("OF-00058", &before);
+    let got = run(&pack, &events, Duration::from_secs(60));
+    assert_eq!(
+        got[0].title,
+        "3 promotions within 90d before leaving on 2026-11-16 (retirement), 3x the usual 0.5"
+    );
+    // Near misses: an official with no known departure; the same promotions after
+    // the date, at the date itself, or more than 90 days before it.
+    assert_eq!(default_pack(rush("OF-00059", &before)), vec![]);
+    assert_eq!(
+        default_pack(rush("OF-00058", &[DAY, 10 * DAY, 20 * DAY])),
+        vec![]
+    );
+    assert_eq!(
+        default_pack(rush("OF-00058", &[-60 * DAY, -40 * DAY, 0])),
+        vec![]
+    );
+    assert_eq!(
+        default_pack(rush("OF-00058", &[-140 * DAY, -120 * DAY, -91 * DAY])),
+        vec![]
+    );
 }
 
 #[test]

@@ -234,6 +234,87 @@ fn reference_tables_and_rules_are_checked_with_the_rule_and_field() {
 }
 
 #[test]
+fn before_date_and_keyed_denominators_are_checked_with_the_rule_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("moves.csv"),
+        "official_id,leaves_on,note,decided\nO1,2026-09-30,transfer,2026-06-01\nO2,2027-01-31,,later\n",
+    )
+    .unwrap();
+    let gated = |id: &str, kind: &str, gate: &str| {
+        let extra = match kind {
+            "aggregate" => "window = \"30d\"\nyellow = { count = \">= 1\" }\n",
+            _ => "level = \"red\"\n",
+        };
+        format!(
+            "[[rule]]\nid = \"{id}\"\nversion = 1\nkind = \"{kind}\"\ntitle = \"{{note}}\"\n{extra}before_date = {gate}\n"
+        )
+    };
+    let pack = format!(
+        "{HEADER}[reference.tables.moves]\nfile = \"moves.csv\"\nkey = \"official_id\"\n{}{}{}{}{}{}\
+         [[rule]]\nid = \"keyed\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1d\"\nyellow = {{ count = \">= 1\" }}\ndenominator_keyed = true\n",
+        gated(
+            "bad-date",
+            "aggregate",
+            "{ table = \"moves\", column = \"decided\", within = \"90d\" }"
+        ),
+        gated(
+            "no-column",
+            "aggregate",
+            "{ table = \"moves\", column = \"left\", within = \"90d\" }"
+        ),
+        gated(
+            "no-table",
+            "aggregate",
+            "{ table = \"exits\", column = \"leaves_on\", within = \"90d\" }"
+        ),
+        gated(
+            "within",
+            "aggregate",
+            "{ table = \"moves\", column = \"leaves_on\", within = \"0s\", field = \"amount_cents\" }"
+        ),
+        gated(
+            "wrong-kind",
+            "related_party",
+            "{ table = \"moves\", column = \"leaves_on\", within = \"90d\" }"
+        ),
+        gated(
+            "unknown-key",
+            "aggregate",
+            "{ table = \"moves\", column = \"leaves_on\", since = \"90d\" }"
+        ),
+    );
+    let got = match compile_pack(&pack, dir.path(), "test.toml") {
+        Err(PackError::Invalid { errors, .. }) => {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        Err(PackError::Syntax { message, .. }) => vec![message],
+        other => panic!("{other:?}"),
+    };
+    // An unknown key inside `before_date` is a syntax error, with its line.
+    assert!(got[0].contains("unknown field `since`"), "{got:?}");
+    let pack = pack.replace("since = ", "within = ");
+    let got = match compile_pack(&pack, dir.path(), "test.toml") {
+        Err(PackError::Invalid { errors, .. }) => {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        got,
+        [
+            "rule `bad-date`, field `before_date.column`: 1 row(s) of table `moves` have no date in `decided`, e.g. key \"O2\": \"later\" is neither a date (YYYY-MM-DD) nor an RFC 3339 time",
+            "rule `no-column`, field `before_date.column`: table `moves` has no column `left` (it has official_id, leaves_on, note, decided)",
+            "rule `no-table`, field `before_date.table`: no table `exits` in [reference.tables] (declared: moves)",
+            "rule `within`, field `before_date.field`: `amount_cents` is not a text field to look up",
+            "rule `within`, field `before_date.within`: must be longer than zero",
+            "rule `wrong-kind`, field `before_date`: does not apply to `related_party` rules",
+            "rule `keyed`, field `denominator_keyed`: does not apply to `aggregate` rules",
+        ]
+    );
+}
+
+#[test]
 fn titles_are_rendered_in_the_packs_locale_and_every_locale_is_checked() {
     use sunlight_core::time::Duration;
     let default = std::fs::read_to_string(

@@ -4,7 +4,7 @@
 //! inside time windows, and for rules keyed by an entity (`key`) instead of the
 //! official, and for absence timers (`kind = "absence"`).
 
-use crate::common::{at, oracle, pack, run};
+use crate::common::{at, oracle, run};
 use proptest::prelude::*;
 use sunlight_core::PowerEvent;
 use sunlight_core::time::{Duration, Timestamp};
@@ -13,6 +13,11 @@ const PACK: &str = r#"
 [pack]
 name = "properties"
 version = "1"
+
+# o1 leaves at 20s and o2 at 300s (`at(20)`, `at(300)`): see `properties_pack`.
+[reference.tables.leaving]
+file = "leaving.csv"
+key = "official_id"
 
 [[rule]]
 id = "count"
@@ -209,7 +214,58 @@ title = "self"
 level = "red"
 cooldown = "3s"
 filter = { kind = "approval", counterparty = { eq_field = "official_id" } }
+
+# Each party's share of its own payments (the denominator keyed by it too).
+[[rule]]
+id = "ratio-own"
+version = 1
+kind = "ratio"
+title = "{numerator}/{denominator} of {counterparty}'s"
+window = "9s"
+filter = { kind = "payment" }
+group_by = ["counterparty"]
+numerator = { amount_cents = { gte = 70 } }
+denominator_keyed = true
+yellow = { ratio = ">= 0.6", denominator = ">= 2" }
+red = { ratio = ">= 1", denominator = ">= 3" }
+
+# Only in the 8s before the official leaves (table `leaving`).
+[[rule]]
+id = "before-leaving"
+version = 1
+kind = "aggregate"
+title = "{count} approvals before leaving at {leaves_at}"
+window = "6s"
+filter = { kind = "approval" }
+before_date = { table = "leaving", column = "leaves_at", within = "8s" }
+yellow = { count = ">= 2" }
+red = { count = ">= 4" }
 "#;
+
+/// The property pack, with its table of leaving dates written beside it.
+fn properties_pack() -> std::sync::Arc<sunlight_core::CompiledPack> {
+    static PACK_ONCE: std::sync::OnceLock<std::sync::Arc<sunlight_core::CompiledPack>> =
+        std::sync::OnceLock::new();
+    PACK_ONCE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let leaves = |secs: i64| at(secs).to_jiff().to_string();
+            std::fs::write(
+                dir.path().join("leaving.csv"),
+                format!(
+                    "official_id,leaves_at\no1,{}\no2,{}\n",
+                    leaves(20),
+                    leaves(300)
+                ),
+            )
+            .unwrap();
+            std::sync::Arc::new(
+                sunlight_core::rules::compile_pack(PACK, dir.path(), "properties")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+        })
+        .clone()
+}
 
 /// (official, kind, counterparty, amount, whole seconds, sub-second part).
 type RawEvent = (u8, u8, Option<u8>, Option<i64>, u8, u16);
@@ -277,7 +333,7 @@ proptest! {
         delays in proptest::collection::vec(0u8..=5, 1..20),
         dups in proptest::collection::vec(0usize..60, 0..8),
     ) {
-        let pack = pack(PACK);
+        let pack = properties_pack();
         let lateness = Duration::from_secs(5);
         let events = build(&raw);
         let arrived = arrive(&events, &delays, &dups);
@@ -298,7 +354,7 @@ proptest! {
         dups in proptest::collection::vec(0usize..60, 0..8),
         lateness in 0i64..6,
     ) {
-        let pack = pack(PACK);
+        let pack = properties_pack();
         let lateness = Duration::from_secs(lateness);
         let arrived = arrive(&build(&raw), &delays, &dups);
         prop_assert_eq!(run(&pack, &arrived, lateness), oracle(&pack, &arrived, lateness));
@@ -331,7 +387,7 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
     let delays: Vec<u8> = (0..97).map(|_| rng.random_range(0..=5)).collect();
     let dups: Vec<usize> = (0..50).map(|_| rng.random_range(0..3_000)).collect();
     let arrived = arrive(&events, &delays, &dups);
-    let pack = pack(PACK);
+    let pack = properties_pack();
     let lateness = Duration::from_secs(5);
     let got = run(&pack, &arrived, lateness);
     assert_eq!(got, oracle(&pack, &arrived, lateness));
@@ -352,6 +408,8 @@ fn busy_stream_fires_every_rule_and_matches_the_oracle() {
         "unanswered",
         "unanswered-any",
         "over-own",
+        "ratio-own",
+        "before-leaving",
     ] {
         for level in ["yellow", "red"] {
             let n = got
