@@ -28,6 +28,7 @@ pub mod event;
 pub mod evidence;
 mod fifo;
 mod keyed;
+pub mod lanes;
 mod pending;
 pub mod reference_model;
 pub mod replay;

@@ -212,6 +212,18 @@ pub struct WarningSnapshot {
     pub officials: Vec<String>,
 }
 
+impl WarningSnapshot {
+    /// Every field of `w` but its official (casebook snapshots key warnings by it).
+    pub fn of(w: &Warning) -> WarningSnapshot {
+        warning_snapshot(w)
+    }
+
+    /// The warning back, as `official`'s.
+    pub fn to_warning(&self, official: &str) -> Result<Warning, CasebookRestoreError> {
+        Names(official).warning(self)
+    }
+}
+
 /// Why a casebook snapshot cannot be restored.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CasebookRestoreError {

@@ -35,6 +35,9 @@ pub enum Admission {
     /// Not applied: write it to the dead-letter output with this reason (`late`, or
     /// `invalid_timestamp` for an event dated too far ahead).
     Refused(DecodeError),
+    /// A carrier from an entity lane ([`crate::lanes`]): its warning was appended to
+    /// the output as it is. It is in no window and does not move event time.
+    Carried,
 }
 
 impl Admission {
@@ -85,6 +88,9 @@ impl Engine {
                 ),
             ));
         }
+        if event.kind == crate::lanes::CARRIER_KIND {
+            return self.carry(&event, origin, out);
+        }
         if let Some(skew) = self.config.max_future_skew
             && time > (self.config.clock)().0.saturating_add(skew.0)
         {
@@ -108,6 +114,29 @@ impl Engine {
             ));
         }
         self.enter(event, origin.source, out)
+    }
+
+    /// Emits the warning a carrier holds, whatever the watermark (its entity lane
+    /// decided it; a repeat is the casebook's to recognise).
+    fn carry(&mut self, event: &PowerEvent, origin: Origin, out: &mut Vec<Warning>) -> Admission {
+        if !self.pack.lane.emits_carried() {
+            return Admission::Refused(DecodeError::new(
+                Reason::WrongType,
+                format!(
+                    "carrier `{}` reached the lane `{}`: carriers go to the officials lane's input",
+                    event.event_id, self.pack.lane
+                ),
+            ));
+        }
+        match crate::lanes::carried_warning(event) {
+            Ok(mut warning) => {
+                warning.trigger_source = origin.source;
+                self.stats.carried += 1;
+                out.push(warning);
+                Admission::Carried
+            }
+            Err(detail) => Admission::Refused(DecodeError::new(Reason::WrongType, detail)),
+        }
     }
 
     /// The dead-letter reason for an event behind the watermark.

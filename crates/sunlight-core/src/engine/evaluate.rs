@@ -471,7 +471,7 @@ pub(super) fn slot_input(event: &PowerEvent, slot: &Slot) -> Option<SlotInput> {
     })
 }
 
-pub(super) fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
+pub(crate) fn group_key(event: &PowerEvent, fields: &[FieldRef]) -> Option<GroupKey> {
     let mut key = GroupKey::default();
     for f in fields {
         match event.field(f)? {

@@ -25,6 +25,7 @@ mod absence;
 pub mod admission;
 mod changes;
 mod evaluate;
+pub(crate) use evaluate::group_key;
 mod snapshot;
 mod swap;
 mod view;
@@ -123,6 +124,8 @@ pub struct EngineStats {
     pub late: u64,
     /// Events refused for being dated beyond `max_future_skew`.
     pub future_dated: u64,
+    /// Warnings carried in from entity lanes and emitted ([`crate::lanes`]).
+    pub carried: u64,
     /// Per rule, in pack order.
     pub rules: Vec<RuleCounts>,
 }

@@ -16,6 +16,7 @@ use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
 use super::template::Template;
 use super::{CompiledPack, CompiledRule, EntityKey, RuleLogic, Slot};
 use crate::event::FieldRef;
+use crate::lanes::{Lane, key_fields};
 use crate::time::Duration;
 
 /// The longest window (or window + baseline) a rule may have: 100 years.
@@ -75,16 +76,33 @@ pub enum PackError {
 
 /// Reads and compiles a pack file.
 pub fn load_pack(path: &Path) -> Result<CompiledPack, PackError> {
+    load_pack_in(path, &Lane::All)
+}
+
+/// Reads and compiles a pack file for one lane.
+pub fn load_pack_in(path: &Path, lane: &Lane) -> Result<CompiledPack, PackError> {
     let text = std::fs::read_to_string(path).map_err(|source| PackError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    compile_pack(&text, base, &path.display().to_string())
+    compile_pack_in(&text, base, &path.display().to_string(), lane)
 }
 
 /// Compiles pack text; reference files are resolved against `base_dir`.
 pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<CompiledPack, PackError> {
+    compile_pack_in(text, base_dir, origin, &Lane::All)
+}
+
+/// Compiles pack text for one lane ([`crate::lanes`]): every rule is validated, and
+/// the rules of other lanes are compiled as if disabled. An entity lane whose key
+/// no enabled rule has is an error.
+pub fn compile_pack_in(
+    text: &str,
+    base_dir: &Path,
+    origin: &str,
+    lane: &Lane,
+) -> Result<CompiledPack, PackError> {
     let spec: PackSpec = toml::from_str(text).map_err(|e| PackError::Syntax {
         origin: origin.to_string(),
         message: e.to_string(),
@@ -154,7 +172,11 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         }
         // A disabled rule is validated on a copy, so its filters and windows are not
         // registered and cost nothing at run time.
-        let result = if rule.enabled {
+        // So is a rule of another lane.
+        let in_lane =
+            key_fields(rule.key.iter().map(String::as_str)).is_ok_and(|key| lane.admits(&key));
+        let enabled = rule.enabled && in_lane;
+        let result = if enabled {
             builder.rule(rule)
         } else {
             Builder {
@@ -170,7 +192,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
             .rule(rule)
         };
         match result {
-            Ok(compiled) if errs.is_empty() && rule.enabled => rules.push(compiled),
+            Ok(compiled) if errs.is_empty() && enabled => rules.push(compiled),
             Ok(_) => {}
             Err(more) => errs.extend(more),
         }
@@ -205,6 +227,28 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
         }
         (None, false) => None,
     };
+    if matches!(lane, Lane::Entity(_)) && rules.is_empty() {
+        let mut keys: Vec<String> = spec
+            .rules
+            .iter()
+            .filter(|r| r.enabled && !r.key.is_empty())
+            .map(|r| r.key.iter().map(|f| f.trim()).collect::<Vec<_>>().join(","))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        errors.push(RuleError {
+            rule_id: "pack".into(),
+            field: "lane".into(),
+            message: format!(
+                "no enabled rule is keyed by `{lane}` (the pack's entity keys: {})",
+                if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join("; ")
+                }
+            ),
+        });
+    }
     if !errors.is_empty() {
         return Err(PackError::Invalid {
             origin: origin.to_string(),
@@ -236,6 +280,7 @@ pub fn compile_pack(text: &str, base_dir: &Path, origin: &str) -> Result<Compile
     Ok(CompiledPack {
         name: spec.pack.name,
         version: spec.pack.version,
+        lane: lane.clone(),
         rules,
         filters: builder.filters,
         slots: builder.slots,

@@ -20,7 +20,7 @@ use compact_str::CompactString;
 
 use crate::event::FieldRef;
 use crate::time::Duration;
-pub use compile::{PackError, RuleError, compile_pack, load_pack};
+pub use compile::{PackError, RuleError, compile_pack, compile_pack_in, load_pack, load_pack_in};
 use filter::Filter;
 use measure::{Levels, Measure};
 use reference::{ReferenceTable, Relations};
@@ -33,6 +33,9 @@ pub struct CompiledPack {
     pub name: String,
     /// `[pack] version`.
     pub version: String,
+    /// The rules of which lane it holds ([`crate::lanes`]): the others are compiled
+    /// as if disabled.
+    pub lane: crate::lanes::Lane,
     /// Enabled rules in file order.
     pub rules: Vec<CompiledRule>,
     /// Distinct filters; events are tested against each once.

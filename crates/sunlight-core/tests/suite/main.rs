@@ -6,6 +6,7 @@ mod common;
 mod count_windows;
 mod engine_edges;
 mod evidence_copies;
+mod lanes;
 mod models;
 mod rule_packs;
 mod window_properties;

@@ -304,9 +304,11 @@ impl Intake {
         if schema_id.is_some() {
             report.emit(FramedRecord);
         }
+        // An entity lane's input is keyed by the entity (`sunlight repartition --key`).
         if message
             .key()
             .is_some_and(|k| k != event.official_id.as_bytes())
+            && self.engine.pack().lane.emits_carried()
         {
             report.emit(KeyMismatch);
         }
@@ -323,8 +325,11 @@ impl Intake {
         // Admission is the engine's (future skew, restored floor, lateness,
         // duplicates): `sunlight replay` decides the same for the same input.
         let admission = self.engine.admit(event, origin, &mut self.warnings);
-        // Bad input is not activity (see above).
-        let moved = !admission.is_bad_input() && self.partitions.observe(index, Some(time), now);
+        // Bad input is not activity (see above); nor is a carrier: its time is its
+        // entity lane's, which may run ahead of this partition's events.
+        let moved = !admission.is_bad_input()
+            && !matches!(admission, Admission::Carried)
+            && self.partitions.observe(index, Some(time), now);
         // Only an admitted event can be in a window: the others need no re-reading.
         let in_windows = matches!(admission, Admission::Accepted).then_some(time);
         self.partition(index)
@@ -339,7 +344,7 @@ impl Intake {
                 report.emit(DuplicateDropped);
                 Outcome::Evaluated
             }
-            Admission::Accepted | Admission::Unmatched => Outcome::Evaluated,
+            Admission::Accepted | Admission::Unmatched | Admission::Carried => Outcome::Evaluated,
         }
     }
 
