@@ -94,6 +94,12 @@ pub struct RepartitionArgs {
     /// The internal topic keyed by official_id (the engines' input topic).
     #[arg(long, value_name = "TOPIC")]
     pub to: String,
+    /// Key by these fields instead of official_id: an entity key as `rules check`
+    /// prints it (`attributes.vehicle`, `counterparty,attributes.invoice_no`), for
+    /// the input of that key's lane (`run --lane`). Records lacking a field are
+    /// skipped.
+    #[arg(long, value_name = "FIELDS")]
+    pub key: Option<String>,
     /// Consumer group of the repartitioner.
     #[arg(long, default_value = "sunlight-repartition")]
     pub group: String,
@@ -167,6 +173,11 @@ pub struct RunArgs {
     /// Event-time disorder tolerated per partition, e.g. 30s, 5m [default: 1m].
     #[arg(long)]
     pub allowed_lateness: Option<String>,
+    /// Which rules to evaluate: `all`, `officials`, or an entity key's fields as
+    /// `rules check` prints them, on input `sunlight repartition --key` re-keyed by
+    /// them (docs/RULES.md, "Lanes") [default: all].
+    #[arg(long)]
+    pub lane: Option<String>,
     /// A partition quiet for this long releases its pending events [default: 10s].
     #[arg(long)]
     pub idle_timeout: Option<String>,

@@ -57,8 +57,9 @@ impl Reloadable for CompiledPack {
     const WHAT: &'static str = "rule pack";
     const COUNTER: &'static str = RULE_RELOADS;
 
-    fn load(path: &Path, _running: &Self) -> Result<Self, String> {
-        CompiledPack::load(path).map_err(|e| e.to_string())
+    fn load(path: &Path, running: &Self) -> Result<Self, String> {
+        // In the running pack's lane.
+        sunlight_core::rules::load_pack_in(path, &running.lane).map_err(|e| e.to_string())
     }
 
     fn applied(old: &Self, new: &Self) {

@@ -75,10 +75,15 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
     if !entity_keyed.is_empty() {
         println!(
             "{} rules keyed by an entity, not the official, need every official's events in one engine: \
-             `sunlight replay`, or `sunlight run` as one instance. On several instances each \
-             sees only the officials it owns (docs/RULES.md, \"Entity keys\").",
+             `sunlight replay`, or `sunlight run` as one instance. On several instances, run them in \
+             lanes (docs/RULES.md, \"Lanes\"): `sunlight run --lane officials`, and per key below \
+             `sunlight repartition --key KEY` into `sunlight run --lane KEY`.",
             entity_keyed.len()
         );
+        let keys: std::collections::BTreeSet<&str> = entity_keyed.values().copied().collect();
+        for key in keys {
+            println!("  lane {key}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

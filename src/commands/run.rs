@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use sunlight_core::EngineConfig;
 use sunlight_core::codec::DecodeLimits;
-use sunlight_core::{CompiledPack, EngineConfig};
 use sunlight_kafka::casework::SharedCasebook;
 use sunlight_kafka::{Health, KafkaConfig, Services};
 
@@ -14,7 +14,10 @@ use crate::cli::RunArgs;
 /// Runs the pipeline; prints the run's counters on exit.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let settings = crate::settings::resolve(args, std::env::vars())?;
-    let pack = Arc::new(CompiledPack::load(&settings.rules)?);
+    let pack = Arc::new(sunlight_core::rules::load_pack_in(
+        &settings.rules,
+        &settings.lane,
+    )?);
     if args.check {
         let k = &settings.kafka;
         println!(
@@ -40,6 +43,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 c.feedback_topic, c.risk_codes_topic, c.audit_topic, c.tick_interval
             ),
             None => println!("casework off"),
+        }
+        match &settings.lane {
+            sunlight_core::lanes::Lane::All => println!("lane all: every rule"),
+            sunlight_core::lanes::Lane::Officials => println!(
+                "lane officials: the rules keyed by the official, and the warnings carried from the entity lanes"
+            ),
+            lane => println!(
+                "lane {lane}: its {} rule(s); warnings to {} as carriers for the officials lane",
+                pack.rules.len(),
+                k.warnings_topic
+            ),
         }
         match &settings.api {
             Some(a) => println!(

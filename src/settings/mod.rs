@@ -47,6 +47,8 @@ pub struct RunSettings {
     pub kafka: KafkaConfig,
     /// Rule pack path.
     pub rules: PathBuf,
+    /// Which rules this instance evaluates (`engine.lane`).
+    pub lane: sunlight_core::lanes::Lane,
     /// Allowed lateness.
     pub allowed_lateness: Duration,
     /// Largest accepted lead of event time over the clock (None: no limit).
@@ -149,7 +151,7 @@ fn flags(args: &RunArgs) -> Vec<(&'static str, Value, &'static str)> {
     let list = |v: &[String]| {
         (!v.is_empty()).then(|| Value::Array(v.iter().cloned().map(Value::String).collect()))
     };
-    let flags: [(&'static str, Option<Value>, &'static str); 13] = [
+    let flags: [(&'static str, Option<Value>, &'static str); 14] = [
         (
             "engine.rules",
             args.rules
@@ -181,6 +183,7 @@ fn flags(args: &RunArgs) -> Vec<(&'static str, Value, &'static str)> {
             text(&args.allowed_lateness),
             "--allowed-lateness",
         ),
+        ("engine.lane", text(&args.lane), "--lane"),
         (
             "kafka.idle_timeout",
             text(&args.idle_timeout),

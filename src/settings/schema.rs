@@ -107,6 +107,9 @@ pub struct Engine {
     pub max_future_skew: Limit,
     /// How often the rule pack file is checked for changes; `off`: only on SIGHUP.
     pub reload_interval: Limit,
+    /// Which rules this instance evaluates: `all`, `officials`, or an entity key's
+    /// fields (`sunlight_core::lanes`).
+    pub lane: String,
 }
 
 impl Default for Engine {
@@ -116,6 +119,7 @@ impl Default for Engine {
             allowed_lateness: Dur(sunlight_core::engine::DEFAULT_ALLOWED_LATENESS),
             max_future_skew: Limit(Some(super::DEFAULT_MAX_FUTURE_SKEW)),
             reload_interval: Limit(Some(super::DEFAULT_RELOAD_INTERVAL)),
+            lane: "all".into(),
         }
     }
 }

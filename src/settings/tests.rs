@@ -320,3 +320,53 @@ fn a_source_mapping_adds_its_topics_and_its_problems_are_reported_with_the_other
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn lanes_are_set_in_layers_and_an_entity_lane_runs_without_the_closed_loop() {
+    use sunlight_core::lanes::Lane;
+    let base = ["--rules", "pack.toml", "--brokers", "b:9092"];
+    let s = resolve(&args(&base), env(&[])).unwrap();
+    assert_eq!(s.lane, Lane::All);
+    assert_eq!(s.kafka.warnings_format, sunlight_kafka::WarningFormat::Json);
+    let s = resolve(
+        &args(&[&base[..], &["--lane", "officials"]].concat()),
+        env(&[("SUNLIGHT__ENGINE__LANE", "attributes.vehicle")]),
+    )
+    .unwrap();
+    assert_eq!(s.lane, Lane::Officials, "the flag wins");
+    // An entity lane writes carriers for the officials lane.
+    let s = resolve(
+        &args(&base),
+        env(&[("SUNLIGHT__ENGINE__LANE", "attributes.vehicle")]),
+    )
+    .unwrap();
+    assert_eq!(s.lane, Lane::parse("attributes.vehicle").unwrap());
+    assert_eq!(
+        s.kafka.warnings_format,
+        sunlight_kafka::WarningFormat::Carrier
+    );
+    let err = resolve(
+        &args(&[&base[..], &["--lane", "attributes.vehicle", "--casework"]].concat()),
+        env(&[("SUNLIGHT__KAFKA__WARNINGS_FORMAT", "protobuf")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--casework: casework.enabled: an entity key's lane hands its warnings to the officials lane, which runs the closed loop: turn casework off in this lane"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environment SUNLIGHT__KAFKA__WARNINGS_FORMAT: kafka.warnings_format: an entity key's lane writes carrier events (JSON)"),
+        "{err}"
+    );
+    let err = resolve(
+        &args(&[&base[..], &["--lane", "official_id"]].concat()),
+        env(&[]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--lane: engine.lane: `official_id` is the officials lane: use `officials`"),
+        "{err}"
+    );
+}

@@ -118,6 +118,25 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
         }
     }
 
+    let lane = sunlight_core::lanes::Lane::parse(&s.engine.lane)
+        .map_err(|e| problem("engine.lane", e))
+        .ok();
+    let entity_lane = matches!(lane, Some(sunlight_core::lanes::Lane::Entity(_)));
+    if entity_lane {
+        if casework.enabled {
+            problem(
+                "casework.enabled",
+                "an entity key's lane hands its warnings to the officials lane, which runs the closed loop: turn casework off in this lane".into(),
+            );
+        }
+        if warnings_format == Some(sunlight_kafka::WarningFormat::Protobuf) {
+            problem(
+                "kafka.warnings_format",
+                "an entity key's lane writes carrier events (JSON) to the officials lane's input topic: leave it json".into(),
+            );
+        }
+    }
+
     let state = s.state;
     if state.enabled {
         if state.interval.0.0 <= 0 {
@@ -211,7 +230,11 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
         max_watermark_drift: k.max_watermark_drift.0,
         commit_interval: k.commit_interval.0,
         max_in_flight: k.max_in_flight,
-        warnings_format: warnings_format.unwrap_or(sunlight_kafka::WarningFormat::Json),
+        warnings_format: if entity_lane {
+            sunlight_kafka::WarningFormat::Carrier
+        } else {
+            warnings_format.unwrap_or(sunlight_kafka::WarningFormat::Json)
+        },
         shutdown_timeout: k.shutdown_timeout.0,
         properties: k.properties,
         mask_in_warnings: k.mask_in_warnings.0,
@@ -235,6 +258,7 @@ pub fn validate(s: Schema, layers: &Layers, problems: &mut Problems) -> Option<R
     Some(RunSettings {
         kafka,
         rules: rules?,
+        lane: lane?,
         allowed_lateness: s.engine.allowed_lateness.0,
         max_future_skew: s.engine.max_future_skew.0,
         http_addr: http_addr?,

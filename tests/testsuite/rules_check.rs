@@ -24,6 +24,8 @@ fn accepts_the_shipped_packs() {
         // A rule that fires only before a reference table's date says so.
         "  promotions-before-departure v1   baseline  fires within 90d before departures.leaves_on\n",
         "\n5 rules keyed by an entity, not the official, need every official's events in one engine: ",
+        // The lanes to run them in on several instances.
+        "`sunlight run --lane KEY`.\n  lane attributes.contract_id\n  lane attributes.vehicle\n  lane counterparty\n  lane counterparty,attributes.invoice_no\n",
     ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }

@@ -133,8 +133,9 @@ pub fn warning_record<'h>(
         },
     );
     let payload = match masking.warning(warning) {
-        Some(masked) => format.encode(&masked),
-        None => format.encode(warning),
+        // A carrier is masked where it is published, by the officials lane.
+        Some(masked) if format != WarningFormat::Carrier => format.encode(&masked),
+        _ => format.encode(warning),
     };
     Output {
         topic: topic.to_string(),

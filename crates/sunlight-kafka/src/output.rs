@@ -1,4 +1,5 @@
-//! Outputs on their way to the broker: warnings (JSON or protobuf) and dead letters.
+//! Outputs on their way to the broker: warnings (JSON or protobuf, or carriers for
+//! the officials lane) and dead letters.
 //!
 //! Every output is tagged with the input record that caused it, so the pipeline can
 //! hold back that record's offset until the broker has acknowledged the output. An
@@ -23,6 +24,10 @@ pub enum WarningFormat {
     Json,
     /// `sunlight.v1.Warning`, protobuf-encoded.
     Protobuf,
+    /// An entity lane's output: each warning as a carrier event (contract event
+    /// JSON, [`sunlight_core::lanes::carrier_event`]) for the officials lane's input,
+    /// unmasked (the officials lane masks what it publishes).
+    Carrier,
 }
 
 impl WarningFormat {
@@ -38,7 +43,7 @@ impl WarningFormat {
     /// The CloudEvents `content-type` header.
     pub fn content_type(self) -> &'static str {
         match self {
-            WarningFormat::Json => "application/json",
+            WarningFormat::Json | WarningFormat::Carrier => "application/json",
             WarningFormat::Protobuf => "application/protobuf",
         }
     }
@@ -48,6 +53,14 @@ impl WarningFormat {
         match self {
             WarningFormat::Json => warning.to_json().into_bytes(),
             WarningFormat::Protobuf => warning.to_proto().encode_to_vec(),
+            WarningFormat::Carrier => {
+                let mut text = String::new();
+                sunlight_core::codec::json::encode(
+                    &sunlight_core::lanes::carrier_event(warning),
+                    &mut text,
+                );
+                text.into_bytes()
+            }
         }
     }
 }

@@ -3,6 +3,11 @@
 //! each official's events land on one partition and state locality holds when several
 //! engines share the work (the "through" topic of Kafka Streams).
 //!
+//! With `key` set, records are keyed by those fields instead
+//! ([`sunlight_core::lanes::partition_key`]): the input of an entity key's lane
+//! ([`sunlight_core::lanes`]). A record lacking one of the fields is consumed and
+//! skipped (no rule of that key sees it).
+//!
 //! Records are copied byte for byte (JSON or protobuf, Schema Registry frame kept)
 //! with the official_id as key and the original headers; a record whose official_id
 //! cannot be read goes to the dead-letter topic with the reason, as in the engine. A
@@ -21,6 +26,8 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sunlight_core::codec::{self, DecodeLimits, Format};
+use sunlight_core::event::FieldRef;
+use sunlight_core::lanes::partition_key;
 use tracing::{info, warn};
 
 use crate::headers::{DeadLetterOrigin, dead_letter_headers};
@@ -37,8 +44,10 @@ pub struct RepartitionConfig {
     pub from: Vec<String>,
     /// Source topics carrying protobuf events.
     pub protobuf_from: Vec<String>,
-    /// The internal topic keyed by official_id (the engine's input).
+    /// The internal topic keyed by official_id (the engine's input), or by `key`.
     pub to: String,
+    /// Key by these fields instead of official_id (empty: by official_id).
+    pub key: Vec<FieldRef>,
     /// Where records without a readable official_id go.
     pub dlq_topic: String,
     /// librdkafka properties for both clients.
@@ -54,6 +63,8 @@ pub struct RepartitionStats {
     pub forwarded: u64,
     /// Records dead-lettered.
     pub dead_letters: u64,
+    /// Records without one of the `key` fields: consumed, not forwarded.
+    pub skipped: u64,
 }
 
 type Sent = std::pin::Pin<Box<dyn Future<Output = (String, i32, i64, bool)> + Send>>;
@@ -103,7 +114,12 @@ pub async fn run(
             topics: topics.clone(),
             source,
         })?;
-    info!(from = ?topics, to = %config.to, "repartitioning by official_id");
+    let by = if config.key.is_empty() {
+        "official_id".to_string()
+    } else {
+        sunlight_core::lanes::Lane::Entity(config.key.clone()).to_string()
+    };
+    info!(from = ?topics, to = %config.to, %by, "repartitioning");
     let limits = DecodeLimits::default();
     let mut stats = RepartitionStats::default();
     let mut in_flight: FuturesUnordered<Sent> = FuturesUnordered::new();
@@ -143,10 +159,27 @@ pub async fn run(
                 } else {
                     Format::Json
                 };
-                let (target, key, headers, dead) = match codec::decode_message(payload, format, &limits) {
+                let decoded = codec::decode_message(payload, format, &limits);
+                let key = match &decoded {
+                    Ok(_) if config.key.is_empty() => None,
+                    Ok((event, _, _)) => Some(partition_key(event, &config.key)),
+                    Err(_) => None,
+                };
+                if let Some(None) = key {
+                    // No rule of the key sees it: nothing to send, nothing to wait for.
+                    stats.skipped += 1;
+                    let entry = pending.entry((topic.clone(), partition)).or_default();
+                    entry.1 = entry.1.max(offset);
+                    continue;
+                }
+                let (target, key, headers, dead) = match decoded {
                     Ok((event, _, _)) => {
                         stats.forwarded += 1;
-                        (config.to.as_str(), Some(event.official_id.to_string()), copy_headers(&m), false)
+                        let key = match key {
+                            Some(Some(k)) => k.to_string(),
+                            _ => event.official_id.to_string(),
+                        };
+                        (config.to.as_str(), Some(key), copy_headers(&m), false)
                     }
                     Err(e) => {
                         stats.dead_letters += 1;

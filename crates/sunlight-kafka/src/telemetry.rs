@@ -16,6 +16,8 @@ pub const LATE_EVENTS: &str = "sunlight_late_events_total";
 pub const DUPLICATES: &str = "sunlight_duplicate_events_total";
 /// Records whose Kafka key is not their official_id.
 pub const KEY_MISMATCHES: &str = "sunlight_key_mismatches_total";
+/// Warnings carried in from entity lanes and emitted (`sunlight_core::lanes`).
+pub const WARNINGS_CARRIED: &str = "sunlight_warnings_carried_total";
 /// Records carrying a Schema Registry frame.
 pub const FRAMED_RECORDS: &str = "sunlight_schema_registry_framed_total";
 /// Department records a source mapping mapped to no event, by reason (`tombstone`,
@@ -250,6 +252,10 @@ pub fn register(pack: &sunlight_core::CompiledPack, input_topics: &[String]) {
     describe_counter!(
         KEY_MISMATCHES,
         "Input records whose Kafka key is not their official_id."
+    );
+    describe_counter!(
+        WARNINGS_CARRIED,
+        "Warnings of entity lanes carried in on the input and emitted by this officials lane."
     );
     describe_counter!(
         FRAMED_RECORDS,

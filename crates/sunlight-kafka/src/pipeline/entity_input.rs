@@ -3,7 +3,9 @@
 //! pipeline compares what it owns with the input topics' partitions and says so:
 //! gauge `sunlight_entity_rules_partial_input` and a warning naming the rules.
 //! (On several instances each such rule still finds everything among the officials
-//! its instance owns: never less than a rule keyed by the official.)
+//! its instance owns: never less than a rule keyed by the official.) An entity
+//! key's lane (`sunlight_core::lanes`) reads input re-keyed by its entity, so there
+//! every share of the partitions is whole.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -31,6 +33,12 @@ pub(super) fn check<C: ConsumerContext>(
     if rules.is_empty() {
         metrics::gauge!(m::ENTITY_RULES_PARTIAL_INPUT).set(0.0);
         return None;
+    }
+    if let sunlight_core::lanes::Lane::Entity(_) = &pack.lane {
+        // An entity lane's input is keyed by its entity (`sunlight repartition
+        // --key`): any share of its partitions holds whole entities.
+        metrics::gauge!(m::ENTITY_RULES_PARTIAL_INPUT).set(0.0);
+        return Some(false);
     }
     let owned: BTreeSet<(&str, i32)> = owned.iter().map(|(t, p)| (t.as_str(), *p)).collect();
     let mut missing = 0usize;

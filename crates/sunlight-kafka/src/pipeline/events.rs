@@ -40,6 +40,7 @@ pub(super) struct Reporter {
     mapped_to_nothing: [Counter; 3],
     framed: Counter,
     key_mismatches: Counter,
+    carried: Counter,
     /// Per rule id: yellow, red.
     warnings: HashMap<String, [Counter; 2]>,
     event_to_warning: Histogram,
@@ -72,6 +73,7 @@ impl Reporter {
                 .map(|why| metrics::counter!(m::MAPPED_TO_NOTHING, "reason" => why.code())),
             framed: metrics::counter!(m::FRAMED_RECORDS),
             key_mismatches: metrics::counter!(m::KEY_MISMATCHES),
+            carried: metrics::counter!(m::WARNINGS_CARRIED),
             warnings: HashMap::new(),
             event_to_warning: metrics::histogram!(m::EVENT_TO_WARNING_LATENCY),
             produce_errors: Output::ALL
@@ -272,6 +274,16 @@ impl InternalEvent for KeyMismatch {
     fn emit(self, to: &mut Reporter) {
         to.stats.key_mismatches += 1;
         to.key_mismatches.increment(1);
+    }
+}
+
+/// A carrier's warning was emitted (an entity lane's, `sunlight_core::lanes`).
+pub(super) struct WarningCarried;
+
+impl InternalEvent for WarningCarried {
+    fn emit(self, to: &mut Reporter) {
+        to.stats.carried += 1;
+        to.carried.increment(1);
     }
 }
 

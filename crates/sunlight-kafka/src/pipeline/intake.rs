@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 
 use super::events::{
     DuplicateDropped, EventDecoded, FramedRecord, KeyMismatch, MappedToNothing, RecordConsumed,
-    Reporter, RestoredRecordSkipped,
+    Reporter, RestoredRecordSkipped, WarningCarried,
 };
 use crate::partitions::{Allowed, Partition, Partitions};
 use crate::telemetry as m;
@@ -344,7 +344,11 @@ impl Intake {
                 report.emit(DuplicateDropped);
                 Outcome::Evaluated
             }
-            Admission::Accepted | Admission::Unmatched | Admission::Carried => Outcome::Evaluated,
+            Admission::Carried => {
+                report.emit(WarningCarried);
+                Outcome::Evaluated
+            }
+            Admission::Accepted | Admission::Unmatched => Outcome::Evaluated,
         }
     }
 

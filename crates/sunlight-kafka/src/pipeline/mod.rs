@@ -114,6 +114,8 @@ pub struct RunStats {
     pub duplicates: u64,
     /// Records whose key is not their official_id.
     pub key_mismatches: u64,
+    /// Warnings carried in from entity lanes and emitted.
+    pub carried: u64,
     /// Records that carried a Schema Registry frame.
     pub framed: u64,
     /// Department records a source mapping mapped to no event.

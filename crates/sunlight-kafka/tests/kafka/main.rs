@@ -3,6 +3,7 @@
 
 mod casework;
 mod durable_cases;
+mod lanes;
 mod mock_cluster;
 mod real_broker;
 mod repartition;

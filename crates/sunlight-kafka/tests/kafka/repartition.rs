@@ -55,6 +55,7 @@ async fn input_keyed_by_something_else_is_re_keyed_by_official() {
         from: vec![raw.clone()],
         protobuf_from: Vec::new(),
         to: internal.clone(),
+        key: Vec::new(),
         dlq_topic: dlq.clone(),
         properties: Default::default(),
     };
