@@ -19,11 +19,9 @@
 use std::collections::BTreeMap;
 
 use compact_str::CompactString;
-use smallvec::SmallVec;
 
 use super::{Engine, Pending};
 use crate::rules::measure::MeasureValue;
-use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, RuleLogic};
 use crate::state::{GroupKey, OfficialState, SlotCell};
 use crate::time::Timestamp;
@@ -214,28 +212,9 @@ fn absence_warning(
         (Some(_), Some(store)) => store.find_all(&evidence, &[t], &rule.evidence_attributes),
         _ => Vec::new(),
     };
-    let key_pairs: Vec<(CompactString, CompactString)> = rule
-        .key_fields
-        .iter()
-        .zip(key.parts())
-        .map(|(f, v)| (CompactString::from(f.key_name()), CompactString::from(v)))
-        .collect();
     let measures = [MeasureValue::Int(0)];
-    let title = {
-        let key_refs: SmallVec<[(&str, &str); 2]> = key_pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        rule.title.render(&TemplateContext {
-            rule_id: &rule.id,
-            official_id: due.official,
-            level,
-            window: &rule.window_text,
-            key: &key_refs,
-            measures: &measures,
-            extras: &[],
-        })
-    };
+    let (key_pairs, title) =
+        super::evaluate::key_and_title(rule, key, due.official, level, &measures, &[]);
     Some(Warning {
         warning_id: warning_id(&rule.id, rule.version, due.official, &key_pairs, due.id),
         rule_id: rule.id.clone(),

@@ -351,28 +351,8 @@ pub(super) fn evaluate(
     if trigger_in_evidence {
         evidence.ids.push(event.event_id.clone());
     }
-    let key_pairs: Vec<(CompactString, CompactString)> = rule
-        .key_fields
-        .iter()
-        .zip(key.parts())
-        .map(|(f, v)| (CompactString::from(f.key_name()), CompactString::from(v)))
-        .collect();
-    let title = {
-        let key_refs: SmallVec<[(&str, &str); 2]> = key_pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let extra_refs: SmallVec<[&str; 4]> = extras.iter().map(CompactString::as_str).collect();
-        rule.title.render(&TemplateContext {
-            rule_id: &rule.id,
-            official_id: &event.official_id,
-            level,
-            window: &rule.window_text,
-            key: &key_refs,
-            measures: &measures,
-            extras: &extra_refs,
-        })
-    };
+    let (key_pairs, title) =
+        key_and_title(rule, &key, &event.official_id, level, &measures, &extras);
     out.push(Warning {
         warning_id: warning_id(
             &rule.id,
@@ -403,6 +383,40 @@ pub(super) fn evaluate(
         title,
         detected_at: clock(),
     });
+}
+
+/// A warning's key pairs (the rule's key fields with `key`'s values) and its title.
+pub(super) fn key_and_title(
+    rule: &CompiledRule,
+    key: &GroupKey,
+    official_id: &str,
+    level: Level,
+    measures: &[MeasureValue],
+    extras: &[CompactString],
+) -> (Vec<(CompactString, CompactString)>, String) {
+    let key_pairs: Vec<(CompactString, CompactString)> = rule
+        .key_fields
+        .iter()
+        .zip(key.parts())
+        .map(|(f, v)| (CompactString::from(f.key_name()), CompactString::from(v)))
+        .collect();
+    let title = {
+        let key_refs: SmallVec<[(&str, &str); 2]> = key_pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let extra_refs: SmallVec<[&str; 4]> = extras.iter().map(CompactString::as_str).collect();
+        rule.title.render(&TemplateContext {
+            rule_id: &rule.id,
+            official_id,
+            level,
+            window: &rule.window_text,
+            key: &key_refs,
+            measures,
+            extras: &extra_refs,
+        })
+    };
+    (key_pairs, title)
 }
 
 /// Whether a warning of `rule` for `key` at `t` and `level` passes the rule's

@@ -651,6 +651,8 @@ impl Engine {
         // releases it to take its owner's (one map: two guards could share a shard).
         let mut held = Some(official);
         for (p, _) in group.iter().zip(duplicate).filter(|(_, d)| !**d) {
+            // The event's owner key per entity key, computed once for its rules.
+            let mut owners: SmallVec<[(u16, Option<CompactString>); 2]> = SmallVec::new();
             for (index, rule) in pack.rules.iter().enumerate() {
                 if !hit(&p.hits, rule.trigger) {
                     continue;
@@ -672,11 +674,18 @@ impl Engine {
                     }
                     Some(entity) => {
                         held = None;
-                        let Some(owner) = owner_key(&pack.entities[entity as usize], &p.event)
-                        else {
+                        let at = match owners.iter().position(|(e, _)| *e == entity) {
+                            Some(at) => at,
+                            None => {
+                                let owner = owner_key(&pack.entities[entity as usize], &p.event);
+                                owners.push((entity, owner));
+                                owners.len() - 1
+                            }
+                        };
+                        let Some(owner) = &owners[at].1 else {
                             continue;
                         };
-                        if let Some(mut state) = officials.get_mut(&owner) {
+                        if let Some(mut state) = officials.get_mut(owner) {
                             evaluate(&pack, &mut self.stats, clock, trigger, &mut state, out);
                         }
                     }
