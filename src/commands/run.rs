@@ -216,9 +216,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(stats?)
     })?;
     eprintln!(
-        "sunlight: stopped; consumed {}, warnings {}, dead letters {} ({:?}), duplicates {}, key mismatches {}, delivery errors {}, commits {}",
+        "sunlight: stopped; consumed {}, warnings {} (carried from entity lanes {}), dead letters {} ({:?}), duplicates {}, key mismatches {}, delivery errors {}, commits {}",
         stats.consumed,
         stats.warnings,
+        stats.carried,
         stats.dead_letters,
         stats.rejected,
         stats.duplicates,

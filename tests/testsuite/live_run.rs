@@ -153,7 +153,7 @@ async fn run_publishes_the_replay_warnings_and_stops_on_sigterm() {
     assert!(success, "{stderr}");
     assert_eq!(got, expected, "live warnings equal replay warnings");
     let consumed = format!(
-        "stopped; consumed {}, warnings {},",
+        "stopped; consumed {}, warnings {} (carried from entity lanes 0),",
         text.lines().count(),
         expected.len()
     );
@@ -243,7 +243,7 @@ async fn gen_publishes_json_and_protobuf_topics_that_run_reads_alike() {
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
     assert!(
         stderr.contains(&format!(
-            "consumed {}, warnings {}, dead letters 0",
+            "consumed {}, warnings {} (carried from entity lanes 0), dead letters 0",
             2 * events,
             expected.len()
         )),

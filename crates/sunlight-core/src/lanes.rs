@@ -11,11 +11,13 @@
 //!   `sunlight repartition --key FIELDS` re-keyed by those fields ([`partition_key`]),
 //!   and hands each warning to the officials lane as a *carrier* event
 //!   ([`carrier_event`]) on the officials lane's input, keyed by the warning's
-//!   official. The officials lane emits the carried warning as its own
+//!   official (the warning's JSON in attributes `warning.0`, `warning.1`, ... of at
+//!   most 16,000 bytes each, within the decoder's limits). The officials lane emits the carried warning as its own
 //!   ([`carried_warning`]): admitted to that official's casebook, masked and
 //!   published like every other.
 //!
-//! One instance that reads everything runs every rule (`Lane::All`, the default).
+//! One instance that reads everything runs every rule (`Lane::All`, the default); it
+//! refuses carriers.
 
 use std::fmt;
 
@@ -29,8 +31,14 @@ use crate::warning::Warning;
 /// officials lane. Source systems must not use it.
 pub const CARRIER_KIND: &str = "sunlight.lane_warning";
 
-/// The attribute of a carrier holding the warning (JSON).
+/// The attributes of a carrier holding the warning (JSON), in parts of at most
+/// [`CARRIER_PART_BYTES`]: `warning.0`, `warning.1`, ...
 const CARRIER_ATTRIBUTE: &str = "warning";
+
+/// The longest part of a carrier's warning: within the decoder's default limit for
+/// one string (16 KiB), so a warning of any size up to the message limit (1 MiB)
+/// passes.
+const CARRIER_PART_BYTES: usize = 16_000;
 
 /// Which rules of a pack an engine evaluates.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,10 +80,11 @@ impl Lane {
         }
     }
 
-    /// Whether this lane emits carried warnings (the officials lane; the single
-    /// lane too, which never receives any).
+    /// Whether this lane emits carried warnings: only the officials lane (lane `all`
+    /// refuses them, so an instance left at `all` beside entity lanes, or a source
+    /// writing such events, is told at once instead of casing them).
     pub fn emits_carried(&self) -> bool {
-        !matches!(self, Lane::Entity(_))
+        matches!(self, Lane::Officials)
     }
 }
 
@@ -147,22 +156,41 @@ pub fn carrier_event(warning: &Warning) -> PowerEvent {
     event.org_unit = warning.scope.org_unit.clone();
     let json = serde_json::to_string(&WarningSnapshot::of(warning))
         .expect("a warning snapshot serialises");
-    event
-        .attributes
-        .push((CARRIER_ATTRIBUTE.into(), AttrValue::Str(json.into())));
+    let mut rest = json.as_str();
+    let mut part = 0;
+    while !rest.is_empty() || part == 0 {
+        let mut end = rest.len().min(CARRIER_PART_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (head, tail) = rest.split_at(end);
+        event.attributes.push((
+            format!("{CARRIER_ATTRIBUTE}.{part}").into(),
+            AttrValue::Str(head.into()),
+        ));
+        rest = tail;
+        part += 1;
+    }
     event
 }
 
 /// The warning a carrier holds, or why it holds none.
 pub fn carried_warning(event: &PowerEvent) -> Result<Warning, String> {
-    let Some(AttrValue::Str(json)) = event.attribute(CARRIER_ATTRIBUTE) else {
-        return Err(format!(
-            "carrier `{}` has no text attribute `{CARRIER_ATTRIBUTE}`",
-            event.event_id
-        ));
-    };
+    let mut json = String::new();
+    for part in 0.. {
+        match event.attribute(&format!("{CARRIER_ATTRIBUTE}.{part}")) {
+            Some(AttrValue::Str(text)) => json.push_str(text),
+            None if part > 0 => break,
+            _ => {
+                return Err(format!(
+                    "carrier `{}` has no text attribute `{CARRIER_ATTRIBUTE}.{part}`",
+                    event.event_id
+                ));
+            }
+        }
+    }
     let snapshot: WarningSnapshot =
-        serde_json::from_str(json).map_err(|e| format!("carrier `{}`: {e}", event.event_id))?;
+        serde_json::from_str(&json).map_err(|e| format!("carrier `{}`: {e}", event.event_id))?;
     if event.event_id.strip_prefix("lane:") != Some(snapshot.warning_id.as_str()) {
         return Err(format!(
             "carrier `{}` holds warning `{}`",

@@ -210,17 +210,25 @@ pub fn evaluate(
             let mut extras: Vec<String> = Vec::new();
             if let Some(gate) = &rule.before_date {
                 // Only in [date - within, date) of the row the field's value keys.
-                let Some(FieldValue::Str(k)) = e.field(&gate.field) else {
+                // (A number is looked up by its text.)
+                let k: CompactString = match e.field(&gate.field) {
+                    Some(FieldValue::Str(k)) => k.into(),
+                    Some(FieldValue::Int(n)) => n.to_string().into(),
+                    Some(other) => {
+                        let mut text = CompactString::default();
+                        other.write_text(&mut text);
+                        text
+                    }
+                    None => continue,
+                };
+                let Some(&date) = gate.dates.get(&k) else {
                     continue;
                 };
-                let Some(&date) = gate.dates.get(k) else {
-                    continue;
-                };
-                if !(date - gate.within.0 <= t && t < date) {
+                if !(date.saturating_sub(gate.within.0) <= t && t < date) {
                     continue;
                 }
                 let row = pack.tables[gate.table]
-                    .row(k)
+                    .row(&k)
                     .expect("a dated key has a row");
                 extras = row.iter().map(|v| v.to_string()).collect();
             }

@@ -8,12 +8,17 @@ use sunlight_core::Warning;
 pub const WARNING_EVENT_TYPE: &str = "cn.gov.supervision.sunlight.warning.v1";
 
 /// CloudEvents binary-mode headers for a warning (`ce_id` = warning_id).
-pub fn warning_headers(warning: &Warning, source: &str, content_type: &str) -> OwnedHeaders {
+pub fn warning_headers(
+    warning: &Warning,
+    source: &str,
+    format: crate::WarningFormat,
+) -> OwnedHeaders {
     let time = warning.detected_at.to_string();
+    let (event_type, content_type) = (format.event_type(), format.content_type());
     [
         ("ce_specversion", "1.0"),
         ("ce_id", warning.warning_id.as_str()),
-        ("ce_type", WARNING_EVENT_TYPE),
+        ("ce_type", event_type),
         ("ce_source", source),
         ("ce_time", time.as_str()),
         ("ce_subject", warning.official_id.as_str()),

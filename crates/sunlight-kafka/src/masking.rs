@@ -124,7 +124,7 @@ pub fn warning_record<'h>(
     extra: impl IntoIterator<Item = (&'h str, &'h str)>,
 ) -> Output {
     let headers = extra.into_iter().fold(
-        crate::headers::warning_headers(warning, source, format.content_type()),
+        crate::headers::warning_headers(warning, source, format),
         |h: OwnedHeaders, (key, value)| {
             h.insert(Header {
                 key,

@@ -48,6 +48,16 @@ impl WarningFormat {
         }
     }
 
+    /// The CloudEvents `ce_type` header: a warning, or a carrier
+    /// ([`sunlight_core::lanes::CARRIER_KIND`], which the officials lane decodes as
+    /// JSON whatever its input topic's format).
+    pub fn event_type(self) -> &'static str {
+        match self {
+            WarningFormat::Carrier => sunlight_core::lanes::CARRIER_KIND,
+            _ => crate::headers::WARNING_EVENT_TYPE,
+        }
+    }
+
     /// Encodes one warning.
     pub fn encode(self, warning: &Warning) -> Vec<u8> {
         match self {

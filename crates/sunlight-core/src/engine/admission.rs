@@ -123,7 +123,7 @@ impl Engine {
             return Admission::Refused(DecodeError::new(
                 Reason::WrongType,
                 format!(
-                    "carrier `{}` reached the lane `{}`: carriers go to the officials lane's input",
+                    "carrier `{}` reached the lane `{}`: carriers go to the input of the officials lane (`--lane officials`)",
                     event.event_id, self.pack.lane
                 ),
             ));

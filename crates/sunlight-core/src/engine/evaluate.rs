@@ -52,7 +52,7 @@ pub(super) fn evaluate(
         let Some(key) = gate.admits(event, t) else {
             return;
         };
-        if let Some(row) = pack.tables[gate.table].row(key) {
+        if let Some(row) = pack.tables[gate.table].row(&key) {
             extras.extend(row.iter().cloned());
         }
     }

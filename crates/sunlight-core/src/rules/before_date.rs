@@ -31,14 +31,18 @@ pub struct BeforeDate {
 }
 
 impl BeforeDate {
-    /// The key the event is looked up by, when the event at `t` is within the span
-    /// before its row's date.
-    pub(crate) fn admits<'e>(&self, event: &'e PowerEvent, t: i64) -> Option<&'e str> {
+    /// The key the event is looked up by (a number by its text, as the table holds
+    /// it), when the event at `t` is within the span before its row's date.
+    pub(crate) fn admits(&self, event: &PowerEvent, t: i64) -> Option<CompactString> {
         let key = match event.field(&self.field)? {
-            FieldValue::Str(s) => s,
-            _ => return None,
+            FieldValue::Str(s) => CompactString::from(s),
+            other => {
+                let mut text = CompactString::default();
+                other.write_text(&mut text);
+                text
+            }
         };
-        let date = *self.dates.get(key)?;
+        let date = *self.dates.get(&key)?;
         (t < date && t >= date.saturating_sub(self.within.0)).then_some(key)
     }
 }
@@ -149,4 +153,39 @@ pub(crate) fn compile(
         within: within?,
         dates: Arc::new(dates?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AttrValue;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn a_number_is_looked_up_by_its_text_within_the_span_before_the_date() {
+        let gate = BeforeDate {
+            field: FieldRef::Attribute("unit".into()),
+            table: 0,
+            column: "leaves_on".into(),
+            within: Duration::from_secs(10),
+            dates: Arc::new(
+                [(CompactString::from("42"), 100_000_000_000)]
+                    .into_iter()
+                    .collect(),
+            ),
+        };
+        let at = |secs: i64, unit: AttrValue| {
+            let mut e = PowerEvent::new("e", "o", "k", Timestamp(secs * 1_000_000_000));
+            e.attributes.push(("unit".into(), unit));
+            e
+        };
+        let admitted =
+            |secs: i64, unit: AttrValue| gate.admits(&at(secs, unit), secs * 1_000_000_000);
+        assert_eq!(admitted(95, AttrValue::Int(42)), Some("42".into()));
+        assert_eq!(admitted(95, AttrValue::Str("42".into())), Some("42".into()));
+        assert_eq!(admitted(90, AttrValue::Int(42)), Some("42".into()));
+        assert_eq!(admitted(89, AttrValue::Int(42)), None);
+        assert_eq!(admitted(100, AttrValue::Int(42)), None);
+        assert_eq!(admitted(95, AttrValue::Int(43)), None);
+    }
 }

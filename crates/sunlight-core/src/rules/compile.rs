@@ -690,6 +690,12 @@ impl Builder {
                     absence: None,
                 };
                 let numerator = self.slot_index(slot(num_filter, group_by.clone()));
+                if r.denominator_keyed && group_by.is_empty() {
+                    errs.push((
+                        "denominator_keyed".into(),
+                        "keys the denominator by `group_by`: give group_by too".into(),
+                    ));
+                }
                 let den_key = if r.denominator_keyed {
                     group_by.clone()
                 } else {

@@ -130,6 +130,26 @@ fn a_carrier_round_trips_its_warning_and_only_the_officials_lane_takes_it() {
     assert_eq!(carrier.kind, sunlight_core::lanes::CARRIER_KIND);
     assert_eq!(carrier.official_id, warning.official_id);
     assert_eq!(carried_warning(&carrier).as_ref(), Ok(warning));
+    // Through the JSON codec with its default limits, however large the warning: its
+    // JSON is split into parts of at most 16,000 bytes.
+    let mut large = warning.clone();
+    large.title = "长".repeat(20_000);
+    let carrier_of_large = carrier_event(&large);
+    let parts: Vec<&str> = carrier_of_large
+        .attributes
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(parts, ["warning.0", "warning.1", "warning.2", "warning.3"]);
+    let mut json = String::new();
+    sunlight_core::codec::json::encode(&carrier_of_large, &mut json);
+    let (decoded, _, _) = sunlight_core::codec::decode_message(
+        json.as_bytes(),
+        sunlight_core::codec::Format::Json,
+        &sunlight_core::codec::DecodeLimits::default(),
+    )
+    .expect("a carrier passes the default limits");
+    assert_eq!(carried_warning(&decoded), Ok(large));
 
     let engine = |lane: &Lane| {
         Engine::new(
@@ -154,19 +174,22 @@ fn a_carrier_round_trips_its_warning_and_only_the_officials_lane_takes_it() {
     expected.trigger_source = 7;
     assert_eq!(out, vec![expected]);
     assert_eq!(officials.stats().carried, 1);
-    // An entity lane refuses it, as does the officials lane when it is damaged.
+    // Lane `all` and an entity lane refuse it, as does the officials lane when it is
+    // damaged.
     let refused =
         |engine: &mut Engine, carrier: PowerEvent| match engine.ingest(carrier, &mut Vec::new()) {
             Admission::Refused(e) => format!("{}: {}", e.reason.code(), e.detail),
             other => panic!("{other:?}"),
         };
-    assert_eq!(
-        refused(&mut engine(&vehicle), carrier.clone()),
-        format!(
-            "wrong_type: carrier `{}` reached the lane `attributes.vehicle`: carriers go to the officials lane's input",
-            carrier.event_id
-        )
-    );
+    for lane in [vehicle.clone(), Lane::All] {
+        assert_eq!(
+            refused(&mut engine(&lane), carrier.clone()),
+            format!(
+                "wrong_type: carrier `{}` reached the lane `{lane}`: carriers go to the input of the officials lane (`--lane officials`)",
+                carrier.event_id
+            )
+        );
+    }
     let mut renamed = carrier.clone();
     renamed.event_id = "lane:other".into();
     assert_eq!(
@@ -181,7 +204,7 @@ fn a_carrier_round_trips_its_warning_and_only_the_officials_lane_takes_it() {
     assert_eq!(
         refused(&mut officials, emptied),
         format!(
-            "wrong_type: carrier `{}` has no text attribute `warning`",
+            "wrong_type: carrier `{}` has no text attribute `warning.0`",
             carrier.event_id
         )
     );

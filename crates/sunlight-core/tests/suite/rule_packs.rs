@@ -252,7 +252,8 @@ fn before_date_and_keyed_denominators_are_checked_with_the_rule_and_field() {
     };
     let pack = format!(
         "{HEADER}[reference.tables.moves]\nfile = \"moves.csv\"\nkey = \"official_id\"\n{}{}{}{}{}{}\
-         [[rule]]\nid = \"keyed\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1d\"\nyellow = {{ count = \">= 1\" }}\ndenominator_keyed = true\n",
+         [[rule]]\nid = \"keyed\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1d\"\nyellow = {{ count = \">= 1\" }}\ndenominator_keyed = true\n\
+         [[rule]]\nid = \"keyed-alone\"\nversion = 1\nkind = \"ratio\"\ntitle = \"t\"\nwindow = \"1d\"\nnumerator = {{}}\nyellow = {{ ratio = \">= 1\" }}\ndenominator_keyed = true\n",
         gated(
             "bad-date",
             "aggregate",
@@ -310,6 +311,7 @@ fn before_date_and_keyed_denominators_are_checked_with_the_rule_and_field() {
             "rule `within`, field `before_date.within`: must be longer than zero",
             "rule `wrong-kind`, field `before_date`: does not apply to `related_party` rules",
             "rule `keyed`, field `denominator_keyed`: does not apply to `aggregate` rules",
+            "rule `keyed-alone`, field `denominator_keyed`: keys the denominator by `group_by`: give group_by too",
         ]
     );
 }

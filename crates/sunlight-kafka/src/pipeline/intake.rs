@@ -59,6 +59,19 @@ impl Decoder {
     /// Decodes one record (a pure function of its topic and payload).
     pub(super) fn decode(&self, message: &impl Message) -> Decoded {
         let payload = message.payload().unwrap_or_default();
+        let json = || match codec::decode_message(payload, codec::Format::Json, &self.limits) {
+            Ok((event, _, schema_id)) => Decoded::Event(event, schema_id),
+            Err(e) => Decoded::Refused(e),
+        };
+        let mapped = self
+            .sources
+            .as_ref()
+            .is_some_and(|s| s.for_topic(message.topic()).is_some());
+        let protobuf = self.protobuf_topics.iter().any(|t| t == message.topic());
+        // An entity lane's carrier is JSON on any input topic (`ce_type` says so).
+        if (mapped || protobuf) && is_carrier(message) {
+            return json();
+        }
         if let Some(source) = self
             .sources
             .as_ref()
@@ -70,16 +83,24 @@ impl Decoder {
                 Err(e) => Decoded::Refused(e),
             };
         }
-        let format = if self.protobuf_topics.iter().any(|t| t == message.topic()) {
-            codec::Format::Protobuf
-        } else {
-            codec::Format::Json
-        };
-        match codec::decode_message(payload, format, &self.limits) {
+        if !protobuf {
+            return json();
+        }
+        match codec::decode_message(payload, codec::Format::Protobuf, &self.limits) {
             Ok((event, _, schema_id)) => Decoded::Event(event, schema_id),
             Err(e) => Decoded::Refused(e),
         }
     }
+}
+
+/// Whether a record is an entity lane's carrier (`ce_type` header).
+fn is_carrier(message: &impl Message) -> bool {
+    use rdkafka::message::Headers;
+    message.headers().is_some_and(|headers| {
+        headers.iter().any(|h| {
+            h.key == "ce_type" && h.value == Some(sunlight_core::lanes::CARRIER_KIND.as_bytes())
+        })
+    })
 }
 
 /// Decodes `messages` in order, on the calling thread.
@@ -304,12 +325,17 @@ impl Intake {
         if schema_id.is_some() {
             report.emit(FramedRecord);
         }
-        // An entity lane's input is keyed by the entity (`sunlight repartition --key`).
-        if message
+        // An entity lane's input is keyed by its entity (`sunlight repartition --key`).
+        let mismatch = message
             .key()
-            .is_some_and(|k| k != event.official_id.as_bytes())
-            && self.engine.pack().lane.emits_carried()
-        {
+            .is_some_and(|k| match &self.engine.pack().lane {
+                sunlight_core::lanes::Lane::Entity(fields) => {
+                    sunlight_core::lanes::partition_key(&event, fields)
+                        .is_some_and(|want| k != want.as_bytes())
+                }
+                _ => k != event.official_id.as_bytes(),
+            });
+        if mismatch {
             report.emit(KeyMismatch);
         }
         report.emit(EventDecoded {
