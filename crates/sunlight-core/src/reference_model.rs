@@ -213,7 +213,6 @@ pub fn evaluate(
                 // (A number is looked up by its text.)
                 let k: CompactString = match e.field(&gate.field) {
                     Some(FieldValue::Str(k)) => k.into(),
-                    Some(FieldValue::Int(n)) => n.to_string().into(),
                     Some(other) => {
                         let mut text = CompactString::default();
                         other.write_text(&mut text);

@@ -8,7 +8,6 @@ use std::time::Duration as StdDuration;
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sunlight_kafka::repartition::{RepartitionConfig, run};
 
 use crate::support::*;
 
@@ -49,23 +48,7 @@ async fn input_keyed_by_something_else_is_re_keyed_by_official() {
         .await
         .unwrap();
 
-    let config = RepartitionConfig {
-        brokers: brokers.clone(),
-        group: unique("repartition"),
-        from: vec![raw.clone()],
-        protobuf_from: Vec::new(),
-        to: internal.clone(),
-        key: Vec::new(),
-        dlq_topic: dlq.clone(),
-        properties: Default::default(),
-    };
-    let (stop_re, stopped_re) = tokio::sync::oneshot::channel::<()>();
-    let repartitioner = tokio::spawn(async move {
-        run(&config, async {
-            let _ = stopped_re.await;
-        })
-        .await
-    });
+    let (stop_re, repartitioner) = start_repartition(&brokers, &raw, &internal, &dlq, Vec::new());
     // Re-keying interleaves the source partitions: a backlog read from them arrives
     // on each internal partition out of event-time order by up to the backlog's
     // span, so the allowed lateness must cover that (live, the skew between source

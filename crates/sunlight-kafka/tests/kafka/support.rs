@@ -385,3 +385,39 @@ pub fn feedback_json(warning_id: &str, status: &str, at: sunlight_core::time::Ti
     })
     .to_string()
 }
+
+/// A running `sunlight repartition` step: its stop signal and task.
+pub type Rekeying = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<
+        Result<sunlight_kafka::repartition::RepartitionStats, sunlight_kafka::PipelineError>,
+    >,
+);
+
+/// Starts re-keying `from` into `to` by official_id, or by `key` when it is not empty.
+pub fn start_repartition(
+    brokers: &str,
+    from: &str,
+    to: &str,
+    dlq: &str,
+    key: Vec<sunlight_core::event::FieldRef>,
+) -> Rekeying {
+    let config = sunlight_kafka::repartition::RepartitionConfig {
+        brokers: brokers.to_string(),
+        group: unique("repartition"),
+        from: vec![from.to_string()],
+        protobuf_from: Vec::new(),
+        to: to.to_string(),
+        key,
+        dlq_topic: dlq.to_string(),
+        properties: Default::default(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        sunlight_kafka::repartition::run(&config, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, task)
+}
