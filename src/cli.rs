@@ -258,6 +258,11 @@ pub struct ReplayArgs {
     /// Input encoding.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
+    /// The rows of a table the pack reads from a Kafka topic (`[reference.tables.NAME]
+    /// topic`), as a CSV file whose header names the table's columns: NAME=FILE.
+    /// Repeat for each such table; replay refuses a pack with one left out.
+    #[arg(long = "table", value_name = "NAME=FILE")]
+    pub tables: Vec<String>,
     /// The input is department data (JSON lines): map each record with this source
     /// mapping file (docs/SOURCES.md) instead of reading Sunlight events.
     #[arg(long, value_name = "FILE")]

@@ -6,9 +6,11 @@
 //! to four batches of records). An invalid version is
 //! logged with every error and counted; the running one stays.
 //!
-//! Reference files (e.g. relations.csv) are re-read with every pack reload: after
-//! editing only them, send SIGHUP. A mapping file must keep mapping the same topics:
-//! the subscription is made at start, so a change of topics is rejected (restart).
+//! The pack's reference files (relations, file tables) are watched with it: a change
+//! of either reloads the pack. Tables fed from topics (`sunlight_kafka::reference_feed`)
+//! reload it too, whenever the feed publishes new rows. A mapping file must keep
+//! mapping the same topics: the subscription is made at start, so a change of topics
+//! is rejected (restart).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,10 @@ pub trait Reloadable: Send + Sync + Sized + 'static {
     fn load(path: &Path, running: &Self) -> Result<Self, String>;
     /// Logs and publishes that `new` replaces `old`.
     fn applied(old: &Self, new: &Self);
+    /// Other files whose change reloads it (read with the running version).
+    fn watched(_running: &Self) -> Vec<PathBuf> {
+        Vec::new()
+    }
 }
 
 impl Reloadable for CompiledPack {
@@ -58,8 +64,13 @@ impl Reloadable for CompiledPack {
     const COUNTER: &'static str = RULE_RELOADS;
 
     fn load(path: &Path, running: &Self) -> Result<Self, String> {
-        // In the running pack's lane.
-        sunlight_core::rules::load_pack_in(path, &running.lane).map_err(|e| e.to_string())
+        // In the running pack's lane, its topic tables with the rows fed so far.
+        sunlight_core::rules::load_pack_with(path, &running.lane, running.table_feeds.as_ref())
+            .map_err(|e| e.to_string())
+    }
+
+    fn watched(running: &Self) -> Vec<PathBuf> {
+        running.reference_files.clone()
     }
 
     fn applied(old: &Self, new: &Self) {
@@ -125,21 +136,28 @@ impl Hangup {
     }
 }
 
-fn fingerprint(path: &Path) -> Option<u64> {
-    std::fs::read(path)
-        .ok()
-        .map(|bytes| xxhash_rust::xxh3::xxh3_64(&bytes))
+/// The contents of `path` and `others`, hashed (a missing file counts as empty).
+fn fingerprint(path: &Path, others: &[PathBuf]) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for p in std::iter::once(path).chain(others.iter().map(PathBuf::as_path)) {
+        let bytes = std::fs::read(p).unwrap_or_default();
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    hasher.digest()
 }
 
-/// Watches `path`; sends each new valid version on `sender`. Ends when the pipeline
-/// (every receiver) is gone.
+/// Watches `path` (and the files [`Reloadable::watched`] names); sends each new
+/// valid version on `sender`. A change on `also` (a topic table's new rows) reloads
+/// too. Ends when the pipeline (every receiver) is gone.
 pub async fn watch_file<T: Reloadable>(
     path: PathBuf,
     interval: Option<Duration>,
     mut hangup: Hangup,
     sender: watch::Sender<Arc<T>>,
+    mut also: Option<watch::Receiver<u64>>,
 ) {
-    let mut last = fingerprint(&path);
+    let mut last = fingerprint(&path, &T::watched(&sender.borrow()));
     let mut poll = interval.map(tokio::time::interval);
     loop {
         let signal = hangup.recv();
@@ -149,12 +167,24 @@ pub async fn watch_file<T: Reloadable>(
                 None => std::future::pending().await,
             }
         };
+        let fed = async {
+            match &mut also {
+                Some(r) => {
+                    if r.changed().await.is_err() {
+                        // The feed is gone: nothing more comes from it.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
         let forced = tokio::select! {
             () = signal => true,
+            () = fed => true,
             _ = tick => false,
             () = sender.closed() => return,
         };
-        let now = fingerprint(&path);
+        let now = fingerprint(&path, &T::watched(&sender.borrow()));
         if !forced && now == last {
             continue;
         }

@@ -47,3 +47,77 @@ pub fn resolve_format(arg: FormatArg, path: Option<&Path>) -> Format {
         },
     }
 }
+
+/// Loads a pack for a command without Kafka (`replay`, `demo`): each topic table
+/// ([`sunlight_core::rules::topic_tables`]) takes its rows from a CSV file given
+/// as `NAME=FILE` (an export of the topic, its header naming the table's columns).
+/// A topic table without one is an error: an empty table would silently lose the
+/// warnings its rows raise.
+pub fn load_pack_with_tables(
+    path: &Path,
+    tables: &[String],
+) -> anyhow::Result<sunlight_core::CompiledPack> {
+    use sunlight_core::rules::reference::ReferenceTable;
+    use sunlight_core::rules::topic_tables::TableFeeds;
+    let pack = sunlight_core::rules::load_pack(path)?;
+    if tables.is_empty() && pack.topic_tables.is_empty() {
+        return Ok(pack);
+    }
+    let feeds = TableFeeds::new();
+    for arg in tables {
+        let (name, file) = arg
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--table {arg:?}: write it as NAME=FILE.csv"))?;
+        let Some(spec) = pack.topic_tables.iter().find(|t| t.name == name) else {
+            let names: Vec<&str> = pack.topic_tables.iter().map(|t| t.name.as_str()).collect();
+            anyhow::bail!(
+                "--table {name}: the pack reads no table `{name}` from a topic (its topic tables: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+        };
+        let read = ReferenceTable::load(name, Path::new(file), &spec.key)
+            .map_err(|e| anyhow::anyhow!("--table {name}: {e}"))?;
+        let at: Vec<usize> = spec
+            .columns
+            .iter()
+            .map(|c| {
+                read.column(c).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--table {name}: {file} has no column `{c}` (the table's columns: {})",
+                        spec.columns.join(", ")
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let rows = read
+            .rows()
+            .map(|(key, values)| {
+                let row = at
+                    .iter()
+                    .map(|&i| values.get(i).cloned().unwrap_or_default());
+                (key.into(), row.collect())
+            })
+            .collect();
+        feeds.publish(ReferenceTable::from_rows(
+            name,
+            spec.origin(),
+            spec.columns.clone(),
+            rows,
+        ));
+    }
+    let pack = sunlight_core::rules::load_pack_with(path, &pack.lane, Some(&feeds))?;
+    if let Some(spec) = pack.unfed_tables().first() {
+        anyhow::bail!(
+            "table `{}` is read from topic `{}` by `sunlight run`; give its rows here with --table {}=FILE.csv (a CSV export of the topic, its header naming {})",
+            spec.name,
+            spec.topic,
+            spec.name,
+            spec.columns.join(", ")
+        );
+    }
+    Ok(pack)
+}

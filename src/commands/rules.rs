@@ -34,13 +34,22 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
         println!("relations: {} declared", relations.current().len());
     }
     for table in &pack.tables {
-        println!(
-            "table {}: {} rows from {} (columns {})",
-            table.name,
-            table.len(),
-            table.path.display(),
-            table.columns().join(", ")
-        );
+        if pack.topic_tables.iter().any(|t| t.name == table.name) {
+            println!(
+                "table {}: from {}, read by `sunlight run` from its beginning and followed (columns {})",
+                table.name,
+                table.origin,
+                table.columns().join(", ")
+            );
+        } else {
+            println!(
+                "table {}: {} rows from {} (columns {})",
+                table.name,
+                table.len(),
+                table.origin,
+                table.columns().join(", ")
+            );
+        }
     }
     let entity_keyed: BTreeMap<&str, &str> = pack.entity_keyed_rules().into_iter().collect();
     let width = pack

@@ -84,9 +84,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             ),
             None => println!("durable state off (restarts rebuild windows by re-reading)"),
         }
+        for t in &pack.topic_tables {
+            println!(
+                "reference table {} from topic {} (read to its end before the first event, then followed)",
+                t.name, t.topic
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let metrics = crate::telemetry::install_metrics()?;
+    let (pack, feed) = read_topic_tables(pack, &settings)?;
     crate::telemetry::rules_loaded(&pack);
     let config = KafkaConfig {
         source_name: format!("sunlight/{}", pack.name),
@@ -124,6 +131,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             interval,
             crate::reload::Hangup::install(),
             pack_sender,
+            feed.as_ref().map(|(_, changed)| changed.clone()),
         ));
         let (mut source_watcher, mut source_versions) = (None, None);
         if let (Some(path), Some(file)) = (&settings.sources, &config.sources) {
@@ -134,6 +142,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 interval,
                 crate::reload::Hangup::install(),
                 sender,
+                None,
             )));
         }
         let services = Services {
@@ -204,6 +213,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         )
         .await;
         watcher.abort();
+        drop(feed);
         if let Some(w) = source_watcher {
             w.abort();
         }
@@ -228,6 +238,52 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         stats.commits
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long `sunlight run` may take to read the reference tables' topics to their end
+/// before it starts.
+const TABLES_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A running feed of topic tables and the counter it bumps on each change.
+type Feed = (
+    sunlight_kafka::reference_feed::ReferenceFeed,
+    tokio::sync::watch::Receiver<u64>,
+);
+
+/// The pack compiled again with its topic tables read to their end, and the feed
+/// that follows them (with the counter it bumps on each change); the pack as it is
+/// when it has no topic table.
+fn read_topic_tables(
+    pack: Arc<sunlight_core::CompiledPack>,
+    settings: &crate::settings::RunSettings,
+) -> anyhow::Result<(Arc<sunlight_core::CompiledPack>, Option<Feed>)> {
+    if pack.topic_tables.is_empty() {
+        return Ok((pack, None));
+    }
+    let feeds = sunlight_core::rules::topic_tables::TableFeeds::new();
+    let (changed, announced) = tokio::sync::watch::channel(0u64);
+    let config = sunlight_kafka::reference_feed::FeedConfig {
+        brokers: settings.kafka.brokers.clone(),
+        properties: settings.kafka.properties.clone(),
+        group: format!("{}.reference-reader", settings.kafka.group),
+        catch_up: TABLES_CATCH_UP,
+    };
+    let feed = sunlight_kafka::reference_feed::ReferenceFeed::start(
+        &config,
+        &pack.topic_tables,
+        std::sync::Arc::clone(&feeds),
+        changed,
+    )?;
+    let pack = sunlight_core::rules::load_pack_with(&settings.rules, &pack.lane, Some(&feeds))?;
+    for t in &pack.tables {
+        eprintln!(
+            "sunlight: reference table `{}`: {} rows from {}",
+            t.name,
+            t.len(),
+            t.origin
+        );
+    }
+    Ok((Arc::new(pack), Some((feed, announced))))
 }
 
 /// Resolves on SIGINT or SIGTERM.

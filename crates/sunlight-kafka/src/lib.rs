@@ -9,6 +9,7 @@
 //! | [`config`] | [`KafkaConfig`]: brokers, group, topics, librdkafka properties |
 //! | [`pipeline`] | [`run`]: consume, evaluate per partition, produce, commit |
 //! | [`state_topic`] | window state snapshots on the state topic: chunks, newest complete wins |
+//! | [`reference_feed`] | reference tables read from compacted topics and followed |
 //! | [`repartition`] | re-keys input not keyed by official_id into an internal topic |
 //! | [`partitions`] | owned partitions and the watermark they allow together |
 //! | [`offsets`] | [`OffsetTracker`]: which offsets are safe to commit |
@@ -27,6 +28,7 @@ pub mod offsets;
 pub mod output;
 pub mod partitions;
 pub mod pipeline;
+pub mod reference_feed;
 pub mod repartition;
 pub mod state_topic;
 pub mod telemetry;

@@ -14,6 +14,7 @@ use super::measure::{Condition, Level, Levels, Measure};
 use super::reference::{ReferenceTable, Relations};
 use super::spec::{PackSpec, RuleKindSpec, RuleSpec};
 use super::template::Template;
+use super::topic_tables::{TableFeeds, TopicTableSpec};
 use super::{CompiledPack, CompiledRule, EntityKey, RuleLogic, Slot};
 use crate::event::FieldRef;
 use crate::lanes::{Lane, key_fields};
@@ -81,12 +82,23 @@ pub fn load_pack(path: &Path) -> Result<CompiledPack, PackError> {
 
 /// Reads and compiles a pack file for one lane.
 pub fn load_pack_in(path: &Path, lane: &Lane) -> Result<CompiledPack, PackError> {
+    load_pack_with(path, lane, None)
+}
+
+/// Reads and compiles a pack file for one lane, its topic tables
+/// ([`super::topic_tables`]) with the rows `feeds` holds (none: every topic table
+/// is empty and [`CompiledPack::unfed_tables`] names it).
+pub fn load_pack_with(
+    path: &Path,
+    lane: &Lane,
+    feeds: Option<&Arc<TableFeeds>>,
+) -> Result<CompiledPack, PackError> {
     let text = std::fs::read_to_string(path).map_err(|source| PackError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    compile_pack_in(&text, base, &path.display().to_string(), lane)
+    compile_pack_with(&text, base, &path.display().to_string(), lane, feeds)
 }
 
 /// Compiles pack text; reference files are resolved against `base_dir`.
@@ -102,6 +114,17 @@ pub fn compile_pack_in(
     base_dir: &Path,
     origin: &str,
     lane: &Lane,
+) -> Result<CompiledPack, PackError> {
+    compile_pack_with(text, base_dir, origin, lane, None)
+}
+
+/// [`compile_pack_in`], with topic tables fed from `feeds` ([`load_pack_with`]).
+pub fn compile_pack_with(
+    text: &str,
+    base_dir: &Path,
+    origin: &str,
+    lane: &Lane,
+    feeds: Option<&Arc<TableFeeds>>,
 ) -> Result<CompiledPack, PackError> {
     let spec: PackSpec = toml::from_str(text).map_err(|e| PackError::Syntax {
         origin: origin.to_string(),
@@ -132,12 +155,59 @@ pub fn compile_pack_in(
         }
     };
     let mut tables = Vec::new();
+    let mut topic_tables = Vec::new();
+    let mut reference_files = Vec::new();
     for (name, table) in &spec.reference.tables {
-        match ReferenceTable::load(name, &base_dir.join(&table.file), &table.key) {
-            Ok(t) => tables.push(Arc::new(t)),
-            Err(message) => errors.push(RuleError {
+        let loaded = match (&table.file, &table.topic) {
+            (Some(file), None) => {
+                let path = base_dir.join(file);
+                reference_files.push(path.clone());
+                if table.columns.is_some() {
+                    Err((
+                        "columns",
+                        "a file's header names its columns: `columns` is for `topic` tables"
+                            .to_string(),
+                    ))
+                } else {
+                    ReferenceTable::load(name, &path, &table.key)
+                        .map(Arc::new)
+                        .map_err(|m| ("", m))
+                }
+            }
+            (None, Some(topic)) => topic_table(name, topic, &table.key, table.columns.as_deref())
+                .map(|spec| {
+                    let fed = feeds
+                        .and_then(|f| f.get(name))
+                        .filter(|t| t.columns() == spec.columns && t.origin == spec.origin());
+                    let t = fed.unwrap_or_else(|| {
+                        Arc::new(ReferenceTable::unread(
+                            name,
+                            spec.origin(),
+                            spec.columns.clone(),
+                        ))
+                    });
+                    topic_tables.push(spec);
+                    t
+                }),
+            (Some(_), Some(_)) => Err((
+                "",
+                "give either `file` (a CSV file) or `topic` (a compacted Kafka topic), not both"
+                    .to_string(),
+            )),
+            (None, None) => Err((
+                "",
+                "needs `file` (a CSV file) or `topic` (a compacted Kafka topic)".to_string(),
+            )),
+        };
+        match loaded {
+            Ok(t) => tables.push(t),
+            Err((part, message)) => errors.push(RuleError {
                 rule_id: "reference".into(),
-                field: format!("tables.{name}"),
+                field: if part.is_empty() {
+                    format!("tables.{name}")
+                } else {
+                    format!("tables.{name}.{part}")
+                },
                 message,
             }),
         }
@@ -207,6 +277,10 @@ pub fn compile_pack_in(
         .any(|r| matches!(r.logic, RuleLogic::RelatedParty { .. }));
     let relations = match (&spec.reference.relations, needs_relations) {
         (Some(file), _) => match Relations::load(&base_dir.join(file)) {
+            Ok(r) if r.path().is_some() => {
+                reference_files.extend(r.path().map(Path::to_path_buf));
+                Some(Arc::new(r))
+            }
             Ok(r) => Some(Arc::new(r)),
             Err(message) => {
                 errors.push(RuleError {
@@ -288,9 +362,56 @@ pub fn compile_pack_in(
         relations,
         locale: builder.locale,
         tables: builder.tables,
+        topic_tables,
+        table_feeds: feeds.cloned(),
+        reference_files,
         owner_slots,
         entities: builder.entities,
         copy_attributes,
+    })
+}
+
+/// The spec of topic table `name`: `columns` given, distinct and naming `key`.
+fn topic_table(
+    name: &str,
+    topic: &str,
+    key: &str,
+    columns: Option<&[String]>,
+) -> Result<TopicTableSpec, (&'static str, String)> {
+    if topic.trim().is_empty() {
+        return Err(("topic", "the topic name is empty".into()));
+    }
+    let columns: Vec<String> = columns
+        .ok_or((
+            "columns",
+            "a `topic` table needs `columns = [...]`: the row's columns, its key among them"
+                .to_string(),
+        ))?
+        .iter()
+        .map(|c| c.trim().to_string())
+        .collect();
+    if let Some(c) = columns.iter().find(|c| c.is_empty()) {
+        return Err(("columns", format!("a column name is empty ({c:?})")));
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].contains(c) {
+            return Err(("columns", format!("column `{c}` is named twice")));
+        }
+    }
+    if !columns.iter().any(|c| c == key) {
+        return Err((
+            "key",
+            format!(
+                "the key column `{key}` is not among the columns ({})",
+                columns.join(", ")
+            ),
+        ));
+    }
+    Ok(TopicTableSpec {
+        name: name.to_string(),
+        topic: topic.trim().to_string(),
+        key: key.to_string(),
+        columns,
     })
 }
 

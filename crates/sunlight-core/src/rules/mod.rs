@@ -12,6 +12,7 @@ mod reads;
 pub mod reference;
 pub mod spec;
 pub mod template;
+pub mod topic_tables;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +21,10 @@ use compact_str::CompactString;
 
 use crate::event::FieldRef;
 use crate::time::Duration;
-pub use compile::{PackError, RuleError, compile_pack, compile_pack_in, load_pack, load_pack_in};
+pub use compile::{
+    PackError, RuleError, compile_pack, compile_pack_in, compile_pack_with, load_pack,
+    load_pack_in, load_pack_with,
+};
 use filter::Filter;
 use measure::{Levels, Measure};
 use reference::{ReferenceTable, Relations};
@@ -50,6 +54,14 @@ pub struct CompiledPack {
     pub locale: locale::Locale,
     /// The reference tables of `[reference.tables]`, in name order.
     pub tables: Vec<Arc<ReferenceTable>>,
+    /// The tables read from topics, in name order ([`topic_tables`]).
+    pub topic_tables: Vec<topic_tables::TopicTableSpec>,
+    /// Where the topic tables' rows came from: a pack compiled again (a reload)
+    /// reads the rows fed since.
+    pub table_feeds: Option<Arc<topic_tables::TableFeeds>>,
+    /// The files the pack read besides itself (relations, file tables): a reload
+    /// watches them too.
+    pub reference_files: Vec<std::path::PathBuf>,
     /// The entity keys rules are keyed by instead of the official (`key = [...]`),
     /// in order of first use; [`Slot::entity`] indexes them.
     pub(crate) entities: Vec<EntityKey>,
@@ -75,6 +87,19 @@ impl CompiledPack {
     /// Loads and compiles a pack file (reference paths relative to it).
     pub fn load(path: &Path) -> Result<CompiledPack, PackError> {
         load_pack(path)
+    }
+
+    /// The topic tables compiled without fed rows (empty): no feed held them.
+    pub fn unfed_tables(&self) -> Vec<&topic_tables::TopicTableSpec> {
+        self.topic_tables
+            .iter()
+            .filter(|spec| {
+                self.table_feeds
+                    .as_ref()
+                    .and_then(|f| f.get(&spec.name))
+                    .is_none_or(|t| t.columns() != spec.columns || t.origin != spec.origin())
+            })
+            .collect()
     }
 
     /// Whether window entries keep evidence copies (`[pack] evidence_copies`).

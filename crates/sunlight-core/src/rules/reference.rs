@@ -130,6 +130,11 @@ impl Relations {
         Ok(rows)
     }
 
+    /// The file the relations were read from, if any (reloads watch it).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// The current table.
     pub fn current(&self) -> Arc<RelationTable> {
         self.current
@@ -139,15 +144,16 @@ impl Relations {
     }
 }
 
-/// A named reference table (`[reference.tables.NAME]`): rows of a CSV file keyed by
-/// one column, e.g. a death registry keyed by person id. `reference` rules look the
-/// event's field up in it (exact match, after trimming).
+/// A named reference table (`[reference.tables.NAME]`): rows of a CSV file or of a
+/// compacted Kafka topic ([`super::topic_tables`]) keyed by one column, e.g. a death
+/// registry keyed by person id. `reference` rules look the event's field up in it
+/// (exact match, after trimming).
 #[derive(Debug)]
 pub struct ReferenceTable {
     /// The table's name in the pack.
     pub name: String,
-    /// The file it was read from.
-    pub path: PathBuf,
+    /// Where its rows come from: the file's path, or `topic NAME`.
+    pub origin: String,
     /// The column names, in file order (the key column among them).
     columns: Vec<String>,
     /// Key -> the row's values, in column order.
@@ -199,11 +205,36 @@ impl ReferenceTable {
         }
         Ok(ReferenceTable {
             name: name.to_string(),
-            path: path.to_path_buf(),
+            origin: path.display().to_string(),
             columns,
             rows,
             loaded_at: std::time::SystemTime::now(),
         })
+    }
+
+    /// A table of given rows (each in column order), read now.
+    pub fn from_rows(
+        name: &str,
+        origin: String,
+        columns: Vec<String>,
+        rows: FxHashMap<CompactString, Vec<CompactString>>,
+    ) -> ReferenceTable {
+        ReferenceTable {
+            name: name.to_string(),
+            origin,
+            columns,
+            rows,
+            loaded_at: std::time::SystemTime::now(),
+        }
+    }
+
+    /// A table with no rows that was never read (its `loaded_at` is the Unix epoch,
+    /// so its age shows that nothing has been read).
+    pub fn unread(name: &str, origin: String, columns: Vec<String>) -> ReferenceTable {
+        ReferenceTable {
+            loaded_at: std::time::UNIX_EPOCH,
+            ..Self::from_rows(name, origin, columns, FxHashMap::default())
+        }
     }
 
     /// The column names, in file order.

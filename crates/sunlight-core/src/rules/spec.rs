@@ -58,14 +58,21 @@ pub struct ReferenceSpec {
     pub tables: BTreeMap<String, TableSpec>,
 }
 
-/// `[reference.tables.NAME]`: a CSV file keyed by one of its columns.
+/// `[reference.tables.NAME]`: rows keyed by one of their columns, from a CSV file
+/// or from a compacted Kafka topic (one of the two).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
     /// The CSV file, relative to the pack file; its first row names the columns.
-    pub file: String,
+    pub file: Option<String>,
+    /// A compacted Kafka topic whose records are the rows (`sunlight run` reads it
+    /// from the beginning and follows it; [`super::topic_tables`]).
+    pub topic: Option<String>,
     /// The column whose values the rule's field is looked up by.
     pub key: String,
+    /// The columns of a topic's rows (the key among them); a file's header names
+    /// its own.
+    pub columns: Option<Vec<String>>,
 }
 
 /// `after = { column = "registered_on", by = "30d" }` of a `reference` rule.
