@@ -214,3 +214,30 @@ pub async fn watch_file<T: Reloadable>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_of_a_watched_file_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pack, table) = (dir.path().join("pack.toml"), dir.path().join("deaths.csv"));
+        std::fs::write(&pack, "pack").unwrap();
+        std::fs::write(&table, "a,b\n").unwrap();
+        let before = fingerprint(&pack, std::slice::from_ref(&table));
+        assert_eq!(before, fingerprint(&pack, std::slice::from_ref(&table)));
+        std::fs::write(&table, "a,b\n1,2\n").unwrap();
+        let after = fingerprint(&pack, std::slice::from_ref(&table));
+        assert_ne!(before, after, "the table's change is seen");
+        std::fs::remove_file(&table).unwrap();
+        assert_ne!(after, fingerprint(&pack, std::slice::from_ref(&table)));
+        // Contents move between files without looking the same.
+        std::fs::write(&pack, "packa").unwrap();
+        std::fs::write(&table, "").unwrap();
+        let moved = fingerprint(&pack, std::slice::from_ref(&table));
+        std::fs::write(&pack, "pack").unwrap();
+        std::fs::write(&table, "a").unwrap();
+        assert_ne!(moved, fingerprint(&pack, std::slice::from_ref(&table)));
+    }
+}

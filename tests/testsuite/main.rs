@@ -12,6 +12,7 @@ mod masking;
 mod metrics;
 mod parity;
 mod query_api;
+mod reference_topics;
 mod replay;
 mod rule_reload;
 mod rules_check;
