@@ -145,6 +145,13 @@ impl ReferenceFeed {
             REFERENCE_RECORDS,
             "Records of the reference tables' topics by table and outcome: upserted, deleted (tombstones), rejected (logged with the reason; the table keeps its row)."
         );
+        // Every series from the start, so `rate()` and alerts see zeros, not gaps.
+        for spec in specs {
+            for outcome in ["upserted", "deleted", "rejected"] {
+                metrics::counter!(REFERENCE_RECORDS, "table" => spec.name.clone(), "outcome" => outcome)
+                    .increment(0);
+            }
+        }
         let mut client = ClientConfig::new();
         client.set("bootstrap.servers", &config.brokers);
         for (k, v) in &config.properties {
