@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sunlight_core::CompiledPack;
+use sunlight_core::rules::topic_tables::TopicTableSpec;
 use sunlight_core::sources::SourceFile;
 use tokio::sync::watch;
 
@@ -65,8 +66,15 @@ impl Reloadable for CompiledPack {
 
     fn load(path: &Path, running: &Self) -> Result<Self, String> {
         // In the running pack's lane, its topic tables with the rows fed so far.
-        sunlight_core::rules::load_pack_with(path, &running.lane, running.table_feeds.as_ref())
-            .map_err(|e| e.to_string())
+        let new =
+            sunlight_core::rules::load_pack_with(path, &running.lane, running.table_feeds.as_ref())
+                .map_err(|e| e.to_string())?;
+        // The feed reads the topic tables declared at start; a table added or
+        // declared anew would run empty and silently lose its warnings.
+        if let Some(spec) = new.unfed_tables().first() {
+            return Err(unfed_table(spec, running));
+        }
+        Ok(new)
     }
 
     fn watched(running: &Self) -> Vec<PathBuf> {
@@ -100,6 +108,25 @@ impl Reloadable for SourceFile {
         let names: Vec<&str> = new.sources.iter().map(|s| s.name.as_str()).collect();
         tracing::info!(sources = ?names, "source mapping reloaded; swapping it in");
     }
+}
+
+/// Why a reloaded pack whose topic table `spec` the running feed does not read is
+/// refused.
+fn unfed_table(spec: &TopicTableSpec, running: &CompiledPack) -> String {
+    let was = running.topic_tables.iter().find(|t| t.name == spec.name);
+    let what = match was {
+        None => "is new".to_string(),
+        Some(was) if was.topic != spec.topic => format!("moved from topic `{}`", was.topic),
+        Some(was) if was.key != spec.key => format!("changed its key from `{}`", was.key),
+        Some(was) => format!("changed its columns from {}", was.columns.join(", ")),
+    };
+    format!(
+        "topic table `{}` {what}: the topics are read from the start, so restart to read topic `{}` as declared (key `{}`, columns {})",
+        spec.name,
+        spec.topic,
+        spec.key,
+        spec.columns.join(", ")
+    )
 }
 
 fn topics(file: &SourceFile) -> BTreeSet<String> {
@@ -239,5 +266,103 @@ mod tests {
         std::fs::write(&pack, "pack").unwrap();
         std::fs::write(&table, "a").unwrap();
         assert_ne!(moved, fingerprint(&pack, std::slice::from_ref(&table)));
+    }
+
+    const TABLE_PACK: &str = r#"[pack]
+name = "registry"
+version = "1"
+
+[reference.tables.deaths]
+topic = "registry.deaths"
+key = "person_id"
+columns = ["person_id", "registered_on"]
+
+[[rule]]
+id = "deceased-beneficiary"
+version = 1
+kind = "reference"
+title = "Paid to {counterparty} after {registered_on}"
+table = "deaths"
+field = "counterparty"
+after = { column = "registered_on", by = "30d" }
+level = "red"
+filter = { kind = ["payment"] }
+"#;
+
+    /// The running pack, compiled with the rows its feed holds for `deaths`.
+    fn running_with_feed(path: &Path) -> CompiledPack {
+        use sunlight_core::rules::topic_tables::{TableFeeds, TableRows};
+        std::fs::write(path, TABLE_PACK).unwrap();
+        let unfed = sunlight_core::rules::load_pack(path).unwrap();
+        let feeds = TableFeeds::new();
+        let mut rows = TableRows::new(unfed.topic_tables[0].clone());
+        rows.apply(Some(b"P-1"), Some(br#"{"registered_on":"2026-01-01"}"#))
+            .unwrap();
+        feeds.publish(rows.spec(), rows.table());
+        sunlight_core::rules::load_pack_with(path, &unfed.lane, Some(&feeds)).unwrap()
+    }
+
+    #[test]
+    fn a_reload_keeps_the_fed_rows_and_refuses_a_table_the_feed_does_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.toml");
+        let running = running_with_feed(&path);
+        assert!(running.unfed_tables().is_empty());
+
+        // Another title: the same table, its fed row kept.
+        std::fs::write(&path, TABLE_PACK.replace("Paid to", "Payment to")).unwrap();
+        let reloaded = <CompiledPack as Reloadable>::load(&path, &running).unwrap();
+        let table = reloaded.tables.iter().find(|t| t.name == "deaths").unwrap();
+        assert_eq!(table.len(), 1);
+
+        for (from, to, expected) in [
+            (
+                "key = \"person_id\"\ncolumns = [\"person_id\", \"registered_on\"]",
+                "key = \"registered_on\"\ncolumns = [\"person_id\", \"registered_on\"]",
+                "topic table `deaths` changed its key from `person_id`: the topics are read from the start, so restart to read topic `registry.deaths` as declared (key `registered_on`, columns person_id, registered_on)",
+            ),
+            (
+                "columns = [\"person_id\", \"registered_on\"]",
+                "columns = [\"person_id\", \"registered_on\", \"registry\"]",
+                "topic table `deaths` changed its columns from person_id, registered_on: the topics are read from the start, so restart to read topic `registry.deaths` as declared (key `person_id`, columns person_id, registered_on, registry)",
+            ),
+            (
+                "topic = \"registry.deaths\"",
+                "topic = \"registry.deaths.v2\"",
+                "topic table `deaths` moved from topic `registry.deaths`: the topics are read from the start, so restart to read topic `registry.deaths.v2` as declared (key `person_id`, columns person_id, registered_on)",
+            ),
+            (
+                "[[rule]]",
+                "[reference.tables.transfers]\ntopic = \"hr.transfers\"\nkey = \"official_id\"\ncolumns = [\"official_id\", \"on\"]\n\n[[rule]]",
+                "topic table `transfers` is new: the topics are read from the start, so restart to read topic `hr.transfers` as declared (key `official_id`, columns official_id, on)",
+            ),
+        ] {
+            let edited = TABLE_PACK.replacen(from, to, 1);
+            assert_ne!(edited, TABLE_PACK, "{from}");
+            std::fs::write(&path, edited).unwrap();
+            let err = <CompiledPack as Reloadable>::load(&path, &running)
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(err, expected);
+        }
+    }
+
+    #[test]
+    fn a_pack_without_a_feed_refuses_a_topic_table_added_by_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.toml");
+        let without = TABLE_PACK
+            .split("[[rule]]")
+            .next()
+            .unwrap()
+            .replace("[reference.tables.deaths]\ntopic = \"registry.deaths\"\nkey = \"person_id\"\ncolumns = [\"person_id\", \"registered_on\"]\n", "");
+        std::fs::write(&path, &without).unwrap();
+        let running = sunlight_core::rules::load_pack(&path).unwrap();
+        assert!(running.topic_tables.is_empty());
+        std::fs::write(&path, TABLE_PACK).unwrap();
+        let err = <CompiledPack as Reloadable>::load(&path, &running)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.starts_with("topic table `deaths` is new: "), "{err}");
     }
 }

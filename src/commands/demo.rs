@@ -42,7 +42,7 @@ const TOKEN_HOURS: u64 = 12;
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     anyhow::ensure!(args.officials > 0, "--officials must be at least 1");
-    let pack = Arc::new(super::load_pack_with_tables(&args.rules, &[])?);
+    let pack = Arc::new(super::load_pack_with_tables(&args.rules, &[], false)?);
     let metrics = crate::telemetry::install_metrics()?;
     crate::telemetry::rules_loaded(&pack);
     let runtime = tokio::runtime::Builder::new_multi_thread()

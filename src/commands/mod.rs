@@ -52,10 +52,12 @@ pub fn resolve_format(arg: FormatArg, path: Option<&Path>) -> Format {
 /// ([`sunlight_core::rules::topic_tables`]) takes its rows from a CSV file given
 /// as `NAME=FILE` (an export of the topic, its header naming the table's columns).
 /// A topic table without one is an error: an empty table would silently lose the
-/// warnings its rows raise.
+/// warnings its rows raise (`takes_tables`: whether the command has `--table`, for
+/// the error's remedy).
 pub fn load_pack_with_tables(
     path: &Path,
     tables: &[String],
+    takes_tables: bool,
 ) -> anyhow::Result<sunlight_core::CompiledPack> {
     use sunlight_core::rules::reference::ReferenceTable;
     use sunlight_core::rules::topic_tables::TableFeeds;
@@ -64,10 +66,14 @@ pub fn load_pack_with_tables(
         return Ok(pack);
     }
     let feeds = TableFeeds::new();
+    let mut given = std::collections::BTreeSet::new();
     for arg in tables {
         let (name, file) = arg
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("--table {arg:?}: write it as NAME=FILE.csv"))?;
+        if !given.insert(name) {
+            anyhow::bail!("--table {name}: given twice (give each table once)");
+        }
         let Some(spec) = pack.topic_tables.iter().find(|t| t.name == name) else {
             let names: Vec<&str> = pack.topic_tables.iter().map(|t| t.name.as_str()).collect();
             anyhow::bail!(
@@ -102,21 +108,29 @@ pub fn load_pack_with_tables(
                 (key.into(), row.collect())
             })
             .collect();
-        feeds.publish(ReferenceTable::from_rows(
-            name,
-            spec.origin(),
-            spec.columns.clone(),
-            rows,
-        ));
+        feeds.publish(
+            spec,
+            ReferenceTable::from_rows(name, spec.origin(), spec.columns.clone(), rows),
+        );
     }
     let pack = sunlight_core::rules::load_pack_with(path, &pack.lane, Some(&feeds))?;
     if let Some(spec) = pack.unfed_tables().first() {
+        let remedy = if takes_tables {
+            format!(
+                "give its rows here with --table {}=FILE.csv (a CSV export of the topic, its header naming {})",
+                spec.name,
+                spec.columns.join(", ")
+            )
+        } else {
+            format!(
+                "the demo reads no topics: run the pack with `sunlight replay --table {}=FILE.csv`, or declare the table with `file = ...`",
+                spec.name
+            )
+        };
         anyhow::bail!(
-            "table `{}` is read from topic `{}` by `sunlight run`; give its rows here with --table {}=FILE.csv (a CSV export of the topic, its header naming {})",
+            "table `{}` is read from topic `{}` by `sunlight run`; {remedy}",
             spec.name,
             spec.topic,
-            spec.name,
-            spec.columns.join(", ")
         );
     }
     Ok(pack)

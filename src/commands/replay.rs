@@ -15,7 +15,11 @@ use crate::cli::ReplayArgs;
 
 /// Replays `args.input` and prints the summary on stderr.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    let pack = Arc::new(super::load_pack_with_tables(&args.rules, &args.tables)?);
+    let pack = Arc::new(super::load_pack_with_tables(
+        &args.rules,
+        &args.tables,
+        true,
+    )?);
     let format = super::resolve_format(args.format, Some(&args.input));
     let options = ReplayOptions {
         format,

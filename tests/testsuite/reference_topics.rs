@@ -323,4 +323,31 @@ fn replay_takes_a_topic_tables_rows_from_a_file_and_refuses_without() {
         err.contains("--table births: the pack reads no table `births` from a topic (its topic tables: deaths)"),
         "{err}"
     );
+    let twice = sunlight()
+        .args(["replay", "--rules"])
+        .arg(&pack)
+        .arg("--input")
+        .arg(&events)
+        .arg("--table")
+        .arg(format!("deaths={}", export.display()))
+        .arg("--table")
+        .arg(format!("deaths={}", export.display()))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&twice.get_output().stderr).to_string();
+    assert!(
+        err.contains("--table deaths: given twice (give each table once)"),
+        "{err}"
+    );
+    // The demo has no --table: its refusal says what to do instead.
+    let demo = sunlight()
+        .args(["demo", "--rules"])
+        .arg(&pack)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&demo.get_output().stderr).to_string();
+    assert!(
+        err.contains("table `deaths` is read from topic `registry.deaths` by `sunlight run`; the demo reads no topics: run the pack with `sunlight replay --table deaths=FILE.csv`, or declare the table with `file = ...`"),
+        "{err}"
+    );
 }

@@ -126,6 +126,22 @@ impl CopyQueue {
     }
 
     fn append(&mut self, time: i64, body: &Body<'_>) {
+        if self.buf.capacity() == 0 {
+            // Most queues of entity keys (one invoice, one contract) only ever hold
+            // one copy: the first gets a buffer of its exact size, not the 8, 16,
+            // 32, 64 bytes of doubling.
+            let size =
+                postcard::serialize_with_flavor(body, postcard::ser_flavors::Size::default())
+                    .expect("copies always encode");
+            self.buf.reserve_exact(HEADER + size);
+        } else if !self.buf.capacity().is_power_of_two()
+            && self.buf.capacity() - self.buf.len() < ROOM
+        {
+            // A second copy: from here the buffer grows by doubling from a power
+            // of two, as if the first had not been exact.
+            let to = (self.buf.len() + ROOM).next_power_of_two();
+            self.buf.reserve_exact(to - self.buf.len());
+        }
         let at = self.buf.len();
         self.buf.extend_from_slice(&time.to_le_bytes());
         self.buf.extend_from_slice(&[0; 4]);
@@ -243,7 +259,8 @@ fn body_id(body: &[u8]) -> Option<&[u8]> {
 /// One official's copies, by class.
 #[derive(Debug, Default)]
 pub(crate) struct Copies {
-    pub queues: SmallVec<[CopyQueue; 2]>,
+    /// One inline: an entity key's owner (an invoice, a contract) has one class.
+    pub queues: SmallVec<[CopyQueue; 1]>,
 }
 
 impl Copies {
@@ -455,6 +472,8 @@ mod tests {
         };
         c.push_copy(1, &whole);
         assert_eq!(c.queues[0].copies_from(0), vec![whole.clone()]);
+        // One copy: a buffer of exactly its size.
+        assert_eq!(c.queues[0].buf.capacity(), c.queues[0].buf.len());
         for t in 6..200 {
             c.push_event(1, t - 50, &event(t, &format!("e{t}")), &keep(), false);
             // A push evicts only when the buffer is full: it holds at most about

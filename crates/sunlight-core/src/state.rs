@@ -16,6 +16,7 @@ use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
 use smallvec::SmallVec;
+use thin_vec::ThinVec;
 
 use crate::fifo::Fifo;
 use crate::keyed::KeyedStates;
@@ -321,19 +322,22 @@ pub(crate) struct LastFired {
 pub(crate) struct OfficialState {
     /// The slot index of each cell, parallel to `cells`. Kept inline so finding a
     /// cell reads memory the map entry already brought into cache.
-    pub slot_ids: SmallVec<[u32; 6]>,
+    pub slot_ids: SmallVec<[u32; 4]>,
     /// Slot cells; absent until the official has an event in the slot.
     pub cells: Vec<SlotCell>,
-    /// Last warnings of rules with a cooldown.
-    pub fired: Vec<LastFired>,
+    /// Last warnings of rules with a cooldown (a `ThinVec`: 8 bytes while empty,
+    /// as it is for most officials and every entity owner without a cooldown rule).
+    pub fired: ThinVec<LastFired>,
     /// Region and org_unit of the latest event that had them (for scoped reads).
     pub scope: Option<Box<crate::warning::Scope>>,
     /// The caller's source tag of the latest event applied (the live pipeline: its
     /// partition), so a snapshot can be split by where officials' events come from.
     pub last_source: u64,
-    /// `last_source` at the last snapshot mark, which the entry counts of its slot
-    /// states start from (None: not marked since it was created).
-    pub marked_source: Option<u64>,
+    /// `last_source` at the last snapshot mark plus one, which the entry counts of
+    /// its slot states start from (0: not marked since it was created; 8 bytes where
+    /// an `Option<u64>` takes 16, in every official's and owner's state). Read with
+    /// [`OfficialState::marked_source`].
+    pub(crate) marked: u64,
     /// Evidence copies of the retained events (packs with `evidence_copies`).
     pub copies: Option<Box<crate::copies::Copies>>,
 }
@@ -379,6 +383,12 @@ impl OfficialState {
         }
     }
 
+    /// `last_source` at the last snapshot mark (None: not marked since it was
+    /// created).
+    pub fn marked_source(&self) -> Option<u64> {
+        self.marked.checked_sub(1)
+    }
+
     /// Whether nothing is held any more.
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty() && self.fired.is_empty() && self.copies.is_none()
@@ -386,7 +396,8 @@ impl OfficialState {
 
     /// Starts counting appended and evicted entries afresh (a snapshot holds them).
     pub fn reset_marks(&mut self) {
-        self.marked_source = Some(self.last_source);
+        // A tag of u64::MAX reads as unmarked: its next snapshot writes it whole.
+        self.marked = self.last_source.wrapping_add(1);
         if let Some(c) = &mut self.copies {
             c.reset_marks();
         }
@@ -429,7 +440,12 @@ impl OfficialState {
             }
             + self.cells.capacity() * size_of::<SlotCell>()
             + self.cells.iter().map(SlotCell::heap_bytes).sum::<usize>()
-            + self.fired.capacity() * size_of::<LastFired>()
+            + if self.fired.capacity() > 0 {
+                // The allocation's header: length and capacity.
+                2 * size_of::<usize>() + self.fired.capacity() * size_of::<LastFired>()
+            } else {
+                0
+            }
             + self.scope.as_ref().map_or(0, |s| {
                 size_of::<crate::warning::Scope>()
                     + s.region.as_ref().map_or(0, heap_of)

@@ -123,7 +123,7 @@ impl Rows {
         let mut any = false;
         for (rows, dirty) in self.tables.iter().zip(&mut self.dirty) {
             if std::mem::take(dirty) {
-                self.feeds.publish(rows.table());
+                self.feeds.publish(rows.spec(), rows.table());
                 any = true;
             }
         }
@@ -157,10 +157,14 @@ impl ReferenceFeed {
         for (k, v) in &config.properties {
             client.set(k, v);
         }
+        // Every topic is read from its beginning, and nothing is committed; an
+        // offset compacted away while reading resumes at the earliest one left.
         client
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
         let consumer: BaseConsumer = client.create()?;
         let mut assignment = TopicPartitionList::new();
         let mut ends: HashMap<(String, i32), i64> = HashMap::new();
@@ -168,15 +172,14 @@ impl ReferenceFeed {
         topics.sort_unstable();
         topics.dedup();
         for topic in topics {
-            let table = || {
-                specs
-                    .iter()
-                    .filter(|s| s.topic == topic)
-                    .map(|s| s.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            let table = || tables_of(specs, topic);
+            let failed = |e: KafkaError| FeedError::Table {
+                table: table(),
+                message: format!("topic `{topic}`: {e}"),
             };
-            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(failed)?;
             let partitions: Vec<i32> = metadata
                 .topics()
                 .iter()
@@ -192,11 +195,15 @@ impl ReferenceFeed {
                 });
             }
             for p in partitions {
-                let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .map_err(failed)?;
                 if high > low {
                     ends.insert((topic.to_string(), p), high);
                 }
-                assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+                assignment
+                    .add_partition_offset(topic, p, Offset::Beginning)
+                    .map_err(failed)?;
             }
         }
         consumer.assign(&assignment)?;
@@ -208,16 +215,15 @@ impl ReferenceFeed {
                 dirty: vec![true; specs.len()],
             },
         };
-        for rows in &reader.rows.tables {
-            metrics::counter!(REFERENCE_RECORDS, "table" => rows.spec().name.clone(), "outcome" => "rejected")
-                .increment(0);
-        }
         let started = Instant::now();
+        let mut checked = Instant::now();
         while !ends.is_empty() {
             if started.elapsed() >= config.catch_up {
                 let mut behind: Vec<String> = ends
                     .iter()
-                    .map(|((t, p), end)| format!("{t}/{p} (end {end})"))
+                    .map(|((t, p), end)| {
+                        format!("{t}/{p} (end {end}, table {})", tables_of(specs, t))
+                    })
                     .collect();
                 behind.sort();
                 return Err(FeedError::CatchUp(config.catch_up, behind.join(", ")));
@@ -230,18 +236,27 @@ impl ReferenceFeed {
                         ends.remove(&at);
                     }
                 }
-                Some(Err(e)) => return Err(e.into()),
-                // Quiet: the rest may end in records no message shows (transaction
-                // markers, compacted-away offsets); the position tells.
-                None => {
-                    let position = reader.consumer.position()?;
-                    ends.retain(|(t, p), end| {
-                        position
-                            .find_partition(t, *p)
-                            .and_then(|e| e.offset().to_raw())
-                            .is_none_or(|at| at < *end)
+                Some(Err(e)) => {
+                    let tables: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                    return Err(FeedError::Table {
+                        table: tables.join(", "),
+                        message: format!("reading the topics to their end failed: {e}"),
                     });
                 }
+                None => {}
+            }
+            // The rest may end in records no message shows (transaction markers,
+            // compacted-away offsets); the position tells, checked every 200 ms
+            // whether or not records keep coming.
+            if checked.elapsed() >= Duration::from_millis(200) {
+                checked = Instant::now();
+                let position = reader.consumer.position()?;
+                ends.retain(|(t, p), end| {
+                    position
+                        .find_partition(t, *p)
+                        .and_then(|e| e.offset().to_raw())
+                        .is_none_or(|at| at < *end)
+                });
             }
         }
         reader.rows.publish();
@@ -262,6 +277,16 @@ impl ReferenceFeed {
             thread: Some(thread),
         })
     }
+}
+
+/// The names of the tables read from `topic`, for errors.
+fn tables_of(specs: &[TopicTableSpec], topic: &str) -> String {
+    specs
+        .iter()
+        .filter(|s| s.topic == topic)
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn follow(mut reader: Reader, stop: &AtomicBool, changed: &tokio::sync::watch::Sender<u64>) {

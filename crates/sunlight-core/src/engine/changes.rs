@@ -71,12 +71,12 @@ impl Engine {
                 Some(o) if select(id, o.last_source) => {
                     // A patch needs the official's state in this selection's
                     // snapshot before: it was there at the mark.
-                    let patch = o.marked_source.is_some_and(|m| select(id, m));
+                    let patch = o.marked_source().is_some_and(|m| select(id, m));
                     officials.push(self.official_data(id, &o, patch));
                 }
                 // Its events now come from elsewhere (an official on two
                 // partitions): it leaves this selection's state.
-                Some(o) if o.marked_source.is_some_and(|m| select(id, m)) => {
+                Some(o) if o.marked_source().is_some_and(|m| select(id, m)) => {
                     removed.push(id.to_string());
                 }
                 Some(_) => {}

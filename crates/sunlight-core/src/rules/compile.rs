@@ -176,9 +176,7 @@ pub fn compile_pack_with(
             }
             (None, Some(topic)) => topic_table(name, topic, &table.key, table.columns.as_deref())
                 .map(|spec| {
-                    let fed = feeds
-                        .and_then(|f| f.get(name))
-                        .filter(|t| t.columns() == spec.columns && t.origin == spec.origin());
+                    let fed = feeds.and_then(|f| f.get(&spec));
                     let t = fed.unwrap_or_else(|| {
                         Arc::new(ReferenceTable::unread(
                             name,
@@ -398,6 +396,7 @@ fn topic_table(
             return Err(("columns", format!("column `{c}` is named twice")));
         }
     }
+    let key = key.trim();
     if !columns.iter().any(|c| c == key) {
         return Err((
             "key",

@@ -96,8 +96,8 @@ impl CompiledPack {
             .filter(|spec| {
                 self.table_feeds
                     .as_ref()
-                    .and_then(|f| f.get(&spec.name))
-                    .is_none_or(|t| t.columns() != spec.columns || t.origin != spec.origin())
+                    .and_then(|f| f.get(spec))
+                    .is_none()
             })
             .collect()
     }

@@ -153,10 +153,12 @@ impl TableRows {
 
 /// The current rows of the topic tables, by table name, for the compiler
 /// ([`super::load_pack_with`]). A feed publishes a new table whenever its rows
-/// changed; a pack compiled afterwards reads it.
+/// changed; a pack compiled afterwards reads it, if it declares the table exactly as
+/// the feed does (same topic, key and columns): rows read under another
+/// declaration would be keyed or laid out wrongly.
 #[derive(Debug, Default)]
 pub struct TableFeeds {
-    current: RwLock<FxHashMap<String, Arc<ReferenceTable>>>,
+    current: RwLock<FxHashMap<String, (TopicTableSpec, Arc<ReferenceTable>)>>,
 }
 
 impl TableFeeds {
@@ -165,21 +167,23 @@ impl TableFeeds {
         Arc::new(TableFeeds::default())
     }
 
-    /// Makes `table` the current rows of its name.
-    pub fn publish(&self, table: ReferenceTable) {
+    /// Makes `table` the current rows of the table `spec` declares.
+    pub fn publish(&self, spec: &TopicTableSpec, table: ReferenceTable) {
         self.current
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(table.name.clone(), Arc::new(table));
+            .insert(spec.name.clone(), (spec.clone(), Arc::new(table)));
     }
 
-    /// The current rows of table `name`, if any were fed.
-    pub fn get(&self, name: &str) -> Option<Arc<ReferenceTable>> {
+    /// The current rows of the table `spec` declares, if a feed of exactly that
+    /// declaration published any.
+    pub fn get(&self, spec: &TopicTableSpec) -> Option<Arc<ReferenceTable>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+            .get(&spec.name)
+            .filter(|(fed, _)| fed == spec)
+            .map(|(_, table)| table.clone())
     }
 }
 
@@ -275,14 +279,31 @@ mod tests {
     }
 
     #[test]
-    fn feeds_hand_out_the_latest_table() {
+    fn feeds_hand_out_the_latest_table_of_the_same_declaration() {
         let feeds = TableFeeds::new();
-        assert!(feeds.get("deaths").is_none());
         let mut rows = deaths();
-        feeds.publish(rows.table());
-        assert_eq!(feeds.get("deaths").unwrap().len(), 0);
+        let spec = rows.spec().clone();
+        assert!(feeds.get(&spec).is_none());
+        feeds.publish(&spec, rows.table());
+        assert_eq!(feeds.get(&spec).unwrap().len(), 0);
         rows.apply(Some(b"P1"), Some(b"{}")).unwrap();
-        feeds.publish(rows.table());
-        assert_eq!(feeds.get("deaths").unwrap().len(), 1);
+        feeds.publish(&spec, rows.table());
+        assert_eq!(feeds.get(&spec).unwrap().len(), 1);
+        // Rows read under another key, columns or topic are not handed out.
+        let rekeyed = TopicTableSpec {
+            key: "registered_on".into(),
+            ..spec.clone()
+        };
+        let more_columns = TopicTableSpec {
+            columns: vec!["person_id".into(), "registered_on".into()],
+            ..spec.clone()
+        };
+        let moved = TopicTableSpec {
+            topic: "registry.deaths.v2".into(),
+            ..spec.clone()
+        };
+        for other in [rekeyed, more_columns, moved] {
+            assert!(feeds.get(&other).is_none(), "{other:?}");
+        }
     }
 }
