@@ -272,14 +272,21 @@ fn replay_takes_a_topic_tables_rows_from_a_file_and_refuses_without() {
         .join("\n"),
     )
     .unwrap();
-    let refused = sunlight()
-        .args(["replay", "--rules"])
-        .arg(&pack)
-        .arg("--input")
-        .arg(&events)
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    // The replay's stderr when it fails with `tables` given.
+    let refusal = |tables: &[String]| {
+        let mut replay = sunlight();
+        replay
+            .args(["replay", "--rules"])
+            .arg(&pack)
+            .arg("--input")
+            .arg(&events);
+        for t in tables {
+            replay.args(["--table", t]);
+        }
+        let out = replay.assert().failure();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
+    let err = refusal(&[]);
     assert!(
         err.contains("table `deaths` is read from topic `registry.deaths` by `sunlight run`; give its rows here with --table deaths=FILE.csv (a CSV export of the topic, its header naming person_id, registered_on, registry)"),
         "{err}"
@@ -291,13 +298,13 @@ fn replay_takes_a_topic_tables_rows_from_a_file_and_refuses_without() {
         "registry,extra,person_id,registered_on\ncivil affairs,x,P-1,2026-01-01\n",
     )
     .unwrap();
+    let deaths = format!("deaths={}", export.display());
     let out = sunlight()
         .args(["replay", "--rules"])
         .arg(&pack)
         .arg("--input")
         .arg(&events)
-        .arg("--table")
-        .arg(format!("deaths={}", export.display()))
+        .args(["--table", &deaths])
         .assert()
         .success();
     let warnings = json_lines(&String::from_utf8_lossy(&out.get_output().stdout));
@@ -310,31 +317,12 @@ fn replay_takes_a_topic_tables_rows_from_a_file_and_refuses_without() {
             "Paid to P-1 after the death registration of 2026-01-01 (civil affairs)".to_string()
         )]
     );
-    let wrong = sunlight()
-        .args(["replay", "--rules"])
-        .arg(&pack)
-        .arg("--input")
-        .arg(&events)
-        .args(["--table", "births=x.csv"])
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&wrong.get_output().stderr).to_string();
+    let err = refusal(&["births=x.csv".to_string()]);
     assert!(
         err.contains("--table births: the pack reads no table `births` from a topic (its topic tables: deaths)"),
         "{err}"
     );
-    let twice = sunlight()
-        .args(["replay", "--rules"])
-        .arg(&pack)
-        .arg("--input")
-        .arg(&events)
-        .arg("--table")
-        .arg(format!("deaths={}", export.display()))
-        .arg("--table")
-        .arg(format!("deaths={}", export.display()))
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&twice.get_output().stderr).to_string();
+    let err = refusal(&[deaths.clone(), deaths]);
     assert!(
         err.contains("--table deaths: given twice (give each table once)"),
         "{err}"

@@ -472,6 +472,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_official_state_is_88_bytes() {
+        // Every official and every entity owner (one per invoice, contract, ...)
+        // has one: BENCHMARKS.md §11.
+        assert_eq!(size_of::<OfficialState>(), 88);
+        assert_eq!(size_of::<crate::copies::Copies>(), 64);
+    }
+
+    #[test]
     fn an_entry_is_40_bytes() {
         assert_eq!(size_of::<Entry>(), 40);
     }
