@@ -172,9 +172,8 @@ impl ReferenceFeed {
         topics.sort_unstable();
         topics.dedup();
         for topic in topics {
-            let table = || tables_of(specs, topic);
             let failed = |e: KafkaError| FeedError::Table {
-                table: table(),
+                table: tables_of(specs, topic),
                 message: format!("topic `{topic}`: {e}"),
             };
             let metadata = consumer
@@ -188,7 +187,7 @@ impl ReferenceFeed {
                 .collect();
             if partitions.is_empty() {
                 return Err(FeedError::Table {
-                    table: table(),
+                    table: tables_of(specs, topic),
                     message: format!(
                         "topic `{topic}` does not exist (create it, compacted: cleanup.policy=compact)"
                     ),
