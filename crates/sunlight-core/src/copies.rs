@@ -37,8 +37,9 @@ struct Body<'a> {
     attributes: &'a [(CompactString, AttrValue)],
     /// Attribute names to keep (sorted); None: all.
     keep: Option<&'a [CompactString]>,
-    /// Written first as the attribute [`OFFICIAL_ATTRIBUTE`] (copies of an entity
-    /// key's windows, whose events come from several officials).
+    /// The event's official, for copies of an entity key's windows, whose events
+    /// come from several officials: a field of its own (10 bytes for a 8-character
+    /// id), read back as the attribute [`OFFICIAL_ATTRIBUTE`].
     official: Option<&'a str>,
 }
 
@@ -50,9 +51,11 @@ pub(crate) const OFFICIAL_ATTRIBUTE: &str = "\u{0}official_id";
 
 impl Body<'_> {
     fn kept(&self) -> impl Iterator<Item = &(CompactString, AttrValue)> {
-        self.attributes
-            .iter()
-            .filter(|(name, _)| self.keep.is_none_or(|k| k.binary_search(name).is_ok()))
+        self.attributes.iter().filter(|(name, _)| match self.keep {
+            Some(k) => k.binary_search(name).is_ok(),
+            // A restored copy: its official is in `official`.
+            None => name != OFFICIAL_ATTRIBUTE,
+        })
     }
 }
 
@@ -60,17 +63,7 @@ struct Kept<'a, 'b>(&'b Body<'a>);
 
 impl Serialize for Kept<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let official = self.0.official.map(|o| {
-            (
-                CompactString::const_new(OFFICIAL_ATTRIBUTE),
-                AttrValue::Str(o.into()),
-            )
-        });
-        let count = self.0.kept().count() + usize::from(official.is_some());
-        let mut seq = s.serialize_seq(Some(count))?;
-        if let Some(pair) = &official {
-            seq.serialize_element(pair)?;
-        }
+        let mut seq = s.serialize_seq(Some(self.0.kept().count()))?;
         for pair in self.0.kept() {
             seq.serialize_element(pair)?;
         }
@@ -80,11 +73,12 @@ impl Serialize for Kept<'_, '_> {
 
 impl Serialize for Body<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Body", 5)?;
+        let mut st = s.serialize_struct("Body", 6)?;
         st.serialize_field("id", self.id)?;
         st.serialize_field("kind", self.kind)?;
         st.serialize_field("amount", &self.amount)?;
         st.serialize_field("counterparty", &self.counterparty)?;
+        st.serialize_field("official", &self.official)?;
         st.serialize_field("attributes", &Kept(self))?;
         st.end()
     }
@@ -97,6 +91,7 @@ struct OwnedBody {
     kind: CompactString,
     amount: Option<i64>,
     counterparty: Option<CompactString>,
+    official: Option<CompactString>,
     attributes: Vec<(CompactString, AttrValue)>,
 }
 
@@ -221,20 +216,28 @@ impl CopyQueue {
 fn decode(time: i64, body: &[u8], keep: Option<&[CompactString]>) -> Option<EventCopy> {
     // A record this build wrote always decodes; a failure would drop one copy only.
     let b: OwnedBody = postcard::from_bytes(body).ok()?;
+    let kept =
+        |name: &str| keep.is_none_or(|k| k.binary_search_by(|n| n.as_str().cmp(name)).is_ok());
+    // The official first, as its name sorts before every other.
+    let mut attributes: Vec<(CompactString, AttrValue)> = b
+        .official
+        .filter(|_| kept(OFFICIAL_ATTRIBUTE))
+        .map(|o| {
+            (
+                CompactString::const_new(OFFICIAL_ATTRIBUTE),
+                AttrValue::Str(o),
+            )
+        })
+        .into_iter()
+        .collect();
+    attributes.extend(b.attributes.into_iter().filter(|(name, _)| kept(name)));
     Some(EventCopy {
         event_id: b.id,
         kind: b.kind,
         occurred_at: time,
         amount_cents: b.amount,
         counterparty: b.counterparty,
-        attributes: match keep {
-            None => b.attributes,
-            Some(keep) => b
-                .attributes
-                .into_iter()
-                .filter(|(name, _)| keep.binary_search(name).is_ok())
-                .collect(),
-        },
+        attributes,
     })
 }
 
@@ -320,7 +323,13 @@ impl Copies {
                 counterparty: copy.counterparty.as_deref(),
                 attributes: &copy.attributes,
                 keep: None,
-                official: None,
+                official: copy
+                    .attributes
+                    .iter()
+                    .find_map(|(name, value)| match value {
+                        AttrValue::Str(o) if name == OFFICIAL_ATTRIBUTE => Some(o.as_str()),
+                        _ => None,
+                    }),
             },
         );
     }
@@ -408,6 +417,32 @@ mod tests {
     }
 
     #[test]
+    fn an_entity_copy_names_its_official_first_and_keeps_it_through_a_restore() {
+        let mut c = Copies::default();
+        c.push_event(0, 0, &event(10, "a"), &keep(), true);
+        let official = (
+            CompactString::const_new(OFFICIAL_ATTRIBUTE),
+            AttrValue::Str("o1".into()),
+        );
+        let invoice = ("invoice".into(), AttrValue::Str("INV-a".into()));
+        let whole = c.queues[0].copies_from(0);
+        assert_eq!(whole[0].attributes, vec![official.clone(), invoice.clone()]);
+        let with_official = vec![
+            CompactString::const_new(OFFICIAL_ATTRIBUTE),
+            "invoice".into(),
+        ];
+        let found = c.find_all(&["a".into()], &[10], &with_official);
+        assert_eq!(found, whole);
+        let found = c.find_all(&["a".into()], &[10], &keep());
+        assert_eq!(found[0].attributes, vec![invoice]);
+
+        let mut restored = Copies::default();
+        restored.push_copy(0, &whole[0]);
+        assert_eq!(restored.queues[0].copies_from(0), whole);
+        assert_eq!(restored.queues[0].buf, c.queues[0].buf, "the same record");
+    }
+
+    #[test]
     fn copies_are_found_by_id_and_time_and_evicted_with_their_class() {
         let mut c = Copies::default();
         for (t, id) in [(10, "a"), (20, "b"), (20, "c")] {
@@ -488,9 +523,9 @@ mod tests {
         let all = q.copies_from(0);
         assert_eq!(all.first().unwrap().event_id, "e149");
         assert_eq!(all.last().unwrap().event_id, "e199");
-        // Records here are 76 bytes; the dead prefix never outgrows the live part.
+        // Records here are 77 bytes; the dead prefix never outgrows the live part.
         assert!(
-            q.buf.len() - q.head <= 51 * 76,
+            q.buf.len() - q.head <= 51 * 77,
             "{} live bytes",
             q.buf.len() - q.head
         );

@@ -72,6 +72,26 @@ impl GroupKey {
         })
     }
 
+    /// The packed form of the first `parts` parts (all of them if there are fewer).
+    pub(crate) fn prefix(&self, parts: usize) -> &str {
+        let mut rest = self.0.as_str();
+        for _ in 0..parts {
+            let Some(first) = rest.bytes().next() else {
+                break;
+            };
+            let (skip, len) = if first < 0x7f {
+                (1, usize::from(first))
+            } else {
+                match rest.find(';') {
+                    Some(end) => (end + 1, rest[1..end].parse().unwrap_or(rest.len())),
+                    None => return self.0.as_str(),
+                }
+            };
+            rest = rest.get(skip + len..).unwrap_or("");
+        }
+        &self.0[..self.0.len() - rest.len()]
+    }
+
     fn heap_bytes(&self) -> usize {
         heap_of(&self.0)
     }
@@ -411,6 +431,18 @@ impl OfficialState {
                 }
             }
         }
+    }
+
+    /// How many distinct values of their first `parts` parts the keys of the keyed
+    /// cells have (an entity bucket: how many entities it holds).
+    pub fn key_prefixes(&self, parts: usize) -> usize {
+        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        for cell in &self.cells {
+            if let SlotCell::Keyed(states) = cell {
+                seen.extend(states.states().map(|(k, _)| k.prefix(parts)));
+            }
+        }
+        seen.len()
     }
 
     /// Every entry in every slot (an event in two slots counts twice).

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use crate::offsets::OffsetTracker;
 
 /// Bits of an engine source tag that hold the input offset; the bits above hold the
-/// partition's index in [`Partitions`].
-pub const OFFSET_BITS: u32 = 40;
+/// partition's index in [`Partitions`] (the engine's entity buckets read it there).
+pub const OFFSET_BITS: u32 = sunlight_core::engine::SOURCE_OFFSET_BITS;
 
 /// One owned input partition.
 #[derive(Debug)]

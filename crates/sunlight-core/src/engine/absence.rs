@@ -101,7 +101,7 @@ impl Engine {
                 continue;
             }
             if let Some(c) = self.changes.as_deref_mut() {
-                c.officials.insert(owner.clone(), state.last_source);
+                c.touch(&owner, state.last_source);
             }
             for (index, rule) in pack.rules.iter().enumerate() {
                 if rule.logic

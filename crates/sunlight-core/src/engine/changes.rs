@@ -28,14 +28,25 @@ use super::{Engine, IdHash};
 /// What changed since the last mark.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
-    /// Officials whose state changed, with the source tag of the change (for one
-    /// still present, its state's own tag decides).
+    /// Officials whose state changed, with the source tag of their first change
+    /// since the mark (for one still present, its state's own tag decides; for one
+    /// gone or created anew since the mark, this one says which selection may hold
+    /// it from before).
     pub officials: FxHashMap<CompactString, u64>,
     /// Released ids added or extended: (source tag of the event, id, until).
     pub released: Vec<(u64, IdHash, i64)>,
     /// Something changed all state at once (a pack swap, a restore): only a full
     /// snapshot can carry it.
     pub everything: bool,
+}
+
+impl Changes {
+    /// Notes that `id`'s state changed; the first source tag noted stays.
+    pub fn touch(&mut self, id: &CompactString, source: u64) {
+        if !self.officials.contains_key(id) {
+            self.officials.insert(id.clone(), source);
+        }
+    }
 }
 
 impl Engine {
@@ -77,6 +88,11 @@ impl Engine {
                 // Its events now come from elsewhere (an official on two
                 // partitions): it leaves this selection's state.
                 Some(o) if o.marked_source().is_some_and(|m| select(id, m)) => {
+                    removed.push(id.to_string());
+                }
+                // Gone and created anew since the mark (an entity bucket swept empty
+                // and filled from another partition): it leaves where it was.
+                Some(o) if o.marked_source().is_none() && select(id, *source) => {
                     removed.push(id.to_string());
                 }
                 Some(_) => {}

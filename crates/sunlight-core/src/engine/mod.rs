@@ -26,6 +26,10 @@ pub mod admission;
 mod changes;
 mod evaluate;
 pub(crate) use evaluate::group_key;
+mod owners;
+pub use owners::{SOURCE_OFFSET_BITS, retag_owner};
+use owners::{bucket_id, entity_of_owner};
+pub(crate) use owners::{is_entity_owner, owner_key};
 mod snapshot;
 mod swap;
 mod view;
@@ -395,13 +399,9 @@ impl Engine {
                 .get(owner)
                 .is_some_and(|o| o.entries().any(|e| e.id == event.event_id))
         };
+        // (An event that entered an entity's windows is never looked for here: for
+        // those the hash decides, `hash_decides`.)
         stored(event.official_id.as_str())
-            || self
-                .pack
-                .entities
-                .iter()
-                .filter_map(|key| owner_key(key, event))
-                .any(|owner| stored(&owner))
     }
 
     /// Moves the watermark forward to `to` (never backwards) and evaluates what it
@@ -587,19 +587,26 @@ impl Engine {
             {
                 continue;
             }
-            if let Some(owner) = owner_key(key, &p.event) {
+            if let Some(owner) = owner_key(&pack, key, &p.event, p.source) {
                 owned.push((owner, i));
             }
         }
         owned.sort_by(|a, b| a.0.cmp(&b.0));
         for (owner, i) in owned {
             let p = &batch[i];
-            if let Some(c) = self.changes.as_deref_mut() {
-                c.officials.insert(owner.clone(), p.source);
-            }
-            let mut entry = self.officials.entry(owner).or_default();
+            // A bucket keeps the source tag of the event that created it: the
+            // snapshot of that event's partition carries it (`owner_key`).
+            let mut entry = self
+                .officials
+                .entry(owner)
+                .or_insert_with(|| OfficialState {
+                    last_source: p.source,
+                    ..OfficialState::default()
+                });
             let (owner, state) = entry.pair_mut();
-            state.last_source = p.source;
+            if let Some(c) = self.changes.as_deref_mut() {
+                c.touch(owner, state.last_source);
+            }
             enter_slots(
                 &pack,
                 (owner, state),
@@ -625,8 +632,7 @@ impl Engine {
         let mut official = officials.entry(official_id.clone()).or_default();
         official.last_source = group[group.len() - 1].source;
         if let Some(c) = self.changes.as_deref_mut() {
-            c.officials
-                .insert(official_id.clone(), official.last_source);
+            c.touch(official_id, official.last_source);
         }
         let latest = &group[group.len() - 1].event;
         if (latest.region.is_some() || latest.org_unit.is_some())
@@ -677,7 +683,8 @@ impl Engine {
                         let at = match owners.iter().position(|(e, _)| *e == entity) {
                             Some(at) => at,
                             None => {
-                                let owner = owner_key(&pack.entities[entity as usize], &p.event);
+                                let key = &pack.entities[entity as usize];
+                                let owner = owner_key(&pack, key, &p.event, p.source);
                                 owners.push((entity, owner));
                                 owners.len() - 1
                             }
@@ -693,28 +700,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// The state key of an entity's owner: the entity key's tag (NUL, two characters
-/// or the label, NUL) and its values (a [`crate::state::GroupKey`]); `None` if the
-/// event lacks one of the fields. (Labels are field names of 4 characters or
-/// more, so a two-character tag never reads as a longer one.)
-/// Official ids never start with NUL (admission refuses them), so the two kinds of
-/// owner share one map without clashing.
-pub(crate) fn owner_key(
-    key: &crate::rules::EntityKey,
-    event: &PowerEvent,
-) -> Option<CompactString> {
-    let values = evaluate::group_key(event, &key.fields)?;
-    let mut owner = CompactString::with_capacity(key.tag.len() + values.raw().len());
-    owner.push_str(&key.tag);
-    owner.push_str(values.raw());
-    Some(owner)
-}
-
-/// Whether a state key is an entity's owner (not an official).
-pub(crate) fn is_entity_owner(key: &str) -> bool {
-    key.starts_with('\0')
 }
 
 /// Enters event `p` into the windows of `state` that `entity` owns (None: the
@@ -852,7 +837,7 @@ impl Engine {
             if (swept || !keep)
                 && let Some(c) = changes.as_deref_mut()
             {
-                c.officials.insert(id.clone(), official.last_source);
+                c.touch(id, official.last_source);
             }
             keep
         });
@@ -878,7 +863,12 @@ impl Engine {
         let mut distinct: FxHashSet<IdHash> = FxHashSet::default();
         for entry in self.officials.iter() {
             if is_entity_owner(entry.key()) {
-                stats.entity_keys += 1;
+                stats.entity_keys += match entity_of_owner(&self.pack, entry.key()) {
+                    Some((e, None)) => entry
+                        .value()
+                        .key_prefixes(self.pack.entities[e as usize].fields.len()),
+                    _ => 1,
+                };
             } else {
                 stats.officials += 1;
             }

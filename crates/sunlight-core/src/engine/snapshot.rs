@@ -436,11 +436,34 @@ impl Engine {
                 Some(j as u32)
             })
             .collect();
+        // Copies of entities restored into buckets, put in time order at the end.
+        let mut bucket_copies: Vec<(CompactString, u32, &crate::evidence::EventCopy)> = Vec::new();
         for o in &snap.officials {
-            let mut state = OfficialState {
-                last_source: o.last_source,
-                ..OfficialState::default()
+            // Snapshots from before entity buckets name one entity per owner: its
+            // state joins its bucket, keyed by its values.
+            let entity = super::entity_of_owner(&pack, &o.id).and_then(|(e, v)| v.map(|v| (e, v)));
+            let (owner, mut state) = match entity {
+                Some((e, values)) => {
+                    let key = &pack.entities[e as usize];
+                    let owner = super::bucket_id(&pack, key, values, o.last_source);
+                    let state = self.officials.remove(&owner).map_or_else(
+                        || OfficialState {
+                            last_source: o.last_source,
+                            ..OfficialState::default()
+                        },
+                        |(_, s)| s,
+                    );
+                    (owner, state)
+                }
+                None => (
+                    CompactString::from(o.id.as_str()),
+                    OfficialState {
+                        last_source: o.last_source,
+                        ..OfficialState::default()
+                    },
+                ),
             };
+            let unkeyed = entity.map_or_else(GroupKey::default, |(_, v)| GroupKey::from_raw(v));
             if let Some((region, org_unit)) = &o.scope {
                 state.scope = Some(Box::new(Scope {
                     region: region.as_deref().map(CompactString::from),
@@ -460,9 +483,7 @@ impl Engine {
                         (SlotCell::Keyed(states), Some(k)) => {
                             states.get_or_default(GroupKey::from_raw(k))
                         }
-                        (SlotCell::Keyed(states), None) => {
-                            states.get_or_default(GroupKey::default())
-                        }
+                        (SlotCell::Keyed(states), None) => states.get_or_default(unkeyed.clone()),
                     };
                     for e in entries {
                         target.push(
@@ -487,6 +508,10 @@ impl Engine {
                     let Some(Some(j)) = map.get(class.slot as usize).copied() else {
                         continue;
                     };
+                    if entity.is_some() {
+                        bucket_copies.extend(class.copies.iter().map(|c| (owner.clone(), j, c)));
+                        continue;
+                    }
                     let copies = state.copies.get_or_insert_with(Default::default);
                     for c in &class.copies {
                         copies.push_copy(j, c);
@@ -507,9 +532,20 @@ impl Engine {
                     });
                 }
             }
-            if !state.is_empty() || state.scope.is_some() {
+            // (A bucket is put back whatever it holds: a sweep drops it if empty.)
+            if !state.is_empty() || state.scope.is_some() || entity.is_some() {
                 report.officials += 1;
-                self.officials.insert(o.id.as_str().into(), state);
+                self.officials.insert(owner, state);
+            }
+        }
+        bucket_copies
+            .sort_by(|a, b| (&a.0, a.1, a.2.occurred_at).cmp(&(&b.0, b.1, b.2.occurred_at)));
+        for (owner, j, copy) in bucket_copies {
+            if let Some(mut state) = self.officials.get_mut(&owner) {
+                state
+                    .copies
+                    .get_or_insert_with(Default::default)
+                    .push_copy(j, copy);
             }
         }
         let source = snap.released_source.unwrap_or(0);

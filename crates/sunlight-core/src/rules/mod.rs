@@ -74,14 +74,12 @@ pub struct CompiledPack {
 }
 
 impl CompiledPack {
-    /// Whether slot `index`'s cells hold one state per key (group-by fields beyond
-    /// the entity key that owns the cell), or one state.
+    /// Whether slot `index`'s cells hold one state per key (group-by fields, or an
+    /// entity key's), or one state.
     pub(crate) fn slot_keyed(&self, index: usize) -> bool {
-        let slot = &self.slots[index];
-        let owned = slot
-            .entity
-            .map_or(0, |e| self.entities[e as usize].fields.len());
-        slot.group_by.len() > owned
+        // An entity's windows are keyed by its values inside the owner (a bucket of
+        // entities: `engine::owner_key`), so entity slots always are.
+        !self.slots[index].group_by.is_empty()
     }
 
     /// Loads and compiles a pack file (reference paths relative to it).

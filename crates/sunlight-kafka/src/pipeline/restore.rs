@@ -212,6 +212,10 @@ fn retag(
     let moved = |tag: u64| Partitions::source(index, Partitions::split_source(tag).1);
     for o in &mut s.officials {
         o.last_source = moved(o.last_source);
+        // An entity lane's buckets are named after their partition's index too.
+        if let Some(id) = sunlight_core::engine::retag_owner(&o.id, index) {
+            o.id = id;
+        }
     }
     for p in &mut s.pending {
         p.source = moved(p.source);
