@@ -146,9 +146,66 @@ pub(crate) struct Extras {
     /// Monotonic deques of `(ordinal, value)` for min and max.
     pub min: VecDeque<(u64, i64)>,
     pub max: VecDeque<(u64, i64)>,
-    /// Distinct values parallel to `entries`, and their multiplicities.
+    /// Distinct values parallel to `entries`, and, once there are more than
+    /// [`FEW_DISTINCT`] of them, their multiplicities (fewer are counted by
+    /// scanning: most keyed windows, one invoice or one contract, hold one or two,
+    /// and a map would cost about 130 bytes each).
     pub distinct_values: VecDeque<CompactString>,
-    pub distinct: FxHashMap<CompactString, u32>,
+    pub distinct: Option<FxHashMap<CompactString, u32>>,
+}
+
+/// Distinct values counted by scanning, without a map of multiplicities.
+pub(crate) const FEW_DISTINCT: usize = 8;
+
+impl Extras {
+    /// How many distinct values the window holds.
+    pub fn distinct_count(&self) -> usize {
+        match &self.distinct {
+            Some(map) => map.len(),
+            None => {
+                let v = &self.distinct_values;
+                (0..v.len())
+                    .filter(|&i| !v.range(..i).any(|earlier| *earlier == v[i]))
+                    .count()
+            }
+        }
+    }
+
+    fn push_distinct(&mut self, value: CompactString) {
+        if self.distinct_values.capacity() == 0 {
+            // The first value: room for exactly one.
+            self.distinct_values.reserve_exact(1);
+        }
+        match &mut self.distinct {
+            Some(map) => *map.entry(value.clone()).or_insert(0) += 1,
+            None if self.distinct_values.len() >= FEW_DISTINCT => {
+                let mut map: FxHashMap<CompactString, u32> = FxHashMap::default();
+                for v in self.distinct_values.iter().chain([&value]) {
+                    *map.entry(v.clone()).or_insert(0) += 1;
+                }
+                self.distinct = Some(map);
+            }
+            None => {}
+        }
+        self.distinct_values.push_back(value);
+    }
+
+    fn pop_distinct(&mut self) {
+        let Some(d) = self.distinct_values.pop_front() else {
+            return;
+        };
+        if let Some(map) = &mut self.distinct {
+            if let Some(n) = map.get_mut(&d) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&d);
+                }
+            }
+            if self.distinct_values.len() <= FEW_DISTINCT / 2 {
+                self.distinct = None;
+            }
+        }
+    }
 }
 
 /// The events of one slot and key currently inside the slot's span.
@@ -188,8 +245,7 @@ impl SlotState {
             x.max.push_back((ordinal, value));
         }
         if let Some(d) = distinct {
-            *x.distinct.entry(d.clone()).or_insert(0) += 1;
-            x.distinct_values.push_back(d);
+            x.push_distinct(d);
         }
     }
 
@@ -258,14 +314,7 @@ impl SlotState {
                 if x.max.front().is_some_and(|&(o, _)| o == ordinal) {
                     x.max.pop_front();
                 }
-                if let Some(d) = x.distinct_values.pop_front()
-                    && let Some(n) = x.distinct.get_mut(&d)
-                {
-                    *n -= 1;
-                    if *n == 0 {
-                        x.distinct.remove(&d);
-                    }
-                }
+                x.pop_distinct();
             }
         }
     }
@@ -293,7 +342,9 @@ impl SlotState {
             bytes += size_of::<Extras>()
                 + (x.min.capacity() + x.max.capacity()) * size_of::<(u64, i64)>()
                 + x.distinct_values.capacity() * size_of::<CompactString>()
-                + x.distinct.capacity() * (size_of::<(CompactString, u32)>() + 1);
+                + x.distinct.as_ref().map_or(0, |m| {
+                    m.capacity() * (size_of::<(CompactString, u32)>() + 1)
+                });
         }
         bytes
     }
@@ -538,7 +589,7 @@ mod tests {
             ),
             (20, 1, 8)
         );
-        assert_eq!(x.distinct.len(), 1 + 1);
+        assert_eq!(x.distinct_count(), 1 + 1);
         s.evict_before(25); // keeps times 30 and 40 (values 3, 1)
         let x = s.extras.as_ref().unwrap();
         assert_eq!(s.entries.len(), 2);
@@ -550,13 +601,49 @@ mod tests {
             ),
             (4, 1, 3)
         );
-        assert_eq!(x.distinct.len(), 1);
+        assert_eq!(x.distinct_count(), 1);
         s.evict_before(40); // keeps time 40 exactly (inclusive bound)
         assert_eq!(s.entries.len(), 1);
         s.evict_before(41);
         assert!(s.entries.is_empty());
         assert_eq!(s.sum.get(), 0);
-        assert!(s.extras.as_ref().unwrap().distinct.is_empty());
+        assert_eq!(s.extras.as_ref().unwrap().distinct_count(), 0);
+    }
+
+    #[test]
+    fn distinct_values_are_counted_by_scanning_until_there_are_many() {
+        let mut s = SlotState::default();
+        let value = |i: i64| -> CompactString { format!("o{}", (i * 7) % 11 % 6).into() };
+        let brute = |from: i64, to: i64| {
+            (from..to)
+                .map(value)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        let mut maps = 0;
+        for t in 0..40 {
+            let entry = Entry {
+                time: t,
+                value: 0,
+                id: format!("e{t}").into(),
+            };
+            s.push(entry, Some(value(t)), false);
+            // A window of 12 while t < 25, then of 3.
+            let span = if t < 25 { 12 } else { 3 };
+            s.evict_before(t - span + 1);
+            let from = (t - span + 1).max(0);
+            let x = s.extras.as_ref().unwrap();
+            assert_eq!(x.distinct_count(), brute(from, t + 1), "at {t}");
+            assert_eq!(
+                x.distinct.is_some(),
+                x.distinct_values.len() > FEW_DISTINCT / 2 && t >= 8
+            );
+            maps += usize::from(x.distinct.is_some());
+        }
+        assert!(maps > 10, "the map was used: {maps}");
+        let mut one = SlotState::default();
+        one.push(Entry::default(), Some("o1".into()), false);
+        assert_eq!(one.extras.as_ref().unwrap().distinct_values.capacity(), 1);
     }
 }
 
@@ -583,6 +670,17 @@ mod key_tests {
         key.push("SUP-0123");
         key.push("INV-000012345");
         assert_eq!(key.heap_bytes(), 0, "two typical parts fit inline");
+        let mut first = GroupKey::default();
+        first.push("SUP-0123");
+        assert_eq!(key.prefix(1), first.raw());
+        assert_eq!(key.prefix(2), key.raw());
+        assert_eq!(key.prefix(5), key.raw());
+        assert_eq!(key.prefix(0), "");
+        let mut long_first = GroupKey::default();
+        long_first.push(&long);
+        let mut both = long_first.clone();
+        both.push("b");
+        assert_eq!(both.prefix(1), long_first.raw());
         // Different splits of the same characters are different keys.
         let (mut a, mut b) = (GroupKey::default(), GroupKey::default());
         a.push("ab");

@@ -152,7 +152,7 @@ pub(super) fn evaluate(
                     M::Avg => MeasureValue::Float(sum as f64 / count.max(1) as f64),
                     M::Min => MeasureValue::Int(x.and_then(|x| x.min.front()).map_or(0, |m| m.1)),
                     M::Max => MeasureValue::Int(x.and_then(|x| x.max.front()).map_or(0, |m| m.1)),
-                    M::Distinct => MeasureValue::Int(x.map_or(0, |x| x.distinct.len()) as i64),
+                    M::Distinct => MeasureValue::Int(x.map_or(0, |x| x.distinct_count()) as i64),
                     M::Spread => {
                         let min = x.and_then(|x| x.min.front()).map_or(0, |m| m.1);
                         let max = x.and_then(|x| x.max.front()).map_or(0, |m| m.1);
