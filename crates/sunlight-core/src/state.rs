@@ -140,47 +140,84 @@ pub(crate) struct Entry {
 /// Min/max and distinct-count bookkeeping (only for slots that need them).
 #[derive(Debug, Default)]
 pub(crate) struct Extras {
+    /// Min/max deques (slots measuring min, max or spread).
+    pub min_max: Option<Box<MinMax>>,
+    /// Distinct values parallel to `entries` (one inline: a window of one invoice
+    /// holds one), and, once there are more than [`FEW_DISTINCT`] of them, their
+    /// multiplicities (fewer are counted by scanning: a map would cost about 130
+    /// bytes a window).
+    pub distinct_values: Fifo<CompactString>,
+    pub distinct: Option<FxHashMap<CompactString, u32>>,
+}
+
+/// Monotonic deques for a window's min and max.
+#[derive(Debug, Default)]
+pub(crate) struct MinMax {
     /// Entries pushed and evicted so far: an entry's ordinal identifies it below.
     pub pushed: u64,
     pub evicted: u64,
     /// Monotonic deques of `(ordinal, value)` for min and max.
     pub min: VecDeque<(u64, i64)>,
     pub max: VecDeque<(u64, i64)>,
-    /// Distinct values parallel to `entries`, and, once there are more than
-    /// [`FEW_DISTINCT`] of them, their multiplicities (fewer are counted by
-    /// scanning: most keyed windows, one invoice or one contract, hold one or two,
-    /// and a map would cost about 130 bytes each).
-    pub distinct_values: VecDeque<CompactString>,
-    pub distinct: Option<FxHashMap<CompactString, u32>>,
+}
+
+impl MinMax {
+    fn push(&mut self, value: i64) {
+        let ordinal = self.pushed;
+        self.pushed += 1;
+        while self.min.back().is_some_and(|&(_, m)| m >= value) {
+            self.min.pop_back();
+        }
+        self.min.push_back((ordinal, value));
+        while self.max.back().is_some_and(|&(_, m)| m <= value) {
+            self.max.pop_back();
+        }
+        self.max.push_back((ordinal, value));
+    }
+
+    fn pop(&mut self) {
+        let ordinal = self.evicted;
+        self.evicted += 1;
+        if self.min.front().is_some_and(|&(o, _)| o == ordinal) {
+            self.min.pop_front();
+        }
+        if self.max.front().is_some_and(|&(o, _)| o == ordinal) {
+            self.max.pop_front();
+        }
+    }
 }
 
 /// Distinct values counted by scanning, without a map of multiplicities.
 pub(crate) const FEW_DISTINCT: usize = 8;
 
 impl Extras {
+    /// The window's smallest value (slots with min/max).
+    pub fn min(&self) -> Option<i64> {
+        self.min_max.as_ref()?.min.front().map(|m| m.1)
+    }
+
+    /// The window's largest value (slots with min/max).
+    pub fn max(&self) -> Option<i64> {
+        self.min_max.as_ref()?.max.front().map(|m| m.1)
+    }
+
     /// How many distinct values the window holds.
     pub fn distinct_count(&self) -> usize {
         match &self.distinct {
             Some(map) => map.len(),
             None => {
-                let v = &self.distinct_values;
-                (0..v.len())
-                    .filter(|&i| !v.range(..i).any(|earlier| *earlier == v[i]))
-                    .count()
+                let v = self.distinct_values.as_slice();
+                (0..v.len()).filter(|&i| !v[..i].contains(&v[i])).count()
             }
         }
     }
 
     fn push_distinct(&mut self, value: CompactString) {
-        if self.distinct_values.capacity() == 0 {
-            // The first value: room for exactly one.
-            self.distinct_values.reserve_exact(1);
-        }
         match &mut self.distinct {
             Some(map) => *map.entry(value.clone()).or_insert(0) += 1,
             None if self.distinct_values.len() >= FEW_DISTINCT => {
                 let mut map: FxHashMap<CompactString, u32> = FxHashMap::default();
-                for v in self.distinct_values.iter().chain([&value]) {
+                for v in self.distinct_values.as_slice().iter().chain([&value]) {
                     *map.entry(v.clone()).or_insert(0) += 1;
                 }
                 self.distinct = Some(map);
@@ -232,17 +269,8 @@ impl SlotState {
             return;
         }
         let x = self.extras.get_or_insert_with(Default::default);
-        let ordinal = x.pushed;
-        x.pushed += 1;
         if min_max {
-            while x.min.back().is_some_and(|&(_, m)| m >= value) {
-                x.min.pop_back();
-            }
-            x.min.push_back((ordinal, value));
-            while x.max.back().is_some_and(|&(_, m)| m <= value) {
-                x.max.pop_back();
-            }
-            x.max.push_back((ordinal, value));
+            x.min_max.get_or_insert_with(Default::default).push(value);
         }
         if let Some(d) = distinct {
             x.push_distinct(d);
@@ -306,13 +334,8 @@ impl SlotState {
             self.sum.sub(front.value);
             self.entries.pop_front();
             if let Some(x) = self.extras.as_deref_mut() {
-                let ordinal = x.evicted;
-                x.evicted += 1;
-                if x.min.front().is_some_and(|&(o, _)| o == ordinal) {
-                    x.min.pop_front();
-                }
-                if x.max.front().is_some_and(|&(o, _)| o == ordinal) {
-                    x.max.pop_front();
+                if let Some(m) = x.min_max.as_deref_mut() {
+                    m.pop();
                 }
                 x.pop_distinct();
             }
@@ -322,6 +345,9 @@ impl SlotState {
     /// Gives back memory after a burst has left the window.
     pub fn shrink(&mut self) {
         self.entries.shrink();
+        if let Some(x) = self.extras.as_deref_mut() {
+            x.distinct_values.shrink();
+        }
     }
 
     /// Approximate heap bytes held.
@@ -340,8 +366,20 @@ impl SlotState {
                 .sum::<usize>();
         if let Some(x) = &self.extras {
             bytes += size_of::<Extras>()
-                + (x.min.capacity() + x.max.capacity()) * size_of::<(u64, i64)>()
-                + x.distinct_values.capacity() * size_of::<CompactString>()
+                + x.min_max.as_ref().map_or(0, |m| {
+                    size_of::<MinMax>()
+                        + (m.min.capacity() + m.max.capacity()) * size_of::<(u64, i64)>()
+                })
+                + if x.distinct_values.spilled() {
+                    x.distinct_values.capacity() * size_of::<CompactString>()
+                } else {
+                    0
+                }
+                + x.distinct_values
+                    .as_slice()
+                    .iter()
+                    .map(heap_of)
+                    .sum::<usize>()
                 + x.distinct.as_ref().map_or(0, |m| {
                     m.capacity() * (size_of::<(CompactString, u32)>() + 1)
                 });
@@ -582,25 +620,14 @@ mod tests {
         }
         let x = s.extras.as_ref().unwrap();
         assert_eq!(
-            (
-                s.sum.get(),
-                x.min.front().unwrap().1,
-                x.max.front().unwrap().1
-            ),
+            (s.sum.get(), x.min().unwrap(), x.max().unwrap()),
             (20, 1, 8)
         );
         assert_eq!(x.distinct_count(), 1 + 1);
         s.evict_before(25); // keeps times 30 and 40 (values 3, 1)
         let x = s.extras.as_ref().unwrap();
         assert_eq!(s.entries.len(), 2);
-        assert_eq!(
-            (
-                s.sum.get(),
-                x.min.front().unwrap().1,
-                x.max.front().unwrap().1
-            ),
-            (4, 1, 3)
-        );
+        assert_eq!((s.sum.get(), x.min().unwrap(), x.max().unwrap()), (4, 1, 3));
         assert_eq!(x.distinct_count(), 1);
         s.evict_before(40); // keeps time 40 exactly (inclusive bound)
         assert_eq!(s.entries.len(), 1);
@@ -643,7 +670,8 @@ mod tests {
         assert!(maps > 10, "the map was used: {maps}");
         let mut one = SlotState::default();
         one.push(Entry::default(), Some("o1".into()), false);
-        assert_eq!(one.extras.as_ref().unwrap().distinct_values.capacity(), 1);
+        assert!(!one.extras.as_ref().unwrap().distinct_values.spilled());
+        assert_eq!(size_of::<Extras>(), 80);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::evidence::EventCopy;
 use crate::rules::measure::{Level, MeasureValue};
 use crate::rules::template::TemplateContext;
 use crate::rules::{CompiledPack, CompiledRule, RuleLogic, Slot};
-use crate::state::{Entry as WindowEntry, GroupKey, LastFired, OfficialState, SlotState};
+use crate::state::{Entry as WindowEntry, Extras, GroupKey, LastFired, OfficialState, SlotState};
 use crate::time::Timestamp;
 use crate::warning::{Warning, warning_id};
 
@@ -115,8 +115,9 @@ pub(super) fn evaluate(
                         // Distinct values run parallel to the entries.
                         let distinct = state.extras.as_deref().map_or(0, |x| {
                             // From the back: the tail's values, however many there are.
-                            x.distinct_values
-                                .range(x.distinct_values.len().saturating_sub(tail.len())..)
+                            let values = x.distinct_values.as_slice();
+                            values[values.len().saturating_sub(tail.len())..]
+                                .iter()
                                 .collect::<rustc_hash::FxHashSet<_>>()
                                 .len()
                         });
@@ -150,12 +151,12 @@ pub(super) fn evaluate(
                         sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
                     ),
                     M::Avg => MeasureValue::Float(sum as f64 / count.max(1) as f64),
-                    M::Min => MeasureValue::Int(x.and_then(|x| x.min.front()).map_or(0, |m| m.1)),
-                    M::Max => MeasureValue::Int(x.and_then(|x| x.max.front()).map_or(0, |m| m.1)),
+                    M::Min => MeasureValue::Int(x.and_then(Extras::min).unwrap_or(0)),
+                    M::Max => MeasureValue::Int(x.and_then(Extras::max).unwrap_or(0)),
                     M::Distinct => MeasureValue::Int(x.map_or(0, |x| x.distinct_count()) as i64),
                     M::Spread => {
-                        let min = x.and_then(|x| x.min.front()).map_or(0, |m| m.1);
-                        let max = x.and_then(|x| x.max.front()).map_or(0, |m| m.1);
+                        let min = x.and_then(Extras::min).unwrap_or(0);
+                        let max = x.and_then(Extras::max).unwrap_or(0);
                         MeasureValue::Float(crate::rules::measure::spread(min, max, s.scale))
                     }
                     other => unreachable!("aggregate rules have no {other:?}"),

@@ -622,7 +622,7 @@ fn entries_of(s: &SlotState, from: usize) -> Vec<EntrySnapshot> {
             id: e.id.clone(),
             distinct: distinct
                 .filter(|d| d.len() == s.entries.len())
-                .and_then(|d| d.get(i))
+                .and_then(|d| d.as_slice().get(i))
                 .cloned(),
         })
         .collect()
