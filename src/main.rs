@@ -32,7 +32,8 @@ use clap::Parser;
 
 /// mimalloc instead of glibc's malloc: the engine allocates small strings per event
 /// on one thread while snapshots built there are freed on another, which glibc's
-/// per-arena locks make contend (BENCHMARKS.md §6).
+/// per-arena locks make contend (BENCHMARKS.md §6). Built without transparent huge
+/// pages (`no_thp`, BENCHMARKS.md §10).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
