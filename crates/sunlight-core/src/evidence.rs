@@ -145,10 +145,12 @@ thread_local! {
 }
 
 /// Snapshot layouts: before evidence copies (`postcard.v2`), before warnings'
-/// `officials` (`postcard.v3`), and the current one (`postcard.v4`).
+/// `officials` (`postcard.v3`), before sparse patches (`postcard.v4`), and the
+/// current one (`postcard.v5`).
 const LAYOUT_BEFORE_COPIES: u8 = 2;
 const LAYOUT_BEFORE_OFFICIALS: u8 = 3;
-const LAYOUT_CURRENT: u8 = 4;
+const LAYOUT_BEFORE_SPARSE: u8 = 4;
+const LAYOUT_CURRENT: u8 = 5;
 
 fn with_layout<R>(layout: u8, code: impl FnOnce() -> R) -> R {
     struct Reset(u8);
@@ -174,6 +176,12 @@ pub fn with_layout_before_copies<R>(code: impl FnOnce() -> R) -> R {
 /// fields marked [`added_with_officials`].
 pub fn with_layout_before_officials<R>(code: impl FnOnce() -> R) -> R {
     with_layout(LAYOUT_BEFORE_OFFICIALS, code)
+}
+
+/// Like [`with_layout_before_copies`], for the layout with warnings' `officials`
+/// and before the fields marked [`added_with_sparse_patches`].
+pub fn with_layout_before_sparse_patches<R>(code: impl FnOnce() -> R) -> R {
+    with_layout(LAYOUT_BEFORE_SPARSE, code)
 }
 
 fn write_since<S, T>(since: u8, value: &T, serializer: S) -> Result<S::Ok, S::Error>
@@ -230,12 +238,35 @@ where
     S: Serializer,
     T: serde::Serialize,
 {
-    write_since(LAYOUT_CURRENT, value, serializer)
+    write_since(LAYOUT_BEFORE_SPARSE, value, serializer)
 }
 
 /// `deserialize_with` for snapshot fields added with warnings' `officials`: the
 /// default in the earlier layouts, else the value (with `#[serde(default)]`).
 pub(crate) fn added_with_officials<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    read_since(LAYOUT_BEFORE_SPARSE, deserializer)
+}
+
+/// `serialize_with` for snapshot fields added with sparse patches: nothing in the
+/// earlier layouts, else the value.
+pub(crate) fn write_added_with_sparse_patches<S, T>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    T: serde::Serialize,
+{
+    write_since(LAYOUT_CURRENT, value, serializer)
+}
+
+/// `deserialize_with` for snapshot fields added with sparse patches: the default
+/// in the earlier layouts, else the value (with `#[serde(default)]`).
+pub(crate) fn added_with_sparse_patches<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,

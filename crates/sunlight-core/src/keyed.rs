@@ -62,14 +62,14 @@ impl KeyedStates {
     }
 
     /// Keeps the states for which `keep` returns true; shrinks storage.
-    pub fn retain(&mut self, mut keep: impl FnMut(&mut SlotState) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&GroupKey, &mut SlotState) -> bool) {
         match self {
             KeyedStates::Few(v) => {
-                v.retain_mut(|(_, s)| keep(s));
+                v.retain_mut(|(k, s)| keep(k, s));
                 v.shrink_to_fit();
             }
             KeyedStates::Many(m) => {
-                m.retain(|_, s| keep(s));
+                m.retain(|k, s| keep(k, s));
                 if m.len() <= FEW / 2 {
                     let mut few: Vec<_> = std::mem::take(m).into_iter().collect();
                     few.shrink_to_fit();
@@ -150,14 +150,14 @@ mod tests {
         for i in 0..20 {
             assert_eq!(states.get_mut(&key(i)).unwrap().entries.len(), 2);
         }
-        states.retain(|s| {
+        states.retain(|_, s| {
             s.evict_before(17);
             s.entries.len() == 2
         });
         assert!(matches!(states, KeyedStates::Few(ref v) if v.len() == 3));
         assert!(states.get_mut(&key(16)).is_none());
         assert_eq!(states.get_mut(&key(19)).unwrap().sum.get(), 2);
-        states.retain(|_| false);
+        states.retain(|_, _| false);
         assert!(states.is_empty());
     }
 }

@@ -5,10 +5,12 @@
 //!
 //! One snapshot is [postcard](https://postcard.jamesmunns.com/wire-format) (a compact
 //! binary form of the same serde structures; header `sunlight.state.encoding` =
-//! `postcard.v4`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
+//! `postcard.v5`), cut into chunks of at most [`CHUNK_BYTES`] (below the broker's
 //! default 1 MB record limit). Postcard is not self-describing, so the header names
-//! the layout: `postcard.v4` is [`PartitionState`] with casebook format 2, evidence
-//! copies and warnings' `officials`; `postcard.v3` the same without `officials`
+//! the layout: `postcard.v5` is [`PartitionState`] with casebook format 2, evidence
+//! copies, warnings' `officials` and sparse patches; `postcard.v4` the same without
+//! sparse patches (read with [`with_layout_before_sparse_patches`]);
+//! `postcard.v3` without `officials` either
 //! (read with [`with_layout_before_officials`]); `postcard.v2` without the copies
 //! either (read with [`with_layout_before_copies`]); `postcard` (earlier versions) is
 //! [`PartitionStateV1`] with casebook format 1, read and converted. Snapshots without that header are JSON (written by earlier
@@ -35,7 +37,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sunlight_core::casework::snapshot_v1::CasebookSnapshotV1;
 use sunlight_core::engine::Snapshot;
-use sunlight_core::evidence::{with_layout_before_copies, with_layout_before_officials};
+use sunlight_core::evidence::{
+    with_layout_before_copies, with_layout_before_officials, with_layout_before_sparse_patches,
+};
 
 /// Largest chunk payload.
 pub const CHUNK_BYTES: usize = 512 * 1024;
@@ -128,7 +132,7 @@ pub fn encode(
                 ("sunlight.state.epoch", epoch.to_string()),
                 ("sunlight.state.chunk", i.to_string()),
                 ("sunlight.state.chunks", n.to_string()),
-                (ENCODING_HEADER, POSTCARD_V4.to_string()),
+                (ENCODING_HEADER, POSTCARD_V5.to_string()),
             ];
             if let Some(previous) = follows {
                 headers.push(("sunlight.state.follows", previous.to_string()));
@@ -148,9 +152,12 @@ const POSTCARD_V2: &str = "postcard.v2";
 /// Postcard of [`PartitionState`] with evidence copies, before warnings' `officials`
 /// (read only, in [`with_layout_before_officials`]).
 const POSTCARD_V3: &str = "postcard.v3";
-/// Postcard of [`PartitionState`] (casebook format 2, evidence copies, warnings'
-/// `officials`; written).
+/// Postcard of [`PartitionState`] with warnings' `officials`, before sparse patches
+/// (read only, in [`with_layout_before_sparse_patches`]).
 const POSTCARD_V4: &str = "postcard.v4";
+/// Postcard of [`PartitionState`] (casebook format 2, evidence copies, warnings'
+/// `officials`, sparse patches: `CellSnapshot::gone`; written).
+const POSTCARD_V5: &str = "postcard.v5";
 
 /// Collects written bytes in buffers of at most [`CHUNK_BYTES`] each.
 struct ChunkWriter {
@@ -280,7 +287,9 @@ impl Epoch {
             .collect();
         let parsed = match self.encoding.as_deref() {
             None => serde_json::from_slice(&body).map_err(|err| err.to_string()),
-            Some(POSTCARD_V4) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V5) => postcard::from_bytes(&body).map_err(|err| err.to_string()),
+            Some(POSTCARD_V4) => with_layout_before_sparse_patches(|| postcard::from_bytes(&body))
+                .map_err(|err| err.to_string()),
             Some(POSTCARD_V3) => with_layout_before_officials(|| postcard::from_bytes(&body))
                 .map_err(|err| err.to_string()),
             Some(POSTCARD_V2) => with_layout_before_copies(|| postcard::from_bytes(&body))
@@ -384,7 +393,7 @@ mod tests {
         assert!(
             records[0]
                 .2
-                .contains(&(ENCODING_HEADER, POSTCARD_V4.to_string()))
+                .contains(&(ENCODING_HEADER, POSTCARD_V5.to_string()))
         );
         assert_eq!(
             postcard::from_bytes::<PartitionState>(&records[0].1).unwrap(),
@@ -563,7 +572,7 @@ mod tests {
             officials: vec![changed.clone()],
         });
         for (k, p, h) in encode("g", "t", 1, 20, Some(10), &delta) {
-            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V4.to_string())));
+            assert!(h.contains(&(ENCODING_HEADER, POSTCARD_V5.to_string())));
             a.add(&k, &headers(&h), &p);
         }
         let (epoch, got) = a.latest("g|t|1").unwrap();
@@ -630,6 +639,8 @@ mod tests {
             snapshot: engine.snapshot(|_, _| true),
             casebook: Some(book.snapshot(|_, _| true)),
         };
+        // As a sparse patch of a keyed cell would carry it.
+        s.snapshot.officials[0].cells[0].gone = Some(vec!["\u{2}C0".into()]);
         // As an entity-keyed rule's warning would carry them.
         s.casebook.as_mut().unwrap().officials[0].warnings[0]
             .warning
@@ -665,6 +676,7 @@ mod tests {
         let mut expected = s.clone();
         for o in &mut expected.snapshot.officials {
             o.copies.clear();
+            o.cells[0].gone = None;
         }
         for o in &mut expected.casebook.as_mut().unwrap().officials {
             for t in &mut o.warnings {
@@ -693,7 +705,22 @@ mod tests {
             .warning
             .officials
             .clear();
+        expected.snapshot.officials[0].cells[0].gone = None;
         assert_eq!(a.latest("g|t|1"), Some((12, Ok(expected))));
+
+        // The layout before sparse patches (postcard.v4): no `gone` keys.
+        let v4 = with_layout_before_sparse_patches(|| postcard::to_stdvec(&s)).unwrap();
+        let h = headers(&[
+            ("sunlight.state.epoch", "13".to_string()),
+            ("sunlight.state.chunk", "0".to_string()),
+            ("sunlight.state.chunks", "1".to_string()),
+            (ENCODING_HEADER, POSTCARD_V4.to_string()),
+        ]);
+        a.add("g|t|1", &h, &v4);
+        let mut expected = s.clone();
+        expected.snapshot.officials[0].cells[0].gone = None;
+        assert_ne!(expected, s);
+        assert_eq!(a.latest("g|t|1"), Some((13, Ok(expected))));
     }
 
     fn official(id: &str, last_source: u64) -> sunlight_core::engine::OfficialSnapshot {

@@ -24,6 +24,7 @@ use rustc_hash::FxHashMap;
 
 use super::snapshot::{OfficialSnapshot, RestoreError, Snapshot};
 use super::{Engine, IdHash};
+use crate::state::GroupKey;
 
 /// What changed since the last mark.
 #[derive(Debug, Default)]
@@ -35,6 +36,9 @@ pub(super) struct Changes {
     pub officials: FxHashMap<CompactString, u64>,
     /// Released ids added or extended: (source tag of the event, id, until).
     pub released: Vec<(u64, IdHash, i64)>,
+    /// Keys swept out of keyed cells, per owner: (slot, key). Sparse patches list
+    /// them as gone.
+    pub gone_keys: FxHashMap<CompactString, Vec<(u32, GroupKey)>>,
     /// Something changed all state at once (a pack swap, a restore): only a full
     /// snapshot can carry it.
     pub everything: bool,
@@ -110,6 +114,22 @@ impl Engine {
             .collect();
         merge_released(&mut released);
         Some(self.assemble(officials, released, removed, select))
+    }
+
+    /// The keys of `slot` swept out of owner `id` since the mark, packed, in order.
+    pub(super) fn keys_gone(&self, id: &str, slot: u32) -> Vec<String> {
+        let mut gone: Vec<String> = self
+            .changes
+            .as_deref()
+            .and_then(|c| c.gone_keys.get(id))
+            .into_iter()
+            .flatten()
+            .filter(|(s, _)| *s == slot)
+            .map(|(_, k)| k.raw().to_string())
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        gone
     }
 
     pub(super) fn changed_everything(&mut self) {
@@ -267,6 +287,15 @@ fn patch_official(
             .find(|c| c.slot == cell.slot)
             .map(|c| std::mem::take(&mut c.keys))
             .unwrap_or_default();
+        // Sparse: the keys not listed stay as they were, but those gone.
+        let kept_as_they_were = match cell.gone.take() {
+            Some(gone) => {
+                base_keys
+                    .retain(|(k, _)| k.as_ref().is_none_or(|k| gone.binary_search(k).is_err()));
+                true
+            }
+            None => false,
+        };
         for ((key, entries), gone) in cell.keys.iter_mut().zip(evicted) {
             let Some(gone) = gone else { continue };
             let Some(at) = base_keys.iter().position(|(k, _)| k == key) else {
@@ -289,6 +318,12 @@ fn patch_official(
             kept.drain(..gone);
             kept.append(entries);
             *entries = kept;
+        }
+        if kept_as_they_were {
+            // (Listed keys that replace theirs: the base's copy goes.)
+            base_keys.retain(|(k, _)| !cell.keys.iter().any(|(listed, _)| listed == k));
+            cell.keys.append(&mut base_keys);
+            cell.keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
     }
     Ok(delta)
@@ -460,6 +495,57 @@ mod tests {
         base.apply(delta).unwrap();
         assert_eq!(ids(&base), ["stays"]);
         assert_eq!(base.released.len(), 3);
+    }
+
+    /// A keyed cell's patch is sparse: the key that changed, the key swept out as
+    /// gone, and none of the keys that stayed as they were.
+    #[test]
+    fn a_patch_lists_the_keys_that_changed_and_those_gone() {
+        let text = "[pack]\nname = \"t\"\nversion = \"v\"\n\
+            [[rule]]\nid = \"per-payee\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"2d\"\n\
+            group_by = [\"counterparty\"]\nyellow = { count = \">= 9\" }\nfilter = { kind = \"payment\" }\n";
+        let pack =
+            Arc::new(crate::rules::compile_pack(text, std::path::Path::new("."), "t").unwrap());
+        let hour = |h: i64| Timestamp(h * 3_600_000_000_000);
+        let payment = |id: &str, payee: &str, h: i64| {
+            let mut e = PowerEvent::new(id, "o1", "payment", hour(h));
+            e.counterparty = Some(payee.into());
+            e
+        };
+        let mut engine = Engine::new(pack, config());
+        let mut out = Vec::new();
+        engine.mark_changes();
+        // The first event sweeps (nothing yet) and sets the next sweep a week on.
+        for (id, payee, h) in [("a", "old", 0), ("b", "same", 144), ("c", "busy", 144)] {
+            engine.ingest(payment(id, payee, h), &mut out);
+        }
+        engine.advance_watermark(hour(150), &mut out);
+        let mut base = engine.snapshot(|_, _| true);
+        assert_eq!(base.officials[0].cells[0].keys.len(), 3);
+        engine.mark_changes();
+        // A week on: the sweep takes `old` (older than 2 days); `busy` gets an event.
+        engine.ingest(payment("d", "busy", 180), &mut out);
+        engine.advance_watermark(hour(181), &mut out);
+        let delta = engine.delta(|_, _| true).unwrap();
+        let packed = |payee: &str| {
+            let mut k = GroupKey::default();
+            k.push(payee);
+            k.raw().to_string()
+        };
+        let cell = &delta.officials[0].cells[0];
+        assert!(delta.officials[0].patch);
+        assert_eq!(
+            cell.keys
+                .iter()
+                .map(|(k, e)| (k.clone().unwrap(), e.len()))
+                .collect::<Vec<_>>(),
+            [(packed("busy"), 1)]
+        );
+        assert_eq!(cell.evicted, [Some(0)]);
+        assert_eq!(cell.gone, Some(vec![packed("old")]));
+        base.apply(through_json(&delta)).unwrap();
+        // (The chain keeps expired released ids until a full snapshot.)
+        assert_eq!(base.officials, engine.snapshot(|_, _| true).officials);
     }
 
     /// An official whose events come from two partitions: the partition of its

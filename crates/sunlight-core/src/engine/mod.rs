@@ -787,6 +787,9 @@ impl Engine {
             // Whether anything went: then a delta must carry this official (its
             // entries are counted out from the snapshot before).
             let mut swept = false;
+            // Keys swept out while changes are tracked (sparse patches list them).
+            let mut gone: Vec<(u32, crate::state::GroupKey)> = Vec::new();
+            let tracked = changes.is_some();
             official.retain_cells(|index, cell| {
                 if !due[index as usize] {
                     return true;
@@ -799,10 +802,14 @@ impl Engine {
                         !s.entries.is_empty()
                     }
                     SlotCell::Keyed(states) => {
-                        states.retain(|s| {
+                        states.retain(|key, s| {
                             swept |= s.evict_before(bound);
                             s.shrink();
-                            !s.entries.is_empty()
+                            let keep = !s.entries.is_empty();
+                            if !keep && tracked {
+                                gone.push((index, key.clone()));
+                            }
+                            keep
                         });
                         !states.is_empty()
                     }
@@ -810,6 +817,11 @@ impl Engine {
                 swept |= !keep;
                 keep
             });
+            if !gone.is_empty()
+                && let Some(c) = changes.as_deref_mut()
+            {
+                c.gone_keys.entry(id.clone()).or_default().extend(gone);
+            }
             if let Some(copies) = official.copies.as_deref_mut() {
                 for q in copies.queues.iter_mut().filter(|q| due[q.slot as usize]) {
                     let bound = wm.saturating_sub(pack.slots[q.slot as usize].span.0);

@@ -225,6 +225,7 @@ mod tests {
                                 slot: cell.slot,
                                 keys: Vec::new(),
                                 evicted: Vec::new(),
+                                gone: None,
                             });
                             owner.cells.len() - 1
                         }

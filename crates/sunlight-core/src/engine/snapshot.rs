@@ -100,9 +100,20 @@ pub struct CellSnapshot {
     /// In a patch ([`OfficialSnapshot::patch`]), parallel to `keys`: `Some(n)`:
     /// the key's entries in the snapshot before lose `n` from the front and the
     /// listed entries follow the rest; `None`: the listed entries are all of them.
-    /// A patch lists every key the official has; keys it does not list are gone.
+    /// A dense patch (`gone` is `None`) lists every key the official has; keys it
+    /// does not list are gone.
     #[serde(default)]
     pub evicted: Vec<Option<u64>>,
+    /// In a sparse patch: the keys gone since the snapshot before. A sparse patch
+    /// lists only the keys that changed; the others are as they were. (An entity
+    /// bucket holds hundreds of keys, of which an interval changes a few.) Added
+    /// with sparse patches (encoding `postcard.v5`).
+    #[serde(
+        default,
+        deserialize_with = "crate::evidence::added_with_sparse_patches",
+        serialize_with = "crate::evidence::write_added_with_sparse_patches"
+    )]
+    pub gone: Option<Vec<String>>,
 }
 
 /// One window entry.
@@ -305,12 +316,21 @@ impl Engine {
             .iter()
             .zip(&o.cells)
             .map(|(slot, cell)| {
-                let states: Vec<(Option<String>, &SlotState)> = match cell {
+                // A patch of a keyed cell is sparse: the keys that changed since the
+                // mark and those gone. Keys are in order, so a chain of patches
+                // equals a full snapshot.
+                let mut states: Vec<(Option<String>, &SlotState)> = match cell {
                     SlotCell::Single(s) => vec![(None, s)],
                     SlotCell::Keyed(states) => states
                         .states()
+                        .filter(|(_, s)| !patch || s.appended > 0 || s.evicted > 0)
                         .map(|(k, s)| (Some(k.raw().to_string()), s))
                         .collect(),
+                };
+                states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                let gone = match cell {
+                    SlotCell::Keyed(_) if patch => Some(self.keys_gone(id, *slot)),
+                    _ => None,
                 };
                 let mut evicted = Vec::new();
                 let mut keys = Vec::with_capacity(states.len());
@@ -327,6 +347,7 @@ impl Engine {
                     slot: *slot,
                     keys,
                     evicted,
+                    gone,
                 }
             })
             .collect();

@@ -35,7 +35,7 @@ pub struct SwapReport {
 pub(super) fn keep_last(cell: &mut SlotCell, n: u32) {
     match cell {
         SlotCell::Single(s) => s.keep_last(n),
-        SlotCell::Keyed(states) => states.retain(|s| {
+        SlotCell::Keyed(states) => states.retain(|_, s| {
             s.keep_last(n);
             true
         }),
