@@ -5,7 +5,9 @@
 # both packs, alternating, RUNS times each, with the same binary: what the models added
 # since (count windows, model 4; reference tables, model 15) cost in replay speed.
 # The pack before is taken from git (commit 3322b0b, the last one before issue 16's
-# work), so this needs the repository's history.
+# work), so this needs the repository's history. BEFORE_BIN=PATH runs the pack
+# before with another binary (e.g. one built at that commit: the product as it was),
+# the pack now with this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,7 @@ data=bench-data/events-${events}-${officials}-${days}d.jsonl
 
 cargo build --release --quiet
 bin=target/release/sunlight
+before_bin=${BEFORE_BIN:-$bin}
 mkdir -p bench-data
 if [ ! -s "$data" ]; then
   "$bin" gen --events "$events" --officials "$officials" --days "$days" --scenario-every 20 --output "$data"
@@ -31,12 +34,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 before=()
 now=()
 for i in $(seq "$runs"); do
-  before+=("$("$bin" replay --rules bench-data/default-before.toml --input "$data" --output /dev/null --errors /dev/null 2>&1 | rate)")
+  before+=("$("$before_bin" replay --rules bench-data/default-before.toml --input "$data" --output /dev/null --errors /dev/null 2>&1 | rate)")
   now+=("$("$bin" replay --rules rules/default.toml --input "$data" --output /dev/null --errors /dev/null 2>&1 | rate)")
 done
 b=$(printf '%s\n' "${before[@]}" | median)
 n=$(printf '%s\n' "${now[@]}" | median)
 echo "records: $(wc -l < "$data"), runs: $runs"
-echo "default pack at $before_commit ($(grep -c '^\[\[rule\]\]' bench-data/default-before.toml) rules): ${before[*]} records/s (median $b)"
+echo "default pack at $before_commit ($(grep -c '^\[\[rule\]\]' bench-data/default-before.toml) rules, binary $before_bin): ${before[*]} records/s (median $b)"
 echo "default pack now ($(grep -c '^\[\[rule\]\]' rules/default.toml) rules):               ${now[*]} records/s (median $n)"
 python3 -c "print(f'now / before = {$n / $b:.2f}')"
