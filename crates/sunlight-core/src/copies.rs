@@ -312,6 +312,20 @@ impl Copies {
         );
     }
 
+    /// Keeps restored copies, whole, in class `slot` among the ones there, in time
+    /// order (entities restored into one bucket from several snapshots).
+    pub fn merge_copies<'a>(&mut self, slot: u32, copies: impl IntoIterator<Item = &'a EventCopy>) {
+        let mut all = match self.queues.iter().position(|q| q.slot == slot) {
+            Some(i) => self.queues.remove(i).copies_from(0),
+            None => Vec::new(),
+        };
+        all.extend(copies.into_iter().cloned());
+        all.sort_by_key(|c| c.occurred_at);
+        for copy in &all {
+            self.push_copy(slot, copy);
+        }
+    }
+
     /// Keeps a restored copy, whole, in class `slot` (after the ones there).
     pub fn push_copy(&mut self, slot: u32, copy: &EventCopy) {
         self.queue_mut(slot).append(

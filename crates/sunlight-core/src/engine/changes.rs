@@ -29,10 +29,10 @@ use crate::state::GroupKey;
 /// What changed since the last mark.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
-    /// Officials whose state changed, with the source tag of their first change
-    /// since the mark (for one still present, its state's own tag decides; for one
-    /// gone or created anew since the mark, this one says which selection may hold
-    /// it from before).
+    /// Officials whose state changed, with the source tag first noted since the
+    /// mark (for one still present, its state's own tag decides; for one gone or
+    /// created anew since the mark, this one says which selection may hold it from
+    /// before; callers note the marked tag where they know it).
     pub officials: FxHashMap<CompactString, u64>,
     /// Released ids added or extended: (source tag of the event, id, until).
     pub released: Vec<(u64, IdHash, i64)>,

@@ -594,19 +594,16 @@ impl Engine {
         owned.sort_by(|a, b| a.0.cmp(&b.0));
         for (owner, i) in owned {
             let p = &batch[i];
-            // A bucket keeps the source tag of the event that created it: the
-            // snapshot of that event's partition carries it (`owner_key`).
-            let mut entry = self
-                .officials
-                .entry(owner)
-                .or_insert_with(|| OfficialState {
-                    last_source: p.source,
-                    ..OfficialState::default()
-                });
+            // A bucket goes with the partition of its latest event, as an official
+            // does (`owner_key`): a partition's snapshot carries what its events
+            // changed, even while another partition is idle and not written.
+            let mut entry = self.officials.entry(owner).or_default();
             let (owner, state) = entry.pair_mut();
             if let Some(c) = self.changes.as_deref_mut() {
-                c.touch(owner, state.last_source);
+                // (Noted before the tag moves: the selection that may hold it.)
+                c.touch(owner, state.marked_source().unwrap_or(p.source));
             }
+            state.last_source = p.source;
             enter_slots(
                 &pack,
                 (owner, state),
@@ -630,10 +627,11 @@ impl Engine {
         let officials = Arc::clone(&self.officials);
         let official_id = &group[0].event.official_id;
         let mut official = officials.entry(official_id.clone()).or_default();
-        official.last_source = group[group.len() - 1].source;
+        let source = group[group.len() - 1].source;
         if let Some(c) = self.changes.as_deref_mut() {
-            c.touch(official_id, official.last_source);
+            c.touch(official_id, official.marked_source().unwrap_or(source));
         }
+        official.last_source = source;
         let latest = &group[group.len() - 1].event;
         if (latest.region.is_some() || latest.org_unit.is_some())
             && official
@@ -806,6 +804,8 @@ impl Engine {
                             swept |= s.evict_before(bound);
                             s.shrink();
                             let keep = !s.entries.is_empty();
+                            // (A key an absence timer emptied goes here too.)
+                            swept |= !keep;
                             if !keep && tracked {
                                 gone.push((index, key.clone()));
                             }

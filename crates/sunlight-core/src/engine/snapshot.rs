@@ -559,14 +559,16 @@ impl Engine {
                 self.officials.insert(owner, state);
             }
         }
-        bucket_copies
-            .sort_by(|a, b| (&a.0, a.1, a.2.occurred_at).cmp(&(&b.0, b.1, b.2.occurred_at)));
-        for (owner, j, copy) in bucket_copies {
-            if let Some(mut state) = self.officials.get_mut(&owner) {
+        // In time order among the bucket's copies, also those an earlier restore
+        // (another partition's snapshot) put there.
+        bucket_copies.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        for group in bucket_copies.chunk_by(|a, b| (&a.0, a.1) == (&b.0, b.1)) {
+            let (owner, j) = (&group[0].0, group[0].1);
+            if let Some(mut state) = self.officials.get_mut(owner) {
                 state
                     .copies
                     .get_or_insert_with(Default::default)
-                    .push_copy(j, copy);
+                    .merge_copies(j, group.iter().map(|(_, _, c)| *c));
             }
         }
         let source = snap.released_source.unwrap_or(0);
