@@ -594,16 +594,20 @@ impl Engine {
         owned.sort_by(|a, b| a.0.cmp(&b.0));
         for (owner, i) in owned {
             let p = &batch[i];
-            // A bucket goes with the partition of its latest event, as an official
-            // does (`owner_key`): a partition's snapshot carries what its events
-            // changed, even while another partition is idle and not written.
-            let mut entry = self.officials.entry(owner).or_default();
+            // A bucket keeps the source tag of the event that created it, so it
+            // stays in one partition's snapshots whichever partitions' events change
+            // it (`owner_key`).
+            let mut entry = self
+                .officials
+                .entry(owner)
+                .or_insert_with(|| OfficialState {
+                    last_source: p.source,
+                    ..OfficialState::default()
+                });
             let (owner, state) = entry.pair_mut();
             if let Some(c) = self.changes.as_deref_mut() {
-                // (Noted before the tag moves: the selection that may hold it.)
-                c.touch(owner, state.marked_source().unwrap_or(p.source));
+                c.touch(owner, state.last_source);
             }
-            state.last_source = p.source;
             enter_slots(
                 &pack,
                 (owner, state),

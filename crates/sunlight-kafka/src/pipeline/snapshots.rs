@@ -186,12 +186,10 @@ impl Pipeline<'_> {
         // (None: full), its state.
         let mut parts: Vec<((String, i32), Option<u64>, PartitionState)> = Vec::new();
         for (index, p) in self.intake.partitions.iter_mut().enumerate() {
-            // Nothing read here in this assignment: the partition's last snapshot
-            // (restored, or none) and its committed offset still stand.
-            if p.next_offset == i64::MIN {
+            let Some(position) = snapshot_position(p) else {
                 unwritten.push(p.partition);
                 continue;
-            }
+            };
             let select = |_: &str, source: u64| Partitions::split_source(source).0 == index;
             let chain_key = (p.topic.clone(), p.partition);
             // A delta when this partition's chain is short and small enough (the
@@ -221,14 +219,14 @@ impl Pipeline<'_> {
                 ),
             };
             let ps = PartitionState {
-                position: p.next_offset,
+                position,
                 max_seen: p.max_seen,
                 snapshot,
                 casebook,
             };
             parts.push((chain_key, follows, ps));
             if commits
-                .add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset))
+                .add_partition_offset(&p.topic, p.partition, Offset::Offset(position))
                 .is_ok()
                 && let Some(mut e) = commits.find_partition(&p.topic, p.partition)
             {
@@ -358,5 +356,43 @@ impl Pipeline<'_> {
                 "state snapshot not written in the transaction: {e}"
             )));
         }
+    }
+}
+
+/// Where a partition's snapshot is taken: after the last record read. A partition
+/// that has read nothing in this assignment keeps its last snapshot (restored, or
+/// none) and committed offset (`None`), unless it was restored: entity buckets stay
+/// with the partition that created them, so other partitions' events change its
+/// state, and it is written at the position it was restored to.
+fn snapshot_position(p: &crate::partitions::Partition) -> Option<i64> {
+    if p.next_offset != i64::MIN {
+        Some(p.next_offset)
+    } else if p.floor != i64::MIN {
+        p.start
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restored_partition_that_read_nothing_is_written_where_it_was_restored() {
+        let mut set = crate::partitions::Partitions::new(
+            [("t".to_string(), 0)],
+            10,
+            std::time::Duration::from_secs(5),
+            std::time::Instant::now(),
+        );
+        let p = set.get_mut(0).unwrap();
+        assert_eq!(snapshot_position(p), None, "nothing read, nothing restored");
+        p.start = Some(40);
+        assert_eq!(snapshot_position(p), None, "a committed offset alone");
+        p.floor = 5;
+        assert_eq!(snapshot_position(p), Some(40), "restored to 40");
+        p.next_offset = 47;
+        assert_eq!(snapshot_position(p), Some(47), "read up to 46");
     }
 }
