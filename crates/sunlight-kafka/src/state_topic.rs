@@ -16,8 +16,11 @@
 //! [`PartitionStateV1`] with casebook format 1, read and converted. Snapshots without that header are JSON (written by earlier
 //! versions) and are read as such (fields added since default to empty). Every chunk has key `group|topic|partition`
 //! and headers `sunlight.state.epoch` (when it was taken, ns), `sunlight.state.chunk`
-//! and `sunlight.state.chunks`. The newest epoch whose chunks are all present wins,
-//! so a snapshot cut short by a crash is ignored and the previous one is used.
+//! and `sunlight.state.chunks`, and [`COHORT_HEADER`] (the partitions written in
+//! the same epoch). The newest epoch whose chunks are all present wins, so a
+//! snapshot cut short by a crash is ignored and the previous one is used; a restore
+//! may take an older complete one ([`Assembler::state_at`]) so that partitions
+//! written together are restored at one epoch (`pipeline/cut.rs`).
 //!
 //! Snapshots are incremental: a **full** snapshot holds the partition's whole state;
 //! a **delta** (header `sunlight.state.follows` = the epoch it follows) holds only
@@ -201,9 +204,24 @@ struct Epoch {
     follows: Option<u64>,
     /// `sunlight.state.encoding` (None: JSON).
     encoding: Option<String>,
+    /// The state keys of every partition written in this epoch (the header
+    /// [`COHORT_HEADER`]; None in records of earlier versions).
+    cohort: Option<Vec<String>>,
 }
 
-/// Collects state records and assembles the newest complete snapshot per key.
+/// A state a key can be restored to: the epoch its chain ends at, and the keys
+/// written in that epoch with it (None: not recorded, earlier versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restorable {
+    /// The epoch the key's chain ends at.
+    pub epoch: u64,
+    /// The state keys written in that epoch (None: not recorded).
+    pub cohort: Option<Vec<String>>,
+}
+
+/// Collects state records and assembles the complete snapshots per key: the
+/// newest, or one at an older epoch (a restore needs every partition it owns at one
+/// epoch: `pipeline/cut.rs`).
 #[derive(Default)]
 pub struct Assembler {
     keys: HashMap<String, BTreeMap<u64, Epoch>>,
@@ -233,47 +251,124 @@ impl Assembler {
             .iter()
             .find(|(k, _)| k == ENCODING_HEADER)
             .map(|(_, v)| v.clone());
+        e.cohort = headers
+            .iter()
+            .find(|(k, _)| k == COHORT_HEADER)
+            .map(|(_, v)| cohort_keys(key, v));
         e.parts.insert(chunk as usize, payload.to_vec());
         if e.is_complete() && e.follows.is_none() {
-            // Nothing older than a whole full snapshot is ever used: keep the
-            // reader's memory to one full snapshot per key, its deltas and newer
-            // partial ones.
-            if let Some(newest) = epochs
+            // Nothing older than the second newest whole full snapshot is used: keep
+            // the reader's memory to two full snapshots per key, their deltas and
+            // newer partial ones. (The older chain serves a restore that must go
+            // back an epoch for a partition whose newest snapshot is not whole.)
+            if let Some(oldest_kept) = epochs
                 .iter()
                 .rev()
-                .find(|(_, e)| e.is_complete() && e.follows.is_none())
+                .filter(|(_, e)| e.is_complete() && e.follows.is_none())
                 .map(|(n, _)| *n)
+                .take(2)
+                .last()
             {
-                *epochs = epochs.split_off(&newest);
+                *epochs = epochs.split_off(&oldest_kept);
             }
         }
+    }
+
+    /// The epochs `key` can be restored to, oldest first: each complete full
+    /// snapshot and each delta of its unbroken chain of complete deltas.
+    pub fn restorable(&self, key: &str) -> Vec<Restorable> {
+        let Some(epochs) = self.keys.get(key) else {
+            return Vec::new();
+        };
+        let mut ends: Vec<Restorable> = epochs
+            .keys()
+            .filter(|epoch| self.chain(epochs, **epoch).is_some())
+            .map(|epoch| Restorable {
+                epoch: *epoch,
+                cohort: epochs[epoch].cohort.clone(),
+            })
+            .collect();
+        ends.sort_by_key(|r| r.epoch);
+        ends
+    }
+
+    /// The state of `key` at `epoch` (one of [`Assembler::restorable`]), or why it
+    /// does not parse or apply.
+    pub fn state_at(&self, key: &str, epoch: u64) -> Option<Result<PartitionState, String>> {
+        let epochs = self.keys.get(key)?;
+        let chain = self.chain(epochs, epoch)?;
+        let (base, deltas) = chain.split_first()?;
+        let mut state = epochs[base].parse(key, *base);
+        for epoch in deltas {
+            state = state.and_then(|mut s| {
+                s.apply(epochs[epoch].parse(key, *epoch)?).map_err(|err| {
+                    format!("state delta {key} epoch {epoch} does not apply: {err}")
+                })?;
+                Ok(s)
+            });
+        }
+        Some(state)
     }
 
     /// The newest complete state of `key` with its epoch, or the error of the newest
     /// complete one that does not parse (older ones are not used: they are behind
     /// the commit).
     pub fn latest(&self, key: &str) -> Option<(u64, Result<PartitionState, String>)> {
-        let epochs = self.keys.get(key)?;
-        let (base, e) = epochs
-            .iter()
-            .rev()
-            .find(|(_, e)| e.is_complete() && e.follows.is_none())?;
-        let mut state = e.parse(key, *base);
-        let mut last = *base;
-        for (epoch, delta) in epochs.range(base + 1..) {
-            if !delta.is_complete() || delta.follows != Some(last) {
-                continue;
-            }
-            last = *epoch;
-            state = state.and_then(|mut s| {
-                s.apply(delta.parse(key, *epoch)?).map_err(|err| {
-                    format!("state delta {key} epoch {epoch} does not apply: {err}")
-                })?;
-                Ok(s)
-            });
-        }
-        Some((last, state))
+        let newest = self.restorable(key).pop()?.epoch;
+        Some((newest, self.state_at(key, newest)?))
     }
+
+    /// The epochs whose records make the state at `epoch`, full snapshot first, if
+    /// it is complete: a complete full snapshot and an unbroken chain of complete
+    /// deltas, each following the one before, ending at `epoch`.
+    fn chain(&self, epochs: &BTreeMap<u64, Epoch>, epoch: u64) -> Option<Vec<u64>> {
+        let mut chain = vec![epoch];
+        let mut at = epochs.get(&epoch)?;
+        loop {
+            if !at.is_complete() {
+                return None;
+            }
+            let Some(previous) = at.follows else {
+                chain.reverse();
+                return Some(chain);
+            };
+            // Epochs only grow along a chain (a loop would be another writer's).
+            if previous >= *chain.last()? {
+                return None;
+            }
+            chain.push(previous);
+            at = epochs.get(&previous)?;
+        }
+    }
+}
+
+/// The header listing the partitions written in a snapshot's epoch
+/// (`topic:partition,...`): a restore takes partitions written together at one
+/// epoch together, since entity buckets and officials hold several partitions'
+/// events (`pipeline/cut.rs`).
+pub const COHORT_HEADER: &str = "sunlight.state.cohort";
+
+/// The value of [`COHORT_HEADER`] for these partitions.
+pub fn cohort_value(partitions: &[(String, i32)]) -> String {
+    partitions
+        .iter()
+        .map(|(topic, partition)| format!("{topic}:{partition}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The state keys a [`COHORT_HEADER`] value names, in the group of `key` (a record
+/// of that group carries it).
+fn cohort_keys(key: &str, value: &str) -> Vec<String> {
+    // `group|topic|partition`: topic names cannot hold `|`, partitions are numbers.
+    let group = key.rsplitn(3, '|').nth(2).unwrap_or_default();
+    value
+        .split(',')
+        .filter_map(|entry| {
+            let (topic, partition) = entry.rsplit_once(':')?;
+            Some(self::key(group, topic, partition.parse().ok()?))
+        })
+        .collect()
 }
 
 impl Epoch {
@@ -372,14 +467,20 @@ mod tests {
         assert_eq!((epoch, newest.unwrap().position), (20, 99));
         assert_eq!(
             a.keys["g|t|3"].keys().copied().collect::<Vec<_>>(),
-            vec![20],
-            "the older snapshot is dropped once a newer one is whole"
+            vec![10, 20],
+            "the full snapshot before the newest is kept (a restore may go back to it)"
         );
-        // An older snapshot completing late (a slow writer) changes nothing.
+        // An older snapshot completing late (a slow writer) changes nothing but
+        // which older one is kept.
         for (k, p, h) in encode("g", "t", 3, 15, None, &s) {
             a.add(&k, &headers(&h), &p);
         }
         assert_eq!(a.latest("g|t|3").unwrap().0, 20);
+        assert_eq!(
+            a.keys["g|t|3"].keys().copied().collect::<Vec<_>>(),
+            vec![15, 20],
+            "nothing older than the second newest full snapshot"
+        );
         assert_eq!(a.latest("g|t|4"), None);
     }
 
@@ -788,16 +889,52 @@ mod tests {
         add(&mut a, 50, None, &full, false);
         let (epoch, got) = a.latest("g|t|1").unwrap();
         assert_eq!((epoch, got.unwrap().position), (50, 70));
+        // The older chain can still be restored to, at each of its epochs.
+        let epochs: Vec<u64> = a.restorable("g|t|1").iter().map(|r| r.epoch).collect();
+        assert_eq!(epochs, vec![10, 20, 30, 50]);
+        let at_20 = a.state_at("g|t|1", 20).unwrap().unwrap();
+        assert_eq!(at_20.position, 50);
         assert_eq!(
-            a.keys["g|t|1"].keys().copied().collect::<Vec<_>>(),
-            vec![50]
+            at_20.snapshot.officials,
+            vec![official("b", 1), official("c", 5)]
         );
+        assert_eq!(a.state_at("g|t|1", 35), None, "cut short");
+        assert_eq!(a.state_at("g|t|1", 40), None, "follows what is not there");
         // A delta that does not parse spoils the state (it is behind the commit).
         let (k, _, h) = encode("g", "t", 1, 60, Some(50), &full).remove(0);
         a.add(&k, &headers(&h), b"{");
         let (epoch, got) = a.latest("g|t|1").unwrap();
         assert_eq!(epoch, 60);
         assert!(got.unwrap_err().contains("epoch 60 does not parse"));
+    }
+
+    #[test]
+    fn each_snapshot_names_the_partitions_written_with_it() {
+        let cohort = cohort_value(&[("in.x".into(), 0), ("in.x".into(), 2), ("y".into(), 1)]);
+        assert_eq!(cohort, "in.x:0,in.x:2,y:1");
+        let mut a = Assembler::default();
+        for (k, p, mut h) in encode("g|1", "in.x", 2, 10, None, &state()) {
+            h.push((COHORT_HEADER, cohort.clone()));
+            a.add(&k, &headers(&h), &p);
+        }
+        // Written by an earlier version: no cohort.
+        for (k, p, h) in encode("g|1", "in.x", 2, 20, Some(10), &state()) {
+            a.add(&k, &headers(&h), &p);
+        }
+        let keys = ["g|1|in.x|0", "g|1|in.x|2", "g|1|y|1"].map(String::from);
+        assert_eq!(
+            a.restorable("g|1|in.x|2"),
+            vec![
+                Restorable {
+                    epoch: 10,
+                    cohort: Some(keys.to_vec())
+                },
+                Restorable {
+                    epoch: 20,
+                    cohort: None
+                }
+            ]
+        );
     }
 
     #[test]

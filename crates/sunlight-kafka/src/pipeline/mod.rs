@@ -46,6 +46,7 @@ use tracing::{info, warn};
 mod clients;
 mod closed_loop;
 mod committer;
+mod cut;
 mod entity_input;
 mod events;
 mod instance;

@@ -7,7 +7,7 @@
 //! skipped. `/readyz` says `restoring window state` meanwhile. Taking snapshots:
 //! snapshots.rs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -392,10 +392,54 @@ fn read_state(
             }
         }
     }
-    Ok(keys
+    Ok(restore_points(&assembler, keys))
+}
+
+/// Per key, the state to restore: one consistent cut of the snapshots found
+/// (cut.rs). A chosen state that does not parse or apply is left out and the cut
+/// chosen again without it; a key left with nothing keeps the error.
+fn restore_points(assembler: &Assembler, keys: &[String]) -> Found {
+    let mut ends: BTreeMap<String, Vec<state_topic::Restorable>> = keys
         .iter()
-        .filter_map(|k| assembler.latest(k).map(|s| (k.clone(), s)))
-        .collect())
+        .map(|k| (k.clone(), assembler.restorable(k)))
+        .collect();
+    let newest: HashMap<String, u64> = ends
+        .iter()
+        .filter_map(|(k, r)| Some((k.clone(), r.last()?.epoch)))
+        .collect();
+    // Per key left out, the newest epoch that did not parse or apply, and why.
+    let mut errors: HashMap<String, (u64, String)> = HashMap::new();
+    loop {
+        let mut found = Found::new();
+        let mut spoilt = false;
+        for (key, epoch) in super::cut::consistent_cut(&ends) {
+            let state = assembler
+                .state_at(&key, epoch)
+                .unwrap_or_else(|| Err(format!("state {key} epoch {epoch} is incomplete")));
+            match state {
+                Ok(state) => {
+                    if newest.get(&key) != Some(&epoch) {
+                        info!(%key, epoch, newest = ?newest.get(&key), "restoring an older snapshot: not every partition written with the newer one has it");
+                    }
+                    found.insert(key, (epoch, Ok(state)));
+                }
+                Err(e) => {
+                    warn!(error = %e, "snapshot not usable; choosing the snapshots to restore again without it");
+                    if let Some(r) = ends.get_mut(&key) {
+                        r.retain(|r| r.epoch != epoch);
+                    }
+                    errors.entry(key).or_insert((epoch, e));
+                    spoilt = true;
+                }
+            }
+        }
+        if !spoilt {
+            for (key, (epoch, e)) in errors {
+                found.entry(key).or_insert((epoch, Err(e)));
+            }
+            return found;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -99,10 +99,19 @@ async fn write_parts(
     parts: Vec<((String, i32), Option<u64>, PartitionState)>,
 ) -> Result<Vec<usize>, String> {
     let encoded: Vec<Vec<state_topic::StateRecord>> = tokio::task::spawn_blocking(move || {
+        // Every record names the partitions written with it: a restore takes them
+        // at one epoch together (pipeline/cut.rs).
+        let cohort: Vec<(String, i32)> = parts.iter().map(|(k, _, _)| k.clone()).collect();
+        let cohort = state_topic::cohort_value(&cohort);
         parts
             .iter()
             .map(|((input, partition), follows, ps)| {
-                state_topic::encode(&group, input, *partition, epoch, *follows, ps)
+                let mut records =
+                    state_topic::encode(&group, input, *partition, epoch, *follows, ps);
+                for (_, _, headers) in &mut records {
+                    headers.push((state_topic::COHORT_HEADER, cohort.clone()));
+                }
+                records
             })
             .collect()
     })

@@ -167,23 +167,23 @@ async fn a_crashed_engine_is_replaced_from_its_snapshot_without_re_reading() {
 }
 
 /// A committed offset is not trusted beyond the snapshot the restore finds: here the
-/// engine comes back with a state topic holding only each partition's *oldest*
-/// snapshot (as when the newest has not shown yet), while the group's offsets are
-/// committed at the end of the first half. The engine reads the topic again for a
-/// while (a snapshot may be late to show), then restores what it found and moves
-/// the input back to where those snapshots end. Starting at the committed offsets
-/// would lose the events between the old snapshots and the commit.
+/// engine comes back with a state topic holding only the partitions' *oldest*
+/// snapshots of one epoch (as when the newer ones have not shown yet), while the
+/// group's offsets are committed at the end of the first half. The engine reads the
+/// topic again for a while (a snapshot may be late to show), then restores what it
+/// found and moves the input back to where those snapshots end. Starting at the
+/// committed offsets would lose the events between the old snapshots and the commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_ahead_of_its_snapshot_moves_the_input_back_to_the_snapshot() {
     let crashed = crash_after_a_snapshot(29).await;
     let state = crashed.config.state.as_ref().unwrap().topic.clone();
     let older = unique("state");
     crashed._cluster.create_topic(&older, 1, 1).unwrap();
-    let positions = copy_oldest_snapshots(&crashed.brokers, &state, &older).await;
-    let held: i64 = positions.iter().sum();
+    let copied = copy_snapshots(&crashed.brokers, &state, &older, false).await;
+    let held: i64 = copied.iter().sum();
     assert!(
         held < crashed.half as i64,
-        "the copied snapshots are older than the commit: {positions:?}"
+        "the copied snapshots are older than the commit: {copied:?}"
     );
     let mut config = crashed.config.clone();
     config.state.as_mut().unwrap().topic = older;
@@ -202,11 +202,44 @@ async fn a_commit_ahead_of_its_snapshot_moves_the_input_back_to_the_snapshot() {
     );
 }
 
-/// Copies each key's oldest complete snapshot from `from` to `to`; their positions.
-async fn copy_oldest_snapshots(brokers: &str, from: &str, to: &str) -> Vec<i64> {
+/// Partitions written at one barrier are restored at one epoch: one partition's
+/// snapshot holds other partitions' events (entity buckets, officials), so mixing
+/// epochs counts some events twice and loses others. Here the state topic holds,
+/// for partition 0, a snapshot one epoch newer than the newest the other two have
+/// (as after a crash while that epoch was written): the engine restores partition 0
+/// at the older epoch with the others, and re-reads from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_snapshotted_together_are_restored_at_one_epoch() {
+    let crashed = crash_after_a_snapshot(29).await;
+    let state = crashed.config.state.as_ref().unwrap().topic.clone();
+    let torn = unique("state");
+    crashed._cluster.create_topic(&torn, 1, 1).unwrap();
+    // Partition 0 up to an epoch at which it had read more than at the one before,
+    // which every partition has; the others up to that one.
+    let copied = copy_snapshots(&crashed.brokers, &state, &torn, true).await;
+    let mut config = crashed.config.clone();
+    config.state.as_mut().unwrap().topic = torn;
+    let (stats, got) = crashed.resume(config, crashed.events).await;
+    assert_eq!(
+        got, crashed.expected,
+        "nothing lost, nothing invented: {stats:?}"
+    );
+    assert_eq!(
+        stats.consumed,
+        crashed.events as u64 - copied.iter().sum::<i64>() as u64,
+        "every partition was restored at the epoch they share: {copied:?}"
+    );
+}
+
+/// Copies every record of each key up to one epoch from `from` to `to`; per key,
+/// the position of its state at that epoch. The epoch is the oldest every key has,
+/// or with `torn` one at or after it at which partition 0 had read less than at its
+/// next epoch; partition 0's key is then copied up to that next epoch.
+async fn copy_snapshots(brokers: &str, from: &str, to: &str, torn: bool) -> Vec<i64> {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     use std::collections::BTreeMap;
+    use sunlight_kafka::state_topic::Assembler;
     // key -> epoch -> its records
     let mut by_key: BTreeMap<String, BTreeMap<u64, Vec<Record>>> = BTreeMap::new();
     for record in read_records(brokers, from, usize::MAX, StdDuration::from_secs(5)).await {
@@ -223,16 +256,43 @@ async fn copy_oldest_snapshots(brokers: &str, from: &str, to: &str) -> Vec<i64> 
             .or_default()
             .push(record);
     }
+    assert_eq!(by_key.len(), 3, "one key per input partition");
+    // (An assembler keeps the last two full snapshots: fed up to the epoch asked.)
+    let position = |key: &str, epoch: u64| {
+        let mut assembler = Assembler::default();
+        for (_, payload, headers) in by_key[key].range(..=epoch).flat_map(|(_, r)| r) {
+            assembler.add(key, headers, payload);
+        }
+        assembler.state_at(key, epoch).unwrap().unwrap().position
+    };
+    let common = *by_key
+        .values()
+        .map(|epochs| *epochs.keys().next().unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .max()
+        .unwrap();
+    let (first_key, first_epochs) = by_key.iter().next().unwrap();
+    let first_advance = first_epochs
+        .keys()
+        .zip(first_epochs.keys().skip(1))
+        .map(|(a, b)| (*a, *b))
+        .find(|(a, b)| *a >= common && position(first_key, *a) < position(first_key, *b));
+    let (chosen, first_last) = match first_advance {
+        Some((before, after)) if torn => (before, after),
+        _ => {
+            assert!(!torn, "partition 0 read on between two epochs");
+            (common, common)
+        }
+    };
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
     let mut positions = Vec::new();
-    for (key, epochs) in &by_key {
-        let (_, records) = epochs.iter().next().unwrap();
-        let mut assembler = sunlight_kafka::state_topic::Assembler::default();
-        for (_, payload, headers) in records {
-            assembler.add(key, headers, payload);
+    for (i, (key, records)) in by_key.iter().enumerate() {
+        let last = if i == 0 { first_last } else { chosen };
+        for (_, payload, headers) in records.range(..=last).flat_map(|(_, r)| r) {
             let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
                 h.insert(Header {
                     key: k,
@@ -250,7 +310,7 @@ async fn copy_oldest_snapshots(brokers: &str, from: &str, to: &str) -> Vec<i64> 
                 .await
                 .unwrap();
         }
-        positions.push(assembler.latest(key).unwrap().1.unwrap().position);
+        positions.push(position(key, chosen));
     }
     positions
 }
