@@ -240,6 +240,14 @@ pub struct Engine {
     changes: Option<Box<changes::Changes>>,
     /// The deadlines of absence rules' waiting `first` events (absence.rs).
     timers: absence::Timers,
+    /// Per entity key, the filters of its slots and of its rules' triggers: an
+    /// event passing none of them has no owner of that key to find.
+    entity_filters: Vec<Hits>,
+    /// The owners of the timestamp being released: per event of the batch, its
+    /// owner per entity key (`batch index * entity keys + entity key`; None: it has
+    /// none, or none is needed). Computed once as the events enter the entities'
+    /// windows, read again when their rules are evaluated.
+    batch_owners: Vec<Option<CompactString>>,
 }
 
 /// Most distinct event kinds whose candidate filters are cached.
@@ -250,6 +258,7 @@ impl Engine {
     pub fn new(pack: Arc<CompiledPack>, config: EngineConfig) -> Engine {
         let slot_count = pack.slots.len();
         let filter_kinds = pack.filters.iter().map(|f| f.required_kinds()).collect();
+        let entity_filters = entity_filters(&pack);
         let stats = EngineStats {
             rules: vec![RuleCounts::default(); pack.rules.len()],
             ..EngineStats::default()
@@ -273,6 +282,8 @@ impl Engine {
             kind_candidates: FxHashMap::default(),
             changes: None,
             timers: absence::Timers::default(),
+            entity_filters,
+            batch_owners: Vec::new(),
         }
     }
 
@@ -491,8 +502,12 @@ impl Engine {
             self.stats.duplicates += duplicate.iter().filter(|d| **d).count() as u64;
             // Entity keys' windows take the whole timestamp's events (of every
             // official) before any rule is evaluated at it.
-            for entity in 0..self.pack.entities.len() as u16 {
-                self.enter_entity(time, entity, &batch, &duplicate);
+            let entities = self.pack.entities.len();
+            if entities > 0 {
+                self.find_owners(&batch, &duplicate);
+                for entity in 0..entities as u16 {
+                    self.enter_entity(time, entity, &batch, &duplicate);
+                }
             }
             let mut start = 0;
             while start < batch.len() {
@@ -502,7 +517,12 @@ impl Engine {
                         .iter()
                         .take_while(|p| p.event.official_id == *official)
                         .count();
-                self.process_group(time, &batch[start..end], &duplicate[start..end], out);
+                self.process_group(
+                    time,
+                    (start, &batch[start..end]),
+                    &duplicate[start..end],
+                    out,
+                );
                 start = end;
             }
         }
@@ -572,12 +592,42 @@ impl Engine {
         })
     }
 
+    /// The owner of each of the batch's events per entity key (`batch_owners`), for
+    /// the events that enter the key's windows or trigger its rules.
+    fn find_owners(&mut self, batch: &[Pending], duplicate: &[bool]) {
+        let Engine {
+            pack,
+            entity_filters,
+            batch_owners,
+            ..
+        } = self;
+        batch_owners.clear();
+        for (p, duplicate) in batch.iter().zip(duplicate) {
+            for (key, filters) in pack.entities.iter().zip(entity_filters.iter()) {
+                let wanted = !duplicate && p.hits.iter().zip(filters).any(|(h, f)| h & f != 0);
+                batch_owners.push(
+                    wanted
+                        .then(|| owner_key(pack, key, &p.event, p.source))
+                        .flatten(),
+                );
+            }
+        }
+    }
+
     /// Enters the timestamp's events into the windows of entity key `entity`: per
-    /// owner (the entity's values), in the batch's order.
+    /// owner (the entity's values, `batch_owners`), in the batch's order.
     fn enter_entity(&mut self, time: i64, entity: u16, batch: &[Pending], duplicate: &[bool]) {
-        let pack = Arc::clone(&self.pack);
-        let key = &pack.entities[entity as usize];
-        let mut owned: SmallVec<[(CompactString, usize); 4]> = SmallVec::new();
+        // (Fields borrowed apart: no reference count touched per timestamp.)
+        let Engine {
+            pack,
+            officials,
+            changes,
+            timers,
+            batch_owners,
+            ..
+        } = self;
+        let entities = pack.entities.len();
+        let mut owned: SmallVec<[(&CompactString, usize); 4]> = SmallVec::new();
         let slots = &pack.owner_slots[1 + entity as usize];
         for (i, p) in batch.iter().enumerate() {
             if duplicate[i]
@@ -587,52 +637,54 @@ impl Engine {
             {
                 continue;
             }
-            if let Some(owner) = owner_key(&pack, key, &p.event, p.source) {
+            if let Some(owner) = &batch_owners[i * entities + entity as usize] {
                 owned.push((owner, i));
             }
         }
-        owned.sort_by(|a, b| a.0.cmp(&b.0));
+        owned.sort_by(|a, b| a.0.cmp(b.0));
         for (owner, i) in owned {
             let p = &batch[i];
             // A bucket keeps the source tag of the event that created it, so it
             // stays in one partition's snapshots whichever partitions' events change
             // it (`owner_key`).
-            let mut entry = self
-                .officials
-                .entry(owner)
+            let mut entry = officials
+                .entry(owner.clone())
                 .or_insert_with(|| OfficialState {
                     last_source: p.source,
                     ..OfficialState::default()
                 });
             let (owner, state) = entry.pair_mut();
-            if let Some(c) = self.changes.as_deref_mut() {
+            if let Some(c) = changes.as_deref_mut() {
                 c.touch(owner, state.last_source);
             }
-            enter_slots(
-                &pack,
-                (owner, state),
-                &mut self.timers,
-                time,
-                p,
-                Some(entity),
-            );
+            enter_slots(pack, (owner, state), timers, time, p, Some(entity));
         }
     }
 
-    /// Events of one official at one timestamp: all enter the windows, then each is evaluated.
+    /// Events of one official at one timestamp (`group`, from index `first` of the
+    /// batch): all enter the windows, then each is evaluated.
     fn process_group(
         &mut self,
         time: i64,
-        group: &[Pending],
+        (first, group): (usize, &[Pending]),
         duplicate: &[bool],
         out: &mut Vec<Warning>,
     ) {
-        let pack = Arc::clone(&self.pack);
-        let officials = Arc::clone(&self.officials);
+        // (Fields borrowed apart: no reference count touched per group.)
+        let Engine {
+            pack,
+            officials,
+            changes,
+            timers,
+            stats,
+            config,
+            batch_owners,
+            ..
+        } = self;
         let official_id = &group[0].event.official_id;
         let mut official = officials.entry(official_id.clone()).or_default();
         let source = group[group.len() - 1].source;
-        if let Some(c) = self.changes.as_deref_mut() {
+        if let Some(c) = changes.as_deref_mut() {
             c.touch(official_id, official.marked_source().unwrap_or(source));
         }
         official.last_source = source;
@@ -646,21 +698,18 @@ impl Engine {
             official.scope = Some(Box::new(crate::warning::Scope::of(latest)));
         }
         for (p, _) in group.iter().zip(duplicate).filter(|(_, d)| !**d) {
-            enter_slots(
-                &pack,
-                (official_id, &mut official),
-                &mut self.timers,
-                time,
-                p,
-                None,
-            );
+            enter_slots(pack, (official_id, &mut official), timers, time, p, None);
         }
         // The official's state is held between its rules; an entity-keyed rule
         // releases it to take its owner's (one map: two guards could share a shard).
         let mut held = Some(official);
-        for (p, _) in group.iter().zip(duplicate).filter(|(_, d)| !**d) {
-            // The event's owner key per entity key, computed once for its rules.
-            let mut owners: SmallVec<[(u16, Option<CompactString>); 2]> = SmallVec::new();
+        let entities = pack.entities.len();
+        for (i, (p, _)) in group
+            .iter()
+            .zip(duplicate)
+            .enumerate()
+            .filter(|(_, (_, d))| !**d)
+        {
             for (index, rule) in pack.rules.iter().enumerate() {
                 if !hit(&p.hits, rule.trigger) {
                     continue;
@@ -672,36 +721,49 @@ impl Engine {
                     hits: &p.hits,
                     source: p.source,
                 };
-                let clock = self.config.clock;
+                let clock = config.clock;
                 match rule.entity {
                     None => {
                         let state = held.get_or_insert_with(|| {
                             officials.entry(official_id.clone()).or_default()
                         });
-                        evaluate(&pack, &mut self.stats, clock, trigger, state, out);
+                        evaluate(pack, stats, clock, trigger, state, out);
                     }
                     Some(entity) => {
                         held = None;
-                        let at = match owners.iter().position(|(e, _)| *e == entity) {
-                            Some(at) => at,
-                            None => {
-                                let key = &pack.entities[entity as usize];
-                                let owner = owner_key(&pack, key, &p.event, p.source);
-                                owners.push((entity, owner));
-                                owners.len() - 1
-                            }
-                        };
-                        let Some(owner) = &owners[at].1 else {
+                        // (Found by `find_owners`: the rule's trigger is among the
+                        // key's filters.)
+                        let Some(owner) = &batch_owners[(first + i) * entities + entity as usize]
+                        else {
                             continue;
                         };
                         if let Some(mut state) = officials.get_mut(owner) {
-                            evaluate(&pack, &mut self.stats, clock, trigger, &mut state, out);
+                            evaluate(pack, stats, clock, trigger, &mut state, out);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Per entity key, the filters an event must pass one of to need its owner: those
+/// of the key's slots and of its rules' triggers.
+fn entity_filters(pack: &CompiledPack) -> Vec<Hits> {
+    let words = pack.filters.len().div_ceil(64);
+    let mut masks = vec![Hits::from_elem(0, words); pack.entities.len()];
+    let mut set = |entity: usize, filter: usize| masks[entity][filter / 64] |= 1 << (filter % 64);
+    for (entity, slots) in pack.owner_slots.iter().skip(1).enumerate() {
+        for &slot in slots {
+            set(entity, pack.slots[slot as usize].filter);
+        }
+    }
+    for rule in &pack.rules {
+        if let Some(entity) = rule.entity {
+            set(entity as usize, rule.trigger);
+        }
+    }
+    masks
 }
 
 /// Enters event `p` into the windows of `state` that `entity` owns (None: the
