@@ -225,9 +225,24 @@ pub struct Restorable {
 #[derive(Default)]
 pub struct Assembler {
     keys: HashMap<String, BTreeMap<u64, Epoch>>,
+    /// Per key, the epoch its committed offsets name: kept however many full
+    /// snapshots follow it ([`Assembler::keeping`]).
+    floors: HashMap<String, u64>,
 }
 
 impl Assembler {
+    /// An assembler that also keeps, per key, the state at the epoch its commit
+    /// names (`floors`), with the full snapshot its chain starts from. A restore may
+    /// have to go back there for every partition written with it: one partition's
+    /// writes can fail for a while (every later snapshot of the others is then full)
+    /// while the commit stays at the last epoch that every partition wrote.
+    pub fn keeping(floors: HashMap<String, u64>) -> Assembler {
+        Assembler {
+            keys: HashMap::new(),
+            floors,
+        }
+    }
+
     /// Adds one record (records of other keys or without the headers are ignored).
     pub fn add(&mut self, key: &str, headers: &[(String, String)], payload: &[u8]) {
         let header = |name: &str| -> Option<u64> {
@@ -257,18 +272,24 @@ impl Assembler {
             .map(|(_, v)| cohort_keys(key, v));
         e.parts.insert(chunk as usize, payload.to_vec());
         if e.is_complete() && e.follows.is_none() {
-            // Nothing older than the second newest whole full snapshot is used: keep
-            // the reader's memory to two full snapshots per key, their deltas and
-            // newer partial ones. (The older chain serves a restore that must go
-            // back an epoch for a partition whose newest snapshot is not whole.)
-            if let Some(oldest_kept) = epochs
-                .iter()
-                .rev()
-                .filter(|(_, e)| e.is_complete() && e.follows.is_none())
-                .map(|(n, _)| *n)
-                .take(2)
-                .last()
-            {
+            // Nothing older than the second newest whole full snapshot is used, nor
+            // than the full snapshot at or before the commit's epoch: keep the
+            // reader's memory to those, their deltas and newer ones. (The older
+            // chains serve a restore that must go back for a partition whose newer
+            // snapshots are not whole: `pipeline/cut.rs`.)
+            let fulls = || {
+                epochs
+                    .iter()
+                    .rev()
+                    .filter(|(_, e)| e.is_complete() && e.follows.is_none())
+                    .map(|(n, _)| *n)
+            };
+            let second = fulls().take(2).last();
+            let floor = self
+                .floors
+                .get(key)
+                .and_then(|floor| fulls().find(|n| n <= floor));
+            if let Some(oldest_kept) = second.into_iter().chain(floor).min() {
                 *epochs = epochs.split_off(&oldest_kept);
             }
         }
@@ -906,6 +927,43 @@ mod tests {
         let (epoch, got) = a.latest("g|t|1").unwrap();
         assert_eq!(epoch, 60);
         assert!(got.unwrap_err().contains("epoch 60 does not parse"));
+    }
+
+    #[test]
+    fn the_state_a_commit_names_is_kept_behind_newer_full_snapshots() {
+        let key = "g|t|1";
+        let read = |mut a: Assembler| {
+            let mut delta = state();
+            delta.position = 20;
+            for (epoch, follows) in [
+                (10, None),
+                (20, Some(10)),
+                (30, None),
+                (40, None),
+                (50, None),
+            ] {
+                let s = if follows.is_some() {
+                    delta.clone()
+                } else {
+                    state()
+                };
+                for (k, p, h) in encode("g", "t", 1, epoch, follows, &s) {
+                    a.add(&k, &headers(&h), &p);
+                }
+            }
+            let epochs: Vec<u64> = a.restorable(key).iter().map(|r| r.epoch).collect();
+            (epochs, a)
+        };
+        // Without a commit: the two newest full snapshots.
+        assert_eq!(read(Assembler::default()).0, vec![40, 50]);
+        // The commit names epoch 20 (a delta): its chain, from the full snapshot at
+        // 10, and everything after it stay.
+        let (epochs, a) = read(Assembler::keeping(HashMap::from([(key.to_string(), 20)])));
+        assert_eq!(epochs, vec![10, 20, 30, 40, 50]);
+        assert_eq!(a.state_at(key, 20).unwrap().unwrap().position, 20);
+        // A commit on another key keeps nothing more here.
+        let other = HashMap::from([("g|t|2".to_string(), 20)]);
+        assert_eq!(read(Assembler::keeping(other)).0, vec![40, 50]);
     }
 
     #[test]

@@ -637,7 +637,7 @@ impl Engine {
             {
                 continue;
             }
-            if let Some(owner) = &batch_owners[i * entities + entity as usize] {
+            if let Some(Some(owner)) = batch_owners.get(i * entities + entity as usize) {
                 owned.push((owner, i));
             }
         }
@@ -733,8 +733,8 @@ impl Engine {
                         held = None;
                         // (Found by `find_owners`: the rule's trigger is among the
                         // key's filters.)
-                        let Some(owner) = &batch_owners[(first + i) * entities + entity as usize]
-                        else {
+                        let at = (first + i) * entities + entity as usize;
+                        let Some(Some(owner)) = batch_owners.get(at) else {
                             continue;
                         };
                         if let Some(mut state) = officials.get_mut(owner) {

@@ -148,6 +148,7 @@ impl Engine {
             .collect::<Vec<RuleCounts>>();
         self.pack = Arc::clone(&new);
         self.filter_kinds = new.filters.iter().map(|f| f.required_kinds()).collect();
+        self.entity_filters = super::entity_filters(&new);
         self.kind_candidates.clear();
         // Sweep every slot at the next watermark step: spans may have changed.
         self.slot_sweeps = vec![i64::MIN; new.slots.len()];
@@ -250,5 +251,38 @@ mod tests {
         );
         let state = engine.state_stats();
         assert_eq!((state.officials, state.pending_events), (0, 0));
+    }
+
+    /// A swap to a pack with entity keys (or with other filters) finds the
+    /// entities' owners by the new pack's filters.
+    #[test]
+    fn a_swap_to_a_pack_with_entity_keys_keys_events_by_entity() {
+        let by_invoice = "[pack]\nname = \"t\"\nversion = \"v\"\n\
+            [[rule]]\nid = \"approvals\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1h\"\n\
+            yellow = { count = \">= 5\" }\nfilter = { kind = \"approval\" }\n\
+            [[rule]]\nid = \"dup\"\nversion = 1\nkind = \"aggregate\"\ntitle = \"t\"\nwindow = \"1h\"\n\
+            key = [\"attributes.invoice_no\"]\nred = { count = \">= 2\" }\nfilter = { kind = \"payment\" }\n";
+        let by_invoice =
+            Arc::new(crate::rules::compile_pack(by_invoice, Path::new("."), "test").unwrap());
+        let paid = |id: &str, official: &str, minute: i64| {
+            let mut e =
+                PowerEvent::new(id, official, "payment", Timestamp(minute * 60_000_000_000));
+            e.attributes.push((
+                "invoice_no".into(),
+                crate::event::AttrValue::Str("INV-7".into()),
+            ));
+            e
+        };
+        let mut engine = Engine::new(pack(1, 3, false, true), EngineConfig::default());
+        let mut out = Vec::new();
+        engine.ingest(payment("p0", 0), &mut out);
+        engine.swap_pack(by_invoice);
+        engine.ingest(paid("p1", "o1", 1), &mut out);
+        engine.ingest(paid("p2", "o2", 2), &mut out);
+        engine.flush(&mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].rule_id, "dup");
+        assert_eq!(out[0].evidence, ["p1", "p2"]);
+        assert_eq!(out[0].officials, ["o1", "o2"]);
     }
 }

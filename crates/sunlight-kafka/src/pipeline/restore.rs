@@ -94,9 +94,16 @@ impl Pipeline<'_> {
         // A commit names its snapshot: until every named snapshot (or a newer one) is
         // read, the state topic is read again; a snapshot written just before the
         // commit may not be visible to every reader at once.
+        let floors: HashMap<String, u64> = keys
+            .iter()
+            .zip(&owned)
+            .filter_map(|(key, (_, t, p))| {
+                Some((key.clone(), committed.get(&(t.clone(), *p))?.epoch?))
+            })
+            .collect();
         let mut attempt = 1;
         let found = loop {
-            let found = read_state_blocking(&client, &state.topic, &keys).await;
+            let found = read_state_blocking(&client, &state.topic, &keys, &floors).await;
             let missing: Vec<&String> = keys
                 .iter()
                 .zip(&owned)
@@ -332,9 +339,15 @@ fn seek<C: ConsumerContext>(
 }
 
 /// [`read_state`] on a blocking thread; a failure reads as "no snapshots".
-async fn read_state_blocking(client: &ClientConfig, topic: &str, keys: &[String]) -> Found {
+async fn read_state_blocking(
+    client: &ClientConfig,
+    topic: &str,
+    keys: &[String],
+    floors: &HashMap<String, u64>,
+) -> Found {
     let (client, topic, keys) = (client.clone(), topic.to_string(), keys.to_vec());
-    match tokio::task::spawn_blocking(move || read_state(&client, &topic, &keys)).await {
+    let floors = floors.clone();
+    match tokio::task::spawn_blocking(move || read_state(&client, &topic, &keys, floors)).await {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
             warn!(error = %e, "cannot read the state topic; rebuilding from the committed offsets");
@@ -347,11 +360,14 @@ async fn read_state_blocking(client: &ClientConfig, topic: &str, keys: &[String]
     }
 }
 
-/// Reads the state topic to its end; the newest complete snapshot of each of `keys`.
+/// Reads the state topic to its end; per each of `keys`, the snapshot to restore
+/// (`restore_points`), keeping what a key's commit names (`floors`:
+/// `Assembler::keeping`).
 fn read_state(
     client: &ClientConfig,
     topic: &str,
     keys: &[String],
+    floors: HashMap<String, u64>,
 ) -> Result<Found, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = client.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
@@ -370,7 +386,7 @@ fn read_state(
             assignment.add_partition_offset(topic, p, Offset::Beginning)?;
         }
     }
-    let mut assembler = Assembler::default();
+    let mut assembler = Assembler::keeping(floors);
     if !remaining.is_empty() {
         consumer.assign(&assignment)?;
         let deadline = Instant::now() + RESTORE_TIMEOUT;
