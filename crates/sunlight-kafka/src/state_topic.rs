@@ -301,16 +301,14 @@ impl Assembler {
         let Some(epochs) = self.keys.get(key) else {
             return Vec::new();
         };
-        let mut ends: Vec<Restorable> = epochs
-            .keys()
-            .filter(|epoch| self.chain(epochs, **epoch).is_some())
-            .map(|epoch| Restorable {
+        epochs
+            .iter()
+            .filter(|(epoch, _)| self.chain(epochs, **epoch).is_some())
+            .map(|(epoch, e)| Restorable {
                 epoch: *epoch,
-                cohort: epochs[epoch].cohort.clone(),
+                cohort: e.cohort.clone(),
             })
-            .collect();
-        ends.sort_by_key(|r| r.epoch);
-        ends
+            .collect()
     }
 
     /// The state of `key` at `epoch` (one of [`Assembler::restorable`]), or why it
@@ -332,8 +330,8 @@ impl Assembler {
     }
 
     /// The newest complete state of `key` with its epoch, or the error of the newest
-    /// complete one that does not parse (older ones are not used: they are behind
-    /// the commit).
+    /// complete one that does not parse. (A restore chooses among the restorable
+    /// states with `pipeline/cut.rs`.)
     pub fn latest(&self, key: &str) -> Option<(u64, Result<PartitionState, String>)> {
         let newest = self.restorable(key).pop()?.epoch;
         Some((newest, self.state_at(key, newest)?))

@@ -34,10 +34,7 @@ pub(super) fn consistent_cut(ends: &BTreeMap<String, Vec<Restorable>>) -> BTreeM
         .iter()
         .map(|(key, r)| (key.as_str(), r.len().checked_sub(1)))
         .collect();
-    let epoch_of = |at: &BTreeMap<&str, Option<usize>>, key: &str| {
-        at.get(key).copied().flatten().map(|i| ends[key][i].epoch)
-    };
-    while let Some(behind) = inconsistent(ends, &at, epoch_of) {
+    while let Some(behind) = inconsistent(ends, &at) {
         if let Some(slot) = at.get_mut(behind) {
             *slot = slot.and_then(|i| i.checked_sub(1));
         }
@@ -52,7 +49,6 @@ pub(super) fn consistent_cut(ends: &BTreeMap<String, Vec<Restorable>>) -> BTreeM
 fn inconsistent<'a>(
     ends: &'a BTreeMap<String, Vec<Restorable>>,
     at: &BTreeMap<&'a str, Option<usize>>,
-    epoch_of: impl Fn(&BTreeMap<&'a str, Option<usize>>, &str) -> Option<u64>,
 ) -> Option<&'a str> {
     for (key, chosen) in at {
         let Some(i) = chosen else { continue };
@@ -61,10 +57,10 @@ fn inconsistent<'a>(
             continue;
         };
         for mate in cohort {
-            let Some((mate, _)) = at.get_key_value(mate.as_str()) else {
+            let Some((mate, mate_at)) = at.get_key_value(mate.as_str()) else {
                 continue; // not owned here
             };
-            match epoch_of(at, mate) {
+            match mate_at.map(|j| ends[*mate][j].epoch) {
                 Some(e) if e == restorable.epoch => {}
                 Some(e) if e > restorable.epoch => return Some(mate),
                 _ => return Some(key),

@@ -265,11 +265,9 @@ async fn copy_snapshots(brokers: &str, from: &str, to: &str, torn: bool) -> Vec<
         }
         assembler.state_at(key, epoch).unwrap().unwrap().position
     };
-    let common = *by_key
+    let common = by_key
         .values()
         .map(|epochs| *epochs.keys().next().unwrap())
-        .collect::<Vec<_>>()
-        .iter()
         .max()
         .unwrap();
     let (first_key, first_epochs) = by_key.iter().next().unwrap();
